@@ -1,0 +1,529 @@
+//! Blocks and the hash-linked chain: hashing, validation, append.
+//!
+//! Pure: a block's time and contents are passed in, never read from a clock. The hash covers
+//! every other field, the validator and the draw's entries included, so neither the winner nor
+//! the stakes it won against can be swapped without changing every later hash.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// Smallest and largest heart rate a block may carry (the genesis block carries 0).
+pub const BPM_RANGE: std::ops::RangeInclusive<u32> = 1..=300;
+
+/// SHA-256 of the empty string: the genesis block's `EntriesHash`.
+pub const EMPTY_ENTRIES_HASH: &str =
+    "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+
+/// One block. Field names and order are the wire and file format.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Block {
+    #[serde(rename = "Index")]
+    pub index: u64,
+    /// RFC 3339 UTC with `Z`; kept as text so the hash covers exactly what was written.
+    #[serde(rename = "Timestamp")]
+    pub timestamp: String,
+    #[serde(rename = "BPM")]
+    pub bpm: u32,
+    #[serde(rename = "PrevHash")]
+    pub prev_hash: String,
+    #[serde(rename = "Validator")]
+    pub validator: String,
+    #[serde(rename = "Round")]
+    pub round: u64,
+    /// Commits the block to its draw's entries; see [`compute_entries_hash`].
+    #[serde(rename = "EntriesHash")]
+    pub entries_hash: String,
+    #[serde(rename = "Hash")]
+    pub hash: String,
+}
+
+/// What is wrong with a block, named by its index.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ChainError {
+    #[error("block {index}: expected index {expected}")]
+    IndexMismatch { index: u64, expected: u64 },
+    #[error("block {index}: PrevHash does not match the Hash of block {prev}")]
+    PrevHashMismatch { index: u64, prev: u64 },
+    #[error("block {index}: Hash is {found}, but its fields hash to {computed}")]
+    HashMismatch {
+        index: u64,
+        found: String,
+        computed: String,
+    },
+    #[error("block {index}: Round {round} does not follow Round {prev_round} of the block before")]
+    RoundNotIncreasing {
+        index: u64,
+        round: u64,
+        prev_round: u64,
+    },
+    #[error("block {index}: BPM {bpm} is outside 1-300")]
+    BpmOutOfRange { index: u64, bpm: u32 },
+    #[error("block {index}: {field} is not 64 lowercase hex characters")]
+    NotHex { index: u64, field: &'static str },
+    #[error("block {index}: Timestamp {timestamp:?} is not RFC 3339 UTC ending in Z")]
+    BadTimestamp { index: u64, timestamp: String },
+    #[error("block 0: not a genesis block ({what})")]
+    BadGenesis { what: &'static str },
+    #[error("the chain is empty: it has no genesis block")]
+    Empty,
+}
+
+impl Block {
+    /// The genesis block: index 0, BPM 0, no predecessor, no validator, round 0.
+    pub fn genesis(timestamp: String) -> Block {
+        Block::seal(
+            0,
+            timestamp,
+            0,
+            String::new(),
+            String::new(),
+            0,
+            EMPTY_ENTRIES_HASH.into(),
+        )
+    }
+
+    /// The block that follows `tip`, carrying the winner's candidate.
+    pub fn next(
+        tip: &Block,
+        timestamp: String,
+        bpm: u32,
+        validator: String,
+        round: u64,
+        entries_hash: String,
+    ) -> Block {
+        Block::seal(
+            tip.index.saturating_add(1),
+            timestamp,
+            bpm,
+            tip.hash.clone(),
+            validator,
+            round,
+            entries_hash,
+        )
+    }
+
+    fn seal(
+        index: u64,
+        timestamp: String,
+        bpm: u32,
+        prev_hash: String,
+        validator: String,
+        round: u64,
+        entries_hash: String,
+    ) -> Block {
+        let mut block = Block {
+            index,
+            timestamp,
+            bpm,
+            prev_hash,
+            validator,
+            round,
+            entries_hash,
+            hash: String::new(),
+        };
+        block.hash = block.compute_hash();
+        block
+    }
+
+    /// Hex SHA-256 over every field but `Hash`, in order, each as text followed by `\n`.
+    pub fn compute_hash(&self) -> String {
+        let mut h = Sha256::new();
+        for field in [
+            self.index.to_string().as_str(),
+            &self.timestamp,
+            &self.bpm.to_string(),
+            &self.prev_hash,
+            &self.validator,
+            &self.round.to_string(),
+            &self.entries_hash,
+        ] {
+            h.update(field.as_bytes());
+            h.update(b"\n");
+        }
+        hex::encode(h.finalize())
+    }
+
+    /// The raw 32 bytes of `Hash`, the draw's input. `None` if it is not 64 hex characters.
+    pub fn hash_bytes(&self) -> Option<[u8; 32]> {
+        decode_hash(&self.hash)
+    }
+
+    /// Checks this block on its own: hash, fields, and (for index 0) the genesis shape.
+    pub fn validate_alone(&self) -> Result<(), ChainError> {
+        let index = self.index;
+        if chrono::DateTime::parse_from_rfc3339(&self.timestamp).is_err()
+            || !self.timestamp.ends_with('Z')
+        {
+            return Err(ChainError::BadTimestamp {
+                index,
+                timestamp: self.timestamp.clone(),
+            });
+        }
+        if !is_hex64(&self.entries_hash) {
+            return Err(ChainError::NotHex {
+                index,
+                field: "EntriesHash",
+            });
+        }
+        if !is_hex64(&self.hash) {
+            return Err(ChainError::NotHex {
+                index,
+                field: "Hash",
+            });
+        }
+        if index == 0 {
+            let what = if self.bpm != 0 {
+                Some("BPM is not 0")
+            } else if !self.prev_hash.is_empty() {
+                Some("PrevHash is not empty")
+            } else if !self.validator.is_empty() {
+                Some("Validator is not empty")
+            } else if self.round != 0 {
+                Some("Round is not 0")
+            } else if self.entries_hash != EMPTY_ENTRIES_HASH {
+                Some("EntriesHash is not the hash of no entries")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(ChainError::BadGenesis { what });
+            }
+        } else {
+            if !BPM_RANGE.contains(&self.bpm) {
+                return Err(ChainError::BpmOutOfRange {
+                    index,
+                    bpm: self.bpm,
+                });
+            }
+            if !is_hex64(&self.validator) {
+                return Err(ChainError::NotHex {
+                    index,
+                    field: "Validator",
+                });
+            }
+        }
+        let computed = self.compute_hash();
+        if computed != self.hash {
+            return Err(ChainError::HashMismatch {
+                index,
+                found: self.hash.clone(),
+                computed,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks that this block validly follows `prev`, and is valid on its own.
+    pub fn validate_after(&self, prev: &Block) -> Result<(), ChainError> {
+        let index = self.index;
+        let expected = prev.index.saturating_add(1);
+        if index != expected {
+            return Err(ChainError::IndexMismatch { index, expected });
+        }
+        if self.prev_hash != prev.hash {
+            return Err(ChainError::PrevHashMismatch {
+                index,
+                prev: prev.index,
+            });
+        }
+        if self.round <= prev.round {
+            return Err(ChainError::RoundNotIncreasing {
+                index,
+                round: self.round,
+                prev_round: prev.round,
+            });
+        }
+        self.validate_alone()
+    }
+}
+
+/// `EntriesHash`: hex SHA-256 over each entry in draw order as `address \n stake \n`.
+pub fn compute_entries_hash<A: AsRef<str>>(entries: &[(A, u64)]) -> String {
+    let mut h = Sha256::new();
+    for (address, stake) in entries {
+        h.update(address.as_ref().as_bytes());
+        h.update(b"\n");
+        h.update(stake.to_string().as_bytes());
+        h.update(b"\n");
+    }
+    hex::encode(h.finalize())
+}
+
+/// True for exactly 64 lowercase hex characters.
+pub fn is_hex64(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+fn decode_hash(s: &str) -> Option<[u8; 32]> {
+    let mut out = [0u8; 32];
+    hex::decode_to_slice(s, &mut out).ok()?;
+    Some(out)
+}
+
+/// The chain: a genesis block and every block appended after it, each checked on the way in.
+#[derive(Debug, Clone)]
+pub struct Chain {
+    blocks: Vec<Block>,
+}
+
+impl Chain {
+    /// A chain holding only `genesis`, which must be a valid genesis block.
+    pub fn new(genesis: Block) -> Result<Chain, ChainError> {
+        if genesis.index != 0 {
+            return Err(ChainError::IndexMismatch {
+                index: genesis.index,
+                expected: 0,
+            });
+        }
+        genesis.validate_alone()?;
+        Ok(Chain {
+            blocks: vec![genesis],
+        })
+    }
+
+    /// Rebuilds a chain from blocks, checking every link. Fails on the first bad block.
+    pub fn from_blocks(blocks: Vec<Block>) -> Result<Chain, ChainError> {
+        let mut iter = blocks.into_iter();
+        let mut chain = Chain::new(iter.next().ok_or(ChainError::Empty)?)?;
+        for block in iter {
+            chain.append(block)?;
+        }
+        Ok(chain)
+    }
+
+    /// The newest block.
+    pub fn tip(&self) -> &Block {
+        // A Chain is only built by `new`, which stores the genesis block; nothing removes it.
+        self.blocks
+            .last()
+            .unwrap_or_else(|| unreachable!("a chain always has its genesis"))
+    }
+
+    /// Appends `block` if it validly follows the tip; otherwise leaves the chain unchanged.
+    pub fn append(&mut self, block: Block) -> Result<(), ChainError> {
+        block.validate_after(self.tip())?;
+        self.blocks.push(block);
+        Ok(())
+    }
+
+    /// Re-checks every block and link from genesis to tip.
+    pub fn verify(&self) -> Result<(), ChainError> {
+        let mut prev: Option<&Block> = None;
+        for block in &self.blocks {
+            match prev {
+                None => {
+                    if block.index != 0 {
+                        return Err(ChainError::IndexMismatch {
+                            index: block.index,
+                            expected: 0,
+                        });
+                    }
+                    block.validate_alone()?
+                }
+                Some(p) => block.validate_after(p)?,
+            }
+            prev = Some(block);
+        }
+        Ok(())
+    }
+
+    pub fn blocks(&self) -> &[Block] {
+        &self.blocks
+    }
+
+    pub fn get(&self, index: u64) -> Option<&Block> {
+        usize::try_from(index).ok().and_then(|i| self.blocks.get(i))
+    }
+
+    /// Number of blocks, genesis included.
+    pub fn len(&self) -> usize {
+        self.blocks.len()
+    }
+
+    /// Always false: a chain holds at least its genesis block.
+    pub fn is_empty(&self) -> bool {
+        self.blocks.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    const T0: &str = "2026-01-01T00:00:00.000Z";
+
+    fn addr(c: char) -> String {
+        std::iter::repeat_n(c, 64).collect()
+    }
+
+    fn three_blocks() -> Chain {
+        let mut chain = Chain::new(Block::genesis(T0.into())).unwrap();
+        let e1 = compute_entries_hash(&[(addr('a'), 10)]);
+        let b1 = Block::next(
+            chain.tip(),
+            "2026-01-01T00:00:30.000Z".into(),
+            72,
+            addr('a'),
+            1,
+            e1,
+        );
+        chain.append(b1).unwrap();
+        let e2 = compute_entries_hash(&[(addr('a'), 10), (addr('b'), 5)]);
+        let b2 = Block::next(
+            chain.tip(),
+            "2026-01-01T00:01:00.000Z".into(),
+            80,
+            addr('b'),
+            2,
+            e2,
+        );
+        chain.append(b2).unwrap();
+        chain
+    }
+
+    #[test]
+    fn three_block_chain_matches_hand_computed_hashes() {
+        // Hashes computed independently with Python's hashlib (tests/vectors/chain.json).
+        let chain = three_blocks();
+        let hashes: Vec<&str> = chain.blocks().iter().map(|b| b.hash.as_str()).collect();
+        let vectors: serde_json::Value =
+            serde_json::from_str(include_str!("../tests/vectors/chain.json")).unwrap();
+        let expected: Vec<Block> = serde_json::from_value(vectors["blocks"].clone()).unwrap();
+        assert_eq!(chain.blocks(), &expected[..]);
+        assert_eq!(hashes.len(), 3);
+        chain.verify().unwrap();
+    }
+
+    #[test]
+    fn entries_hash_of_nothing_is_sha256_of_empty_string() {
+        let none: [(&str, u64); 0] = [];
+        assert_eq!(compute_entries_hash(&none), EMPTY_ENTRIES_HASH);
+        assert_eq!(
+            compute_entries_hash(&[("alice", 50), ("bob", 30)]),
+            hex::encode(Sha256::digest(b"alice\n50\nbob\n30\n"))
+        );
+    }
+
+    #[test]
+    fn swapping_the_validator_breaks_the_hash() {
+        let chain = three_blocks();
+        let mut b = chain.blocks()[1].clone();
+        b.validator = addr('c');
+        assert!(matches!(
+            b.validate_alone(),
+            Err(ChainError::HashMismatch { index: 1, .. })
+        ));
+    }
+
+    #[test]
+    fn append_rejects_bad_links_and_leaves_the_chain_unchanged() {
+        let mut chain = three_blocks();
+        let tip = chain.tip().clone();
+        let good = Block::next(&tip, T0.into(), 70, addr('a'), 3, EMPTY_ENTRIES_HASH.into());
+
+        let mut wrong_prev = good.clone();
+        wrong_prev.prev_hash = addr('0');
+        wrong_prev.hash = wrong_prev.compute_hash();
+        assert_eq!(
+            chain.append(wrong_prev),
+            Err(ChainError::PrevHashMismatch { index: 3, prev: 2 })
+        );
+
+        let same_round = Block::next(&tip, T0.into(), 70, addr('a'), 2, EMPTY_ENTRIES_HASH.into());
+        assert!(matches!(
+            chain.append(same_round),
+            Err(ChainError::RoundNotIncreasing { .. })
+        ));
+
+        let bad_bpm = Block::next(
+            &tip,
+            T0.into(),
+            301,
+            addr('a'),
+            3,
+            EMPTY_ENTRIES_HASH.into(),
+        );
+        assert_eq!(
+            chain.append(bad_bpm),
+            Err(ChainError::BpmOutOfRange { index: 3, bpm: 301 })
+        );
+
+        let mut skipped = good.clone();
+        skipped.index = 4;
+        skipped.hash = skipped.compute_hash();
+        assert_eq!(
+            chain.append(skipped),
+            Err(ChainError::IndexMismatch {
+                index: 4,
+                expected: 3
+            })
+        );
+
+        let mut bad_time = good.clone();
+        bad_time.timestamp = "yesterday".into();
+        bad_time.hash = bad_time.compute_hash();
+        assert!(matches!(
+            chain.append(bad_time),
+            Err(ChainError::BadTimestamp { .. })
+        ));
+
+        assert_eq!(chain.len(), 3);
+        chain.append(good).unwrap();
+        assert_eq!(chain.len(), 4);
+    }
+
+    #[test]
+    fn genesis_must_have_the_genesis_shape() {
+        let mut g = Block::genesis(T0.into());
+        g.bpm = 5;
+        g.hash = g.compute_hash();
+        assert!(matches!(Chain::new(g), Err(ChainError::BadGenesis { .. })));
+    }
+
+    #[test]
+    fn json_uses_the_published_field_names_in_order() {
+        let json = serde_json::to_string(&Block::genesis(T0.into())).unwrap();
+        let keys = [
+            "Index",
+            "Timestamp",
+            "BPM",
+            "PrevHash",
+            "Validator",
+            "Round",
+            "EntriesHash",
+            "Hash",
+        ];
+        let mut last = 0;
+        for key in keys {
+            let at = json.find(&format!("\"{key}\"")).unwrap();
+            assert!(at >= last, "{key} out of order in {json}");
+            last = at;
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn verify_holds_after_any_appends(bpms in proptest::collection::vec(1u32..=300, 0..30)) {
+            let mut chain = Chain::new(Block::genesis(T0.into())).unwrap();
+            for (i, bpm) in bpms.iter().enumerate() {
+                let round = (i as u64 + 1) * 2;
+                let b = Block::next(chain.tip(), T0.into(), *bpm, addr('f'), round, addr('e'));
+                chain.append(b).unwrap();
+            }
+            prop_assert!(chain.verify().is_ok());
+            prop_assert_eq!(chain.len(), bpms.len() + 1);
+        }
+    }
+}

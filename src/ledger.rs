@@ -1,0 +1,504 @@
+//! Auditing the files a server leaves behind: every block, link and draw, recomputed.
+//!
+//! Shared by the server's start-up and by `pos-lottery verify` / `stats`, so both apply
+//! exactly the same checks. Reads through `BufRead` and touches no file system itself: the
+//! caller decides whether to repair (the server) or only report (`verify`).
+
+use std::collections::HashMap;
+use std::io::BufRead;
+
+use serde::{Deserialize, Serialize};
+
+use crate::chain::{compute_entries_hash, is_hex64, Block, ChainError};
+use crate::lottery::{compute_seed, pick_winner, LotteryError};
+
+pub const CHAIN_FILE: &str = "chain.jsonl";
+pub const DRAWS_FILE: &str = "draws.jsonl";
+
+/// One line of `draws.jsonl`: a draw's full inputs and outputs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DrawRecord {
+    #[serde(rename = "Index")]
+    pub index: u64,
+    /// (address, stake) in draw order: ascending address.
+    #[serde(rename = "Entries")]
+    pub entries: Vec<(String, u64)>,
+    #[serde(rename = "Total")]
+    pub total: u128,
+    #[serde(rename = "Counter")]
+    pub counter: u64,
+    #[serde(rename = "Target")]
+    pub target: u128,
+    #[serde(rename = "Winner")]
+    pub winner: String,
+}
+
+/// A crash leftover that is safe to cut off: everything before `offset` checked out.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repair {
+    pub file: &'static str,
+    /// Byte offset to truncate the file at.
+    pub offset: u64,
+    pub reason: &'static str,
+}
+
+/// Wins and expected wins of one address over every draw it entered.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Tally {
+    pub wins: u64,
+    /// Σ stake / T over the draws it entered.
+    pub expected: f64,
+    pub draws: u64,
+}
+
+/// What a successful audit found.
+#[derive(Debug, Default)]
+pub struct Audit {
+    /// Every block, genesis first (only when asked for: a verifier needs no copy).
+    pub blocks: Vec<Block>,
+    pub block_count: u64,
+    /// The last block, when there is one.
+    pub tip: Option<Block>,
+    /// Byte offset and length of each draw line, by block index - 1.
+    pub draw_spans: Vec<(u64, u32)>,
+    pub tallies: HashMap<String, Tally>,
+    pub repairs: Vec<Repair>,
+}
+
+/// The first thing wrong, with where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{file}{}: {reason}", block.map(|i| format!(", block {i}")).unwrap_or_default())]
+pub struct AuditError {
+    pub file: &'static str,
+    pub block: Option<u64>,
+    pub reason: String,
+}
+
+impl AuditError {
+    fn new(file: &'static str, block: Option<u64>, reason: impl Into<String>) -> AuditError {
+        AuditError {
+            file,
+            block,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why a draw line does not match what the draw recomputes to.
+#[derive(Debug, thiserror::Error)]
+enum DrawMismatch {
+    #[error("draw Index is {0}")]
+    Index(u64),
+    #[error("entries are not in strictly ascending address order at position {0}")]
+    Order(usize),
+    #[error("entry {0} is not a 64-hex address")]
+    Address(usize),
+    #[error("EntriesHash does not match the draw's entries")]
+    EntriesHash,
+    #[error("draw cannot be computed: {0}")]
+    Lottery(#[from] LotteryError),
+    #[error("the draw recomputes to Total {total}, Counter {counter}, Target {target}, winner {winner}; the file says Total {file_total}, Counter {file_counter}, Target {file_target}, Winner {file_winner}")]
+    Outcome {
+        total: u128,
+        counter: u64,
+        target: u128,
+        winner: String,
+        file_total: u128,
+        file_counter: u64,
+        file_target: u128,
+        file_winner: String,
+    },
+    #[error("Validator is not the draw's winner")]
+    Validator,
+}
+
+/// Recomputes the draw behind `block` (on top of `prev`) and checks `draw` against it.
+fn check_draw(prev: &Block, block: &Block, draw: &DrawRecord) -> Result<(), DrawMismatch> {
+    if draw.index != block.index {
+        return Err(DrawMismatch::Index(draw.index));
+    }
+    for (i, pair) in draw.entries.windows(2).enumerate() {
+        if let [a, b] = pair {
+            if a.0 >= b.0 {
+                return Err(DrawMismatch::Order(i + 1));
+            }
+        }
+    }
+    if let Some(i) = draw.entries.iter().position(|(a, _)| !is_hex64(a)) {
+        return Err(DrawMismatch::Address(i));
+    }
+    if compute_entries_hash(&draw.entries) != block.entries_hash {
+        return Err(DrawMismatch::EntriesHash);
+    }
+    let tip_hash = prev.hash_bytes().unwrap_or_default();
+    let seed = compute_seed(&tip_hash, block.index);
+    let d = pick_winner(&seed, &draw.entries)?;
+    let winner = draw
+        .entries
+        .get(d.winner)
+        .map(|e| e.0.clone())
+        .unwrap_or_default();
+    if (d.total, d.counter, d.target, &winner)
+        != (draw.total, draw.counter, draw.target, &draw.winner)
+    {
+        return Err(DrawMismatch::Outcome {
+            total: d.total,
+            counter: d.counter,
+            target: d.target,
+            winner,
+            file_total: draw.total,
+            file_counter: draw.counter,
+            file_target: draw.target,
+            file_winner: draw.winner.clone(),
+        });
+    }
+    if block.validator != winner {
+        return Err(DrawMismatch::Validator);
+    }
+    Ok(())
+}
+
+/// A line as read: where it starts, its bytes without `\n`, and whether `\n` ended it.
+struct Line {
+    offset: u64,
+    bytes: Vec<u8>,
+    terminated: bool,
+}
+
+/// Reads one line, or `None` at the end.
+fn read_line(r: &mut impl BufRead, offset: &mut u64) -> std::io::Result<Option<Line>> {
+    let mut bytes = Vec::new();
+    let n = r.read_until(b'\n', &mut bytes)?;
+    if n == 0 {
+        return Ok(None);
+    }
+    let start = *offset;
+    *offset += n as u64;
+    let terminated = bytes.last() == Some(&b'\n');
+    if terminated {
+        bytes.pop();
+    }
+    Ok(Some(Line {
+        offset: start,
+        bytes,
+        terminated,
+    }))
+}
+
+/// Parses the next record of a file. A line that is unterminated or unparseable is a torn
+/// tail when it is the last line of the file (a repair), and damage otherwise (an error).
+fn next_record<T: for<'de> Deserialize<'de>>(
+    r: &mut impl BufRead,
+    offset: &mut u64,
+    file: &'static str,
+    block: u64,
+    repairs: &mut Vec<Repair>,
+) -> Result<Option<(T, u64, u32)>, AuditError> {
+    let io_err = |e: std::io::Error| AuditError::new(file, None, format!("cannot read: {e}"));
+    let Some(line) = read_line(r, offset).map_err(io_err)? else {
+        return Ok(None);
+    };
+    let parsed = serde_json::from_slice::<T>(&line.bytes);
+    match parsed {
+        Ok(record) if line.terminated => Ok(Some((record, line.offset, line.bytes.len() as u32))),
+        outcome => {
+            let is_last = read_line(r, offset).map_err(io_err)?.is_none();
+            if is_last {
+                repairs.push(Repair {
+                    file,
+                    offset: line.offset,
+                    reason: if line.terminated {
+                        "unparseable last line (torn write)"
+                    } else {
+                        "last line has no newline (torn write)"
+                    },
+                });
+                Ok(None)
+            } else {
+                let why = match outcome {
+                    Err(e) => format!("line is not a valid record: {e}"),
+                    Ok(_) => "line has no newline".to_string(),
+                };
+                Err(AuditError::new(file, Some(block), why))
+            }
+        }
+    }
+}
+
+/// Checks a chain file and its draws file from the first byte to the last.
+///
+/// Everything is checked: Index contiguous from 0, every PrevHash link, every Hash, every
+/// EntriesHash against its draw line, every draw recomputed, Round strictly increasing, BPM
+/// in range. What an ordinary crash leaves (a torn last line in either file, a last draw line
+/// whose block was never written) comes back as [`Repair`]s, and only when everything before
+/// it checked out. Anything else is an [`AuditError`] naming the file and block.
+pub fn audit(
+    mut chain: impl BufRead,
+    mut draws: impl BufRead,
+    keep_blocks: bool,
+) -> Result<Audit, AuditError> {
+    let mut out = Audit::default();
+    let (mut chain_off, mut draws_off) = (0u64, 0u64);
+    let mut prev: Option<Block> = None;
+    loop {
+        let index = prev.as_ref().map_or(0, |p| p.index + 1);
+        let Some((block, _, _)) = next_record::<Block>(
+            &mut chain,
+            &mut chain_off,
+            CHAIN_FILE,
+            index,
+            &mut out.repairs,
+        )?
+        else {
+            break;
+        };
+        let chain_err = |e: ChainError| AuditError::new(CHAIN_FILE, Some(index), strip_block(e));
+        match &prev {
+            None => {
+                if block.index != 0 {
+                    return Err(chain_err(ChainError::IndexMismatch {
+                        index: block.index,
+                        expected: 0,
+                    }));
+                }
+                block.validate_alone().map_err(chain_err)?;
+            }
+            Some(p) => {
+                block.validate_after(p).map_err(chain_err)?;
+                let Some((draw, off, len)) = next_record::<DrawRecord>(
+                    &mut draws,
+                    &mut draws_off,
+                    DRAWS_FILE,
+                    index,
+                    &mut out.repairs,
+                )?
+                else {
+                    return Err(AuditError::new(
+                        DRAWS_FILE,
+                        Some(index),
+                        "no draw line for this block",
+                    ));
+                };
+                check_draw(p, &block, &draw)
+                    .map_err(|e| AuditError::new(DRAWS_FILE, Some(index), e.to_string()))?;
+                out.draw_spans.push((off, len));
+                tally(&mut out.tallies, &draw);
+            }
+        }
+        if keep_blocks {
+            out.blocks.push(block.clone());
+        }
+        out.block_count += 1;
+        prev = Some(block);
+    }
+    // A crash between the draw line and its block leaves one draw line too many.
+    let next_index = prev.as_ref().map_or(0, |p| p.index + 1);
+    let mut spare = Vec::new();
+    if let Some((draw, off, _)) = next_record::<DrawRecord>(
+        &mut draws,
+        &mut draws_off,
+        DRAWS_FILE,
+        next_index,
+        &mut spare,
+    )? {
+        let more = next_record::<DrawRecord>(
+            &mut draws,
+            &mut draws_off,
+            DRAWS_FILE,
+            next_index,
+            &mut spare,
+        )?;
+        if draw.index != next_index || more.is_some() || !spare.is_empty() {
+            return Err(AuditError::new(
+                DRAWS_FILE,
+                Some(draw.index),
+                "draw lines continue past the last block",
+            ));
+        }
+        out.repairs.push(Repair {
+            file: DRAWS_FILE,
+            offset: off,
+            reason: "last draw line has no block (crash before the block was written)",
+        });
+    } else {
+        out.repairs.extend(spare);
+    }
+    out.tip = prev;
+    Ok(out)
+}
+
+pub fn tally(tallies: &mut HashMap<String, Tally>, draw: &DrawRecord) {
+    let total = draw.total as f64;
+    for (address, stake) in &draw.entries {
+        let t = tallies.entry(address.clone()).or_default();
+        t.expected += *stake as f64 / total;
+        t.draws += 1;
+    }
+    tallies.entry(draw.winner.clone()).or_default().wins += 1;
+}
+
+/// The error's text without its leading "block N: ", which [`AuditError`] already says.
+fn strip_block(e: ChainError) -> String {
+    let text = e.to_string();
+    match text.split_once(": ") {
+        Some((head, rest)) if head.starts_with("block ") => rest.to_string(),
+        _ => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::chain::Chain;
+
+    const T0: &str = "2026-01-01T00:00:00.000Z";
+
+    fn addr(c: char) -> String {
+        std::iter::repeat_n(c, 64).collect()
+    }
+
+    /// Builds `n` real blocks with real draws, returning both files' bytes.
+    fn files(n: u64) -> (Vec<u8>, Vec<u8>) {
+        let mut chain = Chain::new(Block::genesis(T0.into())).unwrap();
+        let mut draws = Vec::new();
+        for round in 1..=n {
+            let tip = chain.tip().clone();
+            let entries = vec![(addr('a'), 10 + round), (addr('b'), 20), (addr('c'), 5)];
+            let seed = compute_seed(&tip.hash_bytes().unwrap(), tip.index + 1);
+            let d = pick_winner(&seed, &entries).unwrap();
+            let winner = entries[d.winner].0.clone();
+            let block = Block::next(
+                &tip,
+                T0.into(),
+                60 + round as u32,
+                winner.clone(),
+                round * 2,
+                compute_entries_hash(&entries),
+            );
+            draws.push(DrawRecord {
+                index: block.index,
+                entries,
+                total: d.total,
+                counter: d.counter,
+                target: d.target,
+                winner,
+            });
+            chain.append(block).unwrap();
+        }
+        let mut c = Vec::new();
+        for b in chain.blocks() {
+            c.extend(serde_json::to_vec(b).unwrap());
+            c.push(b'\n');
+        }
+        let mut d = Vec::new();
+        for r in &draws {
+            d.extend(serde_json::to_vec(r).unwrap());
+            d.push(b'\n');
+        }
+        (c, d)
+    }
+
+    fn run(c: &[u8], d: &[u8]) -> Result<Audit, AuditError> {
+        audit(c, d, true)
+    }
+
+    /// Replaces the `n`th line (0-based) of a file with `f(line)`.
+    fn edit_line(file: &[u8], n: usize, f: impl Fn(&str) -> String) -> Vec<u8> {
+        let text = std::str::from_utf8(file).unwrap();
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        lines[n] = f(&lines[n]);
+        (lines.join("\n") + "\n").into_bytes()
+    }
+
+    #[test]
+    fn intact_files_pass_with_tallies() {
+        let (c, d) = files(6);
+        let a = run(&c, &d).unwrap();
+        assert_eq!(a.block_count, 7);
+        assert!(a.repairs.is_empty());
+        let wins: u64 = a.tallies.values().map(|t| t.wins).sum();
+        let expected: f64 = a.tallies.values().map(|t| t.expected).sum();
+        assert_eq!(wins, 6);
+        assert!((expected - 6.0).abs() < 1e-9);
+        assert_eq!(a.draw_spans.len(), 6);
+    }
+
+    #[test]
+    fn torn_tails_are_repairs_at_the_right_offsets() {
+        let (c, d) = files(4);
+        let last_block_at = c[..c.len() - 1].iter().rposition(|b| *b == b'\n').unwrap() + 1;
+        // A torn block line: the block is cut mid-write, its draw line is whole.
+        let torn = &c[..c.len() - 10];
+        let a = run(torn, &d).unwrap();
+        assert_eq!(a.block_count, 4);
+        assert_eq!(
+            a.repairs,
+            vec![
+                Repair {
+                    file: CHAIN_FILE,
+                    offset: last_block_at as u64,
+                    reason: "last line has no newline (torn write)"
+                },
+                Repair {
+                    file: DRAWS_FILE,
+                    offset: d[..d.len() - 1].iter().rposition(|b| *b == b'\n').unwrap() as u64 + 1,
+                    reason: "last draw line has no block (crash before the block was written)"
+                },
+            ]
+        );
+        // A torn draw line for a block that was never written.
+        let (c3, _) = files(3);
+        let torn_draw = &d[..d.len() - 5];
+        let a = run(&c3, torn_draw).unwrap();
+        assert_eq!(a.block_count, 4);
+        assert_eq!(a.repairs.len(), 1);
+        assert_eq!(a.repairs[0].file, DRAWS_FILE);
+    }
+
+    #[test]
+    fn damage_is_an_error_naming_file_and_block() {
+        let (c, d) = files(5);
+        // A bad hash.
+        let bad_hash = edit_line(&c, 3, |l| l.replace("\"BPM\":63", "\"BPM\":99"));
+        let e = run(&bad_hash, &d).unwrap_err();
+        assert_eq!((e.file, e.block), (CHAIN_FILE, Some(3)));
+        assert!(e.reason.contains("Hash"), "{e}");
+        // A broken link: block 2 removed.
+        let mut lines: Vec<&str> = std::str::from_utf8(&c).unwrap().lines().collect();
+        lines.remove(2);
+        let broken = (lines.join("\n") + "\n").into_bytes();
+        let e = run(&broken, &d).unwrap_err();
+        assert_eq!((e.file, e.block), (CHAIN_FILE, Some(2)));
+        // An altered draw outcome.
+        let altered = edit_line(&d, 1, |l| l.replace("\"Counter\":0", "\"Counter\":1"));
+        let e = run(&c, &altered).unwrap_err();
+        assert_eq!((e.file, e.block), (DRAWS_FILE, Some(2)));
+        // Altered entries: the EntriesHash no longer matches.
+        let entries = edit_line(&d, 2, |l| l.replace(",20]", ",21]"));
+        let e = run(&c, &entries).unwrap_err();
+        assert_eq!((e.file, e.block), (DRAWS_FILE, Some(3)));
+        assert!(e.reason.contains("EntriesHash"), "{e}");
+        // Bad JSON in the middle of the chain.
+        let mid = edit_line(&c, 2, |_| "{not json".into());
+        let e = run(&mid, &d).unwrap_err();
+        assert_eq!((e.file, e.block), (CHAIN_FILE, Some(2)));
+        // Bad JSON in the middle of the draws.
+        let mid = edit_line(&d, 0, |_| "{".into());
+        assert_eq!(run(&c, &mid).unwrap_err().file, DRAWS_FILE);
+        // Two spare draw lines are not a crash leftover.
+        let (c3, _) = files(3);
+        assert!(run(&c3, &d).is_err());
+        // A draw line missing for a block.
+        let (_, d4) = files(4);
+        let e = run(&c, &d4).unwrap_err();
+        assert_eq!((e.file, e.block), (DRAWS_FILE, Some(5)));
+    }
+
+    #[test]
+    fn empty_files_are_an_empty_chain() {
+        let a = run(b"", b"").unwrap();
+        assert_eq!(a.block_count, 0);
+        assert!(a.tip.is_none());
+    }
+}

@@ -1,0 +1,31 @@
+//! pos-lottery: a proof-of-stake lottery server.
+//!
+//! Validators connect over TCP (`nc localhost 9000`), stake tokens and propose heart-rate
+//! readings; every round a verifiable stake-weighted draw (`pos-lottery-v1`) picks one
+//! proposal, whose block joins a hash-linked chain that is fsynced before it is announced.
+//!
+//! # Layout
+//! - pure consensus logic, no I/O: [`input`] (what a validator types), [`lottery`] (the
+//!   draw), [`chain`] (blocks and hashing), [`ledger`] (auditing the files), [`stats`]
+//!   (the fairness test);
+//! - [`store`]: the data directory, written durably before announcements;
+//! - [`round`]: the one task that owns validators, candidates and the chain;
+//! - [`session`] and [`codec`]: one TCP connection; [`server`]: accept loop and shutdown;
+//! - [`http`]: the read-only JSON API, event stream and dashboard;
+//! - [`audit`]: the `verify` and `stats` subcommands; [`simulate`]: bots for demos and load;
+//! - [`config`]: settings.
+
+pub mod audit;
+pub mod chain;
+pub mod codec;
+pub mod config;
+pub mod http;
+pub mod input;
+pub mod ledger;
+pub mod lottery;
+pub mod round;
+pub mod server;
+pub mod session;
+pub mod simulate;
+pub mod stats;
+pub mod store;

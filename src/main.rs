@@ -1,0 +1,248 @@
+//! The `pos-lottery` binary: settings, logging, signals and exit codes.
+//!
+//! Try it:
+//!
+//! ```text
+//! cargo run --release            # serves on 127.0.0.1:9000, dashboard on :8080
+//! nc localhost 9000              # in two or more terminals: a balance, then BPMs
+//! ```
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Parser, Subcommand};
+use pos_lottery::config::{self, Config, HttpAddr};
+use pos_lottery::round::Ticks;
+
+#[derive(Parser)]
+#[command(
+    name = "pos-lottery",
+    version,
+    about = "A proof-of-stake lottery server: stake over TCP, a verifiable stake-weighted draw picks every block's winner.",
+    args_conflicts_with_subcommands = true
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    serve: ServeArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Check a data directory offline: every hash, link and draw. Changes nothing.
+    Verify {
+        /// The data directory [env: DATA_DIR] [default: ./data]
+        dir: Option<PathBuf>,
+    },
+    /// Wins against stake-weighted expectations, per validator, with a chi-square test.
+    Stats {
+        /// The data directory [env: DATA_DIR] [default: ./data]
+        dir: Option<PathBuf>,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Play validators against a running server over TCP, for demos and load tests.
+    Simulate(pos_lottery::simulate::SimulateArgs),
+}
+
+#[derive(Args)]
+struct ServeArgs {
+    /// Listen address; a bare port means 127.0.0.1:PORT (ADDR=0.0.0.0:9000 accepts other machines)
+    #[arg(long, env = "ADDR", default_value = "9000", value_parser = config::parse_addr)]
+    addr: std::net::SocketAddr,
+    /// Round length in seconds; fractions allowed (0.25)
+    #[arg(long, env = "ROUND_SECS", default_value = "30", value_parser = config::parse_positive_secs)]
+    round_secs: Duration,
+    /// How often every connection gets the whole chain as JSON; 0 turns it off
+    #[arg(long, env = "BROADCAST_SECS", default_value = "60", value_parser = config::parse_secs_or_off)]
+    broadcast_secs: Duration,
+    /// Smallest accepted stake
+    #[arg(long, env = "MIN_STAKE", default_value = "1", value_parser = config::parse_at_least_one)]
+    min_stake: u64,
+    /// Tokens added to the winner's stake after each win
+    #[arg(long, env = "BLOCK_REWARD", default_value = "0", value_parser = config::parse_u64)]
+    block_reward: u64,
+    /// Where chain.jsonl and draws.jsonl live (created if missing)
+    #[arg(long, env = "DATA_DIR", default_value = "./data")]
+    data_dir: PathBuf,
+    /// Connections beyond this are told "server full" and closed
+    #[arg(long, env = "MAX_CONNECTIONS", default_value = "10000", value_parser = config::parse_at_least_one)]
+    max_connections: u64,
+    /// Seconds a connection may take to answer the balance prompt (watchers are exempt)
+    #[arg(long, env = "STAKE_TIMEOUT_SECS", default_value = "60", value_parser = config::parse_positive_secs)]
+    stake_timeout_secs: Duration,
+    /// Seconds a write to a client may make no progress before that connection is closed
+    #[arg(long, env = "WRITE_TIMEOUT_SECS", default_value = "10", value_parser = config::parse_positive_secs)]
+    write_timeout_secs: Duration,
+    /// HTTP address of the dashboard and JSON API; `off` disables it, port 0 picks one
+    #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080", value_parser = config::parse_http_addr)]
+    http_addr: HttpAddr,
+}
+
+impl ServeArgs {
+    fn into_config(self) -> Config {
+        Config {
+            addr: self.addr,
+            round: self.round_secs,
+            broadcast: Some(self.broadcast_secs).filter(|d| !d.is_zero()),
+            min_stake: self.min_stake,
+            block_reward: self.block_reward,
+            data_dir: self.data_dir,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            stake_timeout: self.stake_timeout_secs,
+            write_timeout: self.write_timeout_secs,
+            http_addr: self.http_addr.0,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    if let Err(e) = dotenvy::dotenv() {
+        if !e.not_found() {
+            eprintln!("error: .env: {e}");
+            return ExitCode::from(2);
+        }
+    }
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(
+                e.kind(),
+                ErrorKind::DisplayHelp
+                    | ErrorKind::DisplayVersion
+                    | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+            ) {
+                e.exit();
+            }
+            // One line naming the setting and what was wrong, not clap's usage block.
+            let text = e.render().to_string();
+            eprintln!("{}", text.lines().next().unwrap_or("error: bad arguments"));
+            return ExitCode::from(2);
+        }
+    };
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let data_dir = cli.serve.data_dir.clone();
+    match cli.command {
+        None => serve(cli.serve.into_config()),
+        Some(Command::Verify { dir }) => verify(dir.unwrap_or(data_dir)),
+        Some(Command::Stats { dir, json }) => stats(dir.unwrap_or(data_dir), json),
+        Some(Command::Simulate(args)) => {
+            match runtime().and_then(|rt| rt.block_on(pos_lottery::simulate::run(args))) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e:#}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the runtime")
+}
+
+fn serve(config: Config) -> ExitCode {
+    match runtime().and_then(|rt| rt.block_on(serve_async(config))) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn serve_async(config: Config) -> anyhow::Result<()> {
+    let listener = tokio::net::TcpListener::bind(config.addr)
+        .await
+        .with_context(|| format!("binding ADDR {}", config.addr))?;
+    let http = match config.http_addr {
+        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+            format!("binding HTTP_ADDR {addr} (HTTP_ADDR=off disables the dashboard)")
+        })?),
+        None => None,
+    };
+    tracing::info!(
+        addr = %listener.local_addr()?,
+        round_secs = config.round.as_secs_f64(),
+        data_dir = %config.data_dir.display(),
+        "listening: connect with nc {} {}",
+        listener.local_addr()?.ip(),
+        listener.local_addr()?.port()
+    );
+    let ticks = Ticks::Every(config.round);
+    pos_lottery::server::run(config, listener, http, ticks, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+fn verify(dir: PathBuf) -> ExitCode {
+    match pos_lottery::audit::check(&dir) {
+        Ok(a) => {
+            for line in pos_lottery::audit::verify_report(&dir, &a) {
+                println!("{line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn stats(dir: PathBuf, json: bool) -> ExitCode {
+    match pos_lottery::audit::check(&dir) {
+        Ok(a) => {
+            let report = pos_lottery::audit::stats_report(&a);
+            if json {
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&report).unwrap_or_default()
+                );
+            } else {
+                print!("{}", pos_lottery::audit::stats_table(&report));
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,630 @@
+//! The round task: the one owner of the validator set, this round's candidates and the chain.
+//!
+//! Sessions and the HTTP view talk to it only through a bounded [`Command`] channel, so no
+//! lock guards consensus state. Every tick closes a round: the draw, the durable write, the
+//! append, then one announcement on a broadcast channel that every connection reads.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use chrono::{DateTime, SecondsFormat, Utc};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::time::{Instant, Interval, MissedTickBehavior};
+use tokio_util::sync::CancellationToken;
+
+use crate::chain::{compute_entries_hash, Block, Chain};
+use crate::ledger::{self, DrawRecord, Tally};
+use crate::lottery::{compute_seed, pick_winner};
+use crate::stats::{chi_square, ChiSquare};
+use crate::store::{Store, StoreError};
+
+/// Capacity of the command channel: sessions wait (backpressure) when it is full.
+pub const COMMAND_QUEUE: usize = 1024;
+/// Announcements a connection may fall behind by before it is told it missed some.
+pub const ANNOUNCE_QUEUE: usize = 64;
+/// Events an HTTP event stream may fall behind by.
+pub const EVENT_QUEUE: usize = 1024;
+
+/// Counters the round task and the sessions publish for everyone to read.
+#[derive(Debug, Default)]
+pub struct Shared {
+    /// The round now open for candidates.
+    pub round: AtomicU64,
+    /// Open TCP connections.
+    pub connections: AtomicUsize,
+}
+
+/// What closes rounds: a timer, or (in tests) explicit ticks.
+pub enum Ticks {
+    Every(Duration),
+    Manual(mpsc::Receiver<()>),
+}
+
+enum TickSource {
+    Every(Interval, Duration),
+    Manual(mpsc::Receiver<()>),
+}
+
+impl TickSource {
+    /// Waits for the next tick; cancel-safe. `None` once manual ticks have ended.
+    async fn next(&mut self) -> Option<()> {
+        match self {
+            TickSource::Every(interval, _) => {
+                interval.tick().await;
+                Some(())
+            }
+            TickSource::Manual(rx) => rx.recv().await,
+        }
+    }
+}
+
+/// A request to the round task. Each carries its own reply channel.
+#[derive(Debug)]
+pub enum Command {
+    Join {
+        stake: u64,
+        reply: oneshot::Sender<Joined>,
+    },
+    Propose {
+        id: u64,
+        bpm: u32,
+        at: DateTime<Utc>,
+        reply: oneshot::Sender<Proposal>,
+    },
+    /// A malicious BPM: forfeit the stake. Replies with the stake burned.
+    Slash {
+        id: u64,
+        reply: oneshot::Sender<u64>,
+    },
+    /// The connection ended: withdraw the stake.
+    Leave {
+        id: u64,
+    },
+    Query(Query),
+}
+
+/// Read-only questions from the HTTP view.
+#[derive(Debug)]
+pub enum Query {
+    Chain {
+        from: u64,
+        limit: usize,
+        reply: oneshot::Sender<(Vec<Block>, Option<u64>)>,
+    },
+    /// The whole chain as one JSON array, serialized once and shared.
+    ChainJson {
+        reply: oneshot::Sender<Bytes>,
+    },
+    Block {
+        index: u64,
+        reply: oneshot::Sender<Option<Block>>,
+    },
+    /// Where block `index`'s draw line is in `draws.jsonl`.
+    DrawSpan {
+        index: u64,
+        reply: oneshot::Sender<Option<(u64, u32)>>,
+    },
+    Validators {
+        reply: oneshot::Sender<Vec<ValidatorView>>,
+    },
+    Pool {
+        reply: oneshot::Sender<Vec<PendingView>>,
+    },
+    Stats {
+        reply: oneshot::Sender<StatsView>,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub struct Joined {
+    pub id: u64,
+    pub address: Arc<str>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proposal {
+    Entered {
+        round: u64,
+    },
+    AlreadyProposed {
+        round: u64,
+    },
+    /// The validator is gone (it cannot happen to a live session).
+    Unknown,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ValidatorView {
+    pub address: Arc<str>,
+    pub stake: u64,
+    /// stake / total stake of the connected validators.
+    pub share: f64,
+    pub wins: u64,
+    pub expected_wins: f64,
+    /// Candidates proposed since it connected.
+    pub proposed: u64,
+    pub connected_since: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingView {
+    pub address: Arc<str>,
+    pub bpm: u32,
+    pub stake: u64,
+    pub proposed_at: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct StatsView {
+    pub height: u64,
+    pub round: u64,
+    pub rounds_run: u64,
+    pub empty_rounds: u64,
+    pub validators: usize,
+    pub candidates: usize,
+    pub total_stake: u128,
+    pub burned_stake: u128,
+    pub connections: usize,
+    pub round_secs: Option<f64>,
+    pub next_round_at: Option<String>,
+    pub seconds_left: Option<f64>,
+    pub chi_square: Option<ChiSquare>,
+}
+
+/// One server event, already serialized, for the HTTP event stream.
+#[derive(Debug, Clone)]
+pub struct Event {
+    pub name: &'static str,
+    pub data: Arc<str>,
+}
+
+/// Channels and settings the round task is built from.
+pub struct RoundSetup {
+    pub ticks: Ticks,
+    pub broadcast: Option<Duration>,
+    pub block_reward: u64,
+    pub shared: Arc<Shared>,
+    pub announce_tx: broadcast::Sender<Bytes>,
+    pub event_tx: broadcast::Sender<Event>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RoundError {
+    #[error("cannot write the chain: {0}")]
+    Store(#[from] StoreError),
+    #[error("the storage task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("a block the round task built does not fit the chain: {0}")]
+    Chain(#[from] crate::chain::ChainError),
+}
+
+struct Validator {
+    address: Arc<str>,
+    stake: u64,
+    joined_at: DateTime<Utc>,
+    proposed: u64,
+}
+
+struct Pending {
+    id: u64,
+    bpm: u32,
+    at: DateTime<Utc>,
+}
+
+/// The round task's state. Build with [`Round::new`], then [`Round::run`] it.
+pub struct Round {
+    number: u64,
+    chain: Chain,
+    /// `[` and every block's JSON, comma-separated: the chain broadcast without its `]`,
+    /// kept up to date per block so a broadcast costs one copy, not a re-serialization.
+    chain_json: Vec<u8>,
+    store: Arc<Mutex<Store>>,
+    draw_spans: Vec<(u64, u32)>,
+    validators: HashMap<u64, Validator>,
+    /// This round's candidates by address: draw order for free, one per validator.
+    candidates: BTreeMap<Arc<str>, Pending>,
+    tallies: HashMap<String, Tally>,
+    next_id: u64,
+    /// Secret per server start, so addresses cannot be predicted or collide across starts.
+    salt: [u8; 32],
+    burned: u128,
+    rounds_run: u64,
+    empty_rounds: u64,
+    ticks: TickSource,
+    next_tick: Option<Instant>,
+    broadcast: Option<Interval>,
+    block_reward: u64,
+    shared: Arc<Shared>,
+    announce_tx: broadcast::Sender<Bytes>,
+    event_tx: broadcast::Sender<Event>,
+}
+
+impl Round {
+    /// Takes over an opened data directory; rounds continue after the last block's round.
+    pub fn new(opened: crate::store::Opened, setup: RoundSetup) -> Result<Round, RoundError> {
+        let audit = opened.audit;
+        let chain = Chain::from_blocks(audit.blocks)?;
+        let mut chain_json = Vec::with_capacity(chain.len() * 400 + 2);
+        chain_json.push(b'[');
+        for (i, b) in chain.blocks().iter().enumerate() {
+            if i > 0 {
+                chain_json.push(b',');
+            }
+            write_json(&mut chain_json, b);
+        }
+        let number = chain.tip().round + 1;
+        setup.shared.round.store(number, Ordering::Relaxed);
+        let (ticks, next_tick) = match setup.ticks {
+            Ticks::Every(period) => {
+                let start = Instant::now() + period;
+                let mut interval = tokio::time::interval_at(start, period);
+                // A late tick closes the round at once and the schedule stays put.
+                interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
+                (TickSource::Every(interval, period), Some(start))
+            }
+            Ticks::Manual(rx) => (TickSource::Manual(rx), None),
+        };
+        let broadcast = setup.broadcast.filter(|d| !d.is_zero()).map(|period| {
+            let mut i = tokio::time::interval_at(Instant::now() + period, period);
+            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            i
+        });
+        Ok(Round {
+            number,
+            chain,
+            chain_json,
+            store: Arc::new(Mutex::new(opened.store)),
+            draw_spans: audit.draw_spans,
+            validators: HashMap::new(),
+            candidates: BTreeMap::new(),
+            tallies: audit.tallies,
+            next_id: 1,
+            salt: rand::random(),
+            burned: 0,
+            rounds_run: 0,
+            empty_rounds: 0,
+            ticks,
+            next_tick,
+            broadcast,
+            block_reward: setup.block_reward,
+            shared: setup.shared,
+            announce_tx: setup.announce_tx,
+            event_tx: setup.event_tx,
+        })
+    }
+
+    /// The chain so far.
+    pub fn chain(&self) -> &Chain {
+        &self.chain
+    }
+
+    /// Serves commands and closes rounds until `shutdown`, or until every command sender is
+    /// gone. Returns an error only when a block could not be made durable: the server must
+    /// then stop rather than announce blocks it may lose.
+    pub async fn run(
+        mut self,
+        mut cmd_rx: mpsc::Receiver<Command>,
+        shutdown: CancellationToken,
+    ) -> Result<(), RoundError> {
+        loop {
+            tokio::select! {
+                biased;
+                _ = shutdown.cancelled() => return Ok(()),
+                tick = self.ticks.next() => match tick {
+                    Some(()) => self.close_round().await?,
+                    // Manual ticks ended: keep serving commands, close no more rounds.
+                    None => self.ticks = TickSource::Manual(mpsc::channel(1).1),
+                },
+                _ = tick_opt(&mut self.broadcast) => self.broadcast_chain(),
+                cmd = cmd_rx.recv() => match cmd {
+                    Some(cmd) => self.handle(cmd),
+                    None => return Ok(()),
+                },
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: Command) {
+        match cmd {
+            Command::Join { stake, reply } => {
+                let id = self.next_id;
+                self.next_id += 1;
+                let mut h = Sha256::new();
+                h.update(self.salt);
+                h.update(id.to_be_bytes());
+                let address: Arc<str> = hex::encode(h.finalize()).into();
+                tracing::info!(%address, stake, "validator joined");
+                self.event(
+                    "validator_joined",
+                    &serde_json::json!({"address": &*address, "stake": stake}),
+                );
+                self.validators.insert(
+                    id,
+                    Validator {
+                        address: address.clone(),
+                        stake,
+                        joined_at: Utc::now(),
+                        proposed: 0,
+                    },
+                );
+                let _ = reply.send(Joined { id, address });
+            }
+            Command::Propose { id, bpm, at, reply } => {
+                let round = self.number;
+                let answer = match self.validators.get_mut(&id) {
+                    None => Proposal::Unknown,
+                    Some(v) if self.candidates.contains_key(&v.address) => {
+                        Proposal::AlreadyProposed { round }
+                    }
+                    Some(v) => {
+                        v.proposed += 1;
+                        self.candidates
+                            .insert(v.address.clone(), Pending { id, bpm, at });
+                        Proposal::Entered { round }
+                    }
+                };
+                let _ = reply.send(answer);
+            }
+            Command::Slash { id, reply } => {
+                let Some(v) = self.remove(id) else { return };
+                self.burned += u128::from(v.stake);
+                tracing::warn!(address = %v.address, stake = v.stake, burned = %self.burned, "validator slashed");
+                self.event(
+                    "slashed",
+                    &serde_json::json!({"address": &*v.address, "stake": v.stake, "burned": self.burned}),
+                );
+                let _ = reply.send(v.stake);
+            }
+            Command::Leave { id } => {
+                let Some(v) = self.remove(id) else { return };
+                tracing::info!(address = %v.address, stake = v.stake, "validator left");
+                self.event(
+                    "validator_left",
+                    &serde_json::json!({"address": &*v.address, "stake": v.stake}),
+                );
+            }
+            Command::Query(q) => self.answer(q),
+        }
+    }
+
+    /// Removes a validator and its pending candidate, at once: it can no longer win.
+    fn remove(&mut self, id: u64) -> Option<Validator> {
+        let v = self.validators.remove(&id)?;
+        self.candidates.remove(&v.address);
+        Some(v)
+    }
+
+    fn answer(&self, q: Query) {
+        match q {
+            Query::Chain { from, limit, reply } => {
+                let start = usize::try_from(from)
+                    .unwrap_or(usize::MAX)
+                    .min(self.chain.len());
+                let end = start.saturating_add(limit).min(self.chain.len());
+                let blocks = self.chain.blocks()[start..end].to_vec();
+                let next = (end < self.chain.len()).then_some(end as u64);
+                let _ = reply.send((blocks, next));
+            }
+            Query::ChainJson { reply } => {
+                let _ = reply.send(self.chain_bytes(false));
+            }
+            Query::Block { index, reply } => {
+                let _ = reply.send(self.chain.get(index).cloned());
+            }
+            Query::DrawSpan { index, reply } => {
+                let span = index
+                    .checked_sub(1)
+                    .and_then(|i| usize::try_from(i).ok())
+                    .and_then(|i| self.draw_spans.get(i).copied());
+                let _ = reply.send(span);
+            }
+            Query::Validators { reply } => {
+                let total = self.total_stake() as f64;
+                let mut list: Vec<ValidatorView> = self
+                    .validators
+                    .values()
+                    .map(|v| {
+                        let t = self.tallies.get(&*v.address).copied().unwrap_or_default();
+                        ValidatorView {
+                            address: v.address.clone(),
+                            stake: v.stake,
+                            share: if total > 0.0 {
+                                v.stake as f64 / total
+                            } else {
+                                0.0
+                            },
+                            wins: t.wins,
+                            expected_wins: t.expected,
+                            proposed: v.proposed,
+                            connected_since: rfc3339(v.joined_at),
+                        }
+                    })
+                    .collect();
+                list.sort_by(|a, b| b.stake.cmp(&a.stake).then(a.address.cmp(&b.address)));
+                let _ = reply.send(list);
+            }
+            Query::Pool { reply } => {
+                let pool = self
+                    .candidates
+                    .iter()
+                    .map(|(address, p)| PendingView {
+                        address: address.clone(),
+                        bpm: p.bpm,
+                        stake: self.validators.get(&p.id).map_or(0, |v| v.stake),
+                        proposed_at: rfc3339(p.at),
+                    })
+                    .collect();
+                let _ = reply.send(pool);
+            }
+            Query::Stats { reply } => {
+                let now = Instant::now();
+                let left = self.next_tick.map(|t| t.saturating_duration_since(now));
+                let period = match &self.ticks {
+                    TickSource::Every(_, p) => Some(p.as_secs_f64()),
+                    TickSource::Manual(_) => None,
+                };
+                let _ = reply.send(StatsView {
+                    height: self.chain.tip().index,
+                    round: self.number,
+                    rounds_run: self.rounds_run,
+                    empty_rounds: self.empty_rounds,
+                    validators: self.validators.len(),
+                    candidates: self.candidates.len(),
+                    total_stake: self.total_stake(),
+                    burned_stake: self.burned,
+                    connections: self.shared.connections.load(Ordering::Relaxed),
+                    round_secs: period,
+                    next_round_at: left.map(|d| {
+                        rfc3339(Utc::now() + chrono::Duration::from_std(d).unwrap_or_default())
+                    }),
+                    seconds_left: left.map(|d| d.as_secs_f64()),
+                    chi_square: chi_square(self.tallies.values()),
+                });
+            }
+        }
+    }
+
+    fn total_stake(&self) -> u128 {
+        self.validators.values().map(|v| u128::from(v.stake)).sum()
+    }
+
+    /// Closes the open round: draw, durable write, append, announce, reward.
+    async fn close_round(&mut self) -> Result<(), RoundError> {
+        let round = self.number;
+        self.number += 1;
+        self.rounds_run += 1;
+        self.shared.round.store(self.number, Ordering::Relaxed);
+        if let TickSource::Every(_, period) = &self.ticks {
+            self.next_tick = Some(Instant::now() + *period);
+        }
+        if self.candidates.is_empty() {
+            self.empty_rounds += 1;
+            tracing::debug!(round, "empty round");
+            self.event("round", &serde_json::json!({"round": round, "empty": true}));
+            return Ok(());
+        }
+        let candidates = std::mem::take(&mut self.candidates);
+        // Stakes are read now, at draw time; a validator that left has no candidate.
+        let entries: Vec<(String, u64)> = candidates
+            .iter()
+            .map(|(a, p)| {
+                (
+                    a.to_string(),
+                    self.validators.get(&p.id).map_or(0, |v| v.stake),
+                )
+            })
+            .collect();
+        let tip = self.chain.tip();
+        let index = tip.index + 1;
+        let seed = compute_seed(&tip.hash_bytes().unwrap_or_default(), index);
+        let started = std::time::Instant::now();
+        let draw = match pick_winner(&seed, &entries) {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::warn!(round, error = %e, "no winner");
+                return Ok(());
+            }
+        };
+        let draw_time = started.elapsed();
+        let (winner, stake) = entries[draw.winner].clone();
+        let pending = &candidates[winner.as_str()];
+        let block = Block::next(
+            tip,
+            rfc3339(pending.at),
+            pending.bpm,
+            winner.clone(),
+            round,
+            compute_entries_hash(&entries),
+        );
+        let entrants = entries.len();
+        let record = DrawRecord {
+            index,
+            entries,
+            total: draw.total,
+            counter: draw.counter,
+            target: draw.target,
+            winner: winner.clone(),
+        };
+        // Durable before announced: fsync off the async threads, and wait for it.
+        let store = self.store.clone();
+        let (record, block, span) = tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+            let span = store.append(&record, &block);
+            (record, block, span)
+        })
+        .await?;
+        self.draw_spans.push(span?);
+        self.chain.append(block.clone())?;
+        self.chain_json.push(b',');
+        write_json(&mut self.chain_json, &block);
+        ledger::tally(&mut self.tallies, &record);
+
+        let line = format!(
+            "winning validator: {winner} (block {index}, BPM {}, stake {stake} of {})\n",
+            block.bpm, draw.total
+        );
+        let _ = self.announce_tx.send(Bytes::from(line));
+        tracing::info!(
+            round, index, %winner, stake, total = %draw.total, entrants,
+            draw_us = draw_time.as_micros() as u64, "block appended"
+        );
+        self.event(
+            "block",
+            &serde_json::json!({
+                "block": &block,
+                "draw": {"entrants": entrants, "stake": stake, "total": draw.total,
+                         "counter": draw.counter, "target": draw.target},
+            }),
+        );
+        if let Some(v) = self.validators.get_mut(&pending.id) {
+            v.stake = v.stake.saturating_add(self.block_reward);
+        }
+        Ok(())
+    }
+
+    fn chain_bytes(&self, newline: bool) -> Bytes {
+        let mut out = Vec::with_capacity(self.chain_json.len() + 2);
+        out.extend_from_slice(&self.chain_json);
+        out.push(b']');
+        if newline {
+            out.push(b'\n');
+        }
+        Bytes::from(out)
+    }
+
+    /// Sends the whole chain to every connection, serialized once for all of them.
+    fn broadcast_chain(&self) {
+        let _ = self.announce_tx.send(self.chain_bytes(true));
+    }
+
+    fn event(&self, name: &'static str, data: &serde_json::Value) {
+        if self.event_tx.receiver_count() > 0 {
+            let data: Arc<str> = data.to_string().into();
+            let _ = self.event_tx.send(Event { name, data });
+        }
+    }
+}
+
+async fn tick_opt(interval: &mut Option<Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+fn write_json(out: &mut Vec<u8>, block: &Block) {
+    // Serializing a struct of strings and integers into a Vec cannot fail.
+    let _ = serde_json::to_writer(&mut *out, block);
+}
+
+/// RFC 3339 in UTC with millisecond precision and a `Z`.
+pub fn rfc3339(t: DateTime<Utc>) -> String {
+    t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}

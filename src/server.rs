@@ -1,0 +1,206 @@
+//! The TCP side: accept loop, connection limit, one task per connection, graceful shutdown.
+//!
+//! [`run`] takes listeners that are already bound and a shutdown future, so tests can bind
+//! port 0 and stop the server when they like.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::round::{
+    Command, Event, Round, RoundError, RoundSetup, Shared, Ticks, ANNOUNCE_QUEUE, COMMAND_QUEUE,
+    EVENT_QUEUE,
+};
+use crate::session::{Session, SessionConfig};
+use crate::store::{Store, StoreError};
+
+/// The line a connection over `MAX_CONNECTIONS` gets before it is closed.
+pub const SERVER_FULL: &[u8] = b"server full\n";
+/// How long shutdown waits for sessions to say goodbye.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Round(#[from] RoundError),
+    #[error("the storage task failed: {0}")]
+    Join(#[from] tokio::task::JoinError),
+    #[error("HTTP server: {0}")]
+    Http(std::io::Error),
+}
+
+/// Handles the HTTP view needs: the command channel and the event stream.
+#[derive(Clone)]
+pub struct Handles {
+    pub cmd_tx: mpsc::Sender<Command>,
+    pub event_tx: broadcast::Sender<Event>,
+    pub shared: Arc<Shared>,
+    pub config: Arc<Config>,
+}
+
+/// Runs the server until `shutdown` completes, then says goodbye to every connection.
+///
+/// Opens (and audits) `config.data_dir` first.
+///
+/// # Errors
+/// A damaged data directory, or a block that could not be written to it: the server stops
+/// rather than announce a block it might lose.
+pub async fn run(
+    config: Config,
+    listener: TcpListener,
+    http: Option<TcpListener>,
+    ticks: Ticks,
+    shutdown: impl Future,
+) -> Result<(), ServerError> {
+    let dir = config.data_dir.clone();
+    let opened = tokio::task::spawn_blocking(move || {
+        Store::open(&dir, || crate::round::rfc3339(chrono::Utc::now()))
+    })
+    .await??;
+    if opened.created {
+        let genesis = opened
+            .audit
+            .tip
+            .as_ref()
+            .map(|b| serde_json::to_string(b).unwrap_or_default());
+        tracing::info!(genesis = genesis.unwrap_or_default(), "created a new chain");
+    } else {
+        tracing::info!(height = opened.audit.block_count - 1, "loaded the chain");
+    }
+    let config = Arc::new(config);
+    let shared = Arc::new(Shared::default());
+    let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
+    let (announce_tx, _) = broadcast::channel::<Bytes>(ANNOUNCE_QUEUE);
+    let (event_tx, _) = broadcast::channel(EVENT_QUEUE);
+    let round = Round::new(
+        opened,
+        RoundSetup {
+            ticks,
+            broadcast: config.broadcast,
+            block_reward: config.block_reward,
+            shared: shared.clone(),
+            announce_tx: announce_tx.clone(),
+            event_tx: event_tx.clone(),
+        },
+    )?;
+    let token = CancellationToken::new();
+    let tracker = TaskTracker::new();
+    let mut round_task = tokio::spawn(round.run(cmd_rx, token.clone()));
+
+    let handles = Handles {
+        cmd_tx: cmd_tx.clone(),
+        event_tx,
+        shared: shared.clone(),
+        config: config.clone(),
+    };
+    if let Some(http) = http {
+        tracker.spawn(crate::http::serve(http, handles, token.clone()));
+    }
+
+    let mut listener = Listener {
+        listener,
+        limit: Arc::new(Semaphore::new(config.max_connections)),
+        cmd_tx,
+        announce_tx,
+        shared,
+        token: token.clone(),
+        tracker: tracker.clone(),
+        session: SessionConfig {
+            min_stake: config.min_stake,
+            stake_timeout: config.stake_timeout,
+            write_timeout: config.write_timeout,
+        },
+    };
+    tokio::pin!(shutdown);
+    let outcome = tokio::select! {
+        _ = &mut shutdown => Ok(()),
+        _ = listener.accept_loop() => Ok(()),
+        res = &mut round_task => match res {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServerError::Round(e)),
+            Err(e) => Err(ServerError::Join(e)),
+        },
+    };
+    tracing::info!("shutting down");
+    token.cancel();
+    drop(listener);
+    tracker.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time");
+    }
+    if !round_task.is_finished() {
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut round_task).await;
+    }
+    outcome
+}
+
+/// The accept loop's state.
+struct Listener {
+    listener: TcpListener,
+    /// One permit per open connection, `MAX_CONNECTIONS` in all.
+    limit: Arc<Semaphore>,
+    cmd_tx: mpsc::Sender<Command>,
+    announce_tx: broadcast::Sender<Bytes>,
+    shared: Arc<Shared>,
+    token: CancellationToken,
+    tracker: TaskTracker,
+    session: SessionConfig,
+}
+
+impl Listener {
+    async fn accept_loop(&mut self) {
+        loop {
+            let socket = self.accept().await;
+            let _ = socket.set_nodelay(true);
+            let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+                // A new socket's send buffer is empty, so this write completes at once.
+                let _ = socket.try_write(SERVER_FULL);
+                tracing::warn!("connection refused: server full");
+                continue;
+            };
+            let session = Session::new(
+                socket,
+                self.cmd_tx.clone(),
+                self.announce_tx.subscribe(),
+                self.shared.clone(),
+                self.token.clone(),
+                self.session,
+            );
+            self.tracker.spawn(async move {
+                session.run().await;
+                drop(permit);
+            });
+        }
+    }
+
+    /// Accepts the next connection, retrying with a growing pause when accept fails
+    /// (out of file descriptors, say) instead of giving up.
+    async fn accept(&mut self) -> TcpStream {
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            match self.listener.accept().await {
+                Ok((socket, peer)) => {
+                    tracing::debug!(%peer, "connection");
+                    return socket;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,335 @@
+//! One connection: the balance prompt, then BPM proposals, with announcements interleaved.
+//!
+//! The session runs one `select!` over shutdown, the announcement receiver, the stake
+//! deadline and the socket's next line; every arm is cancel-safe. Replies to lines that are
+//! already buffered are batched into one write, so a flooding client costs one syscall per
+//! batch rather than per line. All writes go through one bounded buffer with a no-progress
+//! timeout, so a client that stops reading is closed instead of buffered without bound.
+
+use std::io;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::{FutureExt, StreamExt};
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use crate::codec::{LineCodec, LineError, MAX_LINE_BYTES};
+use crate::input::{parse_bpm, parse_stake, BpmError, BpmInput, StakeInput};
+use crate::round::{Command, Joined, Proposal, Shared};
+
+pub const BALANCE_PROMPT: &str = "Enter token balance:";
+pub const BPM_PROMPT: &str = "Enter a new BPM:";
+pub const HELP_LINE: &str = "pos-lottery: type your token balance to stake and become a validator, or type watch to only watch the rounds";
+pub const SHUTDOWN_LINE: &str = "server is shutting down";
+/// Bad balances tolerated before the connection is closed.
+pub const MAX_BAD_STAKES: u8 = 3;
+/// Stop pulling buffered lines into one batch once this much reply text is waiting.
+const BATCH_BYTES: usize = 16 * 1024;
+/// Small at first: an idle connection should cost little; the buffer grows for floods.
+const READ_BUFFER: usize = 256;
+/// The goodbye on shutdown must not hold up the exit for long.
+const GOODBYE_TIMEOUT: Duration = Duration::from_millis(300);
+
+/// Session settings taken from the server's config.
+#[derive(Debug, Clone, Copy)]
+pub struct SessionConfig {
+    pub min_stake: u64,
+    pub stake_timeout: Duration,
+    pub write_timeout: Duration,
+}
+
+enum State {
+    Staking { bad: u8 },
+    Validator { id: u64, proposed_in: u64 },
+    Watching,
+}
+
+#[derive(PartialEq, Eq)]
+enum Flow {
+    Continue,
+    Close,
+}
+
+/// Everything one connection's task needs.
+pub struct Session {
+    lines: FramedRead<OwnedReadHalf, LineCodec>,
+    writer: OwnedWriteHalf,
+    /// Replies waiting to be written; bounded by `BATCH_BYTES` plus one reply.
+    out: Vec<u8>,
+    cmd_tx: mpsc::Sender<Command>,
+    announce_rx: broadcast::Receiver<Bytes>,
+    shared: Arc<Shared>,
+    shutdown: CancellationToken,
+    config: SessionConfig,
+    state: State,
+}
+
+impl Session {
+    pub fn new(
+        socket: TcpStream,
+        cmd_tx: mpsc::Sender<Command>,
+        announce_rx: broadcast::Receiver<Bytes>,
+        shared: Arc<Shared>,
+        shutdown: CancellationToken,
+        config: SessionConfig,
+    ) -> Session {
+        let (reader, writer) = socket.into_split();
+        Session {
+            lines: FramedRead::with_capacity(reader, LineCodec::default(), READ_BUFFER),
+            writer,
+            out: Vec::new(),
+            cmd_tx,
+            announce_rx,
+            shared,
+            shutdown,
+            config,
+            state: State::Staking { bad: 0 },
+        }
+    }
+
+    /// Serves the connection until the client leaves, misbehaves, or the server stops.
+    /// A validator is removed from the set whatever the way out.
+    pub async fn run(mut self) {
+        self.shared.connections.fetch_add(1, Ordering::Relaxed);
+        let result = self.serve().await;
+        if let Err(e) = result {
+            tracing::debug!(error = %e, "connection ended");
+        }
+        if let State::Validator { id, .. } = self.state {
+            let _ = self.cmd_tx.send(Command::Leave { id }).await;
+        }
+        self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    async fn serve(&mut self) -> io::Result<()> {
+        self.say(HELP_LINE);
+        self.say(BALANCE_PROMPT);
+        self.flush().await?;
+        let stake_deadline = tokio::time::sleep(self.config.stake_timeout);
+        tokio::pin!(stake_deadline);
+        loop {
+            let staking = matches!(self.state, State::Staking { .. });
+            let flow = tokio::select! {
+                biased;
+                _ = self.shutdown.cancelled() => return self.goodbye().await,
+                msg = self.announce_rx.recv() => match msg {
+                    Ok(bytes) => {
+                        self.flush().await?;
+                        write_with_progress(&mut self.writer, &bytes, self.config.write_timeout).await?;
+                        Flow::Continue
+                    }
+                    Err(broadcast::error::RecvError::Lagged(n)) => {
+                        self.say(&format!("missed {n} announcements: you were not reading fast enough"));
+                        Flow::Continue
+                    }
+                    Err(broadcast::error::RecvError::Closed) => return self.goodbye().await,
+                },
+                _ = &mut stake_deadline, if staking => {
+                    self.say(&format!(
+                        "no token balance within {} s; closing the connection",
+                        self.config.stake_timeout.as_secs_f64()
+                    ));
+                    Flow::Close
+                }
+                line = self.lines.next() => self.on_read(line).await,
+            };
+            let flow = if flow == Flow::Continue {
+                self.drain_ready_lines().await
+            } else {
+                flow
+            };
+            self.flush().await?;
+            if flow == Flow::Close {
+                let _ = self.writer.shutdown().await;
+                return Ok(());
+            }
+        }
+    }
+
+    /// Handles lines that have already arrived, without waiting, to batch their replies.
+    async fn drain_ready_lines(&mut self) -> Flow {
+        while self.out.len() < BATCH_BYTES {
+            match self.lines.next().now_or_never() {
+                Some(line) => {
+                    if self.on_read(line).await == Flow::Close {
+                        return Flow::Close;
+                    }
+                }
+                None => break,
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn on_read(&mut self, line: Option<Result<Bytes, LineError>>) -> Flow {
+        match line {
+            Some(Ok(line)) => self.on_line(&line).await,
+            Some(Err(LineError::TooLong)) => {
+                self.say(&format!(
+                    "line too long: at most {MAX_LINE_BYTES} bytes per line; closing the connection"
+                ));
+                Flow::Close
+            }
+            // The client went away (EOF or a reset): nobody is left to answer.
+            Some(Err(LineError::Io(_))) | None => Flow::Close,
+        }
+    }
+
+    async fn on_line(&mut self, line: &[u8]) -> Flow {
+        match self.state {
+            State::Staking { bad } => self.on_stake(line, bad).await,
+            State::Validator { id, proposed_in } => self.on_bpm(line, id, proposed_in).await,
+            State::Watching => {
+                if !line.trim_ascii().is_empty() {
+                    self.say("you are watching; reconnect to stake and propose");
+                }
+                Flow::Continue
+            }
+        }
+    }
+
+    async fn on_stake(&mut self, line: &[u8], bad: u8) -> Flow {
+        match parse_stake(line, self.config.min_stake) {
+            Ok(StakeInput::Empty) => self.say(BALANCE_PROMPT),
+            Ok(StakeInput::Watch) => {
+                self.state = State::Watching;
+                self.say("watching: you will see every winner and chain broadcast");
+            }
+            Ok(StakeInput::Stake(stake)) => {
+                let Some(Joined { id, address }) =
+                    self.ask(|reply| Command::Join { stake, reply }).await
+                else {
+                    return Flow::Close;
+                };
+                self.state = State::Validator { id, proposed_in: 0 };
+                self.say(&format!("you are validator {address} with stake {stake}"));
+                self.say(BPM_PROMPT);
+            }
+            Err(e) => {
+                self.say(&e.to_string());
+                let bad = bad + 1;
+                if bad >= MAX_BAD_STAKES {
+                    self.say(&format!("{bad} bad token balances; closing the connection"));
+                    return Flow::Close;
+                }
+                self.state = State::Staking { bad };
+                self.say(BALANCE_PROMPT);
+            }
+        }
+        Flow::Continue
+    }
+
+    async fn on_bpm(&mut self, line: &[u8], id: u64, proposed_in: u64) -> Flow {
+        match parse_bpm(line) {
+            Ok(BpmInput::Empty) => {}
+            Ok(BpmInput::Bpm(bpm)) => {
+                // Answer repeats locally: a flood never reaches the round task.
+                let current = self.shared.round.load(Ordering::Relaxed);
+                if proposed_in == current {
+                    self.say(&already(current));
+                } else {
+                    let at = chrono::Utc::now();
+                    match self
+                        .ask(|reply| Command::Propose { id, bpm, at, reply })
+                        .await
+                    {
+                        Some(Proposal::Entered { round }) => {
+                            self.state = State::Validator {
+                                id,
+                                proposed_in: round,
+                            };
+                            self.say(&format!("BPM {bpm} entered round {round}"));
+                        }
+                        Some(Proposal::AlreadyProposed { round }) => {
+                            self.state = State::Validator {
+                                id,
+                                proposed_in: round,
+                            };
+                            self.say(&already(round));
+                        }
+                        Some(Proposal::Unknown) | None => return Flow::Close,
+                    }
+                }
+            }
+            Err(e @ BpmError::OutOfRange { .. }) => self.say(&e.to_string()),
+            Err(e @ BpmError::Malformed { .. }) => {
+                let burned = self
+                    .ask(|reply| Command::Slash { id, reply })
+                    .await
+                    .unwrap_or(0);
+                // Removed already: the exit path must not also withdraw the stake.
+                self.state = State::Watching;
+                self.say(&format!(
+                    "slashed: {e}; your stake of {burned} is forfeited and you are removed from the validators"
+                ));
+                return Flow::Close;
+            }
+        }
+        self.say(BPM_PROMPT);
+        Flow::Continue
+    }
+
+    /// Sends a command to the round task and waits for its answer; `None` once it has stopped.
+    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+        let (reply, answer) = oneshot::channel();
+        self.cmd_tx.send(make(reply)).await.ok()?;
+        answer.await.ok()
+    }
+
+    fn say(&mut self, line: &str) {
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.push(b'\n');
+    }
+
+    async fn flush(&mut self) -> io::Result<()> {
+        if self.out.is_empty() {
+            return Ok(());
+        }
+        let result =
+            write_with_progress(&mut self.writer, &self.out, self.config.write_timeout).await;
+        self.out.clear();
+        if self.out.capacity() > 4 * BATCH_BYTES {
+            self.out = Vec::new();
+        }
+        result
+    }
+
+    async fn goodbye(&mut self) -> io::Result<()> {
+        self.say(SHUTDOWN_LINE);
+        let result = write_with_progress(&mut self.writer, &self.out, GOODBYE_TIMEOUT).await;
+        self.out.clear();
+        let _ = self.writer.shutdown().await;
+        result
+    }
+}
+
+fn already(round: u64) -> String {
+    format!("already proposed in round {round}: only the first BPM of a round counts")
+}
+
+/// Writes all of `buf`, failing if any single write makes no progress within `timeout`
+/// (a client that stopped reading), however long a slow but moving transfer takes.
+async fn write_with_progress(
+    w: &mut OwnedWriteHalf,
+    buf: &[u8],
+    timeout: Duration,
+) -> io::Result<()> {
+    let mut written = 0;
+    while written < buf.len() {
+        let n = tokio::time::timeout(timeout, w.write(&buf[written..]))
+            .await
+            .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "client stopped reading"))??;
+        if n == 0 {
+            return Err(io::ErrorKind::WriteZero.into());
+        }
+        written += n;
+    }
+    Ok(())
+}
