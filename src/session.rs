@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use futures::{FutureExt, StreamExt};
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -36,6 +36,8 @@ const BATCH_BYTES: usize = 16 * 1024;
 const READ_BUFFER: usize = 256;
 /// The goodbye on shutdown must not hold up the exit for long.
 const GOODBYE_TIMEOUT: Duration = Duration::from_millis(300);
+/// How long a closing connection's leftover input is drained (see `close_gracefully`).
+const LINGER: Duration = Duration::from_secs(1);
 
 /// Session settings taken from the server's config.
 #[derive(Debug, Clone, Copy)]
@@ -147,7 +149,7 @@ impl Session {
             };
             self.flush().await?;
             if flow == Flow::Close {
-                let _ = self.writer.shutdown().await;
+                self.close_gracefully().await;
                 return Ok(());
             }
         }
@@ -299,6 +301,23 @@ impl Session {
             self.out = Vec::new();
         }
         result
+    }
+
+    /// Sends FIN, then reads and discards what the client is still sending for a moment, so
+    /// that closing with unread input does not reset the connection and destroy the last
+    /// line we wrote (the reason for closing) before the client has read it.
+    async fn close_gracefully(&mut self) {
+        let _ = self.writer.shutdown().await;
+        let drain = async {
+            let mut sink = [0u8; 4096];
+            let reader = self.lines.get_mut();
+            while let Ok(n) = reader.read(&mut sink).await {
+                if n == 0 {
+                    break;
+                }
+            }
+        };
+        let _ = tokio::time::timeout(LINGER, drain).await;
     }
 
     async fn goodbye(&mut self) -> io::Result<()> {

@@ -1,0 +1,245 @@
+//! Test harness: the real server on port 0, and clients that talk TCP the way `nc` does.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use pos_lottery::config::Config;
+use pos_lottery::round::Ticks;
+use pos_lottery::server::ServerError;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::timeout;
+use tokio_util::codec::{Framed, LinesCodec};
+
+/// How long any single expected event may take before the test fails.
+pub const WAIT: Duration = Duration::from_secs(10);
+
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub http: Option<SocketAddr>,
+    ticks: mpsc::Sender<()>,
+    stop: Option<oneshot::Sender<()>>,
+    pub handle: JoinHandle<Result<(), ServerError>>,
+    pub dir: tempfile::TempDir,
+}
+
+/// Starts the server with manual ticks (the test closes rounds) and `tweak` applied.
+pub async fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    start_in(dir, tweak).await
+}
+
+pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let mut config = Config::for_tests(dir.path().to_path_buf());
+    config.broadcast = None;
+    tweak(&mut config);
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let http = match config.http_addr {
+        Some(a) => Some(TcpListener::bind(a).await.unwrap()),
+        None => None,
+    };
+    let http_addr = http.as_ref().map(|l| l.local_addr().unwrap());
+    let (ticks, tick_rx) = mpsc::channel(16);
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    let handle = tokio::spawn(pos_lottery::server::run(
+        config,
+        listener,
+        http,
+        Ticks::Manual(tick_rx),
+        async move {
+            let _ = stop_rx.await;
+        },
+    ));
+    TestServer {
+        addr,
+        http: http_addr,
+        ticks,
+        stop: Some(stop),
+        handle,
+        dir,
+    }
+}
+
+impl TestServer {
+    /// Closes the current round.
+    pub async fn tick(&self) {
+        self.ticks.send(()).await.unwrap();
+    }
+
+    /// Triggers shutdown and waits for `run` to return.
+    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        timeout(WAIT, self.handle)
+            .await
+            .expect("server did not stop")
+            .unwrap()
+    }
+
+    pub async fn connect(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+
+    /// A client that has staked; returns it with its address, prompt consumed.
+    pub async fn validator(&self, stake: u64) -> (Client, String) {
+        let mut c = self.connect().await;
+        c.expect_prompt().await;
+        c.send(&stake.to_string()).await;
+        let line = c.line_containing("you are validator").await;
+        let address = line.split_whitespace().nth(3).unwrap().to_string();
+        assert_eq!(
+            line,
+            format!("you are validator {address} with stake {stake}")
+        );
+        c.expect("Enter a new BPM:").await;
+        (c, address)
+    }
+
+    /// GET on the HTTP side: (status, body).
+    pub async fn get(&self, path: &str) -> (u16, String) {
+        http_get(self.http.expect("HTTP is off in this test"), path).await
+    }
+
+    /// Polls `/api/stats` until `check` holds (bounded by [`WAIT`]).
+    pub async fn wait_for_stats(
+        &self,
+        check: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let (_, body) = self.get("/api/stats").await;
+            let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+            if check(&v) {
+                return v;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "stats never matched: {v}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+/// A minimal HTTP/1.1 GET with `Connection: close`.
+pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
+    let mut s = timeout(WAIT, TcpStream::connect(addr))
+        .await
+        .unwrap()
+        .unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    timeout(WAIT, s.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8(raw).unwrap();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
+    let body = if head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked")
+    {
+        dechunk(body)
+    } else {
+        body.to_string()
+    };
+    (status, body)
+}
+
+fn dechunk(mut body: &str) -> String {
+    let mut out = String::new();
+    loop {
+        let (size, rest) = body.split_once("\r\n").unwrap();
+        let size = usize::from_str_radix(size.trim(), 16).unwrap();
+        if size == 0 {
+            return out;
+        }
+        out.push_str(&rest[..size]);
+        body = &rest[size + 2..];
+    }
+}
+
+/// One TCP connection, framed into lines like a terminal shows them.
+pub struct Client {
+    pub framed: Framed<TcpStream, LinesCodec>,
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let stream = timeout(WAIT, TcpStream::connect(addr))
+            .await
+            .unwrap()
+            .unwrap();
+        Client {
+            framed: Framed::new(stream, LinesCodec::new_with_max_length(64 << 20)),
+        }
+    }
+
+    /// Sends `line` plus `\n`.
+    pub async fn send(&mut self, line: &str) {
+        self.framed.send(line).await.unwrap();
+    }
+
+    /// Writes raw bytes in one write.
+    pub async fn send_raw(&mut self, bytes: &[u8]) {
+        self.framed.get_mut().write_all(bytes).await.unwrap();
+    }
+
+    /// The next line; panics on timeout or end of stream.
+    pub async fn line(&mut self) -> String {
+        match timeout(WAIT, self.framed.next()).await {
+            Ok(Some(Ok(line))) => line,
+            Ok(other) => panic!("expected a line, got {other:?}"),
+            Err(_) => panic!("no line within {WAIT:?}"),
+        }
+    }
+
+    /// The next line, which must be `expected`.
+    pub async fn expect(&mut self, expected: &str) {
+        assert_eq!(self.line().await, expected);
+    }
+
+    /// Skips the help line and expects the balance prompt.
+    pub async fn expect_prompt(&mut self) {
+        let help = self.line().await;
+        assert!(help.contains("watch"), "help line: {help}");
+        self.expect("Enter token balance:").await;
+    }
+
+    /// Reads until a line contains `needle`; returns it.
+    pub async fn line_containing(&mut self, needle: &str) -> String {
+        loop {
+            let line = self.line().await;
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    }
+
+    /// Asserts the server closes the connection (after any lines, which are returned).
+    pub async fn expect_closed(&mut self) -> Vec<String> {
+        let mut rest = Vec::new();
+        loop {
+            match timeout(WAIT, self.framed.next()).await {
+                Ok(Some(Ok(line))) => rest.push(line),
+                Ok(None) | Ok(Some(Err(_))) => return rest,
+                Err(_) => panic!("connection still open after {WAIT:?}; got {rest:?}"),
+            }
+        }
+    }
+
+    /// Asserts nothing arrives for a short while.
+    pub async fn expect_silence(&mut self) {
+        if let Ok(next) = timeout(Duration::from_millis(150), self.framed.next()).await {
+            panic!("expected nothing, got {next:?}");
+        }
+    }
+}
