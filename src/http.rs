@@ -5,7 +5,6 @@
 
 use std::collections::HashMap;
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::Duration;
 
 use axum::extract::{Path, Query, State};
@@ -219,18 +218,32 @@ async fn pool(State(app): State<App>) -> ApiResult<Response> {
 async fn info(State(app): State<App>) -> ApiResult<Response> {
     let s = app.ask(|reply| RoundQuery::Stats { reply }).await?;
     let c = &app.handles.config;
-    Ok(Json(serde_json::json!({
-        "name": "pos-lottery",
-        "version": env!("CARGO_PKG_VERSION"),
-        "draw": "pos-lottery-v1",
-        "tcp_addr": c.addr.to_string(),
-        "round_secs": c.round.as_secs_f64(),
-        "min_stake": c.min_stake,
-        "block_reward": c.block_reward,
-        "max_connections": c.max_connections,
-        "stats": s,
-    }))
+    Ok(Json(Info {
+        name: "pos-lottery",
+        version: env!("CARGO_PKG_VERSION"),
+        draw: "pos-lottery-v1",
+        tcp_addr: c.addr.to_string(),
+        round_secs: c.round.as_secs_f64(),
+        min_stake: c.min_stake,
+        block_reward: c.block_reward,
+        max_connections: c.max_connections,
+        stats: s,
+    })
     .into_response())
+}
+
+/// `/info`, as the tutorials' nodes answer it, plus this server's settings.
+#[derive(Serialize)]
+struct Info {
+    name: &'static str,
+    version: &'static str,
+    draw: &'static str,
+    tcp_addr: String,
+    round_secs: f64,
+    min_stake: u64,
+    block_reward: u64,
+    max_connections: usize,
+    stats: crate::round::StatsView,
 }
 
 /// Server-sent events: one per thing that happens, `lagged` when this stream fell behind.
@@ -255,14 +268,4 @@ async fn events(State(app): State<App>) -> Sse<impl Stream<Item = Result<SseEven
             .interval(Duration::from_secs(15))
             .text("keep-alive"),
     )
-}
-
-/// Shared with tests: the JSON of an error body.
-pub fn error_body(message: &str) -> String {
-    serde_json::json!({ "error": message }).to_string()
-}
-
-#[allow(dead_code)]
-fn _assert_send(h: Handles) -> impl Send {
-    Arc::new(h)
 }

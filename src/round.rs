@@ -183,6 +183,41 @@ pub struct Event {
     pub data: Arc<str>,
 }
 
+#[derive(Serialize)]
+struct ValidatorEvent<'a> {
+    address: &'a str,
+    stake: u64,
+}
+
+#[derive(Serialize)]
+struct SlashedEvent<'a> {
+    address: &'a str,
+    stake: u64,
+    burned: u128,
+}
+
+#[derive(Serialize)]
+struct RoundEvent {
+    round: u64,
+    empty: bool,
+}
+
+#[derive(Serialize)]
+struct BlockEvent<'a> {
+    block: &'a Block,
+    draw: DrawSummary,
+}
+
+#[derive(Serialize)]
+struct DrawSummary {
+    entrants: usize,
+    /// The winner's stake in the draw.
+    stake: u64,
+    total: u128,
+    counter: u64,
+    target: u128,
+}
+
 /// Channels and settings the round task is built from.
 pub struct RoundSetup {
     pub ticks: Ticks,
@@ -341,7 +376,10 @@ impl Round {
                 tracing::info!(%address, stake, "validator joined");
                 self.event(
                     "validator_joined",
-                    &serde_json::json!({"address": &*address, "stake": stake}),
+                    &ValidatorEvent {
+                        address: &address,
+                        stake,
+                    },
                 );
                 self.validators.insert(
                     id,
@@ -376,7 +414,11 @@ impl Round {
                 tracing::warn!(address = %v.address, stake = v.stake, burned = %self.burned, "validator slashed");
                 self.event(
                     "slashed",
-                    &serde_json::json!({"address": &*v.address, "stake": v.stake, "burned": self.burned}),
+                    &SlashedEvent {
+                        address: &v.address,
+                        stake: v.stake,
+                        burned: self.burned,
+                    },
                 );
                 let _ = reply.send(v.stake);
             }
@@ -385,7 +427,10 @@ impl Round {
                 tracing::info!(address = %v.address, stake = v.stake, "validator left");
                 self.event(
                     "validator_left",
-                    &serde_json::json!({"address": &*v.address, "stake": v.stake}),
+                    &ValidatorEvent {
+                        address: &v.address,
+                        stake: v.stake,
+                    },
                 );
             }
             Command::Query(q) => self.answer(q),
@@ -505,7 +550,7 @@ impl Round {
         if self.candidates.is_empty() {
             self.empty_rounds += 1;
             tracing::debug!(round, "empty round");
-            self.event("round", &serde_json::json!({"round": round, "empty": true}));
+            self.event("round", &RoundEvent { round, empty: true });
             return Ok(());
         }
         let candidates = std::mem::take(&mut self.candidates);
@@ -575,11 +620,16 @@ impl Round {
         );
         self.event(
             "block",
-            &serde_json::json!({
-                "block": &block,
-                "draw": {"entrants": entrants, "stake": stake, "total": draw.total,
-                         "counter": draw.counter, "target": draw.target},
-            }),
+            &BlockEvent {
+                block: &block,
+                draw: DrawSummary {
+                    entrants,
+                    stake,
+                    total: draw.total,
+                    counter: draw.counter,
+                    target: draw.target,
+                },
+            },
         );
         if let Some(v) = self.validators.get_mut(&pending.id) {
             v.stake = v.stake.saturating_add(self.block_reward);
@@ -602,9 +652,14 @@ impl Round {
         let _ = self.announce_tx.send(self.chain_bytes(true));
     }
 
-    fn event(&self, name: &'static str, data: &serde_json::Value) {
+    /// Publishes an event for the HTTP stream. Typed payloads, not `json!`: a `u128` total
+    /// above `u64::MAX` cannot live in a `serde_json::Value`, but serializes fine directly.
+    fn event(&self, name: &'static str, data: &impl Serialize) {
         if self.event_tx.receiver_count() > 0 {
-            let data: Arc<str> = data.to_string().into();
+            let Ok(data) = serde_json::to_string(data) else {
+                return;
+            };
+            let data: Arc<str> = data.into();
             let _ = self.event_tx.send(Event { name, data });
         }
     }

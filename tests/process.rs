@@ -252,3 +252,21 @@ fn a_bad_setting_exits_2_with_one_line_naming_it() {
         assert!(help.contains(name), "--help lacks {name}");
     }
 }
+
+#[test]
+fn a_taken_http_port_stops_the_start_with_a_clear_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let out = run_to_end({
+        let mut c = command(dir.path());
+        c.env("HTTP_ADDR", format!("127.0.0.1:{port}"));
+        c
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&format!("binding HTTP_ADDR 127.0.0.1:{port}")),
+        "{stderr}"
+    );
+}
