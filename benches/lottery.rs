@@ -8,17 +8,19 @@ use pos_lottery::lottery::{compute_seed, pick_winner};
 use sha2::{Digest, Sha256};
 
 /// `n` entries with distinct 64-hex addresses in ascending order and random-looking u64
-/// stakes, as the round task passes them.
+/// stakes, built the way the round task builds them: in address order, each address
+/// allocated in turn as it walks its sorted candidate map.
 fn entries(n: usize) -> Vec<(String, u64)> {
-    let mut e: Vec<(String, u64)> = (0..n as u64)
-        .map(|i| {
-            let h: [u8; 32] = Sha256::digest(i.to_be_bytes()).into();
-            let stake = u64::from_be_bytes(h[..8].try_into().unwrap());
+    let mut raw: Vec<[u8; 32]> = (0..n as u64)
+        .map(|i| Sha256::digest(i.to_be_bytes()).into())
+        .collect();
+    raw.sort_unstable();
+    raw.iter()
+        .map(|h| {
+            let stake = u64::from_be_bytes(h[8..16].try_into().unwrap());
             (hex::encode(h), stake)
         })
-        .collect();
-    e.sort_unstable();
-    e
+        .collect()
 }
 
 fn draw(c: &mut Criterion) {

@@ -258,6 +258,9 @@ pub struct Round {
     /// `[` and every block's JSON, comma-separated: the chain broadcast without its `]`,
     /// kept up to date per block so a broadcast costs one copy, not a re-serialization.
     chain_json: Vec<u8>,
+    /// The last whole-chain JSON handed out, reused until the chain grows: repeated
+    /// `/blockchain` requests and broadcasts of an unchanged chain cost no copy.
+    chain_cache: Option<(u64, Bytes)>,
     store: Arc<Mutex<Store>>,
     draw_spans: Vec<(u64, u32)>,
     validators: HashMap<u64, Validator>,
@@ -313,6 +316,7 @@ impl Round {
             number,
             chain,
             chain_json,
+            chain_cache: None,
             store: Arc::new(Mutex::new(opened.store)),
             draw_spans: audit.draw_spans,
             validators: HashMap::new(),
@@ -444,7 +448,7 @@ impl Round {
         Some(v)
     }
 
-    fn answer(&self, q: Query) {
+    fn answer(&mut self, q: Query) {
         match q {
             Query::Chain { from, limit, reply } => {
                 let start = usize::try_from(from)
@@ -456,7 +460,7 @@ impl Round {
                 let _ = reply.send((blocks, next));
             }
             Query::ChainJson { reply } => {
-                let _ = reply.send(self.chain_bytes(false));
+                let _ = reply.send(self.chain_bytes());
             }
             Query::Block { index, reply } => {
                 let _ = reply.send(self.chain.get(index).cloned());
@@ -637,19 +641,26 @@ impl Round {
         Ok(())
     }
 
-    fn chain_bytes(&self, newline: bool) -> Bytes {
-        let mut out = Vec::with_capacity(self.chain_json.len() + 2);
-        out.extend_from_slice(&self.chain_json);
-        out.push(b']');
-        if newline {
-            out.push(b'\n');
+    /// The whole chain as one JSON array line (with its `\n`), shared by every reader.
+    fn chain_bytes(&mut self) -> Bytes {
+        let height = self.chain.tip().index;
+        match &self.chain_cache {
+            Some((h, bytes)) if *h == height => bytes.clone(),
+            _ => {
+                let mut out = Vec::with_capacity(self.chain_json.len() + 2);
+                out.extend_from_slice(&self.chain_json);
+                out.extend_from_slice(b"]\n");
+                let bytes = Bytes::from(out);
+                self.chain_cache = Some((height, bytes.clone()));
+                bytes
+            }
         }
-        Bytes::from(out)
     }
 
     /// Sends the whole chain to every connection, serialized once for all of them.
-    fn broadcast_chain(&self) {
-        let _ = self.announce_tx.send(self.chain_bytes(true));
+    fn broadcast_chain(&mut self) {
+        let bytes = self.chain_bytes();
+        let _ = self.announce_tx.send(bytes);
     }
 
     /// Publishes an event for the HTTP stream. Typed payloads, not `json!`: a `u128` total
