@@ -275,7 +275,7 @@ fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
     loop {
         i = i.saturating_sub(1);
         if let Some(d) = digits.get_mut(i) {
-            *d = b'0' + (n % 10) as u8;
+            *d = b'0'.saturating_add((n % 10) as u8);
         }
         n /= 10;
         if n == 0 {

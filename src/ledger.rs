@@ -98,17 +98,9 @@ enum DrawMismatch {
     EntriesHash,
     #[error("draw cannot be computed: {0}")]
     Lottery(#[from] LotteryError),
-    #[error("the draw recomputes to Total {total}, Counter {counter}, Target {target}, winner {winner}; the file says Total {file_total}, Counter {file_counter}, Target {file_target}, Winner {file_winner}")]
-    Outcome {
-        total: u128,
-        counter: u64,
-        target: u128,
-        winner: String,
-        file_total: u128,
-        file_counter: u64,
-        file_target: u128,
-        file_winner: String,
-    },
+    /// What the draw recomputes to, against what the file says.
+    #[error("{0}")]
+    Outcome(String),
     #[error("Validator is not the draw's winner")]
     Validator,
 }
@@ -142,16 +134,11 @@ fn check_draw(prev: &Block, block: &Block, draw: &DrawRecord) -> Result<(), Draw
     if (d.total, d.counter, d.target, &winner)
         != (draw.total, draw.counter, draw.target, &draw.winner)
     {
-        return Err(DrawMismatch::Outcome {
-            total: d.total,
-            counter: d.counter,
-            target: d.target,
-            winner,
-            file_total: draw.total,
-            file_counter: draw.counter,
-            file_target: draw.target,
-            file_winner: draw.winner.clone(),
-        });
+        return Err(DrawMismatch::Outcome(format!(
+            "the draw recomputes to Total {}, Counter {}, Target {}, winner {winner}; \
+             the file says Total {}, Counter {}, Target {}, Winner {}",
+            d.total, d.counter, d.target, draw.total, draw.counter, draw.target, draw.winner
+        )));
     }
     if block.validator != winner {
         return Err(DrawMismatch::Validator);

@@ -13,7 +13,7 @@
 //! - [`session`] and [`codec`]: one TCP connection; [`server`]: accept loop and shutdown;
 //! - [`http`]: the read-only JSON API, event stream and dashboard;
 //! - [`audit`]: the `verify` and `stats` subcommands; [`simulate`]: bots for demos and load;
-//! - [`config`]: settings.
+//! - settings live in [`config`].
 
 pub mod audit;
 pub mod chain;

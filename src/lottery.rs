@@ -61,13 +61,19 @@ pub fn compute_target(seed: &[u8; 32], total: u128) -> Result<(u64, u128), Lotte
     if total == 0 {
         return Err(LotteryError::ZeroTotalStake);
     }
-    // 2^128 mod T, computed without 2^128: when it is 0 (T a power of two), every x is accepted.
-    let rem = (u128::MAX % total + 1) % total;
+    // 2^128 mod T, computed without 2^128: when it is 0 (T a power of two), every x is
+    // accepted. `u128::MAX % T < T`, so adding 1 cannot wrap.
+    let rem = u128::MAX
+        .checked_rem(total)
+        .map(|r| r.wrapping_add(1))
+        .and_then(|r| r.checked_rem(total))
+        .ok_or(LotteryError::ZeroTotalStake)?;
     let mut counter: u64 = 0;
     loop {
         let x = hash_counter(seed, counter);
-        if rem == 0 || x <= u128::MAX - rem {
-            return Ok((counter, x % total));
+        if rem == 0 || x <= u128::MAX.wrapping_sub(rem) {
+            let target = x.checked_rem(total).ok_or(LotteryError::ZeroTotalStake)?;
+            return Ok((counter, target));
         }
         // A rejection has probability below 1/2; 2^64 of them in a row do not happen.
         counter = counter.wrapping_add(1);
@@ -154,8 +160,6 @@ mod tests {
     fn sha(data: &[u8]) -> [u8; 32] {
         Sha256::digest(data).into()
     }
-
-    const ABC: [(&str, u64); 3] = [("alice", 50), ("bob", 30), ("carol", 20)];
 
     #[test]
     fn seed_matches_the_published_vector() {

@@ -172,7 +172,11 @@ async fn sigkill_mid_burst_loses_no_announced_block() {
     // An independent implementation of the draw (the README's Python) agrees on every winner.
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/recompute_draws.py");
     match Command::new("python3").arg(script).arg(dir.path()).output() {
-        Ok(out) => assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout)),
+        Ok(out) => assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        ),
         Err(e) => println!("skipped the Python cross-check: python3 not runnable ({e})"),
     }
 }
