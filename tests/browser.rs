@@ -1,2 +1,665 @@
-#[test]
-fn stub() {}
+//! A real browser watches the dashboard while validators play the lottery.
+//!
+//! The test starts the server in-process on port 0 (TCP and HTTP), connects three validators
+//! (one staking `u64::MAX`) that propose a BPM every round, then drives headless Chromium over
+//! the Chrome DevTools Protocol. Once the page has loaded, a fourth validator stakes 2^53 + 1
+//! and is slashed; the test polls the page until it shows the newest block `/api/chain`
+//! reports, one chart bar group per validator, the big stake and the burned total digit for
+//! digit, all without a reload. Screenshots go to `target/dashboard.png` and
+//! `target/dashboard-phone.png`.
+//!
+//! Without Chromium (`/usr/bin/chromium` or `chromium` on `PATH`) the test prints `SKIPPED`
+//! and passes, unless `POS_LOTTERY_REQUIRE_BROWSER=1`.
+//!
+//! ```text
+//! cargo test --test browser -- --nocapture
+//! ```
+
+#![cfg(unix)]
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream as StdTcpStream};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc as std_mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tempfile::TempDir;
+use tokio::net::{TcpListener, TcpStream};
+use tokio::task::JoinHandle;
+use tokio_util::codec::{Framed, LinesCodec};
+use tokio_util::sync::CancellationToken;
+use tungstenite::{Message, WebSocket};
+
+use pos_lottery::config::Config;
+use pos_lottery::round::Ticks;
+use pos_lottery::server::ServerError;
+
+const BIG_STAKE: &str = "18446744073709551615";
+const STAKES: [&str; 3] = ["100", "50", BIG_STAKE];
+/// 2^53 + 1: a JavaScript number would show ...992. Staked, then slashed, while the page watches.
+const SLASHED_STAKE: &str = "9007199254740993";
+const ROUND: Duration = Duration::from_millis(300);
+/// How long the page may take to catch up with the server.
+const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
+/// Blocks the page must receive live, after its first load, before the test is satisfied.
+const LIVE_BLOCKS: u64 = 3;
+const POLL: Duration = Duration::from_millis(100);
+/// Bound on one DevTools command, one HTTP request, one protocol line, and browser start-up.
+const STEP_TIMEOUT: Duration = Duration::from_secs(10);
+const MAX_LINE: usize = 1 << 20;
+
+const CHROMIUM_FLAGS: &[&str] = &[
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--remote-debugging-port=0",
+    "--window-size=1280,900",
+];
+
+/// What the page shows, read in one `Runtime.evaluate`.
+const PAGE_STATE_JS: &str = r#"JSON.stringify((() => {
+  const text = (sel) => { const e = document.querySelector(sel); return e ? e.textContent : null; };
+  const winner = document.querySelector('#latest-winner');
+  return {
+    index: text('#latest-index'),
+    winner: winner ? (winner.dataset.address || null) : null,
+    height: text('#height'),
+    bars: [...document.querySelectorAll('#chart .bar-group')].map((g) => g.dataset.address),
+    validators: text('#validators'),
+    countdown: text('#countdown'),
+    burned: text('#burned'),
+    activity: text('#activity'),
+    marker: window.__browserTest === true,
+  };
+})())"#;
+
+/// Both ways of parsing (Chromium's `context.source` and the fallback) must keep big
+/// integers exact and leave strings and floats alone.
+const PARSER_JS: &str = r#"JSON.stringify([false, true].map((fallback) => {
+  const p = window.dashboard.parseJSON(
+    '{"a":18446744073709551615,"b":[340282366920938463463374607431768211455,1.5,"12345678901234567890",-9007199254740993,42]}',
+    { fallback });
+  return typeof p.a === 'bigint' && String(p.a) === '18446744073709551615'
+    && String(p.b[0]) === '340282366920938463463374607431768211455'
+    && p.b[1] === 1.5 && p.b[2] === '12345678901234567890'
+    && String(p.b[3]) === '-9007199254740993' && p.b[4] === 42;
+}).concat([window.dashboard.hasSource]))"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_follows_the_lottery_live_in_a_real_browser() {
+    let Some(chromium) = find_chromium() else {
+        if std::env::var("POS_LOTTERY_REQUIRE_BROWSER").as_deref() == Ok("1") {
+            panic!(
+                "chromium not found and POS_LOTTERY_REQUIRE_BROWSER=1 (apt-get install chromium)"
+            );
+        }
+        println!("SKIPPED browser test: chromium not found (apt-get install chromium)");
+        return;
+    };
+    let started = Instant::now();
+    let server = TestServer::start().await;
+    let mut validators = Vec::new();
+    for stake in STAKES {
+        validators.push(join_as_validator(server.tcp, stake).await);
+    }
+
+    let (tcp, http) = (server.tcp, server.http);
+    let outcome =
+        tokio::task::spawn_blocking(move || drive_dashboard(&chromium, tcp, http, STAKES.len()))
+            .await;
+
+    for v in &validators {
+        v.abort();
+    }
+    server.stop().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+    println!("browser test passed in {:.1?}", started.elapsed());
+}
+
+/// The browser half, blocking: open the page, wait for it to catch up, check, screenshot.
+fn drive_dashboard(chromium: &Path, tcp: SocketAddr, http: SocketAddr, validator_count: usize) {
+    let browser = Browser::launch(chromium);
+    let mut page = browser.page();
+    page.call("Page.navigate", json!({ "url": format!("http://{http}/") }));
+
+    // First load: any block beyond genesis. A marker on `window` then proves that later
+    // updates arrive without a reload.
+    let first = poll_page(&mut page, "the first block", |view| {
+        view.index.as_deref().and_then(|i| i.parse::<u64>().ok()) >= Some(1)
+    });
+    let first_index: u64 = first.index.as_deref().unwrap_or("0").parse().unwrap();
+    page.eval("window.__browserTest = true");
+    tokio::runtime::Handle::current().block_on(join_and_get_slashed(tcp));
+
+    let mut newest = newest_block(http);
+    let view = poll_page(&mut page, "the newest block and every validator", |view| {
+        newest = newest_block(http);
+        view.index.as_deref() == Some(newest.index.to_string().as_str())
+            && view.height == view.index
+            && view.winner.as_deref() == Some(newest.validator.as_str())
+            && newest.index >= first_index + LIVE_BLOCKS
+            && view.bars.len() == validator_count
+            && view
+                .validators
+                .as_deref()
+                .is_some_and(|t| t.contains(BIG_STAKE))
+            && view.burned.as_deref() == Some(SLASHED_STAKE)
+    });
+    assert!(
+        view.marker,
+        "the page reloaded instead of updating in place"
+    );
+
+    let mut api_addresses: Vec<String> = get_json(http, "/api/validators")
+        .as_array()
+        .expect("/api/validators is an array")
+        .iter()
+        .map(|v| v["address"].as_str().unwrap_or_default().to_string())
+        .collect();
+    let mut chart_addresses = view.bars.clone();
+    api_addresses.sort();
+    chart_addresses.sort();
+    assert_eq!(
+        chart_addresses, api_addresses,
+        "one bar group per validator"
+    );
+    let activity = view.activity.unwrap_or_default();
+    assert!(
+        activity.contains(&format!("forfeited {SLASHED_STAKE}")),
+        "the activity list shows the slashing: {activity:?}"
+    );
+    let countdown = view.countdown.unwrap_or_default();
+    assert!(
+        countdown.ends_with(" s") || countdown == "closing…",
+        "countdown shows {countdown:?}"
+    );
+
+    let parser: Vec<bool> = serde_json::from_str(&page.eval_string(PARSER_JS)).unwrap();
+    assert_eq!(
+        parser,
+        [true, true, true],
+        "[source reviver exact, fallback exact, Chromium has context.source]"
+    );
+
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&out).unwrap();
+    page.screenshot(&out.join("dashboard.png"));
+    page.call(
+        "Emulation.setDeviceMetricsOverride",
+        json!({ "width": 390, "height": 844, "deviceScaleFactor": 2, "mobile": true }),
+    );
+    poll_eval(
+        &mut page,
+        "the phone-sized layout",
+        "window.innerWidth === 390",
+    );
+    page.screenshot(&out.join("dashboard-phone.png"));
+    println!(
+        "dashboard showed block {} (first load: block {first_index}); screenshots in {}",
+        newest.index,
+        out.display()
+    );
+}
+
+// ---- The server and its validators -------------------------------------------------------------
+
+struct TestServer {
+    tcp: SocketAddr,
+    http: SocketAddr,
+    shutdown: CancellationToken,
+    task: JoinHandle<Result<(), ServerError>>,
+    _dir: TempDir,
+}
+
+impl TestServer {
+    async fn start() -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = Config::for_tests(dir.path().to_path_buf());
+        config.http_addr = Some("127.0.0.1:0".parse().unwrap());
+        let tcp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let tcp = tcp_listener.local_addr().unwrap();
+        let http = http_listener.local_addr().unwrap();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(pos_lottery::server::run(
+            config,
+            tcp_listener,
+            Some(http_listener),
+            Ticks::Every(ROUND),
+            shutdown.clone().cancelled_owned(),
+        ));
+        TestServer {
+            tcp,
+            http,
+            shutdown,
+            task,
+            _dir: dir,
+        }
+    }
+
+    async fn stop(self) {
+        self.shutdown.cancel();
+        let result = tokio::time::timeout(STEP_TIMEOUT, self.task)
+            .await
+            .expect("the server did not stop in time")
+            .expect("the server task panicked");
+        result.expect("the server failed");
+    }
+}
+
+type Lines = Framed<TcpStream, LinesCodec>;
+
+/// Connects, stakes, and leaves a task proposing a BPM each round: once on joining, then
+/// after every winner announcement (the announcement comes after the next round opened).
+async fn join_as_validator(addr: SocketAddr, stake: &str) -> JoinHandle<()> {
+    let socket = TcpStream::connect(addr).await.unwrap();
+    let mut lines = Framed::new(socket, LinesCodec::new_with_max_length(MAX_LINE));
+    read_until(&mut lines, |l| l == "Enter token balance:").await;
+    lines.send(stake).await.unwrap();
+    read_until(&mut lines, |l| l.starts_with("you are validator")).await;
+    lines.send("72").await.unwrap();
+    tokio::spawn(async move {
+        let mut bpm = 60;
+        while let Some(Ok(line)) = lines.next().await {
+            if line.starts_with("winning validator:") {
+                bpm = if bpm >= 99 { 60 } else { bpm + 1 };
+                if lines.send(bpm.to_string()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    })
+}
+
+/// A validator that stakes [`SLASHED_STAKE`], then sends a heart rate that is not a number.
+async fn join_and_get_slashed(addr: SocketAddr) {
+    let socket = TcpStream::connect(addr).await.unwrap();
+    let mut lines = Framed::new(socket, LinesCodec::new_with_max_length(MAX_LINE));
+    read_until(&mut lines, |l| l == "Enter token balance:").await;
+    lines.send(SLASHED_STAKE).await.unwrap();
+    read_until(&mut lines, |l| l.starts_with("you are validator")).await;
+    lines.send("not-a-heart-rate").await.unwrap();
+    read_until(&mut lines, |l| l.starts_with("slashed:")).await;
+}
+
+async fn read_until(lines: &mut Lines, wanted: impl Fn(&str) -> bool) -> String {
+    tokio::time::timeout(STEP_TIMEOUT, async {
+        while let Some(line) = lines.next().await {
+            let line = line.expect("reading from the server");
+            if wanted(&line) {
+                return line;
+            }
+        }
+        panic!("the server closed the connection");
+    })
+    .await
+    .expect("the server did not answer in time")
+}
+
+// ---- HTTP, by hand -----------------------------------------------------------------------------
+
+/// A blocking `GET`, enough for the JSON API and Chromium's `/json/list`.
+fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    let mut stream = StdTcpStream::connect_timeout(&addr, STEP_TIMEOUT)
+        .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
+    stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
+    stream.set_write_timeout(Some(STEP_TIMEOUT)).unwrap();
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut status_line = String::new();
+    reader.read_line(&mut status_line).unwrap();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("GET {path}: bad status line {status_line:?}"));
+    let (mut length, mut chunked) = (None, false);
+    loop {
+        let mut header = String::new();
+        reader.read_line(&mut header).unwrap();
+        let header = header.trim_end();
+        if header.is_empty() {
+            break;
+        }
+        let (name, value) = header.split_once(':').unwrap_or((header, ""));
+        match name.to_ascii_lowercase().as_str() {
+            "content-length" => length = value.trim().parse::<usize>().ok(),
+            "transfer-encoding" => chunked = value.to_ascii_lowercase().contains("chunked"),
+            _ => {}
+        }
+    }
+    let mut body = Vec::new();
+    if chunked {
+        loop {
+            let mut size = String::new();
+            reader.read_line(&mut size).unwrap();
+            let size = usize::from_str_radix(size.trim(), 16).expect("chunk size");
+            let mut chunk = vec![0; size + 2];
+            reader.read_exact(&mut chunk).unwrap();
+            if size == 0 {
+                break;
+            }
+            body.extend_from_slice(&chunk[..size]);
+        }
+    } else if let Some(n) = length {
+        body.resize(n, 0);
+        reader.read_exact(&mut body).unwrap();
+    } else {
+        reader.read_to_end(&mut body).unwrap();
+    }
+    (status, body)
+}
+
+fn get_json(addr: SocketAddr, path: &str) -> Value {
+    let (status, body) = http_get(addr, path);
+    let text = String::from_utf8_lossy(&body);
+    assert_eq!(status, 200, "GET {path}: {text}");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
+}
+
+#[derive(Debug)]
+struct NewestBlock {
+    index: u64,
+    validator: String,
+}
+
+/// The tip, as `/api/chain` reports it.
+fn newest_block(http: SocketAddr) -> NewestBlock {
+    let height = get_json(http, "/api/stats")["height"].as_u64().unwrap();
+    let page = get_json(http, &format!("/api/chain?from={height}&limit=1"));
+    let block = &page["blocks"][0];
+    NewestBlock {
+        index: block["Index"].as_u64().expect("a block index"),
+        validator: block["Validator"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+// ---- Chromium ----------------------------------------------------------------------------------
+
+fn find_chromium() -> Option<PathBuf> {
+    let default = PathBuf::from("/usr/bin/chromium");
+    if default.is_file() {
+        return Some(default);
+    }
+    std::env::split_paths(&std::env::var_os("PATH")?)
+        .map(|dir| dir.join("chromium"))
+        .find(|p| p.is_file())
+}
+
+/// A headless Chromium, killed when dropped (also when the test fails).
+struct Browser {
+    child: Child,
+    /// Where DevTools listens: `127.0.0.1:PORT`.
+    devtools: SocketAddr,
+    /// The last lines Chromium wrote to stderr, for failure messages.
+    stderr_tail: Arc<Mutex<Vec<String>>>,
+    _profile: TempDir,
+}
+
+impl Browser {
+    fn launch(exe: &Path) -> Browser {
+        let profile = tempfile::tempdir().unwrap();
+        let mut child = Command::new(exe)
+            .args(CHROMIUM_FLAGS)
+            .arg(format!("--user-data-dir={}", profile.path().display()))
+            .arg("about:blank")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            // Its own process group, so `drop` can end the helpers (zygote, renderer, GPU) too.
+            .process_group(0)
+            .spawn()
+            .unwrap_or_else(|e| panic!("starting {}: {e}", exe.display()));
+        let stderr = child.stderr.take().unwrap();
+        let stderr_tail = Arc::new(Mutex::new(Vec::new()));
+        let (url_tx, url_rx) = std_mpsc::channel();
+        // Read stderr to the end, so Chromium never blocks on a full pipe.
+        let tail = stderr_tail.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if let Some(url) = line.strip_prefix("DevTools listening on ") {
+                    let _ = url_tx.send(url.trim().to_string());
+                }
+                let mut tail = tail.lock().unwrap();
+                tail.push(line);
+                if tail.len() > 20 {
+                    tail.remove(0);
+                }
+            }
+        });
+        let mut browser = Browser {
+            child,
+            devtools: SocketAddr::from(([127, 0, 0, 1], 0)),
+            stderr_tail,
+            _profile: profile,
+        };
+        let url = url_rx.recv_timeout(STEP_TIMEOUT).unwrap_or_else(|_| {
+            panic!(
+                "Chromium printed no DevTools address within {STEP_TIMEOUT:?}; stderr:\n{}",
+                browser.stderr()
+            )
+        });
+        // ws://127.0.0.1:PORT/devtools/browser/ID
+        let authority = url
+            .strip_prefix("ws://")
+            .and_then(|rest| rest.split('/').next())
+            .unwrap_or_default();
+        browser.devtools = authority
+            .parse()
+            .unwrap_or_else(|_| panic!("unexpected DevTools address {url:?}"));
+        browser
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr_tail.lock().unwrap().join("\n")
+    }
+
+    /// A DevTools session on the tab Chromium opened with `about:blank`.
+    fn page(&self) -> Cdp {
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            let (_, body) = http_get(self.devtools, "/json/list");
+            let targets: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+            let page = targets.as_array().and_then(|list| {
+                list.iter()
+                    .find(|t| t["type"] == "page")
+                    .and_then(|t| t["webSocketDebuggerUrl"].as_str())
+            });
+            if let Some(url) = page {
+                return Cdp::connect(self.devtools, url);
+            }
+            assert!(
+                Instant::now() < deadline,
+                "Chromium has no page target: {targets}\nstderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(POLL);
+        }
+    }
+}
+
+impl Drop for Browser {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .stderr(Stdio::null())
+            .status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// One Chrome DevTools Protocol connection: numbered commands, matching replies.
+struct Cdp {
+    socket: WebSocket<StdTcpStream>,
+    next_id: u64,
+}
+
+impl Cdp {
+    fn connect(addr: SocketAddr, url: &str) -> Cdp {
+        let stream = StdTcpStream::connect_timeout(&addr, STEP_TIMEOUT).unwrap();
+        // Reads time out now and then, so `call` can check its deadline.
+        stream.set_read_timeout(Some(POLL)).unwrap();
+        stream.set_write_timeout(Some(STEP_TIMEOUT)).unwrap();
+        let (socket, _) = tungstenite::client(url, stream)
+            .unwrap_or_else(|e| panic!("DevTools handshake with {url}: {e}"));
+        Cdp { socket, next_id: 1 }
+    }
+
+    /// Sends a command and waits (bounded) for its result, skipping events.
+    fn call(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = json!({ "id": id, "method": method, "params": params });
+        self.socket
+            .send(Message::Text(request.to_string()))
+            .unwrap_or_else(|e| panic!("sending {method}: {e}"));
+        let deadline = Instant::now() + STEP_TIMEOUT;
+        loop {
+            assert!(
+                Instant::now() < deadline,
+                "{method}: no reply within {STEP_TIMEOUT:?}"
+            );
+            let text = match self.socket.read() {
+                Ok(Message::Text(text)) => text,
+                Ok(_) => continue,
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) => panic!("{method}: DevTools connection failed: {e}"),
+            };
+            let reply: Value = serde_json::from_str(&text).unwrap();
+            if reply["id"] != id {
+                continue;
+            }
+            if let Some(error) = reply.get("error") {
+                panic!("{method} failed: {error}");
+            }
+            return reply["result"].clone();
+        }
+    }
+
+    /// Evaluates `expression` in the page and returns its value.
+    fn eval(&mut self, expression: &str) -> Value {
+        let result = self.call(
+            "Runtime.evaluate",
+            json!({ "expression": expression, "returnByValue": true, "awaitPromise": true }),
+        );
+        if let Some(exception) = result.get("exceptionDetails") {
+            panic!("evaluating {expression}: {exception}");
+        }
+        result["result"]["value"].clone()
+    }
+
+    fn eval_string(&mut self, expression: &str) -> String {
+        match self.eval(expression) {
+            Value::String(s) => s,
+            other => panic!("evaluating {expression}: expected a string, got {other}"),
+        }
+    }
+
+    /// Saves a PNG of the whole page, not just the viewport.
+    fn screenshot(&mut self, path: &Path) {
+        let metrics = self.call("Page.getLayoutMetrics", json!({}));
+        let size = &metrics["cssContentSize"];
+        let clip = json!({
+            "x": 0, "y": 0, "scale": 1,
+            "width": size["width"].as_f64().unwrap_or(1280.0),
+            "height": size["height"].as_f64().unwrap_or(900.0),
+        });
+        let shot = self.call(
+            "Page.captureScreenshot",
+            json!({ "format": "png", "clip": clip, "captureBeyondViewport": true }),
+        );
+        let png = decode_base64(shot["data"].as_str().expect("screenshot data"));
+        assert!(png.starts_with(b"\x89PNG"), "the screenshot is not a PNG");
+        std::fs::write(path, png).unwrap_or_else(|e| panic!("writing {}: {e}", path.display()));
+    }
+}
+
+/// What [`PAGE_STATE_JS`] reads from the page.
+#[derive(Debug, serde::Deserialize)]
+struct PageView {
+    index: Option<String>,
+    winner: Option<String>,
+    height: Option<String>,
+    bars: Vec<String>,
+    validators: Option<String>,
+    countdown: Option<String>,
+    burned: Option<String>,
+    activity: Option<String>,
+    marker: bool,
+}
+
+/// Reads the page every [`POLL`] until `done` holds, failing after [`PAGE_TIMEOUT`].
+fn poll_page(page: &mut Cdp, what: &str, mut done: impl FnMut(&PageView) -> bool) -> PageView {
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    loop {
+        let view: PageView = serde_json::from_str(&page.eval_string(PAGE_STATE_JS)).unwrap();
+        if done(&view) {
+            return view;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard did not show {what} within {PAGE_TIMEOUT:?}; it shows {view:#?}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Evaluates `condition` every [`POLL`] until it is true, failing after [`STEP_TIMEOUT`].
+fn poll_eval(page: &mut Cdp, what: &str, condition: &str) {
+    let deadline = Instant::now() + STEP_TIMEOUT;
+    while page.eval(condition) != Value::Bool(true) {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Standard base64 (what DevTools sends screenshots in); panics on anything else.
+fn decode_base64(text: &str) -> Vec<u8> {
+    let value = |c: u8| -> u32 {
+        match c {
+            b'A'..=b'Z' => u32::from(c - b'A'),
+            b'a'..=b'z' => u32::from(c - b'a') + 26,
+            b'0'..=b'9' => u32::from(c - b'0') + 52,
+            b'+' => 62,
+            b'/' => 63,
+            _ => panic!("not base64: {:?}", c as char),
+        }
+    };
+    let bytes: Vec<u8> = text.bytes().filter(|&c| c != b'=').collect();
+    let mut out = Vec::with_capacity(bytes.len() * 3 / 4);
+    for chunk in bytes.chunks(4) {
+        let n = chunk
+            .iter()
+            .enumerate()
+            .fold(0u32, |n, (i, &c)| n | value(c) << (18 - 6 * i));
+        let produced = chunk.len() * 6 / 8;
+        out.extend_from_slice(&n.to_be_bytes()[1..1 + produced]);
+    }
+    out
+}
