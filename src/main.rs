@@ -177,14 +177,6 @@ async fn serve_async(config: Config) -> anyhow::Result<()> {
         })?),
         None => None,
     };
-    tracing::info!(
-        addr = %listener.local_addr()?,
-        round_secs = config.round.as_secs_f64(),
-        data_dir = %config.data_dir.display(),
-        "listening: connect with nc {} {}",
-        listener.local_addr()?.ip(),
-        listener.local_addr()?.port()
-    );
     let ticks = Ticks::Every(config.round);
     pos_lottery::server::run(config, listener, http, ticks, shutdown_signal()).await?;
     Ok(())
