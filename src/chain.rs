@@ -432,6 +432,20 @@ mod tests {
     }
 
     #[test]
+    fn multi_digit_index_is_hashed_as_all_its_digits() {
+        // The Go original hashed string(Index), a single rune: index 10 became "\n".
+        let mut b = Block::genesis(T0.into());
+        b.index = 10;
+        b.bpm = 72;
+        b.round = 12;
+        let text = format!("10\n{T0}\n72\n\n\n12\n{EMPTY_ENTRIES_HASH}\n");
+        assert_eq!(
+            b.compute_hash(),
+            hex::encode(Sha256::digest(text.as_bytes()))
+        );
+    }
+
+    #[test]
     fn entries_hash_of_nothing_is_sha256_of_empty_string() {
         let none: [(&str, u64); 0] = [];
         assert_eq!(compute_entries_hash(&none), EMPTY_ENTRIES_HASH);

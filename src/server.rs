@@ -144,14 +144,21 @@ pub async fn run(
     token.cancel();
     drop(listener);
     tracker.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, tracker.wait())
-        .await
-        .is_err()
+    // Sessions say goodbye while the round task finishes any durable write in progress;
+    // both share one grace period so the process exits within a second.
+    let round_done = async {
+        if !round_task.is_finished() {
+            let _ = (&mut round_task).await;
+        }
+    };
+    if tokio::time::timeout(
+        SHUTDOWN_GRACE,
+        futures::future::join(tracker.wait(), round_done),
+    )
+    .await
+    .is_err()
     {
         tracing::warn!("some connections did not close in time");
-    }
-    if !round_task.is_finished() {
-        let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut round_task).await;
     }
     outcome
 }

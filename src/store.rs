@@ -190,6 +190,40 @@ mod tests {
         assert_eq!(again.audit.tip.unwrap(), genesis);
     }
 
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+        #[test]
+        fn random_blocks_written_then_reloaded_are_identical(
+            rounds in proptest::collection::vec((1u32..=300, 1u64..4, proptest::collection::vec(1u64..u64::MAX, 1..5)), 0..8),
+        ) {
+            use crate::chain::compute_entries_hash;
+            use crate::lottery::{compute_seed, pick_winner};
+            let dir = tempfile::tempdir().unwrap();
+            let Opened { mut store, audit, .. } = Store::open(dir.path(), || T0.into()).unwrap();
+            let mut blocks = audit.blocks;
+            let mut round = 0;
+            for (bpm, gap, stakes) in rounds {
+                round += gap;
+                let tip = blocks.last().unwrap().clone();
+                let entries: Vec<(String, u64)> = stakes
+                    .iter()
+                    .enumerate()
+                    .map(|(i, s)| (format!("{:064x}", i * 7 + 1), *s))
+                    .collect();
+                let d = pick_winner(&compute_seed(&tip.hash_bytes().unwrap(), tip.index + 1), &entries).unwrap();
+                let winner = entries[d.winner].0.clone();
+                let block = Block::next(&tip, T0.into(), bpm, winner.clone(), round, compute_entries_hash(&entries));
+                let draw = DrawRecord { index: block.index, entries, total: d.total, counter: d.counter, target: d.target, winner };
+                store.append(&draw, &block).unwrap();
+                blocks.push(block);
+            }
+            drop(store);
+            let reloaded = Store::open(dir.path(), || panic!("genesis made twice")).unwrap();
+            proptest::prop_assert!(reloaded.audit.repairs.is_empty());
+            proptest::prop_assert_eq!(reloaded.audit.blocks, blocks);
+        }
+    }
+
     #[test]
     fn damaged_files_refuse_to_open_and_stay_byte_for_byte() {
         let dir = tempfile::tempdir().unwrap();

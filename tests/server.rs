@@ -36,8 +36,17 @@ fn parse_winner(line: &str) -> (String, u64, u32, u64, u128) {
 #[tokio::test]
 async fn prompts_then_stakes_with_an_address() {
     let server = start(|_| {}).await;
-    let (_c, address) = server.validator(100).await;
+    // 10^12 tokens: the Go original built a 10^12-entry pool for this and ran out of memory.
+    let (mut c, address) = server.validator(1_000_000_000_000).await;
     assert!(is_address(&address), "{address}");
+    c.send("72").await;
+    c.line_containing("entered").await;
+    server.tick().await;
+    let (winner, _, _, stake, total) = parse_winner(&c.line_containing("winning").await);
+    assert_eq!(
+        (winner, stake, total),
+        (address, 1_000_000_000_000, 1_000_000_000_000)
+    );
     server.shutdown().await.unwrap();
 }
 
