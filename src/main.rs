@@ -196,8 +196,8 @@ async fn shutdown_signal() {
                 }
             };
         tokio::select! {
-            _ = ctrl_c => {}
-            _ = term.recv() => {}
+            _ = ctrl_c => tracing::info!("received Ctrl-C (SIGINT)"),
+            _ = term.recv() => tracing::info!("received SIGTERM"),
         }
     }
     #[cfg(not(unix))]

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use tokio::net::{TcpListener, TcpStream};
+use std::net::SocketAddr;
+
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio::sync::{broadcast, mpsc, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -23,6 +25,10 @@ use crate::store::{Store, StoreError};
 
 /// The line a connection over `MAX_CONNECTIONS` gets before it is closed.
 pub const SERVER_FULL: &[u8] = b"server full\n";
+/// Pending-connection queue of the listener. std and mio use 128, and a classroom's burst
+/// of thousands of `nc`s overflowed it: the kernel dropped handshakes, and clients sat
+/// "connected" to a server that had no socket for them. Linux caps this at somaxconn.
+pub const LISTEN_BACKLOG: u32 = 4096;
 /// How long shutdown waits for sessions to say goodbye.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(800);
 
@@ -36,6 +42,18 @@ pub enum ServerError {
     Join(#[from] tokio::task::JoinError),
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
+}
+
+/// Binds a TCP listener with [`LISTEN_BACKLOG`].
+pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()?
+    } else {
+        TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(addr)?;
+    socket.listen(LISTEN_BACKLOG)
 }
 
 /// Handles the HTTP view needs: the command channel and the event stream.
@@ -132,15 +150,24 @@ pub async fn run(
     };
     tokio::pin!(shutdown);
     let outcome = tokio::select! {
-        _ = &mut shutdown => Ok(()),
+        _ = &mut shutdown => {
+            tracing::info!("shutting down: asked to stop");
+            Ok(())
+        }
         _ = listener.accept_loop() => Ok(()),
-        res = &mut round_task => match res {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(ServerError::Round(e)),
-            Err(e) => Err(ServerError::Join(e)),
-        },
+        res = &mut round_task => {
+            let outcome = match res {
+                Ok(Ok(())) => Ok(()),
+                Ok(Err(e)) => Err(ServerError::Round(e)),
+                Err(e) => Err(ServerError::Join(e)),
+            };
+            match &outcome {
+                Ok(()) => tracing::error!("shutting down: the round task stopped"),
+                Err(e) => tracing::error!(error = %e, "shutting down: the round task failed"),
+            }
+            outcome
+        }
     };
-    tracing::info!("shutting down");
     token.cancel();
     drop(listener);
     tracker.close();
