@@ -168,11 +168,10 @@ fn serve(config: Config) -> ExitCode {
 }
 
 async fn serve_async(config: Config) -> anyhow::Result<()> {
-    let listener = tokio::net::TcpListener::bind(config.addr)
-        .await
+    let listener = pos_lottery::server::bind(config.addr)
         .with_context(|| format!("binding ADDR {}", config.addr))?;
     let http = match config.http_addr {
-        Some(addr) => Some(tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        Some(addr) => Some(pos_lottery::server::bind(addr).with_context(|| {
             format!("binding HTTP_ADDR {addr} (HTTP_ADDR=off disables the dashboard)")
         })?),
         None => None,
