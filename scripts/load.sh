@@ -4,7 +4,7 @@
 #   scripts/load.sh                      # all steps, about 3 minutes plus the build
 #   VALIDATORS=2000 scripts/load.sh      # a smaller run
 #   KEEP_WORK=1 scripts/load.sh          # keep logs and JSON summaries afterwards
-#   STEPS="3" scripts/load.sh            # only some of the steps 1, 2, 3
+#   STEPS="3" scripts/load.sh            # only some of the steps 1, 2, 3, 5
 #
 # Each step starts a fresh server on a free port (ADDR=127.0.0.1:0) with its own temporary
 # DATA_DIR and HTTP_ADDR=off, runs `pos-lottery simulate` against it for a bounded time,
@@ -16,9 +16,11 @@
 #      then PROPOSERS more validators propose, and the fan-out to all VALIDATORS is measured;
 #   3. FLOOD_CONNECTIONS validators pipeline FLOOD_LINES BPM lines each: lines/s and the
 #      server's RSS during the flood;
-#   4. rounds on time: block times in the server logs of steps 1-3 against the schedule.
+#   4. rounds on time: block times in the server logs of steps 1-3 against the schedule;
+#   5. churn: CHURN_CYCLES connect/disconnect cycles (scripts/churn.py); the server's open
+#      file descriptors (one per session task's socket) and RSS before and after.
 #
-# Needs bash, cargo, jq and Linux /proc. The client shares the machine with the server, so
+# Needs bash, cargo, jq, python3 and Linux /proc. The client shares the machine with the server, so
 # every figure includes the other process's CPU use. Both need a file descriptor per
 # connection: the script raises `ulimit -n` as far as the hard limit allows.
 set -euo pipefail
@@ -34,7 +36,8 @@ CONNECT_RATE="${CONNECT_RATE:-2000}"
 FLOOD_CONNECTIONS="${FLOOD_CONNECTIONS:-10}"
 FLOOD_LINES="${FLOOD_LINES:-200000}"
 FLOOD_MAX_SECS="${FLOOD_MAX_SECS:-120}"
-STEPS="${STEPS:-1 2 3}"
+CHURN_CYCLES="${CHURN_CYCLES:-100000}"
+STEPS="${STEPS:-1 2 3 5}"
 step() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 command -v jq >/dev/null || { echo "load.sh needs jq" >&2; exit 1; }
@@ -308,12 +311,38 @@ step_flood() {
     echo "rounds: $FLOOD_ROUNDS"
 }
 
+fd_count() { find "/proc/$1/fd" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l; }
+
+CHURN_FIG=skipped
+step_churn() {
+    echo
+    echo "== 5. churn: $CHURN_CYCLES connect/disconnect cycles"
+    local fd0 fd1 rss0 rss1 out
+    start_server churn 30
+    python3 scripts/churn.py 127.0.0.1 "$PORT" 1000 >/dev/null # warm-up: allocator, timers
+    sleep 1
+    fd0="$(fd_count "$SERVER_PID")" rss0="$(rss_kib "$SERVER_PID")"
+    out="$(timeout 600 python3 scripts/churn.py 127.0.0.1 "$PORT" "$CHURN_CYCLES")"
+    # Sessions closed by the last clients may still be lingering (up to 1 s): wait for them.
+    for _ in $(seq 50); do
+        fd1="$(fd_count "$SERVER_PID")"
+        [ "$fd1" -le "$fd0" ] && break
+        sleep 0.1
+    done
+    rss1="$(rss_kib "$SERVER_PID")"
+    stop_server
+    echo "$out"
+    echo "server open fds: $fd0 before, $fd1 after; RSS: $rss0 KiB before, $rss1 KiB after"
+    CHURN_FIG="$out; fds $fd0 -> $fd1, RSS $rss0 -> $rss1 KiB"
+}
+
 QUANT='if . then "p50 \(.p50) p99 \(.p99) max \(.max) (min \(.min), n=\(.n))" else "-" end'
 ONCE='.fanout.exactly_once | "\(if .ok then "OK" else "FAILED" end): \(.delivered)/\(.expected) delivered to \(.connections_checked) connections, \(.missing) missing, \(.repeats) repeats, \(.lag_notices) lag notices"'
 
 if step 1; then step_join; fi
 if step 2; then step_idle; fi
 if step 3; then step_flood; fi
+if step 5; then step_churn; fi
 
 # --- 4. rounds on time, and the summary --------------------------------------------------
 echo
@@ -349,4 +378,5 @@ printf '%-42s %s\n' \
     "server RSS during the flood" "$FLOOD_FIG" \
     "rounds on time, $VALIDATORS proposing" "$JOIN_ROUNDS" \
     "rounds on time, $VALIDATORS idle" "$IDLE_ROUNDS" \
-    "rounds on time, flood" "$FLOOD_ROUNDS"
+    "rounds on time, flood" "$FLOOD_ROUNDS" \
+    "churn" "$CHURN_FIG"
