@@ -138,20 +138,35 @@ impl Block {
 
     /// Hex SHA-256 over every field but `Hash`, in order, each as text followed by `\n`.
     pub fn compute_hash(&self) -> String {
-        let mut h = Sha256::new();
-        for field in [
-            self.index.to_string().as_str(),
+        hex::encode(self.compute_hash_bytes())
+    }
+
+    /// The raw digest behind [`Block::compute_hash`]; checks compare digests, not hex.
+    pub fn compute_hash_bytes(&self) -> [u8; 32] {
+        let mut text = Vec::with_capacity(256);
+        push_decimal(&mut text, self.index);
+        text.push(b'\n');
+        for (i, field) in [
             &self.timestamp,
-            &self.bpm.to_string(),
             &self.prev_hash,
             &self.validator,
-            &self.round.to_string(),
             &self.entries_hash,
-        ] {
-            h.update(field.as_bytes());
-            h.update(b"\n");
+        ]
+        .into_iter()
+        .enumerate()
+        {
+            text.extend_from_slice(field.as_bytes());
+            text.push(b'\n');
+            // BPM follows Timestamp, Round follows Validator: the published field order.
+            if i == 0 {
+                push_decimal(&mut text, u64::from(self.bpm));
+                text.push(b'\n');
+            } else if i == 2 {
+                push_decimal(&mut text, self.round);
+                text.push(b'\n');
+            }
         }
-        hex::encode(h.finalize())
+        Sha256::digest(&text).into()
     }
 
     /// The raw 32 bytes of `Hash`, the draw's input. `None` if it is not 64 hex characters.
@@ -213,12 +228,12 @@ impl Block {
                 });
             }
         }
-        let computed = self.compute_hash();
-        if computed != self.hash {
+        let computed = self.compute_hash_bytes();
+        if decode_hash(&self.hash) != Some(computed) {
             return Err(ChainError::HashMismatch {
                 index,
                 found: self.hash.clone(),
-                computed,
+                computed: hex::encode(computed),
             });
         }
         Ok(())
@@ -250,6 +265,11 @@ impl Block {
 
 /// `EntriesHash`: hex SHA-256 over each entry in draw order as `address \n stake \n`.
 pub fn compute_entries_hash<A: AsRef<str>>(entries: &[(A, u64)]) -> String {
+    hex::encode(compute_entries_hash_bytes(entries))
+}
+
+/// The raw digest behind [`compute_entries_hash`].
+pub fn compute_entries_hash_bytes<A: AsRef<str>>(entries: &[(A, u64)]) -> [u8; 32] {
     // Fed in 64 KiB chunks: a million entries are one pass over ~85 MB, not 4M tiny updates.
     const CHUNK: usize = 64 * 1024;
     let mut h = Sha256::new();
@@ -265,7 +285,7 @@ pub fn compute_entries_hash<A: AsRef<str>>(entries: &[(A, u64)]) -> String {
         }
     }
     h.update(&buf);
-    hex::encode(h.finalize())
+    h.finalize().into()
 }
 
 /// Appends `n` in decimal without allocating.
@@ -290,7 +310,8 @@ pub fn is_hex64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
-fn decode_hash(s: &str) -> Option<[u8; 32]> {
+/// The 32 bytes a 64-hex hash stands for; `None` if it is not hex of that length.
+pub fn decode_hash(s: &str) -> Option<[u8; 32]> {
     let mut out = [0u8; 32];
     hex::decode_to_slice(s, &mut out).ok()?;
     Some(out)
