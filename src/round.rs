@@ -337,11 +337,6 @@ impl Round {
         })
     }
 
-    /// The chain so far.
-    pub fn chain(&self) -> &Chain {
-        &self.chain
-    }
-
     /// Serves commands and closes rounds until `shutdown`, or until every command sender is
     /// gone. Returns an error only when a block could not be made durable: the server must
     /// then stop rather than announce blocks it may lose.

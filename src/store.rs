@@ -150,10 +150,6 @@ impl Store {
         }
         Ok(len)
     }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
 }
 
 /// Reads one draw line by its span, as recorded by [`Store::append`] or the audit.
