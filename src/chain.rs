@@ -348,6 +348,15 @@ impl Chain {
         Ok(chain)
     }
 
+    /// A chain from blocks that [`crate::ledger::audit`] has already checked with these
+    /// same rules, skipping a second pass over every hash; only emptiness is checked.
+    pub fn from_audited_blocks(blocks: Vec<Block>) -> Result<Chain, ChainError> {
+        if blocks.is_empty() {
+            return Err(ChainError::Empty);
+        }
+        Ok(Chain { blocks })
+    }
+
     /// The newest block.
     pub fn tip(&self) -> &Block {
         // A Chain is only built by `new`, which stores the genesis block; nothing removes it.

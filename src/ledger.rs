@@ -273,11 +273,13 @@ pub fn audit(
                 tally(&mut out.tallies, &draw);
             }
         }
-        if keep_blocks {
-            out.blocks.push(block.clone());
-        }
         out.block_count += 1;
-        prev = Some(block);
+        // Each block is moved, not cloned, into the kept list once its successor arrives.
+        if let Some(done) = prev.replace(block) {
+            if keep_blocks {
+                out.blocks.push(done);
+            }
+        }
     }
     // A crash between the draw line and its block leaves one draw line too many.
     let next_index = prev.as_ref().map_or(0, |p| p.index + 1);
@@ -310,6 +312,9 @@ pub fn audit(
         });
     } else {
         out.repairs.extend(spare);
+    }
+    if let (true, Some(tip)) = (keep_blocks, &prev) {
+        out.blocks.push(tip.clone());
     }
     out.tip = prev;
     Ok(out)

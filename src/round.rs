@@ -286,7 +286,7 @@ impl Round {
     /// Takes over an opened data directory; rounds continue after the last block's round.
     pub fn new(opened: crate::store::Opened, setup: RoundSetup) -> Result<Round, RoundError> {
         let audit = opened.audit;
-        let chain = Chain::from_blocks(audit.blocks)?;
+        let chain = Chain::from_audited_blocks(audit.blocks)?;
         let mut chain_json = Vec::with_capacity(chain.len() * 400 + 2);
         chain_json.push(b'[');
         for (i, b) in chain.blocks().iter().enumerate() {

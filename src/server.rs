@@ -94,16 +94,6 @@ pub async fn run(
     } else {
         tracing::info!(height = opened.audit.block_count - 1, "loaded the chain");
     }
-    if let Ok(addr) = listener.local_addr() {
-        tracing::info!(
-            %addr,
-            round_secs = config.round.as_secs_f64(),
-            data_dir = %config.data_dir.display(),
-            "listening: connect with nc {} {}",
-            addr.ip(),
-            addr.port()
-        );
-    }
     let config = Arc::new(config);
     let shared = Arc::new(Shared::default());
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
@@ -120,6 +110,16 @@ pub async fn run(
             event_tx: event_tx.clone(),
         },
     )?;
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(
+            %addr,
+            round_secs = config.round.as_secs_f64(),
+            data_dir = %config.data_dir.display(),
+            "listening: connect with nc {} {}",
+            addr.ip(),
+            addr.port()
+        );
+    }
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut round_task = tokio::spawn(round.run(cmd_rx, token.clone()));
