@@ -43,10 +43,7 @@ async fn a_silent_connection_is_closed_but_a_watcher_stays() {
     let server = start(|c| c.stake_timeout = Duration::from_millis(300)).await;
     let mut silent = server.connect().await;
     silent.expect_prompt().await;
-    let mut watcher = server.connect().await;
-    watcher.expect_prompt().await;
-    watcher.send("watch").await;
-    watcher.line_containing("watching").await;
+    let mut watcher = server.watcher().await;
     assert_eq!(
         silent.expect_closed().await,
         vec!["no token balance within 0.3 s; closing the connection"]
@@ -64,10 +61,7 @@ async fn a_silent_connection_is_closed_but_a_watcher_stays() {
 async fn grow_chain(server: &common::TestServer, blocks: u64) -> Client {
     let (mut v, _) = server.validator(1).await;
     for _ in 0..blocks {
-        v.send("70").await;
-        v.line_containing("entered").await;
-        server.tick().await;
-        v.line_containing("winning validator").await;
+        server.make_block(&mut v, 70).await;
     }
     v
 }
@@ -79,10 +73,7 @@ async fn a_paused_reader_is_told_what_it_missed_and_carries_on() {
         c.write_timeout = Duration::from_secs(60);
     })
     .await;
-    let mut paused = server.connect().await;
-    paused.expect_prompt().await;
-    paused.send("watch").await;
-    paused.line_containing("watching").await;
+    let mut paused = server.watcher().await;
     // Sixty blocks make each chain broadcast ~25 KB; one every millisecond fills the paused
     // client's socket buffers well within the pause, after which the server must drop
     // announcements for it rather than queue them.
@@ -110,10 +101,7 @@ async fn a_client_that_never_reads_is_closed_and_rounds_go_on() {
         c.write_timeout = Duration::from_millis(300);
     })
     .await;
-    let mut stuck = server.connect().await;
-    stuck.expect_prompt().await;
-    stuck.send("watch").await;
-    stuck.line_containing("watching").await;
+    let stuck = server.watcher().await;
     let mut v = grow_chain(&server, 60).await;
     // The stuck client's writes stop making progress; after WRITE_TIMEOUT_SECS it is closed.
     server.wait_for_stats(|s| s["connections"] == 1).await;

@@ -16,10 +16,7 @@ async fn server_with_blocks(n: u64) -> (common::TestServer, common::Client, Stri
     let server = start(|c| c.http_addr = Some("127.0.0.1:0".parse().unwrap())).await;
     let (mut v, address) = server.validator(u64::MAX).await;
     for _ in 0..n {
-        v.send("75").await;
-        v.line_containing("entered").await;
-        server.tick().await;
-        v.line_containing("winning validator").await;
+        server.make_block(&mut v, 75).await;
     }
     (server, v, address)
 }

@@ -324,10 +324,7 @@ async fn block_reward_grows_the_winners_stake() {
 async fn shutdown_says_goodbye_to_every_connection_and_returns() {
     let server = start(|_| {}).await;
     let (mut v, _) = server.validator(5).await;
-    let mut w = server.connect().await;
-    w.expect_prompt().await;
-    w.send("watch").await;
-    w.line_containing("watching").await;
+    let mut w = server.watcher().await;
     let mut fresh: Client = server.connect().await;
     fresh.expect_prompt().await;
     server.shutdown().await.unwrap();

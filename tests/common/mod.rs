@@ -101,6 +101,24 @@ impl TestServer {
         (c, address)
     }
 
+    /// A connection that typed `watch`, confirmation consumed.
+    pub async fn watcher(&self) -> Client {
+        let mut w = self.connect().await;
+        w.expect_prompt().await;
+        w.send("watch").await;
+        w.line_containing("watching").await;
+        w
+    }
+
+    /// Has `v` (the only proposer) propose `bpm`, closes the round, and returns the
+    /// announcement `v` received.
+    pub async fn make_block(&self, v: &mut Client, bpm: u32) -> String {
+        v.send(&bpm.to_string()).await;
+        v.line_containing("entered").await;
+        self.tick().await;
+        v.line_containing("winning validator").await
+    }
+
     /// GET on the HTTP side: (status, body).
     pub async fn get(&self, path: &str) -> (u16, String) {
         http_get(self.http.expect("HTTP is off in this test"), path).await
