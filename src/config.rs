@@ -32,6 +32,13 @@ pub struct Config {
     pub write_timeout: Duration,
     /// The HTTP view; `None` when `HTTP_ADDR=off`.
     pub http_addr: Option<SocketAddr>,
+    /// How many of the newest blocks the chain broadcast carries; `0` means the whole chain.
+    pub broadcast_blocks: u64,
+    /// Open HTTP connections (event streams included) beyond this are refused.
+    pub http_max_connections: usize,
+    /// An HTTP connection that is idle, or slow to send its request headers, for this long
+    /// is closed (event streams are exempt once established: they send keep-alives).
+    pub http_timeout: Duration,
 }
 
 impl Config {
@@ -49,6 +56,9 @@ impl Config {
             stake_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(10),
             http_addr: None,
+            broadcast_blocks: 100,
+            http_max_connections: 256,
+            http_timeout: Duration::from_secs(30),
         }
     }
 }

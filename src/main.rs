@@ -81,6 +81,15 @@ struct ServeArgs {
     /// HTTP address of the dashboard and JSON API; `off` disables it, port 0 picks one
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080", value_parser = config::parse_http_addr)]
     http_addr: HttpAddr,
+    /// How many of the newest blocks the chain broadcast carries; 0 sends the whole chain
+    #[arg(long, env = "BROADCAST_BLOCKS", default_value = "100", value_parser = config::parse_u64)]
+    broadcast_blocks: u64,
+    /// Open HTTP connections (event streams included) beyond this are refused
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value = "256", value_parser = config::parse_at_least_one)]
+    http_max_connections: u64,
+    /// Seconds an HTTP connection may be idle or take to send its request headers
+    #[arg(long, env = "HTTP_TIMEOUT_SECS", default_value = "30", value_parser = config::parse_positive_secs)]
+    http_timeout_secs: Duration,
 }
 
 impl ServeArgs {
@@ -96,6 +105,9 @@ impl ServeArgs {
             stake_timeout: self.stake_timeout_secs,
             write_timeout: self.write_timeout_secs,
             http_addr: self.http_addr.0,
+            broadcast_blocks: self.broadcast_blocks,
+            http_max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
+            http_timeout: self.http_timeout_secs,
         }
     }
 }
