@@ -33,7 +33,7 @@ pub fn check(dir: &Path) -> Result<Audit, CheckError> {
                 source,
             })
     };
-    audit(open(CHAIN_FILE)?, open(DRAWS_FILE)?, false)
+    audit(open(CHAIN_FILE)?, open(DRAWS_FILE)?, 0)
         .map_err(|e| CheckError::Bad(e, dir.display().to_string()))
 }
 

@@ -51,10 +51,15 @@ pub struct Block {
 /// What is wrong with a block, named by its index.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ChainError {
-    #[error("block {index}: expected index {expected}")]
+    #[error("block {expected}: Index is {index}, expected {expected}")]
     IndexMismatch { index: u64, expected: u64 },
-    #[error("block {index}: PrevHash does not match the Hash of block {prev}")]
-    PrevHashMismatch { index: u64, prev: u64 },
+    #[error("block {index}: PrevHash is {found:?}, but the Hash of block {prev} is {expected}")]
+    PrevHashMismatch {
+        index: u64,
+        prev: u64,
+        found: String,
+        expected: String,
+    },
     #[error("block {index}: Hash is {found}, but its fields hash to {computed}")]
     HashMismatch {
         index: u64,
@@ -69,12 +74,16 @@ pub enum ChainError {
     },
     #[error("block {index}: BPM {bpm} is outside 1-300")]
     BpmOutOfRange { index: u64, bpm: u32 },
-    #[error("block {index}: {field} is not 64 lowercase hex characters")]
-    NotHex { index: u64, field: &'static str },
+    #[error("block {index}: {field} is {found:?}, not 64 lowercase hex characters")]
+    NotHex {
+        index: u64,
+        field: &'static str,
+        found: String,
+    },
     #[error("block {index}: Timestamp {timestamp:?} is not RFC 3339 UTC ending in Z")]
     BadTimestamp { index: u64, timestamp: String },
     #[error("block 0: not a genesis block ({what})")]
-    BadGenesis { what: &'static str },
+    BadGenesis { what: String },
     #[error("the chain is empty: it has no genesis block")]
     Empty,
 }
@@ -189,25 +198,30 @@ impl Block {
             return Err(ChainError::NotHex {
                 index,
                 field: "EntriesHash",
+                found: self.entries_hash.clone(),
             });
         }
         if !is_hex64(&self.hash) {
             return Err(ChainError::NotHex {
                 index,
                 field: "Hash",
+                found: self.hash.clone(),
             });
         }
         if index == 0 {
             let what = if self.bpm != 0 {
-                Some("BPM is not 0")
+                Some(format!("BPM is {}, expected 0", self.bpm))
             } else if !self.prev_hash.is_empty() {
-                Some("PrevHash is not empty")
+                Some(format!("PrevHash is {:?}, expected \"\"", self.prev_hash))
             } else if !self.validator.is_empty() {
-                Some("Validator is not empty")
+                Some(format!("Validator is {:?}, expected \"\"", self.validator))
             } else if self.round != 0 {
-                Some("Round is not 0")
+                Some(format!("Round is {}, expected 0", self.round))
             } else if self.entries_hash != EMPTY_ENTRIES_HASH {
-                Some("EntriesHash is not the hash of no entries")
+                Some(format!(
+                    "EntriesHash is {}, expected the hash of no entries {EMPTY_ENTRIES_HASH}",
+                    self.entries_hash
+                ))
             } else {
                 None
             };
@@ -225,6 +239,7 @@ impl Block {
                 return Err(ChainError::NotHex {
                     index,
                     field: "Validator",
+                    found: self.validator.clone(),
                 });
             }
         }
@@ -250,6 +265,8 @@ impl Block {
             return Err(ChainError::PrevHashMismatch {
                 index,
                 prev: prev.index,
+                found: self.prev_hash.clone(),
+                expected: prev.hash.clone(),
             });
         }
         if self.round <= prev.round {
@@ -512,10 +529,14 @@ mod tests {
         let mut wrong_prev = good.clone();
         wrong_prev.prev_hash = addr('0');
         wrong_prev.hash = wrong_prev.compute_hash();
-        assert_eq!(
-            chain.append(wrong_prev),
-            Err(ChainError::PrevHashMismatch { index: 3, prev: 2 })
+        let err = chain.append(wrong_prev).unwrap_err();
+        assert!(
+            matches!(&err, ChainError::PrevHashMismatch { index: 3, prev: 2, found, expected }
+                if *found == addr('0') && *expected == tip.hash),
+            "{err:?}"
         );
+        // The message says what was found and what was expected.
+        assert!(err.to_string().contains(&tip.hash), "{err}");
 
         let same_round = Block::next(&tip, T0.into(), 70, addr('a'), 2, EMPTY_ENTRIES_HASH.into());
         assert!(matches!(

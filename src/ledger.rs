@@ -4,7 +4,7 @@
 //! exactly the same checks. Reads through `BufRead` and touches no file system itself: the
 //! caller decides whether to repair (the server) or only report (`verify`).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
@@ -14,6 +14,84 @@ use crate::lottery::{compute_seed, pick_winner, LotteryError};
 
 pub const CHAIN_FILE: &str = "chain.jsonl";
 pub const DRAWS_FILE: &str = "draws.jsonl";
+/// One line per slash, made durable before the slashed validator is told.
+pub const SLASHES_FILE: &str = "slashes.jsonl";
+
+/// One line of `slashes.jsonl`: who was slashed, in which round, and how much was burned.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SlashRecord {
+    /// The round that was open when the validator was slashed.
+    #[serde(rename = "Round")]
+    pub round: u64,
+    #[serde(rename = "Address")]
+    pub address: String,
+    #[serde(rename = "Burned")]
+    pub burned: u64,
+}
+
+/// What `slashes.jsonl` adds up to.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Burns {
+    pub slashes: u64,
+    pub burned: u128,
+    pub repairs: Vec<Repair>,
+}
+
+/// Reads every slash record; a torn last line is a crash leftover (its validator was never
+/// told), anything else unreadable is damage.
+pub fn audit_slashes(mut r: impl BufRead) -> Result<Burns, AuditError> {
+    let mut out = Burns::default();
+    let mut offset = 0u64;
+    let mut line_no = 0u64;
+    let io_err = |e: std::io::Error| AuditError::new(SLASHES_FILE, None, format!("cannot read: {e}"));
+    while let Some(line) = read_line(&mut r, &mut offset).map_err(io_err)? {
+        line_no += 1;
+        let parsed = serde_json::from_slice::<SlashRecord>(&line.bytes);
+        let record = match parsed {
+            Ok(record) if line.terminated => record,
+            outcome => {
+                if read_line(&mut r, &mut offset).map_err(io_err)?.is_none() {
+                    out.repairs.push(Repair {
+                        file: SLASHES_FILE,
+                        offset: line.offset,
+                        reason: if line.terminated {
+                            "unparseable last line (torn write)"
+                        } else {
+                            "last line has no newline (torn write)"
+                        },
+                    });
+                    break;
+                }
+                let why = match outcome {
+                    Err(e) => format!("line {line_no} is not a valid slash record: {e}"),
+                    Ok(_) => format!("line {line_no} has no newline"),
+                };
+                return Err(AuditError::new(SLASHES_FILE, None, why));
+            }
+        };
+        if !is_hex64(&record.address) {
+            return Err(AuditError::new(
+                SLASHES_FILE,
+                None,
+                format!(
+                    "line {line_no}: Address is {:?}, not 64 lowercase hex characters",
+                    record.address
+                ),
+            ));
+        }
+        if record.burned == 0 {
+            return Err(AuditError::new(
+                SLASHES_FILE,
+                None,
+                format!("line {line_no}: Burned is 0; a slash burns a stake of at least 1"),
+            ));
+        }
+        out.slashes += 1;
+        out.burned += u128::from(record.burned);
+    }
+    Ok(out)
+}
 
 /// One line of `draws.jsonl`: a draw's full inputs and outputs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -55,8 +133,10 @@ pub struct Tally {
 /// What a successful audit found.
 #[derive(Debug, Default)]
 pub struct Audit {
-    /// Every block, genesis first (only when asked for: a verifier needs no copy).
-    pub blocks: Vec<Block>,
+    /// The newest blocks, oldest first, as many as asked for (a verifier needs none).
+    pub recent: VecDeque<Block>,
+    /// Byte offset and length of each block line, by index.
+    pub block_spans: Vec<(u64, u32)>,
     pub block_count: u64,
     /// The last block, when there is one.
     pub tip: Option<Block>,
@@ -64,6 +144,8 @@ pub struct Audit {
     pub draw_spans: Vec<(u64, u32)>,
     pub tallies: HashMap<String, Tally>,
     pub repairs: Vec<Repair>,
+    /// What `slashes.jsonl` adds up to (filled in by the caller that reads it).
+    pub burns: Burns,
 }
 
 /// The first thing wrong, with where it is.
@@ -85,43 +167,67 @@ impl AuditError {
     }
 }
 
-/// Why a draw line does not match what the draw recomputes to.
+/// Why a draw line does not match what the draw recomputes to. Each says what it found.
 #[derive(Debug, thiserror::Error)]
 enum DrawMismatch {
-    #[error("draw Index is {0}")]
-    Index(u64),
-    #[error("entries are not in strictly ascending address order at position {0}")]
-    Order(usize),
-    #[error("entry {0} is not a 64-hex address")]
-    Address(usize),
-    #[error("EntriesHash does not match the draw's entries")]
-    EntriesHash,
+    #[error("the draw line has Index {found}, expected {expected}")]
+    Index { found: u64, expected: u64 },
+    #[error("entries are not in strictly ascending address order: entry {at} is {address:?} after {before:?}")]
+    Order {
+        at: usize,
+        address: String,
+        before: String,
+    },
+    #[error("entry {0} has address {1:?}, not 64 lowercase hex characters")]
+    Address(usize, String),
+    #[error("entry {0} ({1}) has stake 0; every stake is at least 1")]
+    ZeroStake(usize, String),
+    #[error("the block's EntriesHash is {found}, but the draw line's entries hash to {computed}")]
+    EntriesHash { found: String, computed: String },
     #[error("draw cannot be computed: {0}")]
     Lottery(#[from] LotteryError),
     /// What the draw recomputes to, against what the file says.
     #[error("{0}")]
     Outcome(String),
-    #[error("Validator is not the draw's winner")]
-    Validator,
+    #[error("the block's Validator is {found}, but the draw's winner is {winner}")]
+    Validator { found: String, winner: String },
 }
 
 /// Recomputes the draw behind `block` (on top of `prev`) and checks `draw` against it.
 fn check_draw(prev: &Block, block: &Block, draw: &DrawRecord) -> Result<(), DrawMismatch> {
     if draw.index != block.index {
-        return Err(DrawMismatch::Index(draw.index));
+        return Err(DrawMismatch::Index {
+            found: draw.index,
+            expected: block.index,
+        });
     }
     for (i, pair) in draw.entries.windows(2).enumerate() {
         if let [a, b] = pair {
             if a.0 >= b.0 {
-                return Err(DrawMismatch::Order(i + 1));
+                return Err(DrawMismatch::Order {
+                    at: i + 1,
+                    address: b.0.clone(),
+                    before: a.0.clone(),
+                });
             }
         }
     }
-    if let Some(i) = draw.entries.iter().position(|(a, _)| !is_hex64(a)) {
-        return Err(DrawMismatch::Address(i));
+    for (i, (address, stake)) in draw.entries.iter().enumerate() {
+        if !is_hex64(address) {
+            return Err(DrawMismatch::Address(i, address.clone()));
+        }
+        // The server never accepts a stake below 1 (MIN_STAKE >= 1), and an entry of 0
+        // could never win: one in a file was put there by hand.
+        if *stake == 0 {
+            return Err(DrawMismatch::ZeroStake(i, address.clone()));
+        }
     }
-    if decode_hash(&block.entries_hash) != Some(compute_entries_hash_bytes(&draw.entries)) {
-        return Err(DrawMismatch::EntriesHash);
+    let computed = compute_entries_hash_bytes(&draw.entries);
+    if decode_hash(&block.entries_hash) != Some(computed) {
+        return Err(DrawMismatch::EntriesHash {
+            found: block.entries_hash.clone(),
+            computed: hex::encode(computed),
+        });
     }
     let tip_hash = prev.hash_bytes().unwrap_or_default();
     let seed = compute_seed(&tip_hash, block.index);
@@ -141,7 +247,10 @@ fn check_draw(prev: &Block, block: &Block, draw: &DrawRecord) -> Result<(), Draw
         )));
     }
     if block.validator != winner {
-        return Err(DrawMismatch::Validator);
+        return Err(DrawMismatch::Validator {
+            found: block.validator.clone(),
+            winner,
+        });
     }
     Ok(())
 }
@@ -223,14 +332,14 @@ fn next_record<T: for<'de> Deserialize<'de>>(
 pub fn audit(
     mut chain: impl BufRead,
     mut draws: impl BufRead,
-    keep_blocks: bool,
+    keep_recent: usize,
 ) -> Result<Audit, AuditError> {
     let mut out = Audit::default();
     let (mut chain_off, mut draws_off) = (0u64, 0u64);
     let mut prev: Option<Block> = None;
     loop {
         let index = prev.as_ref().map_or(0, |p| p.index + 1);
-        let Some((block, _, _)) = next_record::<Block>(
+        let Some((block, block_off, block_len)) = next_record::<Block>(
             &mut chain,
             &mut chain_off,
             CHAIN_FILE,
@@ -253,19 +362,35 @@ pub fn audit(
             }
             Some(p) => {
                 block.validate_after(p).map_err(chain_err)?;
+                let mut torn = Vec::new();
                 let Some((draw, off, len)) = next_record::<DrawRecord>(
                     &mut draws,
                     &mut draws_off,
                     DRAWS_FILE,
                     index,
-                    &mut out.repairs,
+                    &mut torn,
                 )?
                 else {
-                    return Err(AuditError::new(
-                        DRAWS_FILE,
-                        Some(index),
-                        "no draw line for this block",
-                    ));
+                    // A draw line is fsynced before its block is written, so a block whose
+                    // draw line is torn or missing is damage, never a crash leftover.
+                    let why = match torn.first() {
+                        Some(t) => format!(
+                            "its draw line at byte {} is torn ({}), but the block is in \
+                             {CHAIN_FILE}; a draw line is made durable before its block is \
+                             written, so this is damage, not a crash leftover",
+                            t.offset,
+                            if t.reason.contains("newline") {
+                                "no newline at the end"
+                            } else {
+                                "it does not parse"
+                            }
+                        ),
+                        None => format!(
+                            "no draw line for this block: {DRAWS_FILE} ends after {} draw lines",
+                            index - 1
+                        ),
+                    };
+                    return Err(AuditError::new(DRAWS_FILE, Some(index), why));
                 };
                 check_draw(p, &block, &draw)
                     .map_err(|e| AuditError::new(DRAWS_FILE, Some(index), e.to_string()))?;
@@ -274,10 +399,14 @@ pub fn audit(
             }
         }
         out.block_count += 1;
+        out.block_spans.push((block_off, block_len));
         // Each block is moved, not cloned, into the kept list once its successor arrives.
         if let Some(done) = prev.replace(block) {
-            if keep_blocks {
-                out.blocks.push(done);
+            if keep_recent > 1 {
+                if out.recent.len() + 1 >= keep_recent {
+                    out.recent.pop_front();
+                }
+                out.recent.push_back(done);
             }
         }
     }
@@ -302,7 +431,14 @@ pub fn audit(
             return Err(AuditError::new(
                 DRAWS_FILE,
                 Some(draw.index),
-                "draw lines continue past the last block",
+                format!(
+                    "draw lines continue past the last block: {CHAIN_FILE} ends at block {}, \
+                     {DRAWS_FILE} goes on with a draw line with Index {}{} (a crash leaves \
+                     at most one spare line, for the next block)",
+                    next_index.saturating_sub(1),
+                    draw.index,
+                    if more.is_some() { " and more" } else { "" }
+                ),
             ));
         }
         out.repairs.push(Repair {
@@ -313,8 +449,8 @@ pub fn audit(
     } else {
         out.repairs.extend(spare);
     }
-    if let (true, Some(tip)) = (keep_blocks, &prev) {
-        out.blocks.push(tip.clone());
+    if let (true, Some(tip)) = (keep_recent > 0, &prev) {
+        out.recent.push_back(tip.clone());
     }
     out.tip = prev;
     Ok(out)
@@ -400,7 +536,7 @@ mod tests {
     }
 
     fn run(c: &[u8], d: &[u8]) -> Result<Audit, AuditError> {
-        audit(c, d, true)
+        audit(c, d, usize::MAX)
     }
 
     /// Replaces the `n`th line (0-based) of a file with `f(line)`.
