@@ -67,6 +67,10 @@ impl Decoder for LineCodec {
                 if line.last() == Some(&b'\r') {
                     line.truncate(line.len() - 1);
                 }
+                // The slack byte kept for a `\r` is no excuse at the end of input.
+                if line.len() > MAX_LINE_BYTES {
+                    return Err(LineError::TooLong);
+                }
                 Ok(Some(line.freeze()))
             }
         }
@@ -109,6 +113,27 @@ mod tests {
         let mut over = vec![b'9'; MAX_LINE_BYTES + 1];
         over.push(b'\n');
         assert!(decode_all(&over).1.is_some());
+    }
+
+    #[test]
+    fn the_limit_holds_for_a_last_line_without_newline() {
+        let mut codec = LineCodec::default();
+        let mut over = BytesMut::from(&[b'9'; MAX_LINE_BYTES + 1][..]);
+        assert!(codec.decode(&mut over).unwrap().is_none());
+        assert!(matches!(codec.decode_eof(&mut over), Err(LineError::TooLong)));
+        let mut exact = BytesMut::from(&[b'9'; MAX_LINE_BYTES][..]);
+        let mut codec = LineCodec::default();
+        assert_eq!(
+            codec.decode_eof(&mut exact).unwrap().unwrap().len(),
+            MAX_LINE_BYTES
+        );
+        let mut with_cr = BytesMut::from(&[b'9'; MAX_LINE_BYTES][..]);
+        with_cr.extend_from_slice(b"\r");
+        let mut codec = LineCodec::default();
+        assert_eq!(
+            codec.decode_eof(&mut with_cr).unwrap().unwrap().len(),
+            MAX_LINE_BYTES
+        );
     }
 
     #[test]

@@ -130,16 +130,10 @@ fn parse_index(index: &str) -> ApiResult<u64> {
     })
 }
 
-#[derive(Serialize)]
-struct ChainPage {
-    blocks: Vec<crate::chain::Block>,
-    next: Option<u64>,
-}
-
 async fn chain_page(
     State(app): State<App>,
     Query(params): Query<HashMap<String, String>>,
-) -> ApiResult<Json<ChainPage>> {
+) -> ApiResult<Response> {
     let from = parse_param(&params, "from", 0)?;
     let limit = parse_param(&params, "limit", MAX_PAGE as u64)?;
     if limit == 0 || limit > MAX_PAGE as u64 {
@@ -148,33 +142,55 @@ async fn chain_page(
             format!("limit must be from 1 to {MAX_PAGE}, got {limit}"),
         ));
     }
-    let (blocks, next) = app
-        .ask(|reply| RoundQuery::Chain {
-            from,
-            limit: limit as usize,
-            reply,
-        })
-        .await?;
-    Ok(Json(ChainPage { blocks, next }))
+    let index = app.handles.index.clone();
+    let (lines, next) = blocking(move || index.read_blocks(from, limit as usize)).await?;
+    // The lines are the blocks' JSON as stored: splice them in rather than re-serialize.
+    let mut body = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 32);
+    body.extend_from_slice(b"{\"blocks\":[");
+    for (i, line) in lines.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(line);
+    }
+    body.extend_from_slice(b"],\"next\":");
+    if next < app.handles.index.len() && !lines.is_empty() {
+        body.extend_from_slice(next.to_string().as_bytes());
+    } else {
+        body.extend_from_slice(b"null");
+    }
+    body.push(b'}');
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-async fn block(
-    State(app): State<App>,
-    Path(index): Path<String>,
-) -> ApiResult<Json<crate::chain::Block>> {
+/// Runs blocking file I/O off the async threads, mapping failures to a 500.
+async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> std::io::Result<T> + Send + 'static,
+) -> ApiResult<T> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(|e| {
+            ApiError(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("reading the data directory: {e}"),
+            )
+        })
+}
+
+async fn block(State(app): State<App>, Path(index): Path<String>) -> ApiResult<Response> {
     let index = parse_index(&index)?;
-    app.ask(|reply| RoundQuery::Block { index, reply })
-        .await?
-        .map(Json)
-        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, format!("no block {index}")))
+    let chain = app.handles.index.clone();
+    match blocking(move || chain.read_block(index)).await? {
+        Some(line) => Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response()),
+        None => Err(ApiError(StatusCode::NOT_FOUND, format!("no block {index}"))),
+    }
 }
 
 async fn draw(State(app): State<App>, Path(index): Path<String>) -> ApiResult<Response> {
     let index = parse_index(&index)?;
-    let Some((offset, len)) = app
-        .ask(|reply| RoundQuery::DrawSpan { index, reply })
-        .await?
-    else {
+    let chain = app.handles.index.clone();
+    let Some(line) = blocking(move || chain.read_draw(index)).await? else {
         let why = if index == 0 {
             "block 0 is the genesis block: it has no draw".to_string()
         } else {
@@ -182,16 +198,6 @@ async fn draw(State(app): State<App>, Path(index): Path<String>) -> ApiResult<Re
         };
         return Err(ApiError(StatusCode::NOT_FOUND, why));
     };
-    let dir = app.handles.config.data_dir.clone();
-    let line = tokio::task::spawn_blocking(move || crate::store::read_draw_line(&dir, offset, len))
-        .await
-        .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-        .map_err(|e| {
-            ApiError(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("reading draws.jsonl: {e}"),
-            )
-        })?;
     Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
 }
 
@@ -205,9 +211,23 @@ async fn stats(State(app): State<App>) -> ApiResult<Response> {
     Ok(Json(s).into_response())
 }
 
-async fn blockchain(State(app): State<App>) -> ApiResult<Response> {
-    let bytes = app.ask(|reply| RoundQuery::ChainJson { reply }).await?;
-    Ok(([(header::CONTENT_TYPE, "application/json")], bytes).into_response())
+/// The whole chain as one JSON array, streamed from `chain.jsonl` in bounded chunks.
+async fn blockchain(State(app): State<App>) -> Response {
+    let index = app.handles.index.clone();
+    let (dir, len) = (index.dir().to_path_buf(), index.chain_bytes());
+    let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
+    tokio::task::spawn_blocking(move || {
+        let result =
+            crate::store::stream_chain_array(&dir, len, |chunk| tx.blocking_send(Ok(chunk)).is_ok());
+        if let Err(e) = result {
+            let _ = tx.blocking_send(Err(e));
+        }
+    });
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        axum::body::Body::from_stream(tokio_stream::wrappers::ReceiverStream::new(rx)),
+    )
+        .into_response()
 }
 
 async fn pool(State(app): State<App>) -> ApiResult<Response> {

@@ -80,6 +80,31 @@ fn parse_digits(s: &[u8]) -> Option<Option<u64>> {
     }))
 }
 
+/// A reserved word: a command, never a stake or a heart rate, so never slashed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SessionCommand {
+    /// Lists the commands.
+    Help,
+    /// Leave: stake withdrawn, connection closed with a goodbye line.
+    Quit,
+    /// This connection's stake, the round, the time left and its wins.
+    Status,
+    /// Stop validating (stake withdrawn) and stay as a watcher.
+    Watch,
+}
+
+/// The exact lowercase words `help`, `quit`, `status` and `watch`, surrounding whitespace
+/// ignored; `None` for anything else.
+pub fn parse_command(line: &[u8]) -> Option<SessionCommand> {
+    match line.trim_ascii() {
+        b"help" => Some(SessionCommand::Help),
+        b"quit" => Some(SessionCommand::Quit),
+        b"status" => Some(SessionCommand::Status),
+        b"watch" => Some(SessionCommand::Watch),
+        _ => None,
+    }
+}
+
 /// Parses an answer to `Enter token balance:`, accepting `min..=u64::MAX`.
 pub fn parse_stake(line: &[u8], min: u64) -> Result<StakeInput, StakeError> {
     let s = line.trim_ascii();

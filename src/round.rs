@@ -4,7 +4,7 @@
 //! lock guards consensus state. Every tick closes a round: the draw, the durable write, the
 //! append, then one announcement on a broadcast channel that every connection reads.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -17,11 +17,11 @@ use tokio::sync::{broadcast, mpsc, oneshot};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::chain::{compute_entries_hash, Block, Chain};
-use crate::ledger::{self, DrawRecord, Tally};
+use crate::chain::{compute_entries_hash, Block};
+use crate::ledger::{self, DrawRecord, SlashRecord, Tally};
 use crate::lottery::{compute_seed, pick_winner};
 use crate::stats::{chi_square, ChiSquare};
-use crate::store::{Store, StoreError};
+use crate::store::{ChainIndex, Store, StoreError};
 
 /// Capacity of the command channel: sessions wait (backpressure) when it is full.
 pub const COMMAND_QUEUE: usize = 1024;
@@ -48,6 +48,8 @@ pub enum Ticks {
 enum TickSource {
     Every(Interval, Duration),
     Manual(mpsc::Receiver<()>),
+    /// Manual ticks have ended: no round closes again, commands are still served.
+    Ended,
 }
 
 impl TickSource {
@@ -59,6 +61,8 @@ impl TickSource {
                 Some(())
             }
             TickSource::Manual(rx) => rx.recv().await,
+            // Pending for ever, so the loop waits on its other arms instead of spinning.
+            TickSource::Ended => std::future::pending().await,
         }
     }
 }
@@ -76,39 +80,43 @@ pub enum Command {
         at: DateTime<Utc>,
         reply: oneshot::Sender<Proposal>,
     },
-    /// A malicious BPM: forfeit the stake. Replies with the stake burned.
+    /// A malicious BPM: forfeit the stake. Replies with the stake burned, once the slash
+    /// is on stable storage; `None` if it could not be recorded.
     Slash {
         id: u64,
-        reply: oneshot::Sender<u64>,
+        reply: oneshot::Sender<Option<u64>>,
     },
-    /// The connection ended: withdraw the stake.
+    /// The connection ended, or typed `quit` or `watch`: withdraw the stake. Replies with
+    /// the stake withdrawn when asked.
     Leave {
         id: u64,
+        reply: Option<oneshot::Sender<u64>>,
+    },
+    /// `status`: this connection's standing (`id` is `None` for a watcher).
+    Status {
+        id: Option<u64>,
+        reply: oneshot::Sender<StatusView>,
     },
     Query(Query),
 }
 
-/// Read-only questions from the HTTP view.
+/// What `status` tells a connection.
+#[derive(Debug, Clone)]
+pub struct StatusView {
+    /// The validator's address and stake, for a validator.
+    pub validator: Option<(Arc<str>, u64)>,
+    /// Blocks this address has won (over the whole data directory).
+    pub wins: u64,
+    pub round: u64,
+    /// Time until the round closes; `None` when rounds are closed by hand (tests).
+    pub left: Option<Duration>,
+    pub height: u64,
+}
+
+/// Read-only questions from the HTTP view. Blocks and draws are not asked for: the HTTP
+/// side reads them from the data directory through the shared [`ChainIndex`].
 #[derive(Debug)]
 pub enum Query {
-    Chain {
-        from: u64,
-        limit: usize,
-        reply: oneshot::Sender<(Vec<Block>, Option<u64>)>,
-    },
-    /// The whole chain as one JSON array, serialized once and shared.
-    ChainJson {
-        reply: oneshot::Sender<Bytes>,
-    },
-    Block {
-        index: u64,
-        reply: oneshot::Sender<Option<Block>>,
-    },
-    /// Where block `index`'s draw line is in `draws.jsonl`.
-    DrawSpan {
-        index: u64,
-        reply: oneshot::Sender<Option<(u64, u32)>>,
-    },
     Validators {
         reply: oneshot::Sender<Vec<ValidatorView>>,
     },
@@ -222,7 +230,10 @@ struct DrawSummary {
 pub struct RoundSetup {
     pub ticks: Ticks,
     pub broadcast: Option<Duration>,
+    /// Newest blocks in the chain broadcast; 0 means the whole chain.
+    pub broadcast_blocks: u64,
     pub block_reward: u64,
+    pub index: Arc<ChainIndex>,
     pub shared: Arc<Shared>,
     pub announce_tx: broadcast::Sender<Bytes>,
     pub event_tx: broadcast::Sender<Event>,
@@ -236,6 +247,8 @@ pub enum RoundError {
     Join(#[from] tokio::task::JoinError),
     #[error("a block the round task built does not fit the chain: {0}")]
     Chain(#[from] crate::chain::ChainError),
+    #[error("the data directory holds no chain")]
+    Empty,
 }
 
 struct Validator {
@@ -252,17 +265,19 @@ struct Pending {
 }
 
 /// The round task's state. Build with [`Round::new`], then [`Round::run`] it.
+///
+/// History stays on disk: the task holds the tip, the newest `BROADCAST_BLOCKS` blocks'
+/// JSON (for the broadcast) and the [`ChainIndex`] of spans, never the whole chain.
 pub struct Round {
     number: u64,
-    chain: Chain,
-    /// `[` and every block's JSON, comma-separated: the chain broadcast without its `]`,
-    /// kept up to date per block so a broadcast costs one copy, not a re-serialization.
-    chain_json: Vec<u8>,
-    /// The last whole-chain JSON handed out, reused until the chain grows: repeated
-    /// `/blockchain` requests and broadcasts of an unchanged chain cost no copy.
-    chain_cache: Option<(u64, Bytes)>,
+    tip: Block,
+    /// JSON of the newest blocks, oldest first, at most `broadcast_blocks` of them.
+    recent: VecDeque<Bytes>,
+    broadcast_blocks: u64,
+    /// The last chain broadcast, reused until the chain grows.
+    broadcast_cache: Option<(u64, Bytes)>,
+    index: Arc<ChainIndex>,
     store: Arc<Mutex<Store>>,
-    draw_spans: Vec<(u64, u32)>,
     validators: HashMap<u64, Validator>,
     /// This round's candidates by address: draw order for free, one per validator.
     candidates: BTreeMap<Arc<str>, Pending>,
@@ -284,25 +299,28 @@ pub struct Round {
 
 impl Round {
     /// Takes over an opened data directory; rounds continue after the last block's round.
+    /// `opened.audit.recent` should hold the newest `broadcast_blocks` blocks (at least
+    /// the tip).
     pub fn new(opened: crate::store::Opened, setup: RoundSetup) -> Result<Round, RoundError> {
         let audit = opened.audit;
-        let chain = Chain::from_audited_blocks(audit.blocks)?;
-        let mut chain_json = Vec::with_capacity(chain.len() * 400 + 2);
-        chain_json.push(b'[');
-        for (i, b) in chain.blocks().iter().enumerate() {
-            if i > 0 {
-                chain_json.push(b',');
-            }
-            write_json(&mut chain_json, b);
-        }
-        let number = chain.tip().round + 1;
+        let tip = audit.tip.ok_or(RoundError::Empty)?;
+        let keep = usize::try_from(setup.broadcast_blocks).unwrap_or(usize::MAX);
+        let skip = audit.recent.len().saturating_sub(keep);
+        let recent: VecDeque<Bytes> = if setup.broadcast_blocks == 0 {
+            VecDeque::new()
+        } else {
+            audit.recent.iter().skip(skip).map(block_json).collect()
+        };
+        let number = tip.round + 1;
         setup.shared.round.store(number, Ordering::Relaxed);
         let (ticks, next_tick) = match setup.ticks {
             Ticks::Every(period) => {
                 let start = Instant::now() + period;
                 let mut interval = tokio::time::interval_at(start, period);
-                // A late tick closes the round at once and the schedule stays put.
-                interval.set_missed_tick_behavior(MissedTickBehavior::Burst);
+                // After a stall (a slow disk, say) longer than a round, close one round at
+                // once, then go back to the schedule: `Burst` would close every missed round
+                // back to back without serving a command in between.
+                interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
                 (TickSource::Every(interval, period), Some(start))
             }
             Ticks::Manual(rx) => (TickSource::Manual(rx), None),
@@ -314,17 +332,18 @@ impl Round {
         });
         Ok(Round {
             number,
-            chain,
-            chain_json,
-            chain_cache: None,
+            tip,
+            recent,
+            broadcast_blocks: setup.broadcast_blocks,
+            broadcast_cache: None,
+            index: setup.index,
             store: Arc::new(Mutex::new(opened.store)),
-            draw_spans: audit.draw_spans,
             validators: HashMap::new(),
             candidates: BTreeMap::new(),
             tallies: audit.tallies,
             next_id: 1,
             salt: rand::random(),
-            burned: 0,
+            burned: audit.burns.burned,
             rounds_run: 0,
             empty_rounds: 0,
             ticks,
@@ -352,18 +371,18 @@ impl Round {
                 tick = self.ticks.next() => match tick {
                     Some(()) => self.close_round().await?,
                     // Manual ticks ended: keep serving commands, close no more rounds.
-                    None => self.ticks = TickSource::Manual(mpsc::channel(1).1),
+                    None => self.ticks = TickSource::Ended,
                 },
-                _ = tick_opt(&mut self.broadcast) => self.broadcast_chain(),
+                _ = tick_opt(&mut self.broadcast) => self.broadcast_chain().await?,
                 cmd = cmd_rx.recv() => match cmd {
-                    Some(cmd) => self.handle(cmd),
+                    Some(cmd) => self.handle(cmd).await?,
                     None => return Ok(()),
                 },
             }
         }
     }
 
-    fn handle(&mut self, cmd: Command) {
+    async fn handle(&mut self, cmd: Command) -> Result<(), RoundError> {
         match cmd {
             Command::Join { stake, reply } => {
                 let id = self.next_id;
@@ -408,7 +427,22 @@ impl Round {
                 let _ = reply.send(answer);
             }
             Command::Slash { id, reply } => {
-                let Some(v) = self.remove(id) else { return };
+                let Some(v) = self.remove(id) else {
+                    return Ok(());
+                };
+                // Durable before the validator is told, so the burned total survives restarts
+                // and `verify` can add it up.
+                let record = SlashRecord {
+                    round: self.number,
+                    address: v.address.to_string(),
+                    burned: v.stake,
+                };
+                let store = self.store.clone();
+                tokio::task::spawn_blocking(move || {
+                    let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+                    store.record_slash(&record)
+                })
+                .await??;
                 self.burned += u128::from(v.stake);
                 tracing::warn!(address = %v.address, stake = v.stake, burned = %self.burned, "validator slashed");
                 self.event(
@@ -419,10 +453,15 @@ impl Round {
                         burned: self.burned,
                     },
                 );
-                let _ = reply.send(v.stake);
+                let _ = reply.send(Some(v.stake));
             }
-            Command::Leave { id } => {
-                let Some(v) = self.remove(id) else { return };
+            Command::Leave { id, reply } => {
+                let Some(v) = self.remove(id) else {
+                    return Ok(());
+                };
+                if let Some(reply) = reply {
+                    let _ = reply.send(v.stake);
+                }
                 tracing::info!(address = %v.address, stake = v.stake, "validator left");
                 self.event(
                     "validator_left",
@@ -432,8 +471,27 @@ impl Round {
                     },
                 );
             }
+            Command::Status { id, reply } => {
+                let validator = id
+                    .and_then(|id| self.validators.get(&id))
+                    .map(|v| (v.address.clone(), v.stake));
+                let wins = validator
+                    .as_ref()
+                    .and_then(|(a, _)| self.tallies.get(&**a))
+                    .map_or(0, |t| t.wins);
+                let _ = reply.send(StatusView {
+                    validator,
+                    wins,
+                    round: self.number,
+                    left: self
+                        .next_tick
+                        .map(|t| t.saturating_duration_since(Instant::now())),
+                    height: self.tip.index,
+                });
+            }
             Command::Query(q) => self.answer(q),
         }
+        Ok(())
     }
 
     /// Removes a validator and its pending candidate, at once: it can no longer win.
@@ -445,28 +503,6 @@ impl Round {
 
     fn answer(&mut self, q: Query) {
         match q {
-            Query::Chain { from, limit, reply } => {
-                let start = usize::try_from(from)
-                    .unwrap_or(usize::MAX)
-                    .min(self.chain.len());
-                let end = start.saturating_add(limit).min(self.chain.len());
-                let blocks = self.chain.blocks()[start..end].to_vec();
-                let next = (end < self.chain.len()).then_some(end as u64);
-                let _ = reply.send((blocks, next));
-            }
-            Query::ChainJson { reply } => {
-                let _ = reply.send(self.chain_bytes());
-            }
-            Query::Block { index, reply } => {
-                let _ = reply.send(self.chain.get(index).cloned());
-            }
-            Query::DrawSpan { index, reply } => {
-                let span = index
-                    .checked_sub(1)
-                    .and_then(|i| usize::try_from(i).ok())
-                    .and_then(|i| self.draw_spans.get(i).copied());
-                let _ = reply.send(span);
-            }
             Query::Validators { reply } => {
                 let total = self.total_stake() as f64;
                 let mut list: Vec<ValidatorView> = self
@@ -510,10 +546,10 @@ impl Round {
                 let left = self.next_tick.map(|t| t.saturating_duration_since(now));
                 let period = match &self.ticks {
                     TickSource::Every(_, p) => Some(p.as_secs_f64()),
-                    TickSource::Manual(_) => None,
+                    TickSource::Manual(_) | TickSource::Ended => None,
                 };
                 let _ = reply.send(StatsView {
-                    height: self.chain.tip().index,
+                    height: self.tip.index,
                     round: self.number,
                     rounds_run: self.rounds_run,
                     empty_rounds: self.empty_rounds,
@@ -563,7 +599,7 @@ impl Round {
                 )
             })
             .collect();
-        let tip = self.chain.tip();
+        let tip = &self.tip;
         let index = tip.index + 1;
         let seed = compute_seed(&tip.hash_bytes().unwrap_or_default(), index);
         let started = std::time::Instant::now();
@@ -596,21 +632,27 @@ impl Round {
         };
         // Durable before announced: fsync off the async threads, and wait for it.
         let store = self.store.clone();
-        let (record, block, span) = tokio::task::spawn_blocking(move || {
+        // The block was built from the tip by this task; check it anyway, before it is
+        // written, so a bug can never put a block on disk that the audit would refuse.
+        block.validate_after(&self.tip)?;
+        let (record, block, spans) = tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-            let span = store.append(&record, &block);
-            (record, block, span)
+            let spans = store.append(&record, &block);
+            (record, block, spans)
         })
         .await?;
-        self.draw_spans.push(span?);
-        self.chain.append(block.clone())?;
-        self.chain_json.push(b',');
-        write_json(&mut self.chain_json, &block);
+        self.index.push(spans?);
+        if self.broadcast_blocks > 0 {
+            if self.recent.len() as u64 >= self.broadcast_blocks {
+                self.recent.pop_front();
+            }
+            self.recent.push_back(block_json(&block));
+        }
         ledger::tally(&mut self.tallies, &record);
 
         let line = format!(
-            "winning validator: {winner} (block {index}, BPM {}, stake {stake} of {})\n",
-            block.bpm, draw.total
+            "winning validator: {winner} (block {index}, BPM {}, stake {stake} of {}, hash {})\n",
+            block.bpm, draw.total, block.hash
         );
         let _ = self.announce_tx.send(Bytes::from(line));
         tracing::info!(
@@ -633,29 +675,51 @@ impl Round {
         if let Some(v) = self.validators.get_mut(&pending.id) {
             v.stake = v.stake.saturating_add(self.block_reward);
         }
+        self.tip = block;
         Ok(())
     }
 
-    /// The whole chain as one JSON array line (with its `\n`), shared by every reader.
-    fn chain_bytes(&mut self) -> Bytes {
-        let height = self.chain.tip().index;
-        match &self.chain_cache {
-            Some((h, bytes)) if *h == height => bytes.clone(),
-            _ => {
-                let mut out = Vec::with_capacity(self.chain_json.len() + 2);
-                out.extend_from_slice(&self.chain_json);
-                out.extend_from_slice(b"]\n");
-                let bytes = Bytes::from(out);
-                self.chain_cache = Some((height, bytes.clone()));
-                bytes
-            }
+    /// Sends the chain broadcast to every connection, serialized once for all of them: the
+    /// newest `BROADCAST_BLOCKS` blocks as one JSON array line, or (with 0) the whole chain,
+    /// read back from the data directory.
+    async fn broadcast_chain(&mut self) -> Result<(), RoundError> {
+        if self.announce_tx.receiver_count() == 0 {
+            return Ok(());
         }
-    }
-
-    /// Sends the whole chain to every connection, serialized once for all of them.
-    fn broadcast_chain(&mut self) {
-        let bytes = self.chain_bytes();
+        let height = self.tip.index;
+        let bytes = match &self.broadcast_cache {
+            Some((h, bytes)) if *h == height => bytes.clone(),
+            _ if self.broadcast_blocks == 0 => {
+                let (dir, len) = (self.index.dir().to_path_buf(), self.index.chain_bytes());
+                let read =
+                    tokio::task::spawn_blocking(move || crate::store::read_chain_array(&dir, len))
+                        .await?;
+                match read {
+                    Ok(v) => Bytes::from(v),
+                    Err(e) => {
+                        // A read failing is not a durability problem: skip this broadcast.
+                        tracing::warn!(error = %e, "cannot read the chain for the broadcast");
+                        return Ok(());
+                    }
+                }
+            }
+            _ => {
+                let size: usize = self.recent.iter().map(|b| b.len() + 1).sum();
+                let mut out = Vec::with_capacity(size + 2);
+                out.push(b'[');
+                for (i, b) in self.recent.iter().enumerate() {
+                    if i > 0 {
+                        out.push(b',');
+                    }
+                    out.extend_from_slice(b);
+                }
+                out.extend_from_slice(b"]\n");
+                Bytes::from(out)
+            }
+        };
+        self.broadcast_cache = Some((height, bytes.clone()));
         let _ = self.announce_tx.send(bytes);
+        Ok(())
     }
 
     /// Publishes an event for the HTTP stream. Typed payloads, not `json!`: a `u128` total
@@ -680,9 +744,10 @@ async fn tick_opt(interval: &mut Option<Interval>) {
     }
 }
 
-fn write_json(out: &mut Vec<u8>, block: &Block) {
-    // Serializing a struct of strings and integers into a Vec cannot fail.
-    let _ = serde_json::to_writer(&mut *out, block);
+/// A block's JSON, exactly its line in `chain.jsonl`.
+fn block_json(block: &Block) -> Bytes {
+    // Serializing a struct of strings and integers cannot fail.
+    Bytes::from(serde_json::to_vec(block).unwrap_or_default())
 }
 
 /// RFC 3339 in UTC with millisecond precision and a `Z`.

@@ -21,7 +21,7 @@ use crate::round::{
     EVENT_QUEUE,
 };
 use crate::session::{Session, SessionConfig};
-use crate::store::{Store, StoreError};
+use crate::store::{ChainIndex, Store, StoreError};
 
 /// The line a connection over `MAX_CONNECTIONS` gets before it is closed.
 pub const SERVER_FULL: &[u8] = b"server full\n";
@@ -60,6 +60,8 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 #[derive(Clone)]
 pub struct Handles {
     pub cmd_tx: mpsc::Sender<Command>,
+    /// Where every block and draw line is: the HTTP side reads history from the files.
+    pub index: Arc<ChainIndex>,
     pub event_tx: broadcast::Sender<Event>,
     pub shared: Arc<Shared>,
     pub config: Arc<Config>,
@@ -80,8 +82,14 @@ pub async fn run(
     shutdown: impl Future,
 ) -> Result<(), ServerError> {
     let dir = config.data_dir.clone();
-    let opened = tokio::task::spawn_blocking(move || {
-        Store::open(&dir, || crate::round::rfc3339(chrono::Utc::now()))
+    // The newest blocks the broadcast carries come back from the audit; the rest of the
+    // history stays on disk.
+    let keep = match config.broadcast_blocks {
+        0 => 1,
+        n => usize::try_from(n).unwrap_or(usize::MAX),
+    };
+    let mut opened = tokio::task::spawn_blocking(move || {
+        Store::open(&dir, keep, || crate::round::rfc3339(chrono::Utc::now()))
     })
     .await??;
     if opened.created {
@@ -96,6 +104,11 @@ pub async fn run(
     }
     let config = Arc::new(config);
     let shared = Arc::new(Shared::default());
+    let index = Arc::new(ChainIndex::new(
+        config.data_dir.clone(),
+        std::mem::take(&mut opened.audit.block_spans),
+        std::mem::take(&mut opened.audit.draw_spans),
+    ));
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
     let (announce_tx, _) = broadcast::channel::<Bytes>(ANNOUNCE_QUEUE);
     let (event_tx, _) = broadcast::channel(EVENT_QUEUE);
@@ -104,7 +117,9 @@ pub async fn run(
         RoundSetup {
             ticks,
             broadcast: config.broadcast,
+            broadcast_blocks: config.broadcast_blocks,
             block_reward: config.block_reward,
+            index: index.clone(),
             shared: shared.clone(),
             announce_tx: announce_tx.clone(),
             event_tx: event_tx.clone(),
@@ -126,6 +141,7 @@ pub async fn run(
 
     let handles = Handles {
         cmd_tx: cmd_tx.clone(),
+        index,
         event_tx,
         shared: shared.clone(),
         config: config.clone(),

@@ -21,12 +21,20 @@ use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{LineCodec, LineError, MAX_LINE_BYTES};
-use crate::input::{parse_bpm, parse_stake, BpmError, BpmInput, StakeInput};
-use crate::round::{Command, Joined, Proposal, Shared};
+use crate::input::{
+    parse_bpm, parse_command, parse_stake, BpmError, BpmInput, SessionCommand, StakeInput,
+};
+use crate::round::{Command, Joined, Proposal, Shared, StatusView};
 
 pub const BALANCE_PROMPT: &str = "Enter token balance:";
 pub const BPM_PROMPT: &str = "Enter a new BPM:";
-pub const HELP_LINE: &str = "pos-lottery: type your token balance to stake and become a validator, or type watch to only watch the rounds";
+pub const HELP_LINE: &str = "pos-lottery: type your token balance to stake and become a validator, or watch to only watch the rounds; help lists the commands";
+/// `help` while staking.
+pub const HELP_STAKING: &str = "commands: help (this list), status (the round and the time left), watch (only watch the rounds, never stake), quit (leave); anything else is read as your token balance";
+/// `help` as a validator.
+pub const HELP_VALIDATOR: &str = "commands: help (this list), status (your stake, the round, the time left, your wins), watch (stop validating: your stake is withdrawn and you keep watching), quit (leave: your stake is withdrawn); anything else is a BPM, and a BPM that is not digits 0-9 gets you slashed";
+/// `help` as a watcher.
+pub const HELP_WATCHER: &str = "commands: help (this list), status (the round and the time left), quit (leave); you are watching: reconnect to stake and propose";
 pub const SHUTDOWN_LINE: &str = "server is shutting down";
 /// Bad balances tolerated before the connection is closed.
 pub const MAX_BAD_STAKES: u8 = 3;
@@ -105,7 +113,7 @@ impl Session {
             tracing::debug!(error = %e, "connection ended");
         }
         if let State::Validator { id, .. } = self.state {
-            let _ = self.cmd_tx.send(Command::Leave { id }).await;
+            let _ = self.cmd_tx.send(Command::Leave { id, reply: None }).await;
         }
         self.shared.connections.fetch_sub(1, Ordering::Relaxed);
     }
@@ -185,6 +193,9 @@ impl Session {
     }
 
     async fn on_line(&mut self, line: &[u8]) -> Flow {
+        if let Some(command) = parse_command(line) {
+            return self.on_command(command).await;
+        }
         match self.state {
             State::Staking { bad } => self.on_stake(line, bad).await,
             State::Validator { id, proposed_in } => self.on_bpm(line, id, proposed_in).await,
@@ -195,6 +206,75 @@ impl Session {
                 Flow::Continue
             }
         }
+    }
+
+    /// A reserved word, in any state: never a stake, never a heart rate, never a slash.
+    async fn on_command(&mut self, command: SessionCommand) -> Flow {
+        let prompt = match self.state {
+            State::Staking { .. } => Some(BALANCE_PROMPT),
+            State::Validator { .. } => Some(BPM_PROMPT),
+            State::Watching => None,
+        };
+        match command {
+            SessionCommand::Help => self.say(match self.state {
+                State::Staking { .. } => HELP_STAKING,
+                State::Validator { .. } => HELP_VALIDATOR,
+                State::Watching => HELP_WATCHER,
+            }),
+            SessionCommand::Status => {
+                let id = match self.state {
+                    State::Validator { id, .. } => Some(id),
+                    _ => None,
+                };
+                let Some(status) = self.ask(|reply| Command::Status { id, reply }).await else {
+                    return Flow::Close;
+                };
+                let line = status_line(&status, matches!(self.state, State::Watching));
+                self.say(&line);
+            }
+            SessionCommand::Quit => {
+                let line = match self.state {
+                    State::Validator { id, .. } => {
+                        let stake = self.leave(id).await;
+                        format!("goodbye: your stake of {stake} is withdrawn")
+                    }
+                    _ => "goodbye".to_string(),
+                };
+                self.say(&line);
+                return Flow::Close;
+            }
+            SessionCommand::Watch => {
+                let line = match self.state {
+                    State::Validator { id, .. } => {
+                        let stake = self.leave(id).await;
+                        format!("watching: your stake of {stake} is withdrawn; you will see every winner and chain broadcast")
+                    }
+                    State::Staking { .. } => {
+                        "watching: you will see every winner and chain broadcast".to_string()
+                    }
+                    State::Watching => "you are already watching".to_string(),
+                };
+                self.state = State::Watching;
+                self.say(&line);
+                return Flow::Continue;
+            }
+        }
+        if let Some(prompt) = prompt {
+            self.say(prompt);
+        }
+        Flow::Continue
+    }
+
+    /// Withdraws this validator's stake; the state must change with it, so the exit path
+    /// does not withdraw it twice.
+    async fn leave(&mut self, id: u64) -> u64 {
+        self.state = State::Watching;
+        self.ask(|reply| Command::Leave {
+            id,
+            reply: Some(reply),
+        })
+        .await
+        .unwrap_or(0)
     }
 
     async fn on_stake(&mut self, line: &[u8], bad: u8) -> Flow {
@@ -262,10 +342,16 @@ impl Session {
             }
             Err(e @ BpmError::OutOfRange { .. }) => self.say(&e.to_string()),
             Err(e @ BpmError::Malformed { .. }) => {
-                let burned = self
+                // Answered once the slash is durable; `None` when the server is stopping
+                // because it could not be written.
+                let Some(burned) = self
                     .ask(|reply| Command::Slash { id, reply })
                     .await
-                    .unwrap_or(0);
+                    .flatten()
+                else {
+                    self.state = State::Watching;
+                    return Flow::Close;
+                };
                 // Removed already: the exit path must not also withdraw the stake.
                 self.state = State::Watching;
                 self.say(&format!(
@@ -326,6 +412,28 @@ impl Session {
         self.out.clear();
         let _ = self.writer.shutdown().await;
         result
+    }
+}
+
+/// The answer to `status`.
+fn status_line(s: &StatusView, watching: bool) -> String {
+    let left = match s.left {
+        Some(d) => format!("{:.1} s left", d.as_secs_f64()),
+        None => "closed by hand".to_string(),
+    };
+    match &s.validator {
+        Some((address, stake)) => format!(
+            "status: validator {address} with stake {stake}, round {} ({left}), {} wins, chain height {}",
+            s.round, s.wins, s.height
+        ),
+        None if watching => format!(
+            "status: watching, round {} ({left}), chain height {}",
+            s.round, s.height
+        ),
+        None => format!(
+            "status: not staked yet, round {} ({left}), chain height {}",
+            s.round, s.height
+        ),
     }
 }
 

@@ -14,13 +14,15 @@ fn is_address(s: &str) -> bool {
             .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
-/// Parses `winning validator: <addr> (block <i>, BPM <b>, stake <s> of <t>)`.
+/// Parses `winning validator: <addr> (block <i>, BPM <b>, stake <s> of <t>, hash <h>)`.
 fn parse_winner(line: &str) -> (String, u64, u32, u64, u128) {
     let rest = line
         .strip_prefix("winning validator: ")
         .unwrap_or_else(|| panic!("{line}"));
     let (addr, rest) = rest.split_once(" (block ").unwrap();
     let rest = rest.strip_suffix(')').unwrap();
+    let (rest, hash) = rest.split_once(", hash ").unwrap();
+    assert!(is_address(hash), "the block hash is 64 hex: {line}");
     let (index, rest) = rest.split_once(", BPM ").unwrap();
     let (bpm, rest) = rest.split_once(", stake ").unwrap();
     let (stake, total) = rest.split_once(" of ").unwrap();
