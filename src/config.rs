@@ -1,11 +1,18 @@
 //! Settings: `.env`, then the environment, then flags (flags win), validated into [`Config`].
 //!
-//! The binary reads `.env` with dotenvy before clap parses, so clap's `env` attribute sees it.
-//! Every value parser here returns a one-line reason, which the binary prints before exiting 2.
+//! The binary reads `./.env` ([`parse_dotenv`]) before clap parses, so clap's `env` attribute
+//! sees it. Every parser here returns a one-line reason, which the binary prints before
+//! exiting 2.
 
+use std::cell::RefCell;
+use std::io::{BufRead, BufReader, Read};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
+use std::rc::Rc;
 use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 
 /// Largest round or broadcast interval accepted: one day.
 const MAX_SECS: f64 = 86_400.0;
@@ -135,6 +142,100 @@ pub fn parse_at_least_one(s: &str) -> Result<u64, String> {
     }
 }
 
+/// `MAX_CONNECTIONS`, `HTTP_MAX_CONNECTIONS`: a whole number from 1 to
+/// [`Semaphore::MAX_PERMITS`], the most a tokio semaphore can hold (it panics above that).
+pub fn parse_connection_limit(s: &str) -> Result<usize, String> {
+    match s.trim().parse::<u128>() {
+        Ok(n) if n >= 1 && n <= Semaphore::MAX_PERMITS as u128 => Ok(n as usize),
+        _ => Err(format!(
+            "expected a whole number from 1 to {}, got {s:?}",
+            Semaphore::MAX_PERMITS
+        )),
+    }
+}
+
+/// `RUST_LOG` as a tracing `EnvFilter`: unset, empty or blank means `info`; a value that does
+/// not parse is an error, not a silent fallback.
+pub fn parse_log_filter(value: Option<&str>) -> Result<EnvFilter, String> {
+    let value = value.unwrap_or_default();
+    let builder = EnvFilter::builder().with_default_directive(LevelFilter::INFO.into());
+    if value.trim().is_empty() {
+        return Ok(builder.parse_lossy(""));
+    }
+    builder
+        .parse(value)
+        .map_err(|e| format!("invalid RUST_LOG {value:?}: {e}"))
+}
+
+/// The settings in a `.env` file (dotenvy's syntax: `KEY=VALUE`, `export`, quotes, `#`
+/// comments, `${VAR}` substitution), in file order. The caller sets them in the environment.
+///
+/// # Errors
+///
+/// One line naming the 1-based line where the bad entry starts, e.g.
+/// `line 2: expected KEY=VALUE (...), got "A B"`. dotenvy itself reports only a position
+/// inside the entry (a byte or character index, depending on the mistake), so the lines are
+/// counted here.
+pub fn parse_dotenv(reader: impl Read) -> Result<Vec<(String, String)>, String> {
+    let seen = Rc::new(RefCell::new(Vec::new()));
+    let reader = OneLineAtATime {
+        inner: BufReader::new(reader),
+        seen: Rc::clone(&seen),
+    };
+    let mut settings = Vec::new();
+    // The number of the line dotenvy was on, and the text it had been given.
+    let last_line =
+        |seen: &[u8]| seen.split(|&b| b == b'\n').count() - usize::from(seen.ends_with(b"\n"));
+    for item in dotenvy::Iter::new(reader) {
+        let seen = seen.borrow();
+        match item {
+            Ok(kv) => settings.push(kv),
+            // The entry (the whole line, or only its value) ends on the last line read; a
+            // quoted value may span several lines.
+            Err(dotenvy::Error::LineParse(entry, _)) => {
+                let spans = entry.matches('\n').count() + usize::from(!entry.ends_with('\n'));
+                let first = last_line(&seen).saturating_sub(spans.max(1)) + 1;
+                let line = seen
+                    .split(|&b| b == b'\n')
+                    .nth(first - 1)
+                    .unwrap_or_default();
+                let shown: String = String::from_utf8_lossy(line)
+                    .trim_end_matches('\r')
+                    .chars()
+                    .take(80)
+                    .collect();
+                return Err(format!(
+                    "line {first}: expected KEY=VALUE (quote a value that holds spaces or #, and close every quote), got {shown:?}"
+                ));
+            }
+            Err(e) => return Err(format!("line {}: {e}", last_line(&seen).max(1))),
+        }
+    }
+    Ok(settings)
+}
+
+/// Hands dotenvy at most one line per `read` and keeps what it handed over, so `seen` ends
+/// with the line dotenvy is on.
+struct OneLineAtATime<R> {
+    inner: BufReader<R>,
+    seen: Rc<RefCell<Vec<u8>>>,
+}
+
+impl<R: Read> Read for OneLineAtATime<R> {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        let available = self.inner.fill_buf()?;
+        let line_len = match available.iter().position(|&b| b == b'\n') {
+            Some(i) => i + 1,
+            None => available.len(),
+        };
+        let n = line_len.min(out.len());
+        out[..n].copy_from_slice(&available[..n]);
+        self.seen.borrow_mut().extend_from_slice(&available[..n]);
+        self.inner.consume(n);
+        Ok(n)
+    }
+}
+
 /// A whole number, 0 allowed.
 pub fn parse_u64(s: &str) -> Result<u64, String> {
     s.trim()
@@ -178,5 +279,98 @@ mod tests {
         assert_eq!(parse_secs_or_off("0").unwrap(), Duration::ZERO);
         assert!(parse_at_least_one("0").is_err());
         assert_eq!(parse_u64("0").unwrap(), 0);
+    }
+
+    #[test]
+    fn connection_limits_stop_at_what_a_semaphore_can_hold() {
+        assert_eq!(parse_connection_limit("1").unwrap(), 1);
+        let max = Semaphore::MAX_PERMITS;
+        assert_eq!(parse_connection_limit(&max.to_string()).unwrap(), max);
+        // Semaphore::new panics above MAX_PERMITS: the parser must refuse before that.
+        let _ = Semaphore::new(parse_connection_limit(&max.to_string()).unwrap());
+        for bad in [
+            (max as u128 + 1).to_string(),
+            u64::MAX.to_string(),
+            u128::MAX.to_string(),
+            "0".into(),
+            "-1".into(),
+            "ten".into(),
+            "".into(),
+        ] {
+            let err = parse_connection_limit(&bad).unwrap_err();
+            assert!(err.contains(&max.to_string()), "{bad}: {err}");
+            assert!(err.contains(&format!("{bad:?}")), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn an_empty_log_filter_means_info_and_a_bad_one_is_an_error() {
+        for empty in [None, Some(""), Some("  ")] {
+            assert_eq!(
+                parse_log_filter(empty).unwrap().to_string(),
+                "info",
+                "{empty:?}"
+            );
+        }
+        assert_eq!(
+            parse_log_filter(Some("pos_lottery=debug"))
+                .unwrap()
+                .to_string(),
+            "pos_lottery=debug"
+        );
+        assert!(parse_log_filter(Some("warn,pos_lottery::round=trace")).is_ok());
+        for bad in ["foo=bar=baz", "info,[{"] {
+            let err = parse_log_filter(Some(bad)).unwrap_err();
+            assert!(
+                err.starts_with(&format!("invalid RUST_LOG {bad:?}: ")),
+                "{err}"
+            );
+        }
+    }
+
+    #[test]
+    fn dotenv_reads_settings_in_order() {
+        let text =
+            "# settings\n\nADDR=9000\r\nexport ROUND_SECS=0.5\nNOTE=\"two\nlines\" # c\nLAST='x y'";
+        assert_eq!(
+            parse_dotenv(text.as_bytes()).unwrap(),
+            [
+                ("ADDR".into(), "9000".into()),
+                ("ROUND_SECS".into(), "0.5".into()),
+                ("NOTE".into(), "two\nlines".into()),
+                ("LAST".into(), "x y".into()),
+            ]
+        );
+        assert!(parse_dotenv(&b""[..]).unwrap().is_empty());
+    }
+
+    #[test]
+    fn dotenv_errors_name_the_line_counting_from_one() {
+        let line_of = |text: &str| {
+            let err = parse_dotenv(text.as_bytes()).unwrap_err();
+            assert_eq!(err.lines().count(), 1, "{err}");
+            err.split(':').next().unwrap().to_string()
+        };
+        assert_eq!(line_of("HELLO WORLD=3\n"), "line 1");
+        assert_eq!(line_of("ROUND_SECS=1\nHELLO WORLD=3\n"), "line 2");
+        assert_eq!(line_of("# c\n\nA=1\r\nB=x y\r\nC=2\n"), "line 4");
+        assert_eq!(line_of("A=1\nNO_EQUALS"), "line 2");
+        // A quoted value over lines 2-3, then junk after the closing quote: the entry's start.
+        assert_eq!(line_of("A=1\nB=\"x\ny\" z\nC=3\n"), "line 2");
+        // An unclosed quote runs to the end of the file: named where it opens.
+        assert_eq!(line_of("A=1\nB=\"open\nC=3\nD=4\n"), "line 2");
+        assert_eq!(line_of("A=1\nB='open\nC=3"), "line 2");
+        assert_eq!(line_of("A=1\nB=\\q\n"), "line 2");
+        let err = parse_dotenv(&b"A=1\nB=\xff\n"[..]).unwrap_err();
+        assert!(err.starts_with("line 2: "), "{err}");
+        // The whole line is shown, even where dotenvy reports only the value.
+        for (text, shown) in [
+            ("A=1\nHELLO WORLD=3\n", r#"got "HELLO WORLD=3""#),
+            ("A=1\r\nB=x y\r\n", r#"got "B=x y""#),
+            ("A=1\nB=\"x\ny\" z\n", r#"got "B=\"x""#),
+        ] {
+            let err = parse_dotenv(text.as_bytes()).unwrap_err();
+            assert!(err.ends_with(shown), "{err}");
+        }
     }
 }

@@ -55,40 +55,40 @@ struct ServeArgs {
     #[arg(long, env = "ADDR", default_value = "9000", value_parser = config::parse_addr)]
     addr: std::net::SocketAddr,
     /// Round length in seconds; fractions allowed (0.25)
-    #[arg(long, env = "ROUND_SECS", default_value = "30", value_parser = config::parse_positive_secs)]
+    #[arg(long, allow_negative_numbers = true, env = "ROUND_SECS", default_value = "30", value_parser = config::parse_positive_secs)]
     round_secs: Duration,
     /// How often every connection gets the whole chain as JSON; 0 turns it off
-    #[arg(long, env = "BROADCAST_SECS", default_value = "60", value_parser = config::parse_secs_or_off)]
+    #[arg(long, allow_negative_numbers = true, env = "BROADCAST_SECS", default_value = "60", value_parser = config::parse_secs_or_off)]
     broadcast_secs: Duration,
     /// Smallest accepted stake
-    #[arg(long, env = "MIN_STAKE", default_value = "1", value_parser = config::parse_at_least_one)]
+    #[arg(long, allow_negative_numbers = true, env = "MIN_STAKE", default_value = "1", value_parser = config::parse_at_least_one)]
     min_stake: u64,
     /// Tokens added to the winner's stake after each win
-    #[arg(long, env = "BLOCK_REWARD", default_value = "0", value_parser = config::parse_u64)]
+    #[arg(long, allow_negative_numbers = true, env = "BLOCK_REWARD", default_value = "0", value_parser = config::parse_u64)]
     block_reward: u64,
     /// Where chain.jsonl and draws.jsonl live (created if missing)
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// Connections beyond this are told "server full" and closed
-    #[arg(long, env = "MAX_CONNECTIONS", default_value = "10000", value_parser = config::parse_at_least_one)]
-    max_connections: u64,
+    #[arg(long, allow_negative_numbers = true, env = "MAX_CONNECTIONS", default_value = "10000", value_parser = config::parse_connection_limit)]
+    max_connections: usize,
     /// Seconds a connection may take to answer the balance prompt (watchers are exempt)
-    #[arg(long, env = "STAKE_TIMEOUT_SECS", default_value = "60", value_parser = config::parse_positive_secs)]
+    #[arg(long, allow_negative_numbers = true, env = "STAKE_TIMEOUT_SECS", default_value = "60", value_parser = config::parse_positive_secs)]
     stake_timeout_secs: Duration,
     /// Seconds a write to a client may make no progress before that connection is closed
-    #[arg(long, env = "WRITE_TIMEOUT_SECS", default_value = "10", value_parser = config::parse_positive_secs)]
+    #[arg(long, allow_negative_numbers = true, env = "WRITE_TIMEOUT_SECS", default_value = "10", value_parser = config::parse_positive_secs)]
     write_timeout_secs: Duration,
     /// HTTP address of the dashboard and JSON API; `off` disables it, port 0 picks one
     #[arg(long, env = "HTTP_ADDR", default_value = "127.0.0.1:8080", value_parser = config::parse_http_addr)]
     http_addr: HttpAddr,
     /// How many of the newest blocks the chain broadcast carries; 0 sends the whole chain
-    #[arg(long, env = "BROADCAST_BLOCKS", default_value = "100", value_parser = config::parse_u64)]
+    #[arg(long, allow_negative_numbers = true, env = "BROADCAST_BLOCKS", default_value = "100", value_parser = config::parse_u64)]
     broadcast_blocks: u64,
     /// Open HTTP connections (event streams included) beyond this are refused
-    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value = "256", value_parser = config::parse_at_least_one)]
-    http_max_connections: u64,
+    #[arg(long, allow_negative_numbers = true, env = "HTTP_MAX_CONNECTIONS", default_value = "256", value_parser = config::parse_connection_limit)]
+    http_max_connections: usize,
     /// Seconds an HTTP connection may be idle or take to send its request headers
-    #[arg(long, env = "HTTP_TIMEOUT_SECS", default_value = "30", value_parser = config::parse_positive_secs)]
+    #[arg(long, allow_negative_numbers = true, env = "HTTP_TIMEOUT_SECS", default_value = "30", value_parser = config::parse_positive_secs)]
     http_timeout_secs: Duration,
 }
 
@@ -101,23 +101,21 @@ impl ServeArgs {
             min_stake: self.min_stake,
             block_reward: self.block_reward,
             data_dir: self.data_dir,
-            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections: self.max_connections,
             stake_timeout: self.stake_timeout_secs,
             write_timeout: self.write_timeout_secs,
             http_addr: self.http_addr.0,
             broadcast_blocks: self.broadcast_blocks,
-            http_max_connections: usize::try_from(self.http_max_connections).unwrap_or(usize::MAX),
+            http_max_connections: self.http_max_connections,
             http_timeout: self.http_timeout_secs,
         }
     }
 }
 
 fn main() -> ExitCode {
-    if let Err(e) = dotenvy::dotenv() {
-        if !e.not_found() {
-            eprintln!("error: .env: {e}");
-            return ExitCode::from(2);
-        }
+    if let Err(e) = load_dotenv() {
+        eprintln!("error: {e}");
+        return ExitCode::from(2);
     }
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
@@ -137,11 +135,23 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    let rust_log = match std::env::var("RUST_LOG") {
+        Ok(value) => Some(value),
+        Err(std::env::VarError::NotPresent) => None,
+        Err(std::env::VarError::NotUnicode(value)) => {
+            eprintln!("error: invalid RUST_LOG {value:?}: not valid UTF-8");
+            return ExitCode::from(2);
+        }
+    };
+    let filter = match config::parse_log_filter(rust_log.as_deref()) {
+        Ok(filter) => filter,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -160,6 +170,24 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Sets the settings in `./.env` that the environment does not already set. Only the working
+/// directory's file counts (dotenvy's `dotenv()` would also search the parent directories);
+/// a missing file is fine.
+fn load_dotenv() -> Result<(), String> {
+    let file = match std::fs::File::open(".env") {
+        Ok(file) => file,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(format!(".env: {e}")),
+    };
+    for (key, value) in config::parse_dotenv(file).map_err(|e| format!(".env {e}"))? {
+        // The environment wins over .env, and the first of repeated keys wins.
+        if std::env::var_os(&key).is_none() {
+            std::env::set_var(key, value);
+        }
+    }
+    Ok(())
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
