@@ -8,7 +8,9 @@ use std::path::Path;
 
 use serde::Serialize;
 
-use crate::ledger::{audit, Audit, AuditError, CHAIN_FILE, DRAWS_FILE};
+use crate::ledger::{
+    audit, audit_slashes, Audit, AuditError, CHAIN_FILE, DRAWS_FILE, SLASHES_FILE,
+};
 use crate::stats::{chi_square, ChiSquare};
 
 #[derive(Debug, thiserror::Error)]
@@ -33,8 +35,22 @@ pub fn check(dir: &Path) -> Result<Audit, CheckError> {
                 source,
             })
     };
-    audit(open(CHAIN_FILE)?, open(DRAWS_FILE)?, 0)
-        .map_err(|e| CheckError::Bad(e, dir.display().to_string()))
+    let bad = |e| CheckError::Bad(e, dir.display().to_string());
+    let mut a = audit(open(CHAIN_FILE)?, open(DRAWS_FILE)?, 0).map_err(bad)?;
+    // No slashes yet means no file: that is an empty record, not an error.
+    let burns = match File::open(dir.join(SLASHES_FILE)) {
+        Ok(f) => audit_slashes(BufReader::new(f)).map_err(bad)?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Default::default(),
+        Err(source) => {
+            return Err(CheckError::Io {
+                path: dir.join(SLASHES_FILE).display().to_string(),
+                source,
+            })
+        }
+    };
+    a.repairs.extend(burns.repairs.iter().cloned());
+    a.burns = burns;
+    Ok(a)
 }
 
 /// The lines `verify` prints for a directory that checked out.
@@ -54,11 +70,13 @@ pub fn verify_report(dir: &Path, a: &Audit) -> Vec<String> {
         .collect();
     let draws = a.draw_spans.len();
     lines.push(format!(
-        "ok: {} blocks (height {}), {} validators seen, {} draws recomputed, every hash and link checked",
+        "ok: {} blocks (height {}), {} validators seen, {} draws recomputed, every hash and link checked; {} burned in {} slashes",
         a.block_count,
         a.block_count.saturating_sub(1),
         a.tallies.len(),
-        draws
+        draws,
+        a.burns.burned,
+        a.burns.slashes
     ));
     lines
 }

@@ -120,7 +120,10 @@ mod tests {
         let mut codec = LineCodec::default();
         let mut over = BytesMut::from(&[b'9'; MAX_LINE_BYTES + 1][..]);
         assert!(codec.decode(&mut over).unwrap().is_none());
-        assert!(matches!(codec.decode_eof(&mut over), Err(LineError::TooLong)));
+        assert!(matches!(
+            codec.decode_eof(&mut over),
+            Err(LineError::TooLong)
+        ));
         let mut exact = BytesMut::from(&[b'9'; MAX_LINE_BYTES][..]);
         let mut codec = LineCodec::default();
         assert_eq!(

@@ -217,8 +217,9 @@ async fn blockchain(State(app): State<App>) -> Response {
     let (dir, len) = (index.dir().to_path_buf(), index.chain_bytes());
     let (tx, rx) = tokio::sync::mpsc::channel::<std::io::Result<bytes::Bytes>>(4);
     tokio::task::spawn_blocking(move || {
-        let result =
-            crate::store::stream_chain_array(&dir, len, |chunk| tx.blocking_send(Ok(chunk)).is_ok());
+        let result = crate::store::stream_chain_array(&dir, len, |chunk| {
+            tx.blocking_send(Ok(chunk)).is_ok()
+        });
         if let Err(e) = result {
             let _ = tx.blocking_send(Err(e));
         }

@@ -44,7 +44,8 @@ pub fn audit_slashes(mut r: impl BufRead) -> Result<Burns, AuditError> {
     let mut out = Burns::default();
     let mut offset = 0u64;
     let mut line_no = 0u64;
-    let io_err = |e: std::io::Error| AuditError::new(SLASHES_FILE, None, format!("cannot read: {e}"));
+    let io_err =
+        |e: std::io::Error| AuditError::new(SLASHES_FILE, None, format!("cannot read: {e}"));
     while let Some(line) = read_line(&mut r, &mut offset).map_err(io_err)? {
         line_no += 1;
         let parsed = serde_json::from_slice::<SlashRecord>(&line.bytes);

@@ -293,11 +293,7 @@ pub fn lock_dir(dir: &Path) -> Result<File, StoreError> {
         Err(std::fs::TryLockError::WouldBlock) => {
             let mut text = String::new();
             let _ = file.read_to_string(&mut text);
-            let pid = text
-                .trim()
-                .parse::<u32>()
-                .ok()
-                .map(|p| p.to_string());
+            let pid = text.trim().parse::<u32>().ok().map(|p| p.to_string());
             return Err(StoreError::Locked {
                 dir: dir.to_path_buf(),
                 pid,
@@ -420,7 +416,9 @@ impl ChainIndex {
     pub fn read_blocks(&self, from: u64, limit: usize) -> std::io::Result<(Vec<Vec<u8>>, u64)> {
         let range: Vec<(u64, u32)> = {
             let s = self.spans();
-            let start = usize::try_from(from).unwrap_or(usize::MAX).min(s.blocks.len());
+            let start = usize::try_from(from)
+                .unwrap_or(usize::MAX)
+                .min(s.blocks.len());
             let end = start.saturating_add(limit).min(s.blocks.len());
             s.blocks[start..end].to_vec()
         };

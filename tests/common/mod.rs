@@ -21,7 +21,7 @@ pub const WAIT: Duration = Duration::from_secs(10);
 pub struct TestServer {
     pub addr: SocketAddr,
     pub http: Option<SocketAddr>,
-    ticks: mpsc::Sender<()>,
+    ticks: Option<mpsc::Sender<()>>,
     stop: Option<oneshot::Sender<()>>,
     pub handle: JoinHandle<Result<(), ServerError>>,
     pub dir: tempfile::TempDir,
@@ -58,7 +58,7 @@ pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -
     TestServer {
         addr,
         http: http_addr,
-        ticks,
+        ticks: Some(ticks),
         stop: Some(stop),
         handle,
         dir,
@@ -68,7 +68,17 @@ pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -
 impl TestServer {
     /// Closes the current round.
     pub async fn tick(&self) {
-        self.ticks.send(()).await.unwrap();
+        self.ticks
+            .as_ref()
+            .expect("ticks ended")
+            .send(())
+            .await
+            .unwrap();
+    }
+
+    /// Drops the tick sender: no round closes again.
+    pub fn end_ticks(&mut self) {
+        self.ticks = None;
     }
 
     /// Triggers shutdown and waits for `run` to return.
