@@ -39,7 +39,7 @@ const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Longest server line kept, chain broadcasts aside (those are skipped, whatever their length).
 const MAX_REPLY_BYTES: usize = 4096;
-/// Read buffer per bot: an announcement is ~150 bytes, and 10,000 bots should stay small.
+/// Read buffer per bot: an announcement is ~230 bytes, and 10,000 bots should stay small.
 const READ_BUFFER: usize = 1024;
 /// Flooding bots are few and read megabytes.
 const FLOOD_READ_BUFFER: usize = 64 * 1024;
@@ -199,6 +199,8 @@ pub struct Announcement {
     pub stake: u64,
     /// Total stake of the round's candidates.
     pub total: u128,
+    /// The block's `Hash` (64 lowercase hex); `None` from servers that do not announce it.
+    pub hash: Option<String>,
 }
 
 /// A server line, as far as the bots care.
@@ -227,20 +229,35 @@ pub enum Reply {
     Other(String),
 }
 
-/// Parses `winning validator: <address> (block <i>, BPM <b>, stake <s> of <total>)`.
+/// Parses `winning validator: <address> (block <i>, BPM <b>, stake <s> of <total>, hash <Hash>)`
+/// and the older form without `, hash <Hash>`, which servers before the hash still send.
+/// `None` for anything else, including a hash that is not 64 lowercase hex characters.
 pub fn parse_announcement(line: &str) -> Option<Announcement> {
     let rest = line.strip_prefix("winning validator: ")?;
     let (winner, rest) = rest.split_once(" (block ")?;
     let (index, rest) = rest.split_once(", BPM ")?;
     let (bpm, rest) = rest.split_once(", stake ")?;
-    let (stake, total) = rest.strip_suffix(')')?.split_once(" of ")?;
+    let (stake, rest) = rest.strip_suffix(')')?.split_once(" of ")?;
+    let (total, hash) = match rest.split_once(", hash ") {
+        Some((total, hash)) if is_hash(hash) => (total, Some(hash.to_owned())),
+        Some(_) => return None,
+        None => (rest, None),
+    };
     Some(Announcement {
         index: index.parse().ok()?,
         winner: winner.to_owned(),
         bpm: bpm.parse().ok()?,
         stake: stake.parse().ok()?,
         total: total.parse().ok()?,
+        hash,
     })
+}
+
+/// A block `Hash` as the server writes it: 64 lowercase hex characters.
+fn is_hash(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// Reads the number that opens `bytes`, stopping at the first non-digit.
@@ -627,6 +644,9 @@ struct Slot {
     first_us: u64,
     last_us: u64,
     deliveries: u64,
+    /// Deliveries whose announcement differs from `announcement` (another hash, winner,
+    /// BPM or stake): two different blocks announced under one index.
+    mismatches: u64,
     /// Every delivery time, for the first [`MAX_TIMED_BLOCKS`] blocks.
     times_us: Option<Vec<u64>>,
 }
@@ -667,6 +687,7 @@ impl Ctx {
                     first_us: at_us,
                     last_us: at_us,
                     deliveries: 1,
+                    mismatches: 0,
                     times_us: timed.then(|| vec![at_us]),
                 });
             }
@@ -675,6 +696,7 @@ impl Ctx {
                 slot.first_us = slot.first_us.min(at_us);
                 slot.last_us = slot.last_us.max(at_us);
                 slot.deliveries += 1;
+                slot.mismatches += u64::from(slot.announcement != announcement);
                 if let Some(times) = &mut slot.times_us {
                     times.push(at_us);
                 }
@@ -740,6 +762,8 @@ struct BotReport {
     joined_us: Option<u64>,
     /// From sending the stake to `you are validator`.
     join_wait_us: Option<u64>,
+    /// A watcher that got `watching:`.
+    watching: bool,
     entered: Rounds,
     deliveries: Deliveries,
     chains: u64,
@@ -763,6 +787,7 @@ impl BotReport {
             ready_us: None,
             joined_us: None,
             join_wait_us: None,
+            watching: false,
             entered: Rounds::default(),
             deliveries: Deliveries::default(),
             chains: 0,
@@ -973,6 +998,7 @@ async fn play(
                 break;
             }
             Ok(Reply::Watching) if report.role == Role::Watcher => {
+                report.watching = true;
                 ctx.counters.watching.fetch_add(1, Ordering::Relaxed);
                 break;
             }
@@ -1124,8 +1150,11 @@ fn open_file_limit() -> Option<u64> {
 /// connection has ended; then drains, reports, and returns.
 ///
 /// # Errors
-/// Only for arguments that leave nothing to do and for failing to print the summary; a
-/// bot that cannot connect or join is counted in the report instead.
+/// - arguments that leave nothing to do;
+/// - a run that verified nothing (see `Summary::error`), after the report is printed;
+/// - failing to print the report.
+///
+/// A bot that cannot connect or join is otherwise counted in the report, not an error.
 pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let total = args.validators + args.watch;
     anyhow::ensure!(
@@ -1230,7 +1259,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         write!(out, "{}", render(&summary))?;
     }
     out.flush()?;
-    Ok(())
+    match summary.error {
+        Some(why) => Err(anyhow::anyhow!(why)),
+        None => Ok(()),
+    }
 }
 
 /// Shows the status line until it is time to stop, and says why.
@@ -1421,6 +1453,10 @@ struct Times {
 
 #[derive(Debug, Serialize)]
 struct Summary {
+    /// Why the run verified nothing, which makes `simulate` exit 1: no validator joined
+    /// (or, with only watchers, no watcher), no announcement delivery was checked (without
+    /// `--flood`), or no flood line was answered (with it). `None` otherwise.
+    error: Option<String>,
     addr: String,
     validators: usize,
     watchers: usize,
@@ -1448,6 +1484,8 @@ struct JoinSummary {
     joined: usize,
     /// Whether every validator joined.
     all_joined: bool,
+    /// Watchers that got `watching:`.
+    watching: usize,
     /// Seconds from the start until the last `you are validator`.
     last_join_s: Option<f64>,
     /// joined / seconds to the last join.
@@ -1493,9 +1531,16 @@ struct ExactlyOnce {
     repeats: u64,
     /// Sum of N over `missed N announcements` lines.
     lag_notices: u64,
+    /// Deliveries of an index whose announcement differs from the first one for that index
+    /// (another hash, winner, BPM or stake), over all connections.
+    mismatches: u64,
     /// Blocks first delivered less than the quiet period before the end: not checked.
     tail_blocks: usize,
+    /// At least one delivery was checked, and nothing was missing, repeated, lagged or
+    /// mismatched.
     ok: bool,
+    /// Why no delivery could be checked; `None` once one was.
+    not_checked: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -1512,6 +1557,8 @@ struct FloodSummary {
 struct RoundSummary {
     first_block: Option<u64>,
     last_block: Option<u64>,
+    /// The last block's `Hash`, from servers that announce it.
+    last_hash: Option<String>,
     proposals_entered: u64,
     repeats: u64,
     chain_broadcasts: u64,
@@ -1568,6 +1615,7 @@ fn summarize(
     let joins = JoinSummary {
         joined: join_us.len(),
         all_joined,
+        watching: reports.iter().filter(|r| r.watching).count(),
         last_join_s: last_join.map(|t| t as f64 / 1e6),
         joins_per_s: last_join
             .filter(|t| *t > 0)
@@ -1626,8 +1674,10 @@ fn summarize(
         connections_missing: 0,
         repeats: reports.iter().map(|r| r.deliveries.repeats).sum(),
         lag_notices: reports.iter().map(|r| r.missed).sum(),
+        mismatches: blocks.values().map(|s| s.mismatches).sum(),
         tail_blocks: blocks.values().filter(|s| s.first_us >= tail_from).count(),
         ok: false,
+        not_checked: None,
     };
     for r in &open {
         let ready_us = r.ready_us.unwrap_or(0);
@@ -1645,7 +1695,11 @@ fn summarize(
         checked.missing += missing;
         checked.connections_missing += usize::from(missing > 0);
     }
-    checked.ok = checked.missing == 0 && checked.repeats == 0 && checked.lag_notices == 0;
+    checked.ok = checked.delivered > 0
+        && checked.missing == 0
+        && checked.repeats == 0
+        && checked.lag_notices == 0
+        && checked.mismatches == 0;
     let fanout = FanoutSummary {
         blocks: blocks.len(),
         connections: ready.len(),
@@ -1744,6 +1798,10 @@ fn summarize(
     let round_summary = RoundSummary {
         first_block: blocks.keys().next().copied(),
         last_block: blocks.keys().next_back().copied(),
+        last_hash: blocks
+            .values()
+            .next_back()
+            .and_then(|s| s.announcement.hash.clone()),
         proposals_entered,
         repeats: all_replies.saturating_sub(proposals_entered),
         chain_broadcasts: reports.iter().map(|r| r.chains).sum(),
@@ -1769,7 +1827,8 @@ fn summarize(
         wins: bots.iter().map(|b| b.wins).sum(),
         expected: bots.iter().map(|b| b.expected).sum(),
     };
-    Summary {
+    let mut summary = Summary {
+        error: None,
         addr: args.addr.to_string(),
         validators: args.validators,
         watchers: args.watch,
@@ -1787,7 +1846,83 @@ fn summarize(
         other_sample: reports.iter().find_map(|r| r.other_sample.clone()),
         bots,
         totals,
+    };
+    let idle = args.validators == 0 || (args.bpm_every.is_zero() && !args.flood);
+    summary.fanout.exactly_once.not_checked = not_checked(&summary, idle);
+    summary.error = nothing_verified(&summary);
+    summary
+}
+
+/// Why the exactly-once check covered no delivery; `None` when it expected at least one.
+/// `idle`: the bots never propose (`--bpm-every 0`, or only watchers).
+fn not_checked(s: &Summary, idle: bool) -> Option<String> {
+    let f = &s.fanout;
+    let e = &f.exactly_once;
+    if e.expected > 0 {
+        return None;
     }
+    Some(if e.connections_checked == 0 {
+        "no connection was still open at the end".to_owned()
+    } else if f.blocks == 0 && idle {
+        "no block was announced (these bots never propose: with --bpm-every 0 or only \
+         watchers, another client must)"
+            .to_owned()
+    } else if f.blocks == 0 && s.rounds.proposals_entered == 0 {
+        "no block was announced, and no BPM of these bots entered a round".to_owned()
+    } else if f.blocks == 0 {
+        format!(
+            "no block was announced, though {} BPMs entered rounds: the run ended before a \
+             round closed (is the server's ROUND_SECS longer than the run?)",
+            s.rounds.proposals_entered
+        )
+    } else {
+        format!(
+            "the {} blocks announced all came within {:?} of a connection's prompt or in the \
+             last {:?} of the run, where delivery is not checked; run for longer",
+            f.blocks, HEAD_GRACE, QUIET
+        )
+    })
+}
+
+/// Why the run verified nothing at all (see `Summary::error`), or `None`.
+fn nothing_verified(s: &Summary) -> Option<String> {
+    let failures = || {
+        let total = s.validators + s.watchers;
+        let parts: Vec<String> = s
+            .outcomes
+            .iter()
+            .filter(|(label, _)| **label != Outcome::Open.label())
+            .map(|(label, n)| match s.failure_samples.get(label) {
+                Some(sample) => format!("{label}: {n} of {total} connections, e.g. {sample}"),
+                None => format!("{label}: {n} of {total} connections"),
+            })
+            .collect();
+        parts.join("; ")
+    };
+    if s.validators > 0 && s.joins.joined == 0 {
+        return Some(format!(
+            "no validator could join {} ({})",
+            s.addr,
+            failures()
+        ));
+    }
+    if s.validators == 0 && s.joins.watching == 0 {
+        return Some(format!("no watcher could join {} ({})", s.addr, failures()));
+    }
+    if let Some(fl) = &s.flood {
+        return (fl.replies == 0).then(|| "no flood line was answered".to_owned());
+    }
+    let e = &s.fanout.exactly_once;
+    if e.delivered > 0 {
+        return None;
+    }
+    Some(match &e.not_checked {
+        Some(why) => format!("no announcement was checked: {why}"),
+        None => format!(
+            "no announcement was checked: all {} expected deliveries are missing",
+            e.expected
+        ),
+    })
 }
 
 fn short(address: &str) -> String {
@@ -1874,10 +2009,16 @@ fn render(s: &Summary) -> String {
         fmt_q(&f.per_connection, "")
     );
     let e = &f.exactly_once;
+    let verdict = match &e.not_checked {
+        _ if e.ok => "OK".to_owned(),
+        Some(why) if e.repeats == 0 && e.lag_notices == 0 && e.mismatches == 0 => {
+            format!("NOT CHECKED: {why}")
+        }
+        _ => "FAILED".to_owned(),
+    };
     let _ = writeln!(
         o,
-        "exactly-once: {} ({} connections checked: {} of {} expected deliveries, {} missing on {} connections, {} repeats, {} lag notices; {} tail blocks unchecked)",
-        if e.ok { "OK" } else { "FAILED" },
+        "exactly-once: {verdict} ({} connections checked: {} of {} expected deliveries, {} missing on {} connections, {} repeats, {} lag notices, {} mismatched; {} tail blocks unchecked)",
         e.connections_checked,
         e.delivered,
         e.expected,
@@ -1885,6 +2026,7 @@ fn render(s: &Summary) -> String {
         e.connections_missing,
         e.repeats,
         e.lag_notices,
+        e.mismatches,
         e.tail_blocks
     );
     if let Some(fl) = &s.flood {
@@ -2009,19 +2151,60 @@ mod tests {
         assert!(parse_positive_duration("10ms").is_ok());
     }
 
+    const HASH: &str = "3ae2ad9b95e9fb0240958df08cf837bdb2de92351b079b0fffa57f41f313bebb";
+
+    fn announcement(index: u64, hash: Option<&str>) -> Announcement {
+        Announcement {
+            index,
+            winner: "5f3a".into(),
+            bpm: 72,
+            stake: 300,
+            total: 1200,
+            hash: hash.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn parses_announcements_with_and_without_the_block_hash() {
+        let old = "winning validator: 5f3a (block 12, BPM 72, stake 300 of 1200)";
+        assert_eq!(
+            parse_reply(old.as_bytes()),
+            Reply::Announcement(announcement(12, None))
+        );
+        let new =
+            format!("winning validator: 5f3a (block 12, BPM 72, stake 300 of 1200, hash {HASH})");
+        assert_eq!(
+            parse_reply(new.as_bytes()),
+            Reply::Announcement(announcement(12, Some(HASH)))
+        );
+        // A hash that is not 64 lowercase hex characters makes the line unrecognised.
+        let upper = HASH.to_uppercase();
+        for bad_hash in [
+            &HASH[1..],
+            &upper,
+            &format!("{HASH}0"),
+            "",
+            &HASH.replace('a', "g"),
+        ] {
+            let line = format!(
+                "winning validator: 5f3a (block 12, BPM 72, stake 300 of 1200, hash {bad_hash})"
+            );
+            assert_eq!(parse_announcement(&line), None, "{line}");
+        }
+        for bad in [
+            format!("winning validator: 5f3a (block 12, BPM 72, stake 300 of 1200, hash {HASH}"),
+            format!("winning validator: 5f3a (block 12, BPM 72, stake 300 of 1200 hash {HASH})"),
+            format!(
+                "winning validator: 5f3a (block 12, BPM 72, stake 300 of 1200, hash {HASH}, x)"
+            ),
+            "winning validator: 5f3a (block 12, BPM 72, stake 300 of 1200, hash )".to_owned(),
+        ] {
+            assert_eq!(parse_announcement(&bad), None, "{bad}");
+        }
+    }
+
     #[test]
     fn parses_the_protocol_lines() {
-        let a = "winning validator: 5f3a (block 12, BPM 72, stake 300 of 1200)";
-        assert_eq!(
-            parse_reply(a.as_bytes()),
-            Reply::Announcement(Announcement {
-                index: 12,
-                winner: "5f3a".into(),
-                bpm: 72,
-                stake: 300,
-                total: 1200,
-            })
-        );
         assert_eq!(
             parse_reply(b"BPM 72 entered round 7"),
             Reply::Entered { round: 7 }
@@ -2174,5 +2357,185 @@ mod tests {
         assert!((b[1].joins_per_s - 1000.0).abs() < 1e-6);
         assert_eq!((b[2].from, b[2].to), (2001, 2500));
         assert!((b[2].seconds - 0.5).abs() < 1e-9);
+    }
+
+    fn args(validators: usize, watch: usize, flood: bool) -> SimulateArgs {
+        SimulateArgs {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            validators,
+            stake: StakeRange { low: 10, high: 10 },
+            bpm_every: Duration::from_secs(1),
+            duration: Some(Duration::from_secs(10)),
+            flood,
+            flood_lines: None,
+            watch,
+            connect_rate: None,
+            quiet: true,
+            json: false,
+        }
+    }
+
+    fn ctx() -> Ctx {
+        Ctx {
+            addr: "127.0.0.1:9".parse().unwrap(),
+            start: Instant::now(),
+            bpm_every: Duration::from_secs(1),
+            flood: false,
+            flood_lines: None,
+            flood_batch: Bytes::new(),
+            counters: Counters::default(),
+            blocks: Mutex::new(BTreeMap::new()),
+            stop: CancellationToken::new(),
+            end: CancellationToken::new(),
+        }
+    }
+
+    /// A run that stopped at 9 s and ended at 10 s.
+    fn times() -> Times {
+        Times {
+            stop_us: 9_000_000,
+            end_us: 10_000_000,
+            stop_reason: "--duration elapsed",
+            drain_reason: "quiet",
+        }
+    }
+
+    /// A validator whose prompt came at the start and who was still connected at the end.
+    fn joined_validator(address: char) -> BotReport {
+        let mut r = BotReport::new(Role::Validator { stake: 10 });
+        r.outcome = Outcome::Open;
+        r.address = Some(address.to_string().repeat(64));
+        r.ready_us = Some(0);
+        r.joined_us = Some(1_000);
+        r
+    }
+
+    fn refused() -> BotReport {
+        let mut r = BotReport::new(Role::Validator { stake: 10 });
+        r.outcome = Outcome::ConnectFailed("Connection refused (os error 111)".into());
+        r
+    }
+
+    /// Announces blocks 1..=n at 2 s, 3 s, ... to every report, as the bots would.
+    fn deliver(ctx: &Ctx, reports: &mut [BotReport], n: u64) {
+        for index in 1..=n {
+            for r in reports.iter_mut() {
+                r.deliveries.record(index);
+                ctx.record_delivery(announcement(index, Some(HASH)), (index + 1) * 1_000_000);
+            }
+        }
+    }
+
+    #[test]
+    fn a_run_where_nobody_joined_fails_and_says_why() {
+        let blocks = BTreeMap::new();
+        let s = summarize(
+            &args(2, 0, false),
+            &[refused(), refused()],
+            &blocks,
+            times(),
+        );
+        let error = s.error.as_deref().unwrap();
+        assert!(error.starts_with("no validator could join 127.0.0.1:9 (connect failed: 2 of 2 connections, e.g. Connection refused"), "{error}");
+        let report = render(&s);
+        assert!(!report.contains("exactly-once: OK"), "{report}");
+        assert!(
+            report.contains("exactly-once: NOT CHECKED: no connection was still open at the end"),
+            "{report}"
+        );
+        assert!(!s.fanout.exactly_once.ok);
+        // Only watchers, none of which got in.
+        let mut watcher = BotReport::new(Role::Watcher);
+        watcher.outcome = Outcome::Refused;
+        let s = summarize(&args(0, 1, false), &[watcher], &blocks, times());
+        assert_eq!(
+            s.error.as_deref(),
+            Some("no watcher could join 127.0.0.1:9 (server full: 1 of 1 connections)")
+        );
+    }
+
+    #[test]
+    fn a_run_that_checked_no_announcement_fails_and_says_why() {
+        let mut reports = [joined_validator('a')];
+        let s = summarize(&args(1, 0, false), &reports, &BTreeMap::new(), times());
+        assert_eq!(
+            s.error.as_deref(),
+            Some("no announcement was checked: no block was announced, and no BPM of these bots entered a round")
+        );
+        let mut idle = args(1, 0, false);
+        idle.bpm_every = Duration::ZERO;
+        let s = summarize(&idle, &reports, &BTreeMap::new(), times());
+        assert!(s.error.unwrap().contains("these bots never propose"));
+        reports[0].entered.push(1);
+        let s = summarize(&args(1, 0, false), &reports, &BTreeMap::new(), times());
+        assert!(s.error.unwrap().contains("though 1 BPMs entered rounds"));
+        // A block in the head grace period only: announced, but nothing to check.
+        let ctx = ctx();
+        reports[0].deliveries.record(1);
+        ctx.record_delivery(announcement(1, None), 500_000);
+        let blocks = std::mem::take(&mut *ctx.blocks.lock().unwrap());
+        let s = summarize(&args(1, 0, false), &reports, &blocks, times());
+        let error = s.error.as_deref().unwrap();
+        assert!(
+            error.contains("the 1 blocks announced all came within 1s"),
+            "{error}"
+        );
+        assert!(render(&s).contains("exactly-once: NOT CHECKED: the 1 blocks"));
+    }
+
+    #[test]
+    fn a_flood_needs_answered_lines_not_announcements() {
+        let mut flooder = joined_validator('a');
+        flooder.flood_start_us = Some(2_000);
+        let s = summarize(
+            &args(1, 0, true),
+            std::slice::from_ref(&flooder),
+            &BTreeMap::new(),
+            times(),
+        );
+        assert_eq!(s.error.as_deref(), Some("no flood line was answered"));
+        flooder.replies = 5;
+        flooder.last_reply_us = Some(3_000);
+        let s = summarize(&args(1, 0, true), &[flooder], &BTreeMap::new(), times());
+        assert_eq!(s.error, None);
+        assert!(!s.fanout.exactly_once.ok);
+    }
+
+    #[test]
+    fn a_checked_run_passes_and_keeps_the_last_hash() {
+        let ctx = ctx();
+        let mut reports = [joined_validator('a'), joined_validator('b')];
+        deliver(&ctx, &mut reports, 3);
+        let blocks = std::mem::take(&mut *ctx.blocks.lock().unwrap());
+        let s = summarize(&args(2, 0, false), &reports, &blocks, times());
+        assert_eq!(s.error, None);
+        let e = &s.fanout.exactly_once;
+        assert!(e.ok && e.not_checked.is_none());
+        assert_eq!((e.expected, e.delivered, e.mismatches), (6, 6, 0));
+        assert_eq!(s.rounds.last_hash.as_deref(), Some(HASH));
+        assert!(render(&s).contains("exactly-once: OK (2 connections checked: 6 of 6"));
+    }
+
+    #[test]
+    fn one_index_announced_with_two_hashes_is_a_mismatch() {
+        let ctx = ctx();
+        let mut reports = [joined_validator('a'), joined_validator('b')];
+        deliver(&ctx, &mut reports, 2);
+        // A third connection's view of block 2 names another block.
+        let other = HASH.replace('3', "4");
+        ctx.record_delivery(announcement(2, Some(&other)), 3_000_000);
+        // An old server's line for the same block differs too: it carries no hash.
+        ctx.record_delivery(announcement(2, None), 3_000_000);
+        let blocks = std::mem::take(&mut *ctx.blocks.lock().unwrap());
+        let s = summarize(&args(2, 0, false), &reports, &blocks, times());
+        let e = &s.fanout.exactly_once;
+        assert_eq!(
+            (e.delivered, e.missing, e.repeats, e.mismatches),
+            (4, 0, 0, 2)
+        );
+        assert!(!e.ok);
+        assert!(render(&s).contains("exactly-once: FAILED"));
+        // Delivered deliveries were verified, so the run itself did check something.
+        assert_eq!(s.error, None);
     }
 }
