@@ -2,24 +2,38 @@
 //!
 //! Handlers ask the round task through the same bounded command channel the sessions use,
 //! so the HTTP side never holds a reference to consensus state and changes nothing.
+//!
+//! [`serve`] runs its own accept loop over hyper rather than `axum::serve`, which has no
+//! connection cap and no timeouts: it holds at most `HTTP_MAX_CONNECTIONS` connections open
+//! (event streams included), and closes one that is slow to send its request headers or sits
+//! idle between requests for `HTTP_TIMEOUT_SECS`.
 
 use std::collections::HashMap;
 use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderValue, Method, StatusCode};
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use bytes::Bytes;
 use futures::{Stream, StreamExt};
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use serde::Serialize;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{oneshot, Semaphore};
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 use crate::round::{Command, Query as RoundQuery};
 use crate::server::Handles;
@@ -27,29 +41,168 @@ use crate::server::Handles;
 /// Most blocks one `/api/chain` page returns (also the default).
 pub const MAX_PAGE: usize = 1000;
 const DASHBOARD: &str = include_str!("../assets/dashboard.html");
+/// How long a connection over the cap may take to read its `503` before it is closed.
+const REFUSAL_LINGER: Duration = Duration::from_millis(500);
+/// Largest error body the JSON-error layer rewrites; axum's own are a line or two.
+const MAX_ERROR_BODY: usize = 64 * 1024;
 
-/// Serves the HTTP view on `listener` until `shutdown`.
+/// Serves the HTTP view on `listener` until `shutdown`, then waits for open connections to
+/// finish (event streams end at shutdown; idle keep-alive connections close at once).
 pub async fn serve(listener: TcpListener, handles: Handles, shutdown: CancellationToken) {
-    if let Ok(addr) = listener.local_addr() {
+    let http_addr = listener.local_addr().ok();
+    if let Some(addr) = http_addr {
         tracing::info!("dashboard on http://{addr}/");
     }
-    let app = router(handles, shutdown.clone());
-    if let Err(e) = axum::serve(listener, app)
-        .with_graceful_shutdown(shutdown.cancelled_owned())
-        .await
-    {
-        tracing::error!(error = %e, "HTTP server failed");
+    let config = handles.config.clone();
+    let mut http = HttpListener {
+        listener,
+        limit: Arc::new(Semaphore::new(config.http_max_connections)),
+        refusals: Arc::new(Semaphore::new(config.http_max_connections)),
+        too_many: too_many_connections(config.http_max_connections),
+        app: router(handles, shutdown.clone(), http_addr),
+        builder: {
+            let mut b = http1::Builder::new();
+            // hyper restarts this timer whenever it waits for a request head, so it bounds
+            // both a slow request (slowloris) and an idle keep-alive connection. It does not
+            // run while a response streams, so event streams stay open.
+            b.timer(TokioTimer::new())
+                .header_read_timeout(config.http_timeout);
+            b
+        },
+        grace: config.http_timeout,
+        shutdown: shutdown.clone(),
+        tracker: TaskTracker::new(),
+    };
+    tokio::select! {
+        _ = shutdown.cancelled() => {}
+        _ = http.accept_loop() => {}
     }
+    http.tracker.close();
+    http.tracker.wait().await;
+}
+
+/// The HTTP accept loop's state.
+struct HttpListener {
+    listener: TcpListener,
+    /// One permit per open connection, `HTTP_MAX_CONNECTIONS` in all.
+    limit: Arc<Semaphore>,
+    /// Connections over the cap that are being told so; beyond this many they are just
+    /// closed, so a flood cannot grow the refusals without bound either.
+    refusals: Arc<Semaphore>,
+    /// The whole `503` response a connection over the cap gets.
+    too_many: Bytes,
+    app: Router,
+    builder: http1::Builder,
+    /// How long a connection may take to finish once shutdown starts: `HTTP_TIMEOUT_SECS`.
+    grace: Duration,
+    shutdown: CancellationToken,
+    tracker: TaskTracker,
+}
+
+impl HttpListener {
+    async fn accept_loop(&mut self) {
+        loop {
+            let socket = self.accept().await;
+            let Ok(permit) = self.limit.clone().try_acquire_owned() else {
+                tracing::warn!("HTTP connection refused: too many HTTP connections");
+                self.refuse(socket);
+                continue;
+            };
+            let conn = self.builder.serve_connection(
+                TokioIo::new(socket),
+                TowerToHyperService::new(self.app.clone()),
+            );
+            let shutdown = self.shutdown.clone();
+            let grace = self.grace;
+            self.tracker.spawn(async move {
+                let mut conn = std::pin::pin!(conn);
+                let outcome = tokio::select! {
+                    res = conn.as_mut() => res,
+                    _ = shutdown.cancelled() => {
+                        // Idle connections close now and a response in progress may finish,
+                        // but a client that stopped reading it does not hold shutdown up.
+                        conn.as_mut().graceful_shutdown();
+                        tokio::time::timeout(grace, conn).await.unwrap_or(Ok(()))
+                    }
+                };
+                if let Err(e) = outcome {
+                    tracing::debug!(error = %e, "HTTP connection ended");
+                }
+                drop(permit);
+            });
+        }
+    }
+
+    /// Answers a connection over the cap with [`Self::too_many`] and closes it.
+    fn refuse(&self, mut socket: TcpStream) {
+        let Ok(permit) = self.refusals.clone().try_acquire_owned() else {
+            // A new socket's send buffer is empty, so this write completes at once.
+            let _ = socket.try_write(&self.too_many);
+            return;
+        };
+        let response = self.too_many.clone();
+        let shutdown = self.shutdown.clone();
+        self.tracker.spawn(async move {
+            let answer = async {
+                socket.write_all(&response).await?;
+                socket.shutdown().await?;
+                // Read what the client sent until it closes: closing a socket with unread
+                // input resets the connection, and a reset can beat the answer to the client.
+                let mut sink = [0u8; 1024];
+                while socket.read(&mut sink).await? != 0 {}
+                Ok::<_, std::io::Error>(())
+            };
+            tokio::select! {
+                _ = tokio::time::timeout(REFUSAL_LINGER, answer) => {}
+                _ = shutdown.cancelled() => {}
+            }
+            drop(permit);
+        });
+    }
+
+    /// Accepts the next connection, retrying with a growing pause when accept fails
+    /// (out of file descriptors, say) instead of giving up.
+    async fn accept(&mut self) -> TcpStream {
+        let mut backoff = Duration::from_millis(1);
+        loop {
+            match self.listener.accept().await {
+                Ok((socket, peer)) => {
+                    tracing::debug!(%peer, "HTTP connection");
+                    return socket;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "HTTP accept failed; retrying in {backoff:?}");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                }
+            }
+        }
+    }
+}
+
+/// The raw `503` response for a connection over `HTTP_MAX_CONNECTIONS`.
+fn too_many_connections(limit: usize) -> Bytes {
+    let body = serde_json::json!({
+        "error": format!("too many HTTP connections (HTTP_MAX_CONNECTIONS={limit})")
+    })
+    .to_string();
+    Bytes::from(format!(
+        "HTTP/1.1 503 Service Unavailable\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\nretry-after: 1\r\nconnection: close\r\n\r\n{body}",
+        body.len()
+    ))
 }
 
 #[derive(Clone)]
 struct App {
     handles: Handles,
     shutdown: CancellationToken,
+    /// The address the HTTP listener is bound to (port 0 resolved), for `/info`.
+    http_addr: Option<SocketAddr>,
 }
 
-fn router(handles: Handles, shutdown: CancellationToken) -> Router {
-    Router::new()
+fn router(handles: Handles, shutdown: CancellationToken, http_addr: Option<SocketAddr>) -> Router {
+    let api = Router::new()
         .route("/", get(dashboard))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/api/chain", get(chain_page))
@@ -67,7 +220,54 @@ fn router(handles: Handles, shutdown: CancellationToken) -> Router {
                 "no such endpoint; see / and /api/...".into(),
             )
         })
-        .with_state(App { handles, shutdown })
+        .with_state(App {
+            handles,
+            shutdown,
+            http_addr,
+        });
+    // Around the whole API router rather than on its routes, so the layer sees a `405` after
+    // axum has added its `Allow` header.
+    Router::new()
+        .fallback_service(api)
+        .layer(axum::middleware::map_response(json_errors))
+}
+
+/// Turns every error response that is not JSON yet (axum's `405`, extractor rejections) into
+/// `{"error": "..."}`, keeping its status and headers (`Allow` included).
+async fn json_errors(method: Method, res: Response) -> Response {
+    let status = res.status();
+    let is_json = res
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"application/json"));
+    if !(status.is_client_error() || status.is_server_error()) || is_json {
+        return res;
+    }
+    let (mut parts, body) = res.into_parts();
+    let reason = status.canonical_reason().unwrap_or("error");
+    let message = if status == StatusCode::METHOD_NOT_ALLOWED {
+        let allow = parts
+            .headers
+            .get(header::ALLOW)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("GET, HEAD")
+            .replace(',', ", ");
+        format!("{method} is not allowed here; this endpoint answers {allow}")
+    } else {
+        match axum::body::to_bytes(body, MAX_ERROR_BODY).await {
+            Ok(text) if !text.trim_ascii().is_empty() => {
+                String::from_utf8_lossy(text.trim_ascii()).into_owned()
+            }
+            _ => reason.to_lowercase(),
+        }
+    };
+    let json = serde_json::json!({ "error": message }).to_string();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(json))
 }
 
 /// `{"error": "..."}` with a status.
@@ -244,26 +444,44 @@ async fn info(State(app): State<App>) -> ApiResult<Response> {
         version: env!("CARGO_PKG_VERSION"),
         draw: "pos-lottery-v1",
         tcp_addr: c.addr.to_string(),
+        http_addr: app.http_addr.or(c.http_addr).map(|a| a.to_string()),
         round_secs: c.round.as_secs_f64(),
+        broadcast_secs: c.broadcast.map(|d| d.as_secs_f64()),
+        broadcast_blocks: c.broadcast_blocks,
         min_stake: c.min_stake,
         block_reward: c.block_reward,
+        data_dir: c.data_dir.display().to_string(),
         max_connections: c.max_connections,
+        stake_timeout_secs: c.stake_timeout.as_secs_f64(),
+        write_timeout_secs: c.write_timeout.as_secs_f64(),
+        http_max_connections: c.http_max_connections,
+        http_timeout_secs: c.http_timeout.as_secs_f64(),
         stats: s,
     })
     .into_response())
 }
 
-/// `/info`, as the tutorials' nodes answer it, plus this server's settings.
+/// `/info`, as the tutorials' nodes answer it, plus every setting of this server (flat, one
+/// key per setting, durations in seconds) and the stats.
 #[derive(Serialize)]
 struct Info {
     name: &'static str,
     version: &'static str,
     draw: &'static str,
     tcp_addr: String,
+    http_addr: Option<String>,
     round_secs: f64,
+    /// `null` when the chain broadcast is off.
+    broadcast_secs: Option<f64>,
+    broadcast_blocks: u64,
     min_stake: u64,
     block_reward: u64,
+    data_dir: String,
     max_connections: usize,
+    stake_timeout_secs: f64,
+    write_timeout_secs: f64,
+    http_max_connections: usize,
+    http_timeout_secs: f64,
     stats: crate::round::StatsView,
 }
 
