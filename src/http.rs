@@ -11,6 +11,7 @@
 use std::collections::HashMap;
 use std::convert::Infallible;
 use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -29,13 +30,13 @@ use hyper_util::service::TowerToHyperService;
 use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{oneshot, Semaphore};
+use tokio::sync::Semaphore;
 use tokio_stream::wrappers::errors::BroadcastStreamRecvError;
 use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::round::{Command, Query as RoundQuery};
+use crate::round::{StatsView, View};
 use crate::server::Handles;
 
 /// Most blocks one `/api/chain` page returns (also the default).
@@ -282,20 +283,14 @@ impl IntoResponse for ApiError {
 type ApiResult<T> = Result<T, ApiError>;
 
 impl App {
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> RoundQuery) -> ApiResult<T> {
-        let unavailable = || {
-            ApiError(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the server is shutting down".into(),
-            )
-        };
-        let (reply, answer) = oneshot::channel();
-        self.handles
-            .cmd_tx
-            .send(Command::Query(make(reply)))
-            .await
-            .map_err(|_| unavailable())?;
-        answer.await.map_err(|_| unavailable())
+    /// The round task's latest published view: read without queuing behind proposals.
+    fn view(&self) -> Arc<View> {
+        self.handles.view.borrow().clone()
+    }
+
+    fn stats(&self) -> StatsView {
+        self.view()
+            .stats(self.handles.shared.connections.load(Ordering::Relaxed))
     }
 }
 
@@ -402,13 +397,11 @@ async fn draw(State(app): State<App>, Path(index): Path<String>) -> ApiResult<Re
 }
 
 async fn validators(State(app): State<App>) -> ApiResult<Response> {
-    let list = app.ask(|reply| RoundQuery::Validators { reply }).await?;
-    Ok(Json(list).into_response())
+    Ok(Json(&app.view().validators).into_response())
 }
 
 async fn stats(State(app): State<App>) -> ApiResult<Response> {
-    let s = app.ask(|reply| RoundQuery::Stats { reply }).await?;
-    Ok(Json(s).into_response())
+    Ok(Json(app.stats()).into_response())
 }
 
 /// The whole chain as one JSON array, streamed from `chain.jsonl` in bounded chunks.
@@ -432,12 +425,11 @@ async fn blockchain(State(app): State<App>) -> Response {
 }
 
 async fn pool(State(app): State<App>) -> ApiResult<Response> {
-    let p = app.ask(|reply| RoundQuery::Pool { reply }).await?;
-    Ok(Json(p).into_response())
+    Ok(Json(&app.view().pool).into_response())
 }
 
 async fn info(State(app): State<App>) -> ApiResult<Response> {
-    let s = app.ask(|reply| RoundQuery::Stats { reply }).await?;
+    let s = app.stats();
     let c = &app.handles.config;
     Ok(Json(Info {
         name: "pos-lottery",

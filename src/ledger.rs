@@ -633,6 +633,114 @@ mod tests {
     }
 
     #[test]
+    fn a_torn_draw_line_whose_block_exists_is_damage_not_a_crash() {
+        let (c, d) = files(4);
+        // Complete draw lines = blocks - 1 ... here the torn line's block (4) is in the chain.
+        let torn = &d[..d.len() - 10];
+        let e = run(&c, torn).unwrap_err();
+        assert_eq!((e.file, e.block), (DRAWS_FILE, Some(4)));
+        assert!(
+            e.reason.contains("is torn") && e.reason.contains("damage, not a crash leftover"),
+            "{e}"
+        );
+        // The same torn line with its block never written is a crash leftover.
+        let (c3, _) = files(3);
+        let a = run(&c3, torn).unwrap();
+        assert_eq!(a.block_count, 4);
+        assert_eq!(a.repairs.len(), 1);
+        assert_eq!(a.repairs[0].file, DRAWS_FILE);
+    }
+
+    #[test]
+    fn messages_say_what_was_found() {
+        let (c, d) = files(4);
+        // Block 2 removed: where block 2 belongs, Index 3 is found.
+        let mut lines: Vec<&str> = std::str::from_utf8(&c).unwrap().lines().collect();
+        lines.remove(2);
+        let e = run(&(lines.join("\n") + "\n").into_bytes(), &d).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "chain.jsonl, block 2: Index is 3, expected 2"
+        );
+        // A wrong PrevHash names both hashes.
+        let tip: Block = serde_json::from_str(lines[1]).unwrap();
+        let bad = edit_line(&c, 2, |l| l.replace(&tip.hash, &"0".repeat(64)));
+        let e = run(&bad, &d).unwrap_err();
+        assert!(
+            e.reason.contains(&"0".repeat(64)) && e.reason.contains(&tip.hash),
+            "{e}"
+        );
+        // A Validator that is not the winner names both.
+        let block3: Block =
+            serde_json::from_str(std::str::from_utf8(&c).unwrap().lines().nth(3).unwrap()).unwrap();
+        let draw3: DrawRecord =
+            serde_json::from_str(std::str::from_utf8(&d).unwrap().lines().nth(2).unwrap()).unwrap();
+        assert_eq!(block3.validator, draw3.winner);
+        let loser = draw3
+            .entries
+            .iter()
+            .find(|(a, _)| *a != draw3.winner)
+            .unwrap()
+            .0
+            .clone();
+        let mut swapped = block3.clone();
+        swapped.validator = loser.clone();
+        swapped.hash = swapped.compute_hash();
+        let prev: Block =
+            serde_json::from_str(std::str::from_utf8(&c).unwrap().lines().nth(2).unwrap()).unwrap();
+        let err = check_draw(&prev, &swapped, &draw3).unwrap_err().to_string();
+        assert!(err.contains(&loser) && err.contains(&draw3.winner), "{err}");
+    }
+
+    #[test]
+    fn an_entry_with_stake_zero_is_refused_even_when_consistent() {
+        // A draw rewritten consistently around a stake-0 entry: every hash and the draw
+        // itself recompute, and only the stake rule catches it.
+        let genesis = Block::genesis(T0.into());
+        let entries = vec![(addr('a'), 0), (addr('b'), 20)];
+        let seed = compute_seed(&genesis.hash_bytes().unwrap(), 1);
+        let d = pick_winner(&seed, &entries).unwrap();
+        let winner = entries[d.winner].0.clone();
+        let block = Block::next(
+            &genesis,
+            T0.into(),
+            70,
+            winner.clone(),
+            1,
+            compute_entries_hash(&entries),
+        );
+        let draw = DrawRecord {
+            index: 1,
+            entries,
+            total: d.total,
+            counter: d.counter,
+            target: d.target,
+            winner,
+        };
+        let err = check_draw(&genesis, &block, &draw).unwrap_err().to_string();
+        assert!(err.contains("has stake 0"), "{err}");
+    }
+
+    #[test]
+    fn slashes_add_up_and_a_torn_last_line_is_a_leftover() {
+        let a = addr('a');
+        let text = format!(
+            "{{\"Round\":1,\"Address\":\"{a}\",\"Burned\":5}}\n{{\"Round\":2,\"Address\":\"{a}\",\"Burned\":{}}}\n",
+            u64::MAX
+        );
+        let b = audit_slashes(text.as_bytes()).unwrap();
+        assert_eq!((b.slashes, b.burned), (2, 5 + u128::from(u64::MAX)));
+        let torn = &text.as_bytes()[..text.len() - 3];
+        let b = audit_slashes(torn).unwrap();
+        assert_eq!((b.slashes, b.burned), (1, 5));
+        assert_eq!(b.repairs.len(), 1);
+        let zero = format!("{{\"Round\":1,\"Address\":\"{a}\",\"Burned\":0}}\n");
+        assert!(audit_slashes(zero.as_bytes()).is_err());
+        let middle = format!("{{\n{text}");
+        assert!(audit_slashes(middle.as_bytes()).is_err());
+    }
+
+    #[test]
     fn empty_files_are_an_empty_chain() {
         let a = run(b"", b"").unwrap();
         assert_eq!(a.block_count, 0);

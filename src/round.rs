@@ -13,7 +13,7 @@ use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -97,7 +97,6 @@ pub enum Command {
         id: Option<u64>,
         reply: oneshot::Sender<StatusView>,
     },
-    Query(Query),
 }
 
 /// What `status` tells a connection.
@@ -113,20 +112,57 @@ pub struct StatusView {
     pub height: u64,
 }
 
-/// Read-only questions from the HTTP view. Blocks and draws are not asked for: the HTTP
-/// side reads them from the data directory through the shared [`ChainIndex`].
-#[derive(Debug)]
-pub enum Query {
-    Validators {
-        reply: oneshot::Sender<Vec<ValidatorView>>,
-    },
-    Pool {
-        reply: oneshot::Sender<Vec<PendingView>>,
-    },
-    Stats {
-        reply: oneshot::Sender<StatsView>,
-    },
+/// What the round task publishes for readers (the HTTP side) on a `watch` channel, so
+/// that no number of readers ever queues behind, or delays, a proposal. Blocks and draws
+/// are not in it: readers take those from the data directory through [`ChainIndex`].
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// The connected validators, largest stake first.
+    pub validators: Vec<ValidatorView>,
+    /// This round's candidates, in draw (address) order.
+    pub pool: Vec<PendingView>,
+    pub height: u64,
+    pub round: u64,
+    pub rounds_run: u64,
+    pub empty_rounds: u64,
+    pub total_stake: u128,
+    pub burned_stake: u128,
+    pub round_secs: Option<f64>,
+    /// When the open round closes; `None` when rounds are closed by hand.
+    pub next_tick: Option<Instant>,
+    pub chi_square: Option<ChiSquare>,
 }
+
+impl View {
+    /// `/api/stats`, with the time left computed now rather than when the view was made.
+    pub fn stats(&self, connections: usize) -> StatsView {
+        let left = self
+            .next_tick
+            .map(|t| t.saturating_duration_since(Instant::now()));
+        StatsView {
+            height: self.height,
+            round: self.round,
+            rounds_run: self.rounds_run,
+            empty_rounds: self.empty_rounds,
+            validators: self.validators.len(),
+            candidates: self.pool.len(),
+            total_stake: self.total_stake,
+            burned_stake: self.burned_stake,
+            connections,
+            round_secs: self.round_secs,
+            next_round_at: left
+                .map(|d| rfc3339(Utc::now() + chrono::Duration::from_std(d).unwrap_or_default())),
+            seconds_left: left.map(|d| d.as_secs_f64()),
+            chi_square: self.chi_square.clone(),
+        }
+    }
+}
+
+/// A view costs O(validators) to build: with up to this many validators and candidates it
+/// is rebuilt on every change, beyond it at most once per [`VIEW_INTERVAL`].
+pub const VIEW_EAGER_MAX: usize = 1024;
+/// The longest a view may lag behind the state when it is rebuilt lazily.
+pub const VIEW_INTERVAL: Duration = Duration::from_millis(50);
 
 #[derive(Debug, Clone)]
 pub struct Joined {
@@ -237,6 +273,8 @@ pub struct RoundSetup {
     pub shared: Arc<Shared>,
     pub announce_tx: broadcast::Sender<Bytes>,
     pub event_tx: broadcast::Sender<Event>,
+    /// Where the round task publishes its [`View`].
+    pub view_tx: watch::Sender<Arc<View>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -295,6 +333,10 @@ pub struct Round {
     shared: Arc<Shared>,
     announce_tx: broadcast::Sender<Bytes>,
     event_tx: broadcast::Sender<Event>,
+    view_tx: watch::Sender<Arc<View>>,
+    /// The state changed since the last published view.
+    view_dirty: bool,
+    view_published: Instant,
 }
 
 impl Round {
@@ -353,6 +395,9 @@ impl Round {
             shared: setup.shared,
             announce_tx: setup.announce_tx,
             event_tx: setup.event_tx,
+            view_tx: setup.view_tx,
+            view_dirty: false,
+            view_published: Instant::now(),
         })
     }
 
@@ -364,10 +409,13 @@ impl Round {
         mut cmd_rx: mpsc::Receiver<Command>,
         shutdown: CancellationToken,
     ) -> Result<(), RoundError> {
+        self.publish();
         loop {
+            let publish_at = self.view_published + VIEW_INTERVAL;
             tokio::select! {
                 biased;
                 _ = shutdown.cancelled() => return Ok(()),
+                _ = tokio::time::sleep_until(publish_at), if self.view_dirty => self.publish(),
                 tick = self.ticks.next() => match tick {
                     Some(()) => self.close_round().await?,
                     // Manual ticks ended: keep serving commands, close no more rounds.
@@ -382,6 +430,8 @@ impl Round {
         }
     }
 
+    /// Serves one command. Readers' view is updated before the reply, so a client that
+    /// has its answer finds it reflected in the view.
     async fn handle(&mut self, cmd: Command) -> Result<(), RoundError> {
         match cmd {
             Command::Join { stake, reply } => {
@@ -408,6 +458,7 @@ impl Round {
                         proposed: 0,
                     },
                 );
+                self.changed();
                 let _ = reply.send(Joined { id, address });
             }
             Command::Propose { id, bpm, at, reply } => {
@@ -424,6 +475,9 @@ impl Round {
                         Proposal::Entered { round }
                     }
                 };
+                if matches!(answer, Proposal::Entered { .. }) {
+                    self.changed();
+                }
                 let _ = reply.send(answer);
             }
             Command::Slash { id, reply } => {
@@ -453,12 +507,14 @@ impl Round {
                         burned: self.burned,
                     },
                 );
+                self.changed();
                 let _ = reply.send(Some(v.stake));
             }
             Command::Leave { id, reply } => {
                 let Some(v) = self.remove(id) else {
                     return Ok(());
                 };
+                self.changed();
                 if let Some(reply) = reply {
                     let _ = reply.send(v.stake);
                 }
@@ -489,7 +545,6 @@ impl Round {
                     height: self.tip.index,
                 });
             }
-            Command::Query(q) => self.answer(q),
         }
         Ok(())
     }
@@ -501,71 +556,75 @@ impl Round {
         Some(v)
     }
 
-    fn answer(&mut self, q: Query) {
-        match q {
-            Query::Validators { reply } => {
-                let total = self.total_stake() as f64;
-                let mut list: Vec<ValidatorView> = self
-                    .validators
-                    .values()
-                    .map(|v| {
-                        let t = self.tallies.get(&*v.address).copied().unwrap_or_default();
-                        ValidatorView {
-                            address: v.address.clone(),
-                            stake: v.stake,
-                            share: if total > 0.0 {
-                                v.stake as f64 / total
-                            } else {
-                                0.0
-                            },
-                            wins: t.wins,
-                            expected_wins: t.expected,
-                            proposed: v.proposed,
-                            connected_since: rfc3339(v.joined_at),
-                        }
-                    })
-                    .collect();
-                list.sort_by(|a, b| b.stake.cmp(&a.stake).then(a.address.cmp(&b.address)));
-                let _ = reply.send(list);
-            }
-            Query::Pool { reply } => {
-                let pool = self
-                    .candidates
-                    .iter()
-                    .map(|(address, p)| PendingView {
-                        address: address.clone(),
-                        bpm: p.bpm,
-                        stake: self.validators.get(&p.id).map_or(0, |v| v.stake),
-                        proposed_at: rfc3339(p.at),
-                    })
-                    .collect();
-                let _ = reply.send(pool);
-            }
-            Query::Stats { reply } => {
-                let now = Instant::now();
-                let left = self.next_tick.map(|t| t.saturating_duration_since(now));
-                let period = match &self.ticks {
-                    TickSource::Every(_, p) => Some(p.as_secs_f64()),
-                    TickSource::Manual(_) | TickSource::Ended => None,
-                };
-                let _ = reply.send(StatsView {
-                    height: self.tip.index,
-                    round: self.number,
-                    rounds_run: self.rounds_run,
-                    empty_rounds: self.empty_rounds,
-                    validators: self.validators.len(),
-                    candidates: self.candidates.len(),
-                    total_stake: self.total_stake(),
-                    burned_stake: self.burned,
-                    connections: self.shared.connections.load(Ordering::Relaxed),
-                    round_secs: period,
-                    next_round_at: left.map(|d| {
-                        rfc3339(Utc::now() + chrono::Duration::from_std(d).unwrap_or_default())
-                    }),
-                    seconds_left: left.map(|d| d.as_secs_f64()),
-                    chi_square: chi_square(self.tallies.values()),
-                });
-            }
+    /// Builds the readers' view of the state now.
+    fn build_view(&self) -> View {
+        let total = self.total_stake();
+        let total_f = total as f64;
+        let mut validators: Vec<ValidatorView> = self
+            .validators
+            .values()
+            .map(|v| {
+                let t = self.tallies.get(&*v.address).copied().unwrap_or_default();
+                ValidatorView {
+                    address: v.address.clone(),
+                    stake: v.stake,
+                    share: if total_f > 0.0 {
+                        v.stake as f64 / total_f
+                    } else {
+                        0.0
+                    },
+                    wins: t.wins,
+                    expected_wins: t.expected,
+                    proposed: v.proposed,
+                    connected_since: rfc3339(v.joined_at),
+                }
+            })
+            .collect();
+        validators.sort_by(|a, b| b.stake.cmp(&a.stake).then(a.address.cmp(&b.address)));
+        let pool = self
+            .candidates
+            .iter()
+            .map(|(address, p)| PendingView {
+                address: address.clone(),
+                bpm: p.bpm,
+                stake: self.validators.get(&p.id).map_or(0, |v| v.stake),
+                proposed_at: rfc3339(p.at),
+            })
+            .collect();
+        View {
+            validators,
+            pool,
+            height: self.tip.index,
+            round: self.number,
+            rounds_run: self.rounds_run,
+            empty_rounds: self.empty_rounds,
+            total_stake: total,
+            burned_stake: self.burned,
+            round_secs: match &self.ticks {
+                TickSource::Every(_, p) => Some(p.as_secs_f64()),
+                TickSource::Manual(_) | TickSource::Ended => None,
+            },
+            next_tick: self.next_tick,
+            chi_square: chi_square(self.tallies.values()),
+        }
+    }
+
+    /// Publishes a fresh view now.
+    fn publish(&mut self) {
+        let view = Arc::new(self.build_view());
+        self.view_tx.send_replace(view);
+        self.view_dirty = false;
+        self.view_published = Instant::now();
+    }
+
+    /// The state changed: publish now while that is cheap or the last view is old enough,
+    /// otherwise soon (the run loop publishes a dirty view after [`VIEW_INTERVAL`]).
+    fn changed(&mut self) {
+        let small = self.validators.len() + self.candidates.len() <= VIEW_EAGER_MAX;
+        if small || self.view_published.elapsed() >= VIEW_INTERVAL {
+            self.publish();
+        } else {
+            self.view_dirty = true;
         }
     }
 
@@ -586,6 +645,7 @@ impl Round {
             self.empty_rounds += 1;
             tracing::debug!(round, "empty round");
             self.event("round", &RoundEvent { round, empty: true });
+            self.changed();
             return Ok(());
         }
         let candidates = std::mem::take(&mut self.candidates);
@@ -649,6 +709,12 @@ impl Round {
             self.recent.push_back(block_json(&block));
         }
         ledger::tally(&mut self.tallies, &record);
+        if let Some(v) = self.validators.get_mut(&pending.id) {
+            v.stake = v.stake.saturating_add(self.block_reward);
+        }
+        self.tip = block.clone();
+        // Readers see the new block before anyone is told about it.
+        self.changed();
 
         let line = format!(
             "winning validator: {winner} (block {index}, BPM {}, stake {stake} of {}, hash {})\n",
@@ -672,10 +738,6 @@ impl Round {
                 },
             },
         );
-        if let Some(v) = self.validators.get_mut(&pending.id) {
-            v.stake = v.stake.saturating_add(self.block_reward);
-        }
-        self.tip = block;
         Ok(())
     }
 

@@ -11,14 +11,14 @@ use bytes::Bytes;
 use std::net::SocketAddr;
 
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{broadcast, mpsc, Semaphore};
+use tokio::sync::{broadcast, mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
 use crate::round::{
-    Command, Event, Round, RoundError, RoundSetup, Shared, Ticks, ANNOUNCE_QUEUE, COMMAND_QUEUE,
-    EVENT_QUEUE,
+    Command, Event, Round, RoundError, RoundSetup, Shared, Ticks, View, ANNOUNCE_QUEUE,
+    COMMAND_QUEUE, EVENT_QUEUE,
 };
 use crate::session::{Session, SessionConfig};
 use crate::store::{ChainIndex, Store, StoreError};
@@ -59,7 +59,8 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 /// Handles the HTTP view needs: the command channel and the event stream.
 #[derive(Clone)]
 pub struct Handles {
-    pub cmd_tx: mpsc::Sender<Command>,
+    /// The round task's published state, for read-only queries.
+    pub view: watch::Receiver<Arc<View>>,
     /// Where every block and draw line is: the HTTP side reads history from the files.
     pub index: Arc<ChainIndex>,
     pub event_tx: broadcast::Sender<Event>,
@@ -112,6 +113,7 @@ pub async fn run(
     let (cmd_tx, cmd_rx) = mpsc::channel(COMMAND_QUEUE);
     let (announce_tx, _) = broadcast::channel::<Bytes>(ANNOUNCE_QUEUE);
     let (event_tx, _) = broadcast::channel(EVENT_QUEUE);
+    let (view_tx, view_rx) = watch::channel(Arc::new(View::default()));
     let round = Round::new(
         opened,
         RoundSetup {
@@ -123,6 +125,7 @@ pub async fn run(
             shared: shared.clone(),
             announce_tx: announce_tx.clone(),
             event_tx: event_tx.clone(),
+            view_tx,
         },
     )?;
     if let Ok(addr) = listener.local_addr() {
@@ -140,7 +143,7 @@ pub async fn run(
     let mut round_task = tokio::spawn(round.run(cmd_rx, token.clone()));
 
     let handles = Handles {
-        cmd_tx: cmd_tx.clone(),
+        view: view_rx,
         index,
         event_tx,
         shared: shared.clone(),
