@@ -153,7 +153,7 @@ impl View {
             next_round_at: left
                 .map(|d| rfc3339(Utc::now() + chrono::Duration::from_std(d).unwrap_or_default())),
             seconds_left: left.map(|d| d.as_secs_f64()),
-            chi_square: self.chi_square.clone(),
+            chi_square: self.chi_square,
         }
     }
 }
