@@ -279,7 +279,7 @@ pub struct RoundSetup {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RoundError {
-    #[error("cannot write the chain: {0}")]
+    #[error("cannot write the data directory")]
     Store(#[from] StoreError),
     #[error("the storage task failed: {0}")]
     Join(#[from] tokio::task::JoinError),

@@ -182,7 +182,7 @@ pub async fn run(
             };
             match &outcome {
                 Ok(()) => tracing::error!("shutting down: the round task stopped"),
-                Err(e) => tracing::error!(error = %e, "shutting down: the round task failed"),
+                Err(e) => tracing::error!(error = %causes(e), "shutting down: the round task failed"),
             }
             outcome
         }
@@ -266,4 +266,16 @@ impl Listener {
             }
         }
     }
+}
+
+/// An error and each of its causes, `: `-separated, as `{:#}` prints an anyhow chain.
+fn causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut source = e.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
 }

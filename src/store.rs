@@ -20,7 +20,8 @@ pub const LOCK_FILE: &str = "lock";
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("{path}: {source}")]
+    // The cause is the source, not part of this text: `{:#}` printing adds it once.
+    #[error("{path}")]
     Io {
         path: PathBuf,
         source: std::io::Error,

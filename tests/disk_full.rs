@@ -276,8 +276,14 @@ async fn fill_the_disk(stakes: &[u64]) -> &'static str {
     };
     let last_line = log.last().unwrap();
     assert!(
-        last_line.starts_with("error: cannot write the chain: ") && last_line.contains(failed),
+        last_line.starts_with("error: cannot write the data directory: ")
+            && last_line.contains(failed),
         "the last line says why it stopped: {last_line:?}"
+    );
+    assert_eq!(
+        last_line.matches("File too large").count(),
+        1,
+        "the cause is said once: {last_line:?}"
     );
     assert_eq!(
         file_len(&dir.join(failed)),

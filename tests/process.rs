@@ -281,3 +281,49 @@ fn a_taken_http_port_stops_the_start_with_a_clear_error() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_second_server_on_one_data_directory_exits_1_naming_the_holder() {
+    let dir = tempfile::tempdir().unwrap();
+    let (first, _) = spawn(dir.path(), "30");
+    let before = std::fs::read(dir.path().join("chain.jsonl")).unwrap();
+    let out = run_to_end(command(dir.path()));
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let last = stderr.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("error: ")
+            && last.contains("in use by another pos-lottery server")
+            && last.contains(&format!("(pid {})", first.0.id())),
+        "{stderr}"
+    );
+    assert_eq!(
+        std::fs::read(dir.path().join("chain.jsonl")).unwrap(),
+        before
+    );
+    // Reading stays allowed while the server runs.
+    let verify = run_to_end({
+        let mut c = command(dir.path());
+        c.arg("verify");
+        c
+    });
+    assert_eq!(verify.status.code(), Some(0), "{verify:?}");
+    // SIGKILL releases the lock with the process: the next start needs no cleanup.
+    drop(first);
+    let (_again, _) = spawn(dir.path(), "30");
+}
+
+#[test]
+fn a_refused_directory_gets_no_new_files() {
+    let dir = tempfile::tempdir().unwrap();
+    // A draws file with no chain file: refused, and no chain.jsonl is created.
+    std::fs::write(dir.path().join("draws.jsonl"), "{}\n").unwrap();
+    let out = run_to_end(command(dir.path()));
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let mut names: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, vec!["draws.jsonl", "lock"]);
+}
