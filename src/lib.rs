@@ -13,6 +13,7 @@
 //! - [`session`] and [`codec`]: one TCP connection; [`server`]: accept loop and shutdown;
 //! - [`http`]: the read-only JSON API, event stream and dashboard;
 //! - [`audit`]: the `verify` and `stats` subcommands; [`simulate`]: bots for demos and load;
+//! - [`repair`]: the `repair` subcommand, which cuts only a damaged tail, after showing it;
 //! - settings live in [`config`].
 
 pub mod audit;
@@ -23,6 +24,7 @@ pub mod http;
 pub mod input;
 pub mod ledger;
 pub mod lottery;
+pub mod repair;
 pub mod round;
 pub mod server;
 pub mod session;

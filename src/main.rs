@@ -45,6 +45,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Cut a damaged tail the server refuses (the last block, later draw lines), after showing
+    /// every byte; a damaged middle is refused. A dry run unless --yes.
+    Repair {
+        /// The data directory [env: DATA_DIR] [default: ./data]
+        dir: Option<PathBuf>,
+        /// Cut the bytes shown, instead of only showing them.
+        #[arg(long)]
+        yes: bool,
+    },
     /// Play validators against a running server over TCP, for demos and load tests.
     Simulate(pos_lottery::simulate::SimulateArgs),
 }
@@ -160,6 +169,7 @@ fn main() -> ExitCode {
         None => serve(cli.serve.into_config()),
         Some(Command::Verify { dir }) => verify(dir.unwrap_or(data_dir)),
         Some(Command::Stats { dir, json }) => stats(dir.unwrap_or(data_dir), json),
+        Some(Command::Repair { dir, yes }) => repair(dir.unwrap_or(data_dir), yes),
         Some(Command::Simulate(args)) => {
             match runtime().and_then(|rt| rt.block_on(pos_lottery::simulate::run(args))) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -274,6 +284,21 @@ fn stats(dir: PathBuf, json: bool) -> ExitCode {
         }
         Err(e) => {
             eprintln!("FAILED: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn repair(dir: PathBuf, yes: bool) -> ExitCode {
+    use pos_lottery::repair::RepairError;
+    match pos_lottery::repair::run(&dir, yes, &mut std::io::stdout().lock()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(RepairError::Refused { why, .. }) => {
+            eprintln!("refusing: {why}");
+            ExitCode::FAILURE
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
             ExitCode::FAILURE
         }
     }
