@@ -70,13 +70,14 @@ pub fn verify_report(dir: &Path, a: &Audit) -> Vec<String> {
         .collect();
     let draws = a.draw_spans.len();
     lines.push(format!(
-        "ok: {} blocks (height {}), {} validators seen, {} draws recomputed, every hash and link checked; {} burned in {} slashes",
+        "ok: {} blocks (height {}), {} validators seen, {} draws recomputed, every hash and link checked; {} burned in {} slash{}",
         a.block_count,
         a.block_count.saturating_sub(1),
         a.tallies.len(),
         draws,
         a.burns.burned,
-        a.burns.slashes
+        a.burns.slashes,
+        if a.burns.slashes == 1 { "" } else { "es" }
     ));
     lines
 }
