@@ -358,12 +358,10 @@ impl Round {
         let (ticks, next_tick) = match setup.ticks {
             Ticks::Every(period) => {
                 let start = Instant::now() + period;
-                let mut interval = tokio::time::interval_at(start, period);
-                // After a stall (a slow disk, say) longer than a round, close one round at
-                // once, then go back to the schedule: `Burst` would close every missed round
-                // back to back without serving a command in between.
-                interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
-                (TickSource::Every(interval, period), Some(start))
+                (
+                    TickSource::Every(round_interval(start, period), period),
+                    Some(start),
+                )
             }
             Ticks::Manual(rx) => (TickSource::Manual(rx), None),
         };
@@ -797,6 +795,15 @@ impl Round {
     }
 }
 
+/// The round timer. After a stall (a slow disk, say) longer than a round it closes one round
+/// at once, then goes back to the schedule: `Burst` would close every missed round back to
+/// back without serving a command in between.
+fn round_interval(start: Instant, period: Duration) -> Interval {
+    let mut interval = tokio::time::interval_at(start, period);
+    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
+    interval
+}
+
 async fn tick_opt(interval: &mut Option<Interval>) {
     match interval {
         Some(i) => {
@@ -815,4 +822,29 @@ fn block_json(block: &Block) -> Bytes {
 /// RFC 3339 in UTC with millisecond precision and a `Z`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn after_a_stall_one_round_closes_then_the_schedule_resumes() {
+        let period = Duration::from_secs(30);
+        let t0 = Instant::now();
+        let mut interval = round_interval(t0 + period, period);
+        interval.tick().await;
+        assert_eq!(Instant::now(), t0 + period);
+        // A stall of three and a half rounds, as a slow fsync would cause.
+        tokio::time::advance(period * 7 / 2).await;
+        let stalled_until = Instant::now();
+        interval.tick().await;
+        assert_eq!(Instant::now(), stalled_until, "one round closes at once");
+        interval.tick().await;
+        assert_eq!(
+            Instant::now(),
+            t0 + period * 5,
+            "the next closes on the original schedule, not back to back"
+        );
+    }
 }
