@@ -20,6 +20,9 @@ use sha2::{Digest, Sha256};
 /// Smallest and largest heart rate a block may carry (the genesis block carries 0).
 pub const BPM_RANGE: std::ops::RangeInclusive<u32> = 1..=300;
 
+/// What the server signs for each v2 block, followed by the block's `Hash`.
+pub const BLOCK_SIGNING_PREFIX: &str = "pos-lottery block v2 ";
+
 /// SHA-256 of the empty string: the genesis block's `EntriesHash`.
 pub const EMPTY_ENTRIES_HASH: &str =
     "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
@@ -44,8 +47,23 @@ pub struct Block {
     /// Commits the block to its draw's entries; see [`compute_entries_hash`].
     #[serde(rename = "EntriesHash")]
     pub entries_hash: String,
+    /// v2 genesis only: `hex(s_0)`, the commitment to the server's reveal chain.
+    #[serde(rename = "SeedCommit", default, skip_serializing_if = "Option::is_none")]
+    pub seed_commit: Option<String>,
+    /// v2 genesis only: the server's Ed25519 public key, which signs every block.
+    #[serde(rename = "ServerKey", default, skip_serializing_if = "Option::is_none")]
+    pub server_key: Option<String>,
+    /// v2 blocks after genesis: `hex(s_k)`, the reveal that seeds this block's draw.
+    #[serde(rename = "Reveal", default, skip_serializing_if = "Option::is_none")]
+    pub reveal: Option<String>,
+    /// v2, on the block carrying a reveal chain's last reveal: the next chain's `hex(s'_0)`.
+    #[serde(rename = "NextSeedCommit", default, skip_serializing_if = "Option::is_none")]
+    pub next_seed_commit: Option<String>,
     #[serde(rename = "Hash")]
     pub hash: String,
+    /// v2: the server's signature over `pos-lottery block v2 <Hash>`; not covered by `Hash`.
+    #[serde(rename = "Signature", default, skip_serializing_if = "Option::is_none")]
+    pub signature: Option<String>,
 }
 
 /// What is wrong with a block, named by its index.
@@ -84,6 +102,18 @@ pub enum ChainError {
     BadTimestamp { index: u64, timestamp: String },
     #[error("block 0: not a genesis block ({what})")]
     BadGenesis { what: String },
+    /// A v2 field missing where the chain's version needs it, or present where it must not be.
+    #[error("block {index}: {what}")]
+    Version { index: u64, what: String },
+    #[error("block {index}: Reveal is {found}; its SHA-256 is {hashed}, but it must be {expected} (the {source_field} of block {prev})")]
+    RevealMismatch {
+        index: u64,
+        found: String,
+        hashed: String,
+        expected: String,
+        source_field: &'static str,
+        prev: u64,
+    },
     #[error("the chain is empty: it has no genesis block")]
     Empty,
 }
@@ -139,10 +169,67 @@ impl Block {
             validator,
             round,
             entries_hash,
+            seed_commit: None,
+            server_key: None,
+            reveal: None,
+            next_seed_commit: None,
             hash: String::new(),
+            signature: None,
         };
         block.hash = block.compute_hash();
         block
+    }
+
+    /// A v2 genesis block: committed to the reveal chain `seed_commit` and to the server's
+    /// public key. Unsigned: see [`Block::sign_with`].
+    pub fn genesis_v2(timestamp: String, seed_commit: [u8; 32], server_key: [u8; 32]) -> Block {
+        let mut block = Block::genesis(timestamp);
+        block.seed_commit = Some(hex::encode(seed_commit));
+        block.server_key = Some(hex::encode(server_key));
+        block.hash = block.compute_hash();
+        block
+    }
+
+    /// Adds the v2 fields of a block after genesis (its reveal, and on a rotation the next
+    /// reveal chain's commitment) and hashes it again. Unsigned: see [`Block::sign_with`].
+    pub fn with_reveal(mut self, reveal: [u8; 32], next_seed_commit: Option<[u8; 32]>) -> Block {
+        self.reveal = Some(hex::encode(reveal));
+        self.next_seed_commit = next_seed_commit.map(hex::encode);
+        self.hash = self.compute_hash();
+        self
+    }
+
+    /// True for a block of a pos-lottery-v2 chain.
+    pub fn is_v2(&self) -> bool {
+        self.seed_commit.is_some() || self.reveal.is_some()
+    }
+
+    /// What the server signs: `pos-lottery block v2 <Hash>`.
+    pub fn signing_message(&self) -> Vec<u8> {
+        format!("{BLOCK_SIGNING_PREFIX}{}", self.hash).into_bytes()
+    }
+
+    /// Signs the block with the server's key (v2).
+    pub fn sign_with(mut self, key: &ed25519_dalek::SigningKey) -> Block {
+        use ed25519_dalek::Signer;
+        let signature = key.sign(&self.signing_message());
+        self.signature = Some(hex::encode(signature.to_bytes()));
+        self
+    }
+
+    /// The raw 32 bytes of `Reveal`, when it is 64 hex characters.
+    pub fn reveal_bytes(&self) -> Option<[u8; 32]> {
+        self.reveal.as_deref().and_then(decode_hash)
+    }
+
+    /// What the next block's reveal must hash to (v2): this block's `NextSeedCommit` when it
+    /// starts a rotation, else its `Reveal`, else (genesis) its `SeedCommit`.
+    pub fn reveal_commitment(&self) -> Option<[u8; 32]> {
+        self.next_seed_commit
+            .as_deref()
+            .or(self.reveal.as_deref())
+            .or(self.seed_commit.as_deref())
+            .and_then(decode_hash)
     }
 
     /// Hex SHA-256 over every field but `Hash`, in order, each as text followed by `\n`.
@@ -175,6 +262,20 @@ impl Block {
                 text.push(b'\n');
             }
         }
+        // v2 fields, when present, in their published order; a v1 block has none, so its
+        // hash is exactly the v1 rule.
+        for field in [
+            &self.seed_commit,
+            &self.server_key,
+            &self.reveal,
+            &self.next_seed_commit,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            text.extend_from_slice(field.as_bytes());
+            text.push(b'\n');
+        }
         Sha256::digest(&text).into()
     }
 
@@ -206,6 +307,57 @@ impl Block {
                 index,
                 field: "Hash",
                 found: self.hash.clone(),
+            });
+        }
+        for (field, value) in [
+            ("SeedCommit", &self.seed_commit),
+            ("ServerKey", &self.server_key),
+            ("Reveal", &self.reveal),
+            ("NextSeedCommit", &self.next_seed_commit),
+        ] {
+            if let Some(v) = value {
+                if !is_hex64(v) {
+                    return Err(ChainError::NotHex {
+                        index,
+                        field,
+                        found: v.clone(),
+                    });
+                }
+            }
+        }
+        if let Some(sig) = &self.signature {
+            if sig.len() != 128 || !sig.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+                return Err(ChainError::Version {
+                    index,
+                    what: format!("Signature is {sig:?}, not 128 lowercase hex characters"),
+                });
+            }
+        }
+        let v2 = self.seed_commit.is_some() || self.server_key.is_some() || self.reveal.is_some();
+        let misplaced = if index == 0 {
+            if self.reveal.is_some() || self.next_seed_commit.is_some() {
+                Some("a genesis block carries no Reveal or NextSeedCommit")
+            } else if v2 && (self.seed_commit.is_none() || self.server_key.is_none()) {
+                Some("a v2 genesis block carries both SeedCommit and ServerKey")
+            } else {
+                None
+            }
+        } else if self.seed_commit.is_some() || self.server_key.is_some() {
+            Some("only the genesis block carries SeedCommit and ServerKey")
+        } else {
+            None
+        };
+        let misplaced = misplaced.or(if v2 && self.signature.is_none() {
+            Some("a v2 block is signed, but this one has no Signature")
+        } else if !v2 && (self.signature.is_some() || self.next_seed_commit.is_some()) {
+            Some("a v1 block carries no Signature or NextSeedCommit")
+        } else {
+            None
+        });
+        if let Some(what) = misplaced {
+            return Err(ChainError::Version {
+                index,
+                what: what.to_string(),
             });
         }
         if index == 0 {
@@ -276,7 +428,40 @@ impl Block {
                 prev_round: prev.round,
             });
         }
-        self.validate_alone()
+        self.validate_alone()?;
+        // A chain keeps the version its genesis block gave it.
+        match (prev.is_v2(), self.reveal.as_deref()) {
+            (false, None) => Ok(()),
+            (false, Some(_)) => Err(ChainError::Version {
+                index,
+                what: "Reveal in a v1 chain (its genesis block has no SeedCommit)".into(),
+            }),
+            (true, None) => Err(ChainError::Version {
+                index,
+                what: "no Reveal in a v2 chain (its genesis block has a SeedCommit)".into(),
+            }),
+            (true, Some(reveal)) => {
+                let (expected, source_field) = match (&prev.next_seed_commit, &prev.reveal) {
+                    (Some(c), _) => (c, "NextSeedCommit"),
+                    (None, Some(r)) => (r, "Reveal"),
+                    (None, None) => (prev.seed_commit.as_ref().unwrap_or(&prev.hash), "SeedCommit"),
+                };
+                let raw = decode_hash(reveal).unwrap_or_default();
+                let hashed: [u8; 32] = Sha256::digest(raw).into();
+                if decode_hash(expected) == Some(hashed) {
+                    Ok(())
+                } else {
+                    Err(ChainError::RevealMismatch {
+                        index,
+                        found: reveal.to_string(),
+                        hashed: hex::encode(hashed),
+                        expected: expected.clone(),
+                        source_field,
+                        prev: prev.index,
+                    })
+                }
+            }
+        }
     }
 }
 

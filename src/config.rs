@@ -46,6 +46,8 @@ pub struct Config {
     /// An HTTP connection that is idle, or slow to send its request headers, for this long
     /// is closed (event streams are exempt once established: they send keep-alives).
     pub http_timeout: Duration,
+    /// Reveals in each reveal chain a new v2 chain (or a rotation) makes.
+    pub seed_chain_len: u64,
 }
 
 impl Config {
@@ -66,6 +68,8 @@ impl Config {
             broadcast_blocks: 100,
             http_max_connections: 256,
             http_timeout: Duration::from_secs(30),
+            // Small, so making a chain costs tests nothing; rotation has its own test.
+            seed_chain_len: 1024,
         }
     }
 }

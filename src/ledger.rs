@@ -10,7 +10,7 @@ use std::io::BufRead;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{compute_entries_hash_bytes, decode_hash, is_hex64, Block, ChainError};
-use crate::lottery::{compute_seed, pick_winner, LotteryError};
+use crate::lottery::{compute_seed, compute_seed_v2, pick_winner, LotteryError};
 
 pub const CHAIN_FILE: &str = "chain.jsonl";
 pub const DRAWS_FILE: &str = "draws.jsonl";
@@ -147,6 +147,112 @@ pub struct Audit {
     pub repairs: Vec<Repair>,
     /// What `slashes.jsonl` adds up to (filled in by the caller that reads it).
     pub burns: Burns,
+    /// Block signatures checked (v2 chains).
+    pub signatures_checked: u64,
+    /// For a v2 chain: the commitment of the reveal chain the next block draws from, and how
+    /// many of its reveals are used (0 when the tip started a rotation).
+    pub seed_position: Option<([u8; 32], u64)>,
+    /// For a v2 chain: the genesis block's `ServerKey`.
+    pub server_key: Option<[u8; 32]>,
+}
+
+impl Audit {
+    /// 2 for a pos-lottery-v2 chain, 1 otherwise.
+    pub fn version(&self) -> u8 {
+        if self.seed_position.is_some() {
+            2
+        } else {
+            1
+        }
+    }
+}
+
+/// Which block signatures an audit checks (v2 chains).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signatures {
+    /// Every one (`verify`), batch-verified.
+    All,
+    /// Only the newest n (start-up: the reveal chain and every hash are checked in full, and
+    /// the files were written by this server).
+    Newest(usize),
+}
+
+/// How many signatures are batch-verified at once.
+const SIGNATURE_BATCH: usize = 1024;
+
+/// Collects block signatures and verifies them in batches.
+struct SignatureCheck {
+    key: ed25519_dalek::VerifyingKey,
+    mode: Signatures,
+    pending: VecDeque<(u64, Vec<u8>, ed25519_dalek::Signature)>,
+    checked: u64,
+}
+
+impl SignatureCheck {
+    fn new(genesis: &Block, mode: Signatures) -> Result<SignatureCheck, AuditError> {
+        let bad = |why: String| AuditError::new(CHAIN_FILE, Some(0), why);
+        let hex_key = genesis.server_key.as_deref().unwrap_or_default();
+        let raw = decode_hash(hex_key).ok_or_else(|| bad(format!("ServerKey is {hex_key:?}, not 64 hex characters")))?;
+        let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
+            .map_err(|_| bad(format!("ServerKey {hex_key} is not an Ed25519 public key")))?;
+        Ok(SignatureCheck {
+            key,
+            mode,
+            pending: VecDeque::new(),
+            checked: 0,
+        })
+    }
+
+    fn push(&mut self, block: &Block) -> Result<(), AuditError> {
+        let mut raw = [0u8; 64];
+        let sig = block.signature.as_deref().unwrap_or_default();
+        hex::decode_to_slice(sig, &mut raw).map_err(|_| {
+            AuditError::new(CHAIN_FILE, Some(block.index), "Signature is not 128 hex characters")
+        })?;
+        self.pending.push_back((
+            block.index,
+            block.signing_message(),
+            ed25519_dalek::Signature::from_bytes(&raw),
+        ));
+        match self.mode {
+            Signatures::All if self.pending.len() >= SIGNATURE_BATCH => self.flush(),
+            Signatures::Newest(n) if self.pending.len() > n => {
+                self.pending.pop_front();
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Verifies what is pending; the first bad signature is named by its block.
+    fn flush(&mut self) -> Result<(), AuditError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let msgs: Vec<&[u8]> = self.pending.iter().map(|p| p.1.as_slice()).collect();
+        let sigs: Vec<ed25519_dalek::Signature> = self.pending.iter().map(|p| p.2).collect();
+        let keys = vec![self.key; msgs.len()];
+        if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_err() {
+            use ed25519_dalek::Verifier;
+            let bad = self
+                .pending
+                .iter()
+                .find(|(_, m, s)| self.key.verify(m, s).is_err())
+                .or(self.pending.front())
+                .map_or(0, |p| p.0);
+            return Err(AuditError::new(
+                CHAIN_FILE,
+                Some(bad),
+                format!(
+                    "Signature does not verify under the ServerKey {}: this block was not signed by the chain's server",
+                    hex::encode(self.key.as_bytes())
+                ),
+            ));
+        }
+        self.checked += self.pending.len() as u64;
+        self.pending.clear();
+        Ok(())
+    }
 }
 
 /// The first thing wrong, with where it is.
@@ -231,7 +337,11 @@ fn check_draw(prev: &Block, block: &Block, draw: &DrawRecord) -> Result<(), Draw
         });
     }
     let tip_hash = prev.hash_bytes().unwrap_or_default();
-    let seed = compute_seed(&tip_hash, block.index);
+    // The block's version decides the seed: v2 blocks carry their reveal.
+    let seed = match block.reveal_bytes() {
+        Some(reveal) => compute_seed_v2(&tip_hash, block.index, &computed, &reveal),
+        None => compute_seed(&tip_hash, block.index),
+    };
     let d = pick_winner(&seed, &draw.entries)?;
     let winner = draw
         .entries
@@ -330,12 +440,19 @@ fn next_record<T: for<'de> Deserialize<'de>>(
 /// in range. What an ordinary crash leaves (a torn last line in either file, a last draw line
 /// whose block was never written) comes back as [`Repair`]s, and only when everything before
 /// it checked out. Anything else is an [`AuditError`] naming the file and block.
-pub fn audit(
+pub fn audit(chain: impl BufRead, draws: impl BufRead, keep_recent: usize) -> Result<Audit, AuditError> {
+    audit_with(chain, draws, keep_recent, Signatures::All)
+}
+
+/// [`audit`], choosing which block signatures of a v2 chain to check.
+pub fn audit_with(
     mut chain: impl BufRead,
     mut draws: impl BufRead,
     keep_recent: usize,
+    signatures: Signatures,
 ) -> Result<Audit, AuditError> {
     let mut out = Audit::default();
+    let mut sigs: Option<SignatureCheck> = None;
     let (mut chain_off, mut draws_off) = (0u64, 0u64);
     let mut prev: Option<Block> = None;
     loop {
@@ -360,9 +477,25 @@ pub fn audit(
                     }));
                 }
                 block.validate_alone().map_err(chain_err)?;
+                if block.is_v2() {
+                    let mut check = SignatureCheck::new(&block, signatures)?;
+                    check.push(&block)?;
+                    sigs = Some(check);
+                    out.seed_position = block.seed_commit.as_deref().and_then(decode_hash).map(|c| (c, 0));
+                    out.server_key = block.server_key.as_deref().and_then(decode_hash);
+                }
             }
             Some(p) => {
                 block.validate_after(p).map_err(chain_err)?;
+                if let Some(check) = &mut sigs {
+                    check.push(&block)?;
+                    // Which reveal chain this block drew from, and how far into it.
+                    out.seed_position = match (&p.next_seed_commit, out.seed_position) {
+                        (Some(next), _) => decode_hash(next).map(|c| (c, 1)),
+                        (None, Some((c, used))) => Some((c, used + 1)),
+                        (None, None) => None,
+                    };
+                }
                 let mut torn = Vec::new();
                 let Some((draw, off, len)) = next_record::<DrawRecord>(
                     &mut draws,
@@ -449,6 +582,14 @@ pub fn audit(
         });
     } else {
         out.repairs.extend(spare);
+    }
+    if let Some(mut check) = sigs {
+        check.flush()?;
+        out.signatures_checked = check.checked;
+    }
+    // A tip that started a rotation hands the next block to the new reveal chain.
+    if let Some(next) = prev.as_ref().and_then(|t| t.next_seed_commit.as_deref()) {
+        out.seed_position = decode_hash(next).map(|c| (c, 0));
     }
     if let (true, Some(tip)) = (keep_recent > 0, &prev) {
         out.recent.push_back(tip.clone());

@@ -26,6 +26,7 @@ pub mod ledger;
 pub mod lottery;
 pub mod repair;
 pub mod round;
+pub mod seed;
 pub mod server;
 pub mod session;
 pub mod simulate;

@@ -51,6 +51,28 @@ pub fn compute_seed(tip_hash: &[u8; 32], index: u64) -> [u8; 32] {
     h.finalize().into()
 }
 
+/// Domain separator of the v2 seed.
+pub const SEED_DOMAIN_V2: &[u8] = b"pos-lottery-seed-v2";
+
+/// `seed = SHA256("pos-lottery-seed-v2" || tip_hash || u64_be(index) || entries_hash ||
+/// reveal)`: pos-lottery-v2. The entries are frozen (committed by `entries_hash`) before the
+/// server's `reveal` for this block is used, and the reveal was committed at genesis (or at
+/// the last rotation), so neither side can steer the outcome once entries close.
+pub fn compute_seed_v2(
+    tip_hash: &[u8; 32],
+    index: u64,
+    entries_hash: &[u8; 32],
+    reveal: &[u8; 32],
+) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(SEED_DOMAIN_V2);
+    h.update(tip_hash);
+    h.update(index.to_be_bytes());
+    h.update(entries_hash);
+    h.update(reveal);
+    h.finalize().into()
+}
+
 /// Draws `(c, t)` with `t` uniform in `0..total`, by rejection sampling over
 /// `x_c = u128_be(SHA256(seed || u64_be(c))[..16])`.
 ///

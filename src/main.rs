@@ -99,6 +99,9 @@ struct ServeArgs {
     /// Seconds an HTTP connection may be idle or take to send its request headers
     #[arg(long, allow_negative_numbers = true, env = "HTTP_TIMEOUT_SECS", default_value = "30", value_parser = config::parse_positive_secs)]
     http_timeout_secs: Duration,
+    /// Reveals in each committed reveal chain of a new chain (pos-lottery-v2); the server rotates to a new chain before one runs out
+    #[arg(long, env = "SEED_CHAIN_LEN", default_value = "4194304", value_parser = config::parse_at_least_one, allow_negative_numbers = true)]
+    seed_chain_len: u64,
 }
 
 impl ServeArgs {
@@ -117,6 +120,7 @@ impl ServeArgs {
             broadcast_blocks: self.broadcast_blocks,
             http_max_connections: self.http_max_connections,
             http_timeout: self.http_timeout_secs,
+            seed_chain_len: self.seed_chain_len,
         }
     }
 }

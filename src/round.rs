@@ -17,11 +17,11 @@ use tokio::sync::{broadcast, mpsc, oneshot, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
-use crate::chain::{compute_entries_hash, Block};
+use crate::chain::{compute_entries_hash, decode_hash, Block};
 use crate::ledger::{self, DrawRecord, SlashRecord, Tally};
-use crate::lottery::{compute_seed, pick_winner};
+use crate::lottery::{compute_seed, compute_seed_v2, pick_winner};
 use crate::stats::{chi_square, ChiSquare};
-use crate::store::{ChainIndex, Store, StoreError};
+use crate::store::{ChainIndex, Secrets, Store, StoreError};
 
 /// Capacity of the command channel: sessions wait (backpressure) when it is full.
 pub const COMMAND_QUEUE: usize = 1024;
@@ -270,6 +270,8 @@ pub struct RoundSetup {
     pub broadcast_blocks: u64,
     pub block_reward: u64,
     pub index: Arc<ChainIndex>,
+    /// Reveals in each new reveal chain a rotation makes (v2).
+    pub seed_chain_len: u64,
     pub shared: Arc<Shared>,
     pub announce_tx: broadcast::Sender<Bytes>,
     pub event_tx: broadcast::Sender<Event>,
@@ -287,6 +289,10 @@ pub enum RoundError {
     Chain(#[from] crate::chain::ChainError),
     #[error("the data directory holds no chain")]
     Empty,
+    #[error("the reveal chain is used up without a rotation")]
+    SeedUsedUp,
+    #[error("cannot make a new reveal chain: {0}")]
+    Seed(String),
 }
 
 struct Validator {
@@ -316,6 +322,9 @@ pub struct Round {
     broadcast_cache: Option<(u64, Bytes)>,
     index: Arc<ChainIndex>,
     store: Arc<Mutex<Store>>,
+    /// The signing key and reveal chain of a v2 chain; `None` keeps a v1 chain v1.
+    secrets: Option<Secrets>,
+    seed_chain_len: u64,
     validators: HashMap<u64, Validator>,
     /// This round's candidates by address: draw order for free, one per validator.
     candidates: BTreeMap<Arc<str>, Pending>,
@@ -378,6 +387,8 @@ impl Round {
             broadcast_cache: None,
             index: setup.index,
             store: Arc::new(Mutex::new(opened.store)),
+            secrets: opened.secrets,
+            seed_chain_len: setup.seed_chain_len,
             validators: HashMap::new(),
             candidates: BTreeMap::new(),
             tallies: audit.tallies,
@@ -659,7 +670,27 @@ impl Round {
             .collect();
         let tip = &self.tip;
         let index = tip.index + 1;
-        let seed = compute_seed(&tip.hash_bytes().unwrap_or_default(), index);
+        let entries_hash = compute_entries_hash(&entries);
+        let tip_hash = tip.hash_bytes().unwrap_or_default();
+        // v2: the entries are frozen now (committed by the EntriesHash); only then is this
+        // block's reveal taken from the reveal chain committed long before.
+        let reveal = match &self.secrets {
+            Some(s) => {
+                let at = s.used + 1;
+                let reveal = s.seed.reveal(at).ok_or(RoundError::SeedUsedUp)?;
+                Some((reveal, at == s.seed.len()))
+            }
+            None => None,
+        };
+        let seed = match &reveal {
+            Some((r, _)) => compute_seed_v2(
+                &tip_hash,
+                index,
+                &decode_hash(&entries_hash).unwrap_or_default(),
+                r,
+            ),
+            None => compute_seed(&tip_hash, index),
+        };
         let started = std::time::Instant::now();
         let draw = match pick_winner(&seed, &entries) {
             Ok(d) => d,
@@ -677,7 +708,7 @@ impl Round {
             pending.bpm,
             winner.clone(),
             round,
-            compute_entries_hash(&entries),
+            entries_hash,
         );
         let entrants = entries.len();
         let record = DrawRecord {
@@ -690,16 +721,49 @@ impl Round {
         };
         // Durable before announced: fsync off the async threads, and wait for it.
         let store = self.store.clone();
-        // The block was built from the tip by this task; check it anyway, before it is
-        // written, so a bug can never put a block on disk that the audit would refuse.
-        block.validate_after(&self.tip)?;
-        let (record, block, spans) = tokio::task::spawn_blocking(move || {
+        let tip = self.tip.clone();
+        let key = self.secrets.as_ref().map(|s| s.key.clone());
+        let rotate = match reveal {
+            Some((_, true)) => Some(self.seed_chain_len),
+            _ => None,
+        };
+        let (record, block, spans, rotated) = tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-            let spans = store.append(&record, &block);
-            (record, block, spans)
+            // The last reveal of a chain carries the next chain's commitment, which is made
+            // durable in seed-secret before any block commits to it.
+            let rotated = match rotate {
+                Some(n) => {
+                    let next = crate::store::new_seed_chain(n)
+                        .map_err(|e| RoundError::Seed(e.to_string()))?;
+                    store.add_seed_chain(&next)?;
+                    Some(next)
+                }
+                None => None,
+            };
+            let block = match (reveal, &key) {
+                (Some((r, _)), Some(key)) => block
+                    .with_reveal(r, rotated.as_ref().map(|c| c.commit()))
+                    .sign_with(key),
+                _ => block,
+            };
+            // Built from the tip by this task; checked anyway before it is written, so a
+            // bug (or a damaged seed-secret) never puts a block on disk the audit refuses.
+            block.validate_after(&tip)?;
+            let spans = store.append(&record, &block)?;
+            Ok::<_, RoundError>((record, block, spans, rotated))
         })
-        .await?;
-        self.index.push(spans?);
+        .await??;
+        self.index.push(spans);
+        if let Some(s) = &mut self.secrets {
+            match rotated {
+                Some(next) => {
+                    tracing::info!(commit = %hex::encode(next.commit()), reveals = next.len(), "rotated to a new reveal chain");
+                    s.seed = next;
+                    s.used = 0;
+                }
+                None => s.used += 1,
+            }
+        }
         if self.broadcast_blocks > 0 {
             if self.recent.len() as u64 >= self.broadcast_blocks {
                 self.recent.pop_front();

@@ -21,7 +21,7 @@ use crate::round::{
     COMMAND_QUEUE, EVENT_QUEUE,
 };
 use crate::session::{Session, SessionConfig};
-use crate::store::{ChainIndex, Store, StoreError};
+use crate::store::{ChainIndex, NewChain, Store, StoreError};
 
 /// The line a connection over `MAX_CONNECTIONS` gets before it is closed.
 pub const SERVER_FULL: &[u8] = b"server full\n";
@@ -89,8 +89,14 @@ pub async fn run(
         0 => 1,
         n => usize::try_from(n).unwrap_or(usize::MAX),
     };
+    let seed_chain_len = config.seed_chain_len;
     let mut opened = tokio::task::spawn_blocking(move || {
-        Store::open(&dir, keep, || crate::round::rfc3339(chrono::Utc::now()))
+        Store::open_with(
+            &dir,
+            keep,
+            NewChain::V2 { seed_chain_len },
+            || crate::round::rfc3339(chrono::Utc::now()),
+        )
     })
     .await??;
     if opened.created {
@@ -122,6 +128,7 @@ pub async fn run(
             broadcast_blocks: config.broadcast_blocks,
             block_reward: config.block_reward,
             index: index.clone(),
+            seed_chain_len: config.seed_chain_len,
             shared: shared.clone(),
             announce_tx: announce_tx.clone(),
             event_tx: event_tx.clone(),

@@ -9,11 +9,41 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use crate::chain::Block;
+use ed25519_dalek::SigningKey;
+
+use crate::chain::{decode_hash, Block};
 use crate::ledger::{
-    audit, audit_slashes, Audit, AuditError, DrawRecord, SlashRecord, CHAIN_FILE, DRAWS_FILE,
-    SLASHES_FILE,
+    audit_slashes, audit_with, Audit, AuditError, DrawRecord, Signatures, SlashRecord,
+    CHAIN_FILE, DRAWS_FILE, SLASHES_FILE,
 };
+use crate::seed::{SecretChain, SecretRecord, CHECKPOINT_EVERY};
+
+/// The server's Ed25519 secret key (v2 chains): one line, 64 hex, mode 0600.
+pub const SERVER_KEY_FILE: &str = "server.key";
+/// The server's reveal chains (v2 chains): one JSON line each, mode 0600; see [`crate::seed`].
+pub const SEED_SECRET_FILE: &str = "seed-secret";
+/// Block signatures checked at start-up: the newest ones. Every hash, link, draw and the
+/// whole reveal chain are checked regardless; `verify` checks every signature.
+pub const START_SIGNATURES: usize = 1000;
+
+/// What kind of chain a start makes in an empty directory.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewChain {
+    /// pos-lottery-v1, unsigned (what the first releases made; kept for tests of v1 files).
+    V1,
+    /// pos-lottery-v2: a committed reveal chain of this many reveals, and signed blocks.
+    V2 { seed_chain_len: u64 },
+}
+
+/// A v2 chain's secrets, loaded and matched against the chain.
+#[derive(Debug, Clone)]
+pub struct Secrets {
+    pub key: SigningKey,
+    /// The reveal chain the next block draws from.
+    pub seed: SecretChain,
+    /// How many of its reveals are used already.
+    pub used: u64,
+}
 
 /// The lock file: held with `flock` for the server's lifetime, it holds the server's pid.
 pub const LOCK_FILE: &str = "lock";
@@ -37,6 +67,9 @@ pub enum StoreError {
         holder = .pid.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default()
     )]
     Locked { dir: PathBuf, pid: Option<String> },
+    /// A v2 chain whose key or reveal chain is missing or does not match it.
+    #[error("{path}: {1}", path = .0.display())]
+    Secrets(PathBuf, String),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
@@ -67,6 +100,8 @@ pub struct Opened {
     pub audit: Audit,
     /// True when this start wrote the genesis block.
     pub created: bool,
+    /// The signing key and reveal chain of a v2 chain; `None` for v1.
+    pub secrets: Option<Secrets>,
 }
 
 /// Where a block's line and its draw line landed, for serving them later.
@@ -85,9 +120,22 @@ impl Store {
     /// # Errors
     /// Another server holds the directory ([`StoreError::Locked`]), the files are damaged
     /// (nothing is changed, nothing is created but the lock file), or I/O failed.
+    ///
+    /// An empty directory gets a v1 chain; the server uses [`Store::open_with`] to make v2.
     pub fn open(
         dir: &Path,
         keep_recent: usize,
+        genesis_time: impl FnOnce() -> String,
+    ) -> Result<Opened, StoreError> {
+        Store::open_with(dir, keep_recent, NewChain::V1, genesis_time)
+    }
+
+    /// [`Store::open`], making a `new_chain` when the directory holds none. A v2 chain also
+    /// loads `server.key` and `seed-secret`, which must match its genesis block.
+    pub fn open_with(
+        dir: &Path,
+        keep_recent: usize,
+        new_chain: NewChain,
         genesis_time: impl FnOnce() -> String,
     ) -> Result<Opened, StoreError> {
         let lock = lock_dir(dir)?;
@@ -112,12 +160,20 @@ impl Store {
         if chain_r.is_none() && draws_have_lines {
             return Err(StoreError::ChainMissing(dir.to_path_buf()));
         }
-        let mut audit = audit(
+        let mut audit = audit_with(
             reader(chain_r.as_ref()),
             reader(draws_r.as_ref()),
             keep_recent,
+            Signatures::Newest(START_SIGNATURES),
         )
         .map_err(|e| StoreError::Damaged(e, dir.to_path_buf()))?;
+        // A v2 chain's secrets must be there and match before anything is written.
+        let mut secrets = match (&audit.server_key, audit.seed_position) {
+            (Some(server_key), Some((commit, used))) => {
+                Some(load_secrets(dir, server_key, &commit, used)?)
+            }
+            _ => None,
+        };
         let burns = audit_slashes(reader(slashes_r.as_ref()))
             .map_err(|e| StoreError::Damaged(e, dir.to_path_buf()))?;
         audit.repairs.extend(burns.repairs.iter().cloned());
@@ -174,7 +230,22 @@ impl Store {
         };
         let created = audit.tip.is_none();
         if created {
-            let genesis = Block::genesis(genesis_time());
+            let genesis = match new_chain {
+                NewChain::V1 => Block::genesis(genesis_time()),
+                NewChain::V2 { seed_chain_len } => {
+                    let made = make_secrets(dir, seed_chain_len)?;
+                    let genesis = Block::genesis_v2(
+                        genesis_time(),
+                        made.seed.commit(),
+                        made.key.verifying_key().to_bytes(),
+                    )
+                    .sign_with(&made.key);
+                    audit.seed_position = Some((made.seed.commit(), 0));
+                    audit.server_key = Some(made.key.verifying_key().to_bytes());
+                    secrets = Some(made);
+                    genesis
+                }
+            };
             let span = store.write_line(Target::Chain, &genesis)?;
             audit.block_count = 1;
             audit.block_spans.push(span);
@@ -187,7 +258,14 @@ impl Store {
             store,
             audit,
             created,
+            secrets,
         })
+    }
+
+    /// Appends a new reveal chain to `seed-secret` and flushes it, before any block commits
+    /// to it (a rotation).
+    pub fn add_seed_chain(&mut self, chain: &SecretChain) -> Result<(), StoreError> {
+        append_secret_line(&self.dir, chain)
     }
 
     /// Appends `draw` and then `block`, each flushed to stable storage before the next step:
@@ -269,6 +347,142 @@ fn reader(f: Option<&File>) -> BufReader<Box<dyn Read + '_>> {
         None => Box::new(std::io::empty()),
     };
     BufReader::with_capacity(1 << 20, inner)
+}
+
+/// Opens a file for appending with mode 0600 (it holds secrets), creating it if missing.
+fn open_secret_file(path: &Path) -> std::io::Result<File> {
+    let mut options = OpenOptions::new();
+    options.append(true).create(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)
+}
+
+/// Appends one reveal chain record to `seed-secret`, fsynced, making the file if needed.
+fn append_secret_line(dir: &Path, chain: &SecretChain) -> Result<(), StoreError> {
+    let path = dir.join(SEED_SECRET_FILE);
+    let existed = path.exists();
+    let mut f = open_secret_file(&path).map_err(io_err(&path))?;
+    let mut line = serde_json::to_vec(&chain.to_record()).map_err(|e| io_err(&path)(e.into()))?;
+    line.push(b'\n');
+    f.write_all(&line).map_err(io_err(&path))?;
+    f.sync_all().map_err(io_err(&path))?;
+    if !existed {
+        sync_dir(dir)?;
+    }
+    Ok(())
+}
+
+/// Every reveal chain in `seed-secret`, oldest first.
+fn read_secret_lines(dir: &Path) -> Result<Vec<SecretChain>, StoreError> {
+    let path = dir.join(SEED_SECRET_FILE);
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    let bad = |n: usize, why: String| StoreError::Secrets(path.clone(), format!("line {n}: {why}"));
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        // A torn last line is a rotation that crashed before its block: never committed.
+        let Ok(record) = serde_json::from_str::<SecretRecord>(line) else {
+            if i + 1 == text.lines().count() && !text.ends_with('\n') {
+                break;
+            }
+            return Err(bad(i + 1, "not a reveal chain record".into()));
+        };
+        out.push(SecretChain::from_record(&record).map_err(|e| bad(i + 1, e.to_string()))?);
+    }
+    Ok(out)
+}
+
+/// Reads `server.key` and finds the reveal chain `commit` in `seed-secret`.
+fn load_secrets(
+    dir: &Path,
+    server_key: &[u8; 32],
+    commit: &[u8; 32],
+    used: u64,
+) -> Result<Secrets, StoreError> {
+    let key_path = dir.join(SERVER_KEY_FILE);
+    let text = std::fs::read_to_string(&key_path).map_err(|e| {
+        StoreError::Secrets(
+            key_path.clone(),
+            format!("{e}: a v2 chain needs the key that signs its blocks"),
+        )
+    })?;
+    let raw = decode_hash(text.trim()).ok_or_else(|| {
+        StoreError::Secrets(key_path.clone(), "not one line of 64 lowercase hex".into())
+    })?;
+    let key = SigningKey::from_bytes(&raw);
+    if key.verifying_key().to_bytes() != *server_key {
+        return Err(StoreError::Secrets(
+            key_path,
+            format!(
+                "its public key is {}, but the chain's ServerKey is {}: this key did not make this chain",
+                hex::encode(key.verifying_key().to_bytes()),
+                hex::encode(server_key)
+            ),
+        ));
+    }
+    let seed = read_secret_lines(dir)?
+        .into_iter()
+        .find(|c| c.commit() == *commit)
+        .ok_or_else(|| {
+            StoreError::Secrets(
+                dir.join(SEED_SECRET_FILE),
+                format!(
+                    "no reveal chain with commitment {}, which the chain draws from",
+                    hex::encode(commit)
+                ),
+            )
+        })?;
+    if used >= seed.len() {
+        return Err(StoreError::Secrets(
+            dir.join(SEED_SECRET_FILE),
+            format!(
+                "the reveal chain {} is used up ({used} of {} reveals) and the chain carries no NextSeedCommit",
+                hex::encode(commit),
+                seed.len()
+            ),
+        ));
+    }
+    Ok(Secrets { key, seed, used })
+}
+
+/// Makes (or, after a crash before the genesis block, reuses) the key and the first reveal
+/// chain of a new v2 chain, durable before the genesis block that commits to them.
+fn make_secrets(dir: &Path, seed_chain_len: u64) -> Result<Secrets, StoreError> {
+    let key_path = dir.join(SERVER_KEY_FILE);
+    let key = match std::fs::read_to_string(&key_path) {
+        Ok(text) => SigningKey::from_bytes(&decode_hash(text.trim()).ok_or_else(|| {
+            StoreError::Secrets(key_path.clone(), "not one line of 64 lowercase hex".into())
+        })?),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
+            let mut f = open_secret_file(&key_path).map_err(io_err(&key_path))?;
+            writeln!(f, "{}", hex::encode(key.to_bytes())).map_err(io_err(&key_path))?;
+            f.sync_all().map_err(io_err(&key_path))?;
+            sync_dir(dir)?;
+            key
+        }
+        Err(e) => return Err(io_err(&key_path)(e)),
+    };
+    let seed = match read_secret_lines(dir)?.pop() {
+        Some(seed) => seed,
+        None => {
+            let seed = new_seed_chain(seed_chain_len).map_err(|e| {
+                StoreError::Secrets(dir.join(SEED_SECRET_FILE), e.to_string())
+            })?;
+            append_secret_line(dir, &seed)?;
+            seed
+        }
+    };
+    Ok(Secrets { key, seed, used: 0 })
+}
+
+/// A fresh reveal chain of `n` reveals from 32 random bytes (N hashes).
+pub fn new_seed_chain(n: u64) -> Result<SecretChain, crate::seed::SeedError> {
+    SecretChain::new(n, CHECKPOINT_EVERY.min(n.max(1)), rand::random())
 }
 
 /// Creates `dir` if missing (making each new directory's entry durable in its parent), then
