@@ -608,7 +608,7 @@ def run(data):
     else:
         rotations = f"{v2.rotations} rotation{'' if v2.rotations == 1 else 's'}"
         signatures = (
-            f"{v2.signatures} signatures checked"
+            f"{v2.signatures} signature{'' if v2.signatures == 1 else 's'} checked"
             if v2.verify is not None
             else "signatures not checked (pip install cryptography)"
         )
