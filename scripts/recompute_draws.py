@@ -8,6 +8,13 @@ the draw pos-lottery-v1, the data directory): every block's fields, Hash, PrevHa
 and Round; every draw line's entries, EntriesHash and recomputed outcome; and, when present,
 every line of slashes.jsonl. Standard library only (Python 3.11+).
 
+A chain whose genesis block carries SeedCommit is a pos-lottery-v2 chain (README, "The draw:
+pos-lottery-v2"): then every block's v2 fields, the reveal chain (with rotations) and the seed v2
+of every draw are checked too, and every block's Ed25519 Signature under the genesis ServerKey
+when the `cryptography` package is importable (otherwise only its shape, and the summary says
+so). ServerKey must be a valid, not small-order, curve point either way (checked here in pure
+Python).
+
 Both files are streamed in lockstep, one line at a time, so memory stays flat however long the
 chain. What an ordinary crash leaves (the server's own rule) is a warning, not a failure: a torn
 last line (no newline, or unparseable) of any file, and one last draw line whose block was never
@@ -35,6 +42,8 @@ U128_MAX = 2**128 - 1
 BPM_MIN, BPM_MAX = 1, 300
 EMPTY_ENTRIES_HASH = hashlib.sha256(b"").hexdigest()
 SEED_DOMAIN = b"pos-lottery-seed-v1"
+SEED_DOMAIN_V2 = b"pos-lottery-seed-v2"
+SIGNED_PREFIX = "pos-lottery block v2 "
 
 # Fields and their JSON types, exactly as the Rust side (serde, deny_unknown_fields) reads them.
 BLOCK_FIELDS = {
@@ -45,11 +54,23 @@ DRAW_FIELDS = {
     "Index": U64_MAX, "Entries": list, "Total": U128_MAX, "Counter": U64_MAX,
     "Target": U128_MAX, "Winner": str,
 }  # fmt: skip
+# pos-lottery-v2's fields: each present on some blocks only (absent keys are left out).
+V2_FIELDS = {
+    "SeedCommit": str, "ServerKey": str, "Reveal": str, "NextSeedCommit": str, "Signature": str,
+}  # fmt: skip
 SLASH_FIELDS = {"Round": U64_MAX, "Address": str, "Burned": U64_MAX}
-HASHED_FIELDS = ("Index", "Timestamp", "BPM", "PrevHash", "Validator", "Round", "EntriesHash")
+# Hashed in this order when present: the v1 fields, then the v2 ones but Signature.
+HASHED_FIELDS = (
+    "Index", "Timestamp", "BPM", "PrevHash", "Validator", "Round", "EntriesHash",
+    "SeedCommit", "ServerKey", "Reveal", "NextSeedCommit",
+)  # fmt: skip
+# Which v2 fields each kind of block carries: (required, allowed).
+V2_GENESIS = ({"SeedCommit", "ServerKey", "Signature"}, {"SeedCommit", "ServerKey", "Signature"})
+V2_BLOCK = ({"Reveal", "Signature"}, {"Reveal", "NextSeedCommit", "Signature"})
 GENESIS = {"BPM": 0, "PrevHash": "", "Validator": "", "Round": 0, "EntriesHash": EMPTY_ENTRIES_HASH}
 
 is_hex64 = re.compile(r"[0-9a-f]{64}").fullmatch
+is_hex128 = re.compile(r"[0-9a-f]{128}").fullmatch
 # What chrono's RFC 3339 parser accepts for a string that ends in `Z` (src/chain.rs requires
 # both): any fraction of a second, `T`, `t` or a space between date and time, second 60.
 TIMESTAMP = re.compile(
@@ -101,8 +122,12 @@ def _constant(name):
 DECODER = json.JSONDecoder(object_pairs_hook=_object, parse_int=_integer, parse_constant=_constant)
 
 
-def parse(raw, fields):
-    """The record on one line, checked field by field like serde would; Unparseable if not."""
+def parse(raw, fields, optional=None):
+    """The record on one line, checked field by field like serde would; Unparseable if not.
+
+    `optional` fields may be absent; when present they are checked like the others (null is
+    refused: the server leaves an absent field out, it never writes null).
+    """
     try:
         obj = DECODER.decode(raw.decode("utf-8"))
     except Unparseable:
@@ -113,13 +138,16 @@ def parse(raw, fields):
         raise Unparseable(f"not JSON: {e}") from None
     if type(obj) is not dict:
         raise Unparseable("not a JSON object")
+    optional = optional or {}
     if obj.keys() != fields.keys():
-        unknown = [k for k in obj if k not in fields]
+        unknown = [k for k in obj if k not in fields and k not in optional]
         if unknown:
             raise Unparseable(f"unknown field {short(unknown[0])}")
         missing = [k for k in fields if k not in obj]
-        raise Unparseable(f"missing field {short(missing[0])}")
-    for key, kind in fields.items():
+        if missing:
+            raise Unparseable(f"missing field {short(missing[0])}")
+    present = {**fields, **{k: v for k, v in optional.items() if k in obj}}
+    for key, kind in present.items():
         value = obj[key]
         if kind is str:
             if type(value) is not str:
@@ -155,7 +183,7 @@ def parse_entries(entries):
 
 
 def parse_block(raw):
-    return parse(raw, BLOCK_FIELDS)
+    return parse(raw, BLOCK_FIELDS, V2_FIELDS)
 
 
 def parse_draw(raw):
@@ -222,13 +250,44 @@ def valid_timestamp(text):
 
 
 def block_hash(b):
-    """Hex SHA-256 of every field but Hash, in order, each as text followed by a newline."""
-    text = "".join(f"{b[field]}\n" for field in HASHED_FIELDS)
+    """Hex SHA-256 of every present field but Hash and Signature, in order, each as text
+    followed by a newline (for a v1 block, exactly the v1 rule)."""
+    text = "".join(f"{b[field]}\n" for field in HASHED_FIELDS if field in b)
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def check_block(block, prev):
-    """The block's own fields and hash, and its link to `prev` (None for the first line)."""
+def check_v2_fields(block, k, v2):
+    """Which of the v2 fields the block carries, by chain version and position."""
+    present = [f for f in V2_FIELDS if f in block]
+    if not v2:
+        if present:
+            return (
+                f"{present[0]} is present, but this is a pos-lottery-v1 chain "
+                "(its genesis block has no SeedCommit)"
+            )
+        return None
+    required, allowed = V2_GENESIS if k == 0 else V2_BLOCK
+    where = (
+        "the genesis block of a v2 chain" if k == 0 else "every block of a v2 chain after genesis"
+    )
+    for field in V2_FIELDS:
+        if field in required and field not in block:
+            return f"{field} is missing; {where} carries one"
+        if field in block and field not in allowed:
+            if k == 0:
+                return f"{field} is present, but the genesis block of a v2 chain carries none"
+            return f"{field} is present, but only the genesis block of a v2 chain carries one"
+    for field in present:
+        ok = is_hex128 if field == "Signature" else is_hex64
+        if not ok(block[field]):
+            n = 128 if field == "Signature" else 64
+            return f"{field} is {short(block[field])}, not {n} lowercase hex characters"
+    return None
+
+
+def check_block(block, prev, v2):
+    """The block's own fields and hash, and its link to `prev` (None for the first line);
+    `v2`: whether the chain is pos-lottery-v2 (its genesis block carries SeedCommit)."""
     k = 0 if prev is None else prev["Index"] + 1
     if block["Index"] != k:
         return f"Index is {block['Index']}, expected {k}"
@@ -258,15 +317,144 @@ def check_block(block, prev):
             return f"BPM {block['BPM']} is outside {BPM_MIN}-{BPM_MAX}"
         if not is_hex64(block["Validator"]):
             return f"Validator is {short(block['Validator'])}, not 64 lowercase hex characters"
+    problem = check_v2_fields(block, k, v2)
+    if problem:
+        return problem
     computed = block_hash(block)
     if block["Hash"] != computed:
         return f"Hash is {block['Hash']}, but its fields hash to {computed}"
     return None
 
 
-def draw(tip_hash_hex, k, entries):
-    """pos-lottery-v1 over entries already in ascending address order: (winner, c, t, T)."""
-    seed = hashlib.sha256(SEED_DOMAIN + bytes.fromhex(tip_hash_hex) + k.to_bytes(8, "big")).digest()
+# Ed25519 public keys, checked in pure Python: a ServerKey must decode to a curve point that
+# is not of small order (a small-order key lets anyone forge "signatures" that verify).
+ED_P = 2**255 - 19
+ED_D = -121665 * pow(121666, -1, ED_P) % ED_P
+ED_SQRT_M1 = pow(2, (ED_P - 1) // 4, ED_P)
+
+
+def ed_decode(enc):
+    """The point (x, y) that 32 bytes encode (RFC 8032 5.1.3), or None if they encode none."""
+    y = int.from_bytes(enc, "little") & (2**255 - 1)
+    sign = enc[31] >> 7
+    if y >= ED_P:
+        return None
+    x2 = (y * y - 1) * pow(ED_D * y * y + 1, -1, ED_P) % ED_P
+    x = pow(x2, (ED_P + 3) // 8, ED_P)
+    if (x * x - x2) % ED_P:
+        x = x * ED_SQRT_M1 % ED_P
+    if (x * x - x2) % ED_P:
+        return None
+    if x == 0 and sign:
+        return None
+    if x & 1 != sign:
+        x = ED_P - x
+    return x, y
+
+
+def ed_small_order(point):
+    """Whether 8 * point is the identity (the twisted Edwards addition law is complete)."""
+    x, y = point
+    for _ in range(3):  # doubling: x' = 2xy / (1 + dx²y²), y' = (y² + x²) / (1 − dx²y²)
+        dxy = ED_D * x * x * y * y % ED_P
+        x, y = (
+            2 * x * y * pow(1 + dxy, -1, ED_P) % ED_P,
+            (y * y + x * x) * pow(1 - dxy, -1, ED_P) % ED_P,
+        )
+    return (x, y) == (0, 1)
+
+
+def server_key(block):
+    """(verify(signature_bytes, message_bytes) -> bool, or None without `cryptography`), or a
+    problem string, for the genesis block's ServerKey."""
+    raw = bytes.fromhex(block["ServerKey"])
+    point = ed_decode(raw)
+    if point is None:
+        return f"ServerKey {block['ServerKey']} is not an Ed25519 public key (no curve point)"
+    if ed_small_order(point):
+        return (
+            f"ServerKey {block['ServerKey']} is a small-order Ed25519 point "
+            "(anyone could forge its signatures)"
+        )
+    try:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    except ImportError:
+        return (None,)
+    key = Ed25519PublicKey.from_public_bytes(raw)
+
+    def verify(signature, message):
+        try:
+            key.verify(signature, message)
+            return True
+        except InvalidSignature:
+            return False
+
+    return (verify,)
+
+
+class V2:
+    """What checking a v2 chain carries from one block to the next."""
+
+    def __init__(self):
+        self.verify = None  # Ed25519 verification under ServerKey; None without `cryptography`
+        self.server_key = None
+        self.commit = None  # (hex, where it comes from) the next Reveal must hash to
+        self.rotations = 0
+        self.signatures = 0
+
+
+def check_v2(block, state):
+    """A v2 block's Reveal against the commitment before it, and its Signature."""
+    k = block["Index"]
+    if k == 0:
+        got = server_key(block)
+        if isinstance(got, str):
+            return got
+        state.verify, state.server_key = got[0], block["ServerKey"]
+    else:
+        commit, source = state.commit
+        digest = hashlib.sha256(bytes.fromhex(block["Reveal"])).hexdigest()
+        if digest != commit:
+            return (
+                f"Reveal {block['Reveal']} hashes to {digest}, but the commitment is {commit} "
+                f"({source})"
+            )
+    if state.verify is not None:
+        message = (SIGNED_PREFIX + block["Hash"]).encode()
+        if not state.verify(bytes.fromhex(block["Signature"]), message):
+            return (
+                f"Signature {block['Signature'][:16]}... does not verify under ServerKey "
+                f"{state.server_key} for the message \"{SIGNED_PREFIX}{block['Hash']}\""
+            )
+        state.signatures += 1
+    if k == 0:
+        state.commit = (block["SeedCommit"], "SeedCommit of the genesis block")
+    elif "NextSeedCommit" in block:
+        state.commit = (block["NextSeedCommit"], f"NextSeedCommit of block {k}")
+        state.rotations += 1
+    else:
+        state.commit = (block["Reveal"], f"Reveal of block {k}")
+    return None
+
+
+def seed_v1(tip_hash_hex, k):
+    return hashlib.sha256(SEED_DOMAIN + bytes.fromhex(tip_hash_hex) + k.to_bytes(8, "big")).digest()
+
+
+def seed_v2(tip_hash_hex, k, entries_hash_hex, reveal_hex):
+    return hashlib.sha256(
+        SEED_DOMAIN_V2
+        + bytes.fromhex(tip_hash_hex)
+        + k.to_bytes(8, "big")
+        + bytes.fromhex(entries_hash_hex)
+        + bytes.fromhex(reveal_hex)
+    ).digest()
+
+
+def draw(seed, entries):
+    """The sampling of pos-lottery-v1 (and v2) over entries already in ascending address
+    order: (winner, c, t, T)."""
     T, c = sum(s for _, s in entries), 0
     bound = 2**128 - 2**128 % T  # no modulo bias: accept x below the largest multiple of T
     while True:
@@ -283,7 +471,8 @@ def draw(tip_hash_hex, k, entries):
 
 
 def check_draw(prev, block, d):
-    """The draw line of `block` (on top of `prev`), recomputed."""
+    """The draw line of `block` (on top of `prev`), recomputed; seed v2 when the block carries
+    a Reveal (a v2 chain), seed v1 otherwise."""
     k = block["Index"]
     if d["Index"] != k:
         return f"draw line Index is {d['Index']}, expected {k}"
@@ -305,7 +494,11 @@ def check_draw(prev, block, d):
     computed = hashlib.sha256("".join(f"{a}\n{s}\n" for a, s in entries).encode()).hexdigest()
     if block["EntriesHash"] != computed:
         return f"EntriesHash is {block['EntriesHash']}, but the draw's entries hash to {computed}"
-    winner, c, t, T = draw(prev["Hash"], k, entries)
+    if "Reveal" in block:
+        seed = seed_v2(prev["Hash"], k, block["EntriesHash"], block["Reveal"])
+    else:
+        seed = seed_v1(prev["Hash"], k)
+    winner, c, t, T = draw(seed, entries)
     if (T, c, t, winner) != (d["Total"], d["Counter"], d["Target"], d["Winner"]):
         return (
             f"the draw recomputes to Total {T}, Counter {c}, Target {t}, winner {winner}; "
@@ -318,16 +511,21 @@ def check_draw(prev, block, d):
 
 
 def audit(chain_f, draws_f, warnings):
-    """Checks chain.jsonl and draws.jsonl in lockstep; returns (blocks, draws checked)."""
+    """Checks chain.jsonl and draws.jsonl in lockstep; returns (blocks, draws checked, V2 state
+    or None for a v1 chain)."""
     chain, draws = Lines(chain_f), Lines(draws_f)
-    prev, count, draws_checked = None, 0, 0
+    prev, count, draws_checked, v2 = None, 0, 0, None
     while True:
         k = 0 if prev is None else prev["Index"] + 1
         got = next_record(chain, CHAIN_FILE, k, parse_block, warnings)
         if got is None:
             break
         block = got[0]
-        problem = check_block(block, prev)
+        if prev is None and "SeedCommit" in block:
+            v2 = V2()
+        problem = check_block(block, prev, v2 is not None)
+        if problem is None and v2 is not None:
+            problem = check_v2(block, v2)
         if problem:
             raise Failed(CHAIN_FILE, k, problem)
         if prev is not None:
@@ -356,7 +554,7 @@ def audit(chain_f, draws_f, warnings):
         warnings.append((DRAWS_FILE, offset, why))
     else:
         warnings.extend(spare)
-    return count, draws_checked
+    return count, draws_checked, v2
 
 
 def audit_slashes(f, warnings):
@@ -388,7 +586,7 @@ def run(data):
     try:
         with open(os.path.join(data, CHAIN_FILE), "rb") as chain_f:
             with open(os.path.join(data, DRAWS_FILE), "rb") as draws_f:
-                blocks, draws = audit(chain_f, draws_f, warnings)
+                blocks, draws, v2 = audit(chain_f, draws_f, warnings)
         slashes_path = os.path.join(data, SLASHES_FILE)
         slashings, burned = 0, 0
         if os.path.exists(slashes_path):
@@ -405,9 +603,21 @@ def run(data):
         path = os.path.join(data, file)
         print(f"warning: {path}: {reason} at byte {offset}; "
               "the server cuts it off at its next start")
+    if v2 is None:
+        checked = f"{draws} draws recomputed, every hash and link checked"
+    else:
+        rotations = f"{v2.rotations} rotation{'' if v2.rotations == 1 else 's'}"
+        signatures = (
+            f"{v2.signatures} signature{'' if v2.signatures == 1 else 's'} checked"
+            if v2.verify is not None
+            else "signatures not checked (pip install cryptography)"
+        )
+        checked = (
+            f"{draws} pos-lottery-v2 draws recomputed, every hash and link checked, "
+            f"reveal chain checked ({rotations}), {signatures}"
+        )
     print(
-        f"ok: {blocks} blocks (height {max(blocks - 1, 0)}), {draws} draws recomputed, "
-        f"every hash and link checked, {burned} burned"
+        f"ok: {blocks} blocks (height {max(blocks - 1, 0)}), {checked}, {burned} burned"
         + (f" in {slashings} slashings" if slashings else "")
     )
     return 0
