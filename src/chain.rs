@@ -48,7 +48,11 @@ pub struct Block {
     #[serde(rename = "EntriesHash")]
     pub entries_hash: String,
     /// v2 genesis only: `hex(s_0)`, the commitment to the server's reveal chain.
-    #[serde(rename = "SeedCommit", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "SeedCommit",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub seed_commit: Option<String>,
     /// v2 genesis only: the server's Ed25519 public key, which signs every block.
     #[serde(rename = "ServerKey", default, skip_serializing_if = "Option::is_none")]
@@ -57,7 +61,11 @@ pub struct Block {
     #[serde(rename = "Reveal", default, skip_serializing_if = "Option::is_none")]
     pub reveal: Option<String>,
     /// v2, on the block carrying a reveal chain's last reveal: the next chain's `hex(s'_0)`.
-    #[serde(rename = "NextSeedCommit", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "NextSeedCommit",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
     pub next_seed_commit: Option<String>,
     #[serde(rename = "Hash")]
     pub hash: String,
@@ -444,7 +452,10 @@ impl Block {
                 let (expected, source_field) = match (&prev.next_seed_commit, &prev.reveal) {
                     (Some(c), _) => (c, "NextSeedCommit"),
                     (None, Some(r)) => (r, "Reveal"),
-                    (None, None) => (prev.seed_commit.as_ref().unwrap_or(&prev.hash), "SeedCommit"),
+                    (None, None) => (
+                        prev.seed_commit.as_ref().unwrap_or(&prev.hash),
+                        "SeedCommit",
+                    ),
                 };
                 let raw = decode_hash(reveal).unwrap_or_default();
                 let hashed: [u8; 32] = Sha256::digest(raw).into();

@@ -192,7 +192,8 @@ impl SignatureCheck {
     fn new(genesis: &Block, mode: Signatures) -> Result<SignatureCheck, AuditError> {
         let bad = |why: String| AuditError::new(CHAIN_FILE, Some(0), why);
         let hex_key = genesis.server_key.as_deref().unwrap_or_default();
-        let raw = decode_hash(hex_key).ok_or_else(|| bad(format!("ServerKey is {hex_key:?}, not 64 hex characters")))?;
+        let raw = decode_hash(hex_key)
+            .ok_or_else(|| bad(format!("ServerKey is {hex_key:?}, not 64 hex characters")))?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
             .map_err(|_| bad(format!("ServerKey {hex_key} is not an Ed25519 public key")))?;
         Ok(SignatureCheck {
@@ -207,7 +208,11 @@ impl SignatureCheck {
         let mut raw = [0u8; 64];
         let sig = block.signature.as_deref().unwrap_or_default();
         hex::decode_to_slice(sig, &mut raw).map_err(|_| {
-            AuditError::new(CHAIN_FILE, Some(block.index), "Signature is not 128 hex characters")
+            AuditError::new(
+                CHAIN_FILE,
+                Some(block.index),
+                "Signature is not 128 hex characters",
+            )
         })?;
         self.pending.push_back((
             block.index,
@@ -440,7 +445,11 @@ fn next_record<T: for<'de> Deserialize<'de>>(
 /// in range. What an ordinary crash leaves (a torn last line in either file, a last draw line
 /// whose block was never written) comes back as [`Repair`]s, and only when everything before
 /// it checked out. Anything else is an [`AuditError`] naming the file and block.
-pub fn audit(chain: impl BufRead, draws: impl BufRead, keep_recent: usize) -> Result<Audit, AuditError> {
+pub fn audit(
+    chain: impl BufRead,
+    draws: impl BufRead,
+    keep_recent: usize,
+) -> Result<Audit, AuditError> {
     audit_with(chain, draws, keep_recent, Signatures::All)
 }
 
@@ -481,7 +490,11 @@ pub fn audit_with(
                     let mut check = SignatureCheck::new(&block, signatures)?;
                     check.push(&block)?;
                     sigs = Some(check);
-                    out.seed_position = block.seed_commit.as_deref().and_then(decode_hash).map(|c| (c, 0));
+                    out.seed_position = block
+                        .seed_commit
+                        .as_deref()
+                        .and_then(decode_hash)
+                        .map(|c| (c, 0));
                     out.server_key = block.server_key.as_deref().and_then(decode_hash);
                 }
             }

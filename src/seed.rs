@@ -106,7 +106,11 @@ impl SecretChain {
         }
         let raw = |h: &String| decode_hash(h).ok_or_else(|| SeedError::NotHex(h.clone()));
         let secret = raw(&r.secret)?;
-        let checkpoints = r.checkpoints.iter().map(raw).collect::<Result<Vec<_>, _>>()?;
+        let checkpoints = r
+            .checkpoints
+            .iter()
+            .map(raw)
+            .collect::<Result<Vec<_>, _>>()?;
         let expected = r.n / r.every + 1;
         if checkpoints.len() as u64 != expected {
             return Err(SeedError::CheckpointCount {

@@ -91,12 +91,9 @@ pub async fn run(
     };
     let seed_chain_len = config.seed_chain_len;
     let mut opened = tokio::task::spawn_blocking(move || {
-        Store::open_with(
-            &dir,
-            keep,
-            NewChain::V2 { seed_chain_len },
-            || crate::round::rfc3339(chrono::Utc::now()),
-        )
+        Store::open_with(&dir, keep, NewChain::V2 { seed_chain_len }, || {
+            crate::round::rfc3339(chrono::Utc::now())
+        })
     })
     .await??;
     if opened.created {

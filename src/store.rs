@@ -13,8 +13,8 @@ use ed25519_dalek::SigningKey;
 
 use crate::chain::{decode_hash, Block};
 use crate::ledger::{
-    audit_slashes, audit_with, Audit, AuditError, DrawRecord, Signatures, SlashRecord,
-    CHAIN_FILE, DRAWS_FILE, SLASHES_FILE,
+    audit_slashes, audit_with, Audit, AuditError, DrawRecord, Signatures, SlashRecord, CHAIN_FILE,
+    DRAWS_FILE, SLASHES_FILE,
 };
 use crate::seed::{SecretChain, SecretRecord, CHECKPOINT_EVERY};
 
@@ -470,9 +470,8 @@ fn make_secrets(dir: &Path, seed_chain_len: u64) -> Result<Secrets, StoreError> 
     let seed = match read_secret_lines(dir)?.pop() {
         Some(seed) => seed,
         None => {
-            let seed = new_seed_chain(seed_chain_len).map_err(|e| {
-                StoreError::Secrets(dir.join(SEED_SECRET_FILE), e.to_string())
-            })?;
+            let seed = new_seed_chain(seed_chain_len)
+                .map_err(|e| StoreError::Secrets(dir.join(SEED_SECRET_FILE), e.to_string()))?;
             append_secret_line(dir, &seed)?;
             seed
         }

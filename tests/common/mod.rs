@@ -33,6 +33,17 @@ pub async fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
     start_in(dir, tweak).await
 }
 
+/// Starts the server on a pos-lottery-v1 chain (a v1 genesis block written first, as the
+/// first releases did): a v1 directory keeps running v1.
+pub async fn start_v1(tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let dir = tempfile::tempdir().unwrap();
+    drop(
+        pos_lottery::store::Store::open(dir.path(), 0, || "2026-01-01T00:00:00.000Z".into())
+            .unwrap(),
+    );
+    start_in(dir, tweak).await
+}
+
 pub async fn start_in(dir: tempfile::TempDir, tweak: impl FnOnce(&mut Config)) -> TestServer {
     let mut config = Config::for_tests(dir.path().to_path_buf());
     config.broadcast = None;
