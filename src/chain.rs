@@ -51,27 +51,49 @@ pub struct Block {
     #[serde(
         rename = "SeedCommit",
         default,
+        deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
     pub seed_commit: Option<String>,
     /// v2 genesis only: the server's Ed25519 public key, which signs every block.
-    #[serde(rename = "ServerKey", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "ServerKey",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub server_key: Option<String>,
     /// v2 blocks after genesis: `hex(s_k)`, the reveal that seeds this block's draw.
-    #[serde(rename = "Reveal", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Reveal",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub reveal: Option<String>,
     /// v2, on the block carrying a reveal chain's last reveal: the next chain's `hex(s'_0)`.
     #[serde(
         rename = "NextSeedCommit",
         default,
+        deserialize_with = "present",
         skip_serializing_if = "Option::is_none"
     )]
     pub next_seed_commit: Option<String>,
     #[serde(rename = "Hash")]
     pub hash: String,
     /// v2: the server's signature over `pos-lottery block v2 <Hash>`; not covered by `Hash`.
-    #[serde(rename = "Signature", default, skip_serializing_if = "Option::is_none")]
+    #[serde(
+        rename = "Signature",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
     pub signature: Option<String>,
+}
+
+/// A v2 field is absent or a string: `null` is refused, so no block has two spellings.
+fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
+    String::deserialize(d).map(Some)
 }
 
 /// What is wrong with a block, named by its index.
@@ -783,6 +805,14 @@ mod tests {
         g.bpm = 5;
         g.hash = g.compute_hash();
         assert!(matches!(Chain::new(g), Err(ChainError::BadGenesis { .. })));
+    }
+
+    #[test]
+    fn a_null_v2_field_is_refused() {
+        let line = serde_json::to_string(&Block::genesis(T0.into())).unwrap();
+        let with_null = line.replace(",\"Hash\"", ",\"NextSeedCommit\":null,\"Hash\"");
+        assert!(serde_json::from_str::<Block>(&with_null).is_err());
+        assert!(serde_json::from_str::<Block>(&line).is_ok());
     }
 
     #[test]

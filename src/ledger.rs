@@ -196,6 +196,12 @@ impl SignatureCheck {
             .ok_or_else(|| bad(format!("ServerKey is {hex_key:?}, not 64 hex characters")))?;
         let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
             .map_err(|_| bad(format!("ServerKey {hex_key} is not an Ed25519 public key")))?;
+        // A small-order key "verifies" forged signatures under some implementations.
+        if key.is_weak() {
+            return Err(bad(format!(
+                "ServerKey {hex_key} is a weak (small-order) key"
+            )));
+        }
         Ok(SignatureCheck {
             key,
             mode,
@@ -238,11 +244,10 @@ impl SignatureCheck {
         let sigs: Vec<ed25519_dalek::Signature> = self.pending.iter().map(|p| p.2).collect();
         let keys = vec![self.key; msgs.len()];
         if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_err() {
-            use ed25519_dalek::Verifier;
             let bad = self
                 .pending
                 .iter()
-                .find(|(_, m, s)| self.key.verify(m, s).is_err())
+                .find(|(_, m, s)| self.key.verify_strict(m, s).is_err())
                 .or(self.pending.front())
                 .map_or(0, |p| p.0);
             return Err(AuditError::new(
