@@ -77,7 +77,7 @@ impl SecretChain {
         let mut s = secret;
         let mut i = n;
         loop {
-            if i % every == 0 {
+            if i.is_multiple_of(every) {
                 checkpoints[(i / every) as usize] = s;
             }
             if i == 0 {
