@@ -161,23 +161,8 @@ impl HttpListener {
         });
     }
 
-    /// Accepts the next connection, retrying with a growing pause when accept fails
-    /// (out of file descriptors, say) instead of giving up.
     async fn accept(&mut self) -> TcpStream {
-        let mut backoff = Duration::from_millis(1);
-        loop {
-            match self.listener.accept().await {
-                Ok((socket, peer)) => {
-                    tracing::debug!(%peer, "HTTP connection");
-                    return socket;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "HTTP accept failed; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-            }
-        }
+        crate::server::accept_with_backoff(&self.listener, "HTTP connection").await
     }
 }
 

@@ -252,23 +252,8 @@ impl Listener {
         }
     }
 
-    /// Accepts the next connection, retrying with a growing pause when accept fails
-    /// (out of file descriptors, say) instead of giving up.
     async fn accept(&mut self) -> TcpStream {
-        let mut backoff = Duration::from_millis(1);
-        loop {
-            match self.listener.accept().await {
-                Ok((socket, peer)) => {
-                    tracing::debug!(%peer, "connection");
-                    return socket;
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed; retrying in {backoff:?}");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
-                }
-            }
-        }
+        accept_with_backoff(&self.listener, "connection").await
     }
 }
 
@@ -282,4 +267,23 @@ fn causes(e: &dyn std::error::Error) -> String {
         source = cause.source();
     }
     text
+}
+
+/// Accepts the next connection, retrying with a growing pause when accept fails (out of file
+/// descriptors, say) instead of giving up. `what` names the listener in the logs.
+pub async fn accept_with_backoff(listener: &TcpListener, what: &str) -> TcpStream {
+    let mut backoff = Duration::from_millis(1);
+    loop {
+        match listener.accept().await {
+            Ok((socket, peer)) => {
+                tracing::debug!(%peer, "{what}");
+                return socket;
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "{what}: accept failed; retrying in {backoff:?}");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(1));
+            }
+        }
+    }
 }
