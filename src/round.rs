@@ -195,12 +195,26 @@ pub struct ValidatorView {
     pub connected_since: String,
 }
 
+/// One entry of `/transactionPool`: a candidate of the open round and its odds.
+///
+/// The odds are public while the round is open (every entrant's stake and the total are),
+/// the outcome is not: on a pos-lottery-v2 chain the seed needs the block's reveal, which
+/// the server publishes only in the block itself, after the entries are frozen.
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingView {
+    /// Always `"candidate"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
     pub address: Arc<str>,
     pub bpm: u32,
+    /// The validator's stake now; the draw reads it again when the round closes.
     pub stake: u64,
     pub proposed_at: String,
+    /// The open round's total entered stake: the draw's `T` if nothing changes before the
+    /// round closes. A u128, so it may exceed 2^64.
+    pub total: u128,
+    /// stake / total: the chance to win this round as things stand.
+    pub chance: f64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -590,14 +604,30 @@ impl Round {
             })
             .collect();
         validators.sort_by(|a, b| b.stake.cmp(&a.stake).then(a.address.cmp(&b.address)));
-        let pool = self
+        // Stakes as the draw would read them if the round closed now.
+        let entered: Vec<(&Arc<str>, &Pending, u64)> = self
             .candidates
             .iter()
-            .map(|(address, p)| PendingView {
+            .map(|(address, p)| {
+                let stake = self.validators.get(&p.id).map_or(0, |v| v.stake);
+                (address, p, stake)
+            })
+            .collect();
+        let entered_total: u128 = entered.iter().map(|(_, _, s)| u128::from(*s)).sum();
+        let pool = entered
+            .into_iter()
+            .map(|(address, p, stake)| PendingView {
+                kind: "candidate",
                 address: address.clone(),
                 bpm: p.bpm,
-                stake: self.validators.get(&p.id).map_or(0, |v| v.stake),
+                stake,
                 proposed_at: rfc3339(p.at),
+                total: entered_total,
+                chance: if entered_total > 0 {
+                    stake as f64 / entered_total as f64
+                } else {
+                    0.0
+                },
             })
             .collect();
         View {

@@ -5,7 +5,8 @@
 //! the Chrome DevTools Protocol. Once the page has loaded, a fourth validator stakes 2^53 + 1
 //! and is slashed; the test polls the page until it shows the newest block `/api/chain`
 //! reports, one chart bar group per validator, the big stake and the burned total digit for
-//! digit, all without a reload. Screenshots go to `target/dashboard.png` and
+//! digit, all without a reload; then until this round's entrants show with their odds (the
+//! total entered stake, past 2^64, digit for digit). Screenshots go to `target/dashboard.png` and
 //! `target/dashboard-phone.png`.
 //!
 //! Without Chromium (`/usr/bin/chromium` or `chromium` on `PATH`) the test prints `SKIPPED`
@@ -43,6 +44,8 @@ const BIG_STAKE: &str = "18446744073709551615";
 const STAKES: [&str; 3] = ["100", "50", BIG_STAKE];
 /// 2^53 + 1: a JavaScript number would show ...992. Staked, then slashed, while the page watches.
 const SLASHED_STAKE: &str = "9007199254740993";
+/// The round's total entered stake when all three validators entered: u64::MAX + 150.
+const POOL_TOTAL: &str = "18446744073709551765";
 const ROUND: Duration = Duration::from_millis(300);
 /// How long the page may take to catch up with the server.
 const PAGE_TIMEOUT: Duration = Duration::from_secs(20);
@@ -80,6 +83,13 @@ const PAGE_STATE_JS: &str = r#"JSON.stringify((() => {
     countdown: text('#countdown'),
     burned: text('#burned'),
     activity: text('#activity'),
+    pool: [...document.querySelectorAll('#pool tbody tr')].map((r) => ({
+      address: r.dataset.address,
+      stake: r.children[1].textContent,
+      chance: r.querySelector('.chance').textContent,
+    })),
+    pool_total: text('#pool-total'),
+    odds: document.querySelectorAll('#pool-odds > span').length,
     marker: window.__browserTest === true,
   };
 })())"#;
@@ -168,12 +178,7 @@ fn drive_dashboard(chromium: &Path, tcp: SocketAddr, http: SocketAddr, validator
         "the page reloaded instead of updating in place"
     );
 
-    let mut api_addresses: Vec<String> = get_json(http, "/api/validators")
-        .as_array()
-        .expect("/api/validators is an array")
-        .iter()
-        .map(|v| v["address"].as_str().unwrap_or_default().to_string())
-        .collect();
+    let mut api_addresses = validator_addresses(http);
     let mut chart_addresses = view.bars.clone();
     api_addresses.sort();
     chart_addresses.sort();
@@ -191,6 +196,31 @@ fn drive_dashboard(chromium: &Path, tcp: SocketAddr, http: SocketAddr, validator
         countdown.ends_with(" s") || countdown == "closing…",
         "countdown shows {countdown:?}"
     );
+
+    // This round's entrants, with their odds. The validators enter again right after each
+    // announcement, so the page soon shows all three; the chances come from exact stakes.
+    // In draw order: ascending address, like the sorted list of validators.
+    let pool = poll_page(&mut page, "this round's entrants and their odds", |view| {
+        let shown: Vec<&String> = view.pool.iter().map(|c| &c.address).collect();
+        shown == api_addresses.iter().collect::<Vec<_>>()
+            && view.pool_total.as_deref() == Some(POOL_TOTAL)
+            && view.odds == api_addresses.len()
+    });
+    let chances: Vec<(&str, &str)> = pool
+        .pool
+        .iter()
+        .map(|c| (c.stake.as_str(), c.chance.as_str()))
+        .collect();
+    for (stake, chance) in [
+        (BIG_STAKE, "> 99.99%"),
+        ("100", "< 0.01%"),
+        ("50", "< 0.01%"),
+    ] {
+        assert!(
+            chances.contains(&(stake, chance)),
+            "stake {stake} shows chance {chance}: {chances:?}"
+        );
+    }
 
     let parser: Vec<bool> = serde_json::from_str(&page.eval_string(PARSER_JS)).unwrap();
     assert_eq!(
@@ -377,6 +407,16 @@ fn get_json(addr: SocketAddr, path: &str) -> Value {
     let text = String::from_utf8_lossy(&body);
     assert_eq!(status, 200, "GET {path}: {text}");
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("GET {path}: {e}: {text}"))
+}
+
+/// The connected validators' addresses, as `/api/validators` lists them.
+fn validator_addresses(http: SocketAddr) -> Vec<String> {
+    get_json(http, "/api/validators")
+        .as_array()
+        .expect("/api/validators is an array")
+        .iter()
+        .map(|v| v["address"].as_str().unwrap_or_default().to_string())
+        .collect()
 }
 
 #[derive(Debug)]
@@ -616,7 +656,20 @@ struct PageView {
     countdown: Option<String>,
     burned: Option<String>,
     activity: Option<String>,
+    /// This round's entrants as the page lists them, in its order.
+    pool: Vec<PoolRow>,
+    /// The round's total entered stake, as its digits.
+    pool_total: Option<String>,
+    /// Slices in the odds bar.
+    odds: usize,
     marker: bool,
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct PoolRow {
+    address: String,
+    stake: String,
+    chance: String,
 }
 
 /// Reads the page every [`POLL`] until `done` holds, failing after [`PAGE_TIMEOUT`].

@@ -80,7 +80,7 @@ async fn errors_are_json_with_the_right_status() {
 #[tokio::test]
 async fn validators_pool_stats_info_and_health() {
     let (server, mut v, address) = server_with_blocks(2).await;
-    let (_small, _) = server.validator(1).await;
+    let (mut small, small_address) = server.validator(1).await;
     v.send("99").await;
     v.line_containing("entered").await;
 
@@ -99,8 +99,47 @@ async fn validators_pool_stats_info_and_health() {
     assert!(raw.contains("\"stake\":18446744073709551615"), "{raw}");
 
     let pool = json(&server.get("/transactionPool").await.1);
+    let pool = pool.as_array().unwrap();
+    assert_eq!(pool.len(), 1);
+    assert_eq!(pool[0]["type"], "candidate");
     assert_eq!(pool[0]["address"], address.as_str());
     assert_eq!(pool[0]["bpm"], 99);
+    assert_eq!(pool[0]["stake"], u64::MAX);
+    assert_eq!(pool[0]["total"], u64::MAX);
+    assert_eq!(pool[0]["chance"], 1.0);
+    assert!(pool[0]["proposed_at"].is_string());
+
+    // The odds of every entrant are public while the round is open, the total exactly even
+    // past 2^64 (u64::MAX + 1 here).
+    small.send("70").await;
+    small.line_containing("entered").await;
+    let (_, raw) = server.get("/transactionPool").await;
+    let pool = json(&raw);
+    let pool = pool.as_array().unwrap();
+    assert_eq!(pool.len(), 2);
+    let mut in_order = vec![address.as_str(), small_address.as_str()];
+    in_order.sort();
+    let addresses: Vec<&str> = pool
+        .iter()
+        .map(|e| e["address"].as_str().unwrap())
+        .collect();
+    assert_eq!(addresses, in_order, "the pool is in draw (address) order");
+    assert_eq!(
+        raw.matches("\"total\":18446744073709551616").count(),
+        2,
+        "{raw}"
+    );
+    for entry in pool {
+        assert_eq!(entry["type"], "candidate");
+        let (stake, chance) = if entry["address"] == address.as_str() {
+            (u64::MAX, 1.0 - 1.0 / 2f64.powi(64))
+        } else {
+            (1, 1.0 / 2f64.powi(64))
+        };
+        assert_eq!(entry["stake"], stake);
+        let got = entry["chance"].as_f64().unwrap();
+        assert!((got - chance).abs() <= chance * 1e-12, "{entry}");
+    }
 
     let stats = json(&server.get("/api/stats").await.1);
     assert_eq!(stats["height"], 2);
