@@ -419,7 +419,7 @@ async fn info(State(app): State<App>) -> ApiResult<Response> {
     Ok(Json(Info {
         name: "pos-lottery",
         version: env!("CARGO_PKG_VERSION"),
-        draw: "pos-lottery-v1",
+        draw: app.view().draw,
         tcp_addr: c.addr.to_string(),
         http_addr: app.http_addr.or(c.http_addr).map(|a| a.to_string()),
         round_secs: c.round.as_secs_f64(),

@@ -117,6 +117,8 @@ pub struct StatusView {
 /// are not in it: readers take those from the data directory through [`ChainIndex`].
 #[derive(Debug, Clone, Default)]
 pub struct View {
+    /// The chain's draw: `pos-lottery-v1` or `pos-lottery-v2`.
+    pub draw: &'static str,
     /// The connected validators, largest stake first.
     pub validators: Vec<ValidatorView>,
     /// This round's candidates, in draw (address) order.
@@ -393,7 +395,7 @@ impl Round {
             i.set_missed_tick_behavior(MissedTickBehavior::Delay);
             i
         });
-        Ok(Round {
+        let mut round = Round {
             number,
             tip,
             recent,
@@ -421,7 +423,10 @@ impl Round {
             view_tx: setup.view_tx,
             view_dirty: false,
             view_published: Instant::now(),
-        })
+        };
+        // Readers see the state from the first moment, not an empty default view.
+        round.publish();
+        Ok(round)
     }
 
     /// Serves commands and closes rounds until `shutdown`, or until every command sender is
@@ -631,6 +636,11 @@ impl Round {
             })
             .collect();
         View {
+            draw: if self.secrets.is_some() {
+                "pos-lottery-v2"
+            } else {
+                "pos-lottery-v1"
+            },
             validators,
             pool,
             height: self.tip.index,

@@ -157,7 +157,7 @@ async fn validators_pool_stats_info_and_health() {
         assert!(stats.get(key).is_some(), "{key}");
     }
     let info = json(&server.get("/info").await.1);
-    assert_eq!(info["draw"], "pos-lottery-v1");
+    assert_eq!(info["draw"], "pos-lottery-v2", "new chains are v2");
     assert_eq!(server.get("/healthz").await, (200, "ok\n".to_string()));
     let (status, page) = server.get("/").await;
     assert_eq!(status, 200);

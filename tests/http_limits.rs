@@ -190,7 +190,7 @@ async fn info_lists_every_setting() {
     let http = server.http.unwrap().to_string();
     for (key, want) in [
         ("name", Value::from("pos-lottery")),
-        ("draw", Value::from("pos-lottery-v1")),
+        ("draw", Value::from("pos-lottery-v2")),
         ("http_addr", Value::from(http)),
         ("round_secs", Value::from(2.5)),
         ("broadcast_secs", Value::from(7.0)),
