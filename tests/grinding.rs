@@ -244,7 +244,9 @@ async fn grinding_gains_nothing_on_a_v2_chain() {
     let tally = grind(&server).await;
     println!("{}", tally.report("v2"));
     // The v1 prediction says nothing about a v2 draw: the wins are what the entered stake
-    // was worth, within 3 standard deviations (a fair draw fails this about 1 run in 300).
-    assert!(tally.z().abs() <= 3.0, "{}", tally.report("v2"));
+    // was worth: not more than 3 standard deviations above it. One-sided, since winning
+    // less than its stake is worth is no gain for an attacker (a fair draw fails this about
+    // 1 run in 740).
+    assert!(tally.z() <= 3.0, "{}", tally.report("v2"));
     server.shutdown().await.unwrap();
 }
