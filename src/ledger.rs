@@ -177,15 +177,31 @@ pub enum Signatures {
     Newest(usize),
 }
 
-/// How many signatures are batch-verified at once.
+/// How many signatures are batch-verified at once (one `verify_batch` call).
 const SIGNATURE_BATCH: usize = 1024;
+/// Batches gathered before they are verified, split across the cores: enough to keep every
+/// core busy for a while per thread start, few enough to cost only a few MB.
+const PARALLEL_BATCHES: usize = 16;
+/// The most threads one flush uses.
+const MAX_SIGNATURE_THREADS: usize = 8;
 
-/// Collects block signatures and verifies them in batches.
+/// A block's index, the message its server signed, and the signature found.
+type PendingSignature = (u64, Vec<u8>, ed25519_dalek::Signature);
+
+/// Collects block signatures and verifies them in batches, on every core.
 struct SignatureCheck {
     key: ed25519_dalek::VerifyingKey,
     mode: Signatures,
-    pending: VecDeque<(u64, Vec<u8>, ed25519_dalek::Signature)>,
+    pending: VecDeque<PendingSignature>,
     checked: u64,
+}
+
+/// True when every signature in `batch` verifies under `key` (one batch verification).
+fn verify_batch(key: &ed25519_dalek::VerifyingKey, batch: &[PendingSignature]) -> bool {
+    let msgs: Vec<&[u8]> = batch.iter().map(|p| p.1.as_slice()).collect();
+    let sigs: Vec<ed25519_dalek::Signature> = batch.iter().map(|p| p.2).collect();
+    let keys = vec![*key; batch.len()];
+    ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
 }
 
 impl SignatureCheck {
@@ -220,7 +236,9 @@ impl SignatureCheck {
             ed25519_dalek::Signature::from_bytes(&raw),
         ));
         match self.mode {
-            Signatures::All if self.pending.len() >= SIGNATURE_BATCH => self.flush(),
+            Signatures::All if self.pending.len() >= SIGNATURE_BATCH * PARALLEL_BATCHES => {
+                self.flush()
+            }
             Signatures::Newest(n) if self.pending.len() > n => {
                 self.pending.pop_front();
                 Ok(())
@@ -234,10 +252,43 @@ impl SignatureCheck {
         if self.pending.is_empty() {
             return Ok(());
         }
-        let msgs: Vec<&[u8]> = self.pending.iter().map(|p| p.1.as_slice()).collect();
-        let sigs: Vec<ed25519_dalek::Signature> = self.pending.iter().map(|p| p.2).collect();
-        let keys = vec![self.key; msgs.len()];
-        if ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_err() {
+        let key = self.key;
+        let pending = self.pending.make_contiguous();
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .clamp(1, MAX_SIGNATURE_THREADS);
+        // Each thread takes an equal share; each share is verified in batches.
+        let share = pending.len().div_ceil(threads).max(1);
+        let batch = share.min(SIGNATURE_BATCH);
+        let verify_share =
+            move |part: &[PendingSignature]| part.chunks(batch).all(|c| verify_batch(&key, c));
+        let all_good = if threads == 1 || pending.len() <= batch {
+            verify_share(pending)
+        } else {
+            std::thread::scope(|scope| {
+                let mut inline = true;
+                let handles: Vec<_> = pending
+                    .chunks(share)
+                    .filter_map(|part| {
+                        match std::thread::Builder::new()
+                            .name("verify-signatures".into())
+                            .spawn_scoped(scope, move || verify_share(part))
+                        {
+                            Ok(h) => Some(h),
+                            // No thread to be had: this one does that share itself.
+                            Err(_) => {
+                                inline &= verify_share(part);
+                                None
+                            }
+                        }
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .fold(inline, |ok, h| h.join().unwrap_or(false) && ok)
+            })
+        };
+        if !all_good {
             use ed25519_dalek::Verifier;
             let bad = self
                 .pending
