@@ -32,10 +32,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Check a data directory offline: every hash, link and draw. Changes nothing.
+    /// Check a data directory offline: every hash, link, draw, reveal and signature. Changes
+    /// nothing.
     Verify {
         /// The data directory [env: DATA_DIR] [default: ./data]
         dir: Option<PathBuf>,
+        /// Also compare with another copy of the chain (an older data directory, or a file of
+        /// saved blocks: JSON lines, or arrays as /blockchain and the broadcast send): a block
+        /// the server signed that differs from this directory's, or lies past its tip, fails.
+        #[arg(long, value_name = "DIR_OR_FILE")]
+        against: Option<PathBuf>,
     },
     /// Wins against stake-weighted expectations, per validator, with a chi-square test.
     Stats {
@@ -171,7 +177,7 @@ fn main() -> ExitCode {
     let data_dir = cli.serve.data_dir.clone();
     match cli.command {
         None => serve(cli.serve.into_config()),
-        Some(Command::Verify { dir }) => verify(dir.unwrap_or(data_dir)),
+        Some(Command::Verify { dir, against }) => verify(dir.unwrap_or(data_dir), against),
         Some(Command::Stats { dir, json }) => stats(dir.unwrap_or(data_dir), json),
         Some(Command::Repair { dir, yes }) => repair(dir.unwrap_or(data_dir), yes),
         Some(Command::Simulate(args)) => {
@@ -257,16 +263,33 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn verify(dir: PathBuf) -> ExitCode {
-    match pos_lottery::audit::check(&dir) {
-        Ok(a) => {
-            for line in pos_lottery::audit::verify_report(&dir, &a) {
-                println!("{line}");
-            }
-            ExitCode::SUCCESS
-        }
+fn verify(dir: PathBuf, against: Option<PathBuf>) -> ExitCode {
+    let a = match pos_lottery::audit::check(&dir) {
+        Ok(a) => a,
         Err(e) => {
             println!("FAILED: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for line in pos_lottery::audit::verify_report(&dir, &a) {
+        println!("{line}");
+    }
+    let Some(other) = against else {
+        return ExitCode::SUCCESS;
+    };
+    match pos_lottery::audit::check_against(&dir, &a, &other) {
+        Ok(report) => {
+            for line in report.lines() {
+                println!("{line}");
+            }
+            if report.is_ok() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Err(e) => {
+            println!("FAILED: --against {e}");
             ExitCode::FAILURE
         }
     }
