@@ -115,15 +115,25 @@ impl Shard {
         let mut batch = Vec::with_capacity(CHUNK);
         loop {
             match rx.blocking_recv() {
-                Ok(line) => self.each(&mut batch, |o| o.offer(&line)),
+                Ok(line) => {
+                    let started = std::time::Instant::now();
+                    let connections = self.each(&mut batch, |o| o.offer(&line));
+                    tracing::debug!(
+                        connections,
+                        bytes = line.len(),
+                        us = started.elapsed().as_micros() as u64,
+                        "announcement written"
+                    );
+                }
                 // Not expected: this thread never waits on a socket. Tell everyone, as the
                 // channel would have told each session.
                 Err(broadcast::error::RecvError::Lagged(n)) => {
+                    tracing::warn!(missed = n, "the fan-out fell behind the round task");
                     self.each(&mut batch, |o| o.miss(n));
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     lock(&self.slots).closed = true;
-                    self.each(&mut batch, Outbox::close);
+                    self.each(&mut batch, |o| o.close());
                     return;
                 }
             }
@@ -131,18 +141,18 @@ impl Shard {
     }
 
     /// Calls `f` on every outbox, copying them out a chunk at a time so the shard's lock is
-    /// never held across a system call.
-    fn each(&self, batch: &mut Vec<Arc<Outbox>>, f: impl Fn(&Outbox)) {
-        let mut at = 0;
+    /// never held across a system call. Returns how many there were.
+    fn each(&self, batch: &mut Vec<Arc<Outbox>>, f: impl Fn(&Outbox)) -> usize {
+        let (mut at, mut count) = (0, 0);
         loop {
             {
                 let slots = lock(&self.slots);
                 let Some(chunk) = slots.list.get(at..) else {
-                    return;
+                    return count;
                 };
                 let chunk = &chunk[..chunk.len().min(CHUNK)];
                 if chunk.is_empty() {
-                    return;
+                    return count;
                 }
                 batch.extend(chunk.iter().flatten().cloned());
                 at += chunk.len();
@@ -150,6 +160,7 @@ impl Shard {
             for outbox in batch.iter() {
                 f(outbox);
             }
+            count += batch.len();
             batch.clear();
         }
     }
