@@ -5,6 +5,12 @@
 #   VALIDATORS=2000 scripts/load.sh      # a smaller run
 #   KEEP_WORK=1 scripts/load.sh          # keep logs and JSON summaries afterwards
 #   STEPS="3" scripts/load.sh            # only some of the steps 1, 2, 3, 5
+#   FLOOR_SIZES="2000" scripts/load.sh   # the floor at these sizes only ("" skips it)
+#
+# First, the floor (examples/floor.rs): pinned writer threads writing one announcement-sized
+# line to N loopback sockets read in epoll by another process, nothing else; N = FLOOR_SIZES
+# (500, 2000, 10000 and VALIDATORS), one writer, two writers, and one per core. The fan-out
+# figures below are printed beside the floor at the same N with one writer per core.
 #
 # Each step starts a fresh server on a free port (ADDR=127.0.0.1:0) with its own temporary
 # DATA_DIR and HTTP_ADDR=off, runs `pos-lottery simulate` against it for a bounded time,
@@ -38,6 +44,9 @@ FLOOD_LINES="${FLOOD_LINES:-200000}"
 FLOOD_MAX_SECS="${FLOOD_MAX_SECS:-120}"
 CHURN_CYCLES="${CHURN_CYCLES:-100000}"
 STEPS="${STEPS:-1 2 3 5}"
+FLOOR_SIZES="${FLOOR_SIZES-500 2000 10000}"
+FLOOR_TRIALS="${FLOOR_TRIALS:-20}"
+case " $FLOOR_SIZES " in *" $VALIDATORS "*) ;; *) [ -n "$FLOOR_SIZES" ] && FLOOR_SIZES="$FLOOR_SIZES $VALIDATORS" ;; esac
 step() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 command -v jq >/dev/null || { echo "load.sh needs jq" >&2; exit 1; }
@@ -52,7 +61,9 @@ fi
 
 echo "== cargo build --release (target dir $TARGET_DIR)"
 cargo build --release
+cargo build --release --example floor
 BIN="$(cd "$TARGET_DIR/release" && pwd)/pos-lottery"
+FLOOR_BIN="$(cd "$TARGET_DIR/release/examples" && pwd)/floor"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/pos-lottery-load.XXXXXX")"
 SERVER_PID=""
@@ -188,6 +199,38 @@ echo
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)," \
     "ulimit -n $(ulimit -n); client and server share these cores"
 
+# --- 0. the floor -----------------------------------------------------------------------
+CORES="$(nproc)"
+FLOOR_OUT=""
+if [ -n "$FLOOR_SIZES" ]; then
+    echo
+    echo "== 0. the floor: one line to N loopback sockets from pinned writer threads, nothing else"
+    writers="1,2"
+    if [ "$CORES" -gt 2 ]; then writers="1,2,$CORES"; fi
+    FLOOR_OUT="$("$FLOOR_BIN" --sizes "$(echo "$FLOOR_SIZES" | tr ' ' ,)" --writers "$writers" \
+        --trials "$FLOOR_TRIALS")"
+    echo "$FLOOR_OUT"
+fi
+# floor_ms N: the floor's loop time at N connections with one writer per core, or "".
+floor_ms() {
+    echo "$FLOOR_OUT" | sed -n "s/^floor N=$1 W=$CORES: .* loop \([0-9.]*\) ms.*/\1/p" | head -n 1
+}
+# beside_floor JSON: the fan-out spread's p50 and p99 against the floor at the same N.
+beside_floor() {
+    local n p50 p99 f
+    n="$(q '.fanout.connections' "$1")"
+    p50="$(q '.fanout.spread_ms.p50 // empty' "$1")"
+    p99="$(q '.fanout.spread_ms.p99 // empty' "$1")"
+    f="$(floor_ms "$n")"
+    if [ -z "$f" ] || [ -z "$p50" ]; then
+        echo "no floor measured at N=$n (FLOOR_SIZES)"
+        return
+    fi
+    awk -v f="$f" -v a="$p50" -v b="$p99" -v n="$n" -v w="$CORES" 'BEGIN {
+        printf "floor at N=%d, W=%d: %.1f ms; spread p50 = %.2fx the floor, p99 = %.2fx the floor, p99 = %.2fx p50\n",
+            n, w, f, a / f, b / f, (a > 0 ? b / a : 0) }'
+}
+
 # --- 1. joins, fan-out, exactly-once ----------------------------------------------------
 J="" JOIN_ROUNDS="skipped" JOIN_OVERFLOWS="-"
 step_join() {
@@ -214,6 +257,7 @@ step_join() {
     echo "listen-queue overflows during the step (kernel TcpExtListenOverflows): $JOIN_OVERFLOWS"
     echo "fan-out: $(q '.fanout.blocks_to_all' "$J") blocks to all $(q '.fanout.connections' "$J") connections;" \
         "first-to-last spread ms: $(q "$QUANT" <(jq .fanout.spread_ms "$J"))"
+    echo "  $(beside_floor "$J")"
     echo "each delivery after the block's first, ms: $(q "$QUANT" <(jq .fanout.delivery_lag_ms "$J"))"
     echo "exactly-once: $(q "$ONCE" "$J")"
     echo "announcements per connection: $(q "$QUANT" <(jq .fanout.per_connection "$J"))"
@@ -274,6 +318,7 @@ step_idle() {
     echo "simulator RSS with $IDLE_JOINED connections: $sim_rss KiB"
     echo "fan-out: $(q '.fanout.blocks_to_all' "$I") blocks to all $(q '.fanout.connections' "$I") idle connections;" \
         "first-to-last spread ms: $(q "$QUANT" <(jq .fanout.spread_ms "$I"))"
+    echo "  $(beside_floor "$I")"
     echo "each delivery after the block's first, ms: $(q "$QUANT" <(jq .fanout.delivery_lag_ms "$I"))"
     echo "exactly-once: $(q "$ONCE" "$I")"
     echo "server RSS peak while announcing: $PEAK_RSS KiB"
@@ -367,9 +412,11 @@ printf '%-42s %s\n' \
     "join rate per 1000, joins/s" "$(jfig '[.joins.buckets[] | .joins_per_s | floor] | map(tostring) | join(" ")' "$J")" \
     "listen-queue overflows, burst" "$JOIN_OVERFLOWS" \
     "fan-out spread to all, burst, ms" "$(jfig '.fanout | "\(.spread_ms | if . then "p50 \(.p50) p99 \(.p99) max \(.max) over \(.n) blocks" else "-" end) to \(.connections) connections"' "$J")" \
+    "  beside the floor, burst" "$(if [ -n "$J" ]; then beside_floor "$J"; else echo skipped; fi)" \
     "each delivery after the first, burst, ms" "$(jfig '.fanout.delivery_lag_ms | if . then "p50 \(.p50) p99 \(.p99) max \(.max) (n=\(.n))" else "-" end' "$J")" \
     "exactly-once, burst" "$(jfig "$ONCE" "$J")" \
     "fan-out spread to all idle, ms" "$(jfig '.fanout | "\(.spread_ms | if . then "p50 \(.p50) p99 \(.p99) max \(.max) over \(.n) blocks" else "-" end) to \(.connections) connections"' "$I")" \
+    "  beside the floor, idle" "$(if [ -n "$I" ]; then beside_floor "$I"; else echo skipped; fi)" \
     "each delivery after the first, idle, ms" "$(jfig '.fanout.delivery_lag_ms | if . then "p50 \(.p50) p99 \(.p99) max \(.max) (n=\(.n))" else "-" end' "$I")" \
     "exactly-once, idle" "$(jfig "$ONCE" "$I")" \
     "server CPU per announcement, idle" "$IDLE_CPU_PER_BLOCK" \
@@ -380,3 +427,7 @@ printf '%-42s %s\n' \
     "rounds on time, $VALIDATORS idle" "$IDLE_ROUNDS" \
     "rounds on time, flood" "$FLOOD_ROUNDS" \
     "churn" "$CHURN_FIG"
+if [ -n "$FLOOR_OUT" ]; then
+    echo "$FLOOR_OUT" | sed -n 's/^floor \(N=[0-9]* W=[0-9]*\): /\1: /p' |
+        while IFS= read -r line; do printf '%-42s %s\n' "floor, ${line%%:*}" "${line#*: }"; done
+fi

@@ -11,6 +11,7 @@
 //! - [`store`]: the data directory, written durably before announcements;
 //! - [`round`]: the one task that owns validators, candidates and the chain;
 //! - [`session`] and [`codec`]: one TCP connection; [`server`]: accept loop and shutdown;
+//!   [`fanout`]: the threads that write each announcement to every connection;
 //! - [`http`]: the read-only JSON API, event stream and dashboard;
 //! - [`audit`]: the `verify` and `stats` subcommands; [`simulate`]: bots for demos and load;
 //! - [`repair`]: the `repair` subcommand, which cuts only a damaged tail, after showing it;
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod chain;
 pub mod codec;
 pub mod config;
+pub mod fanout;
 pub mod http;
 pub mod input;
 pub mod ledger;

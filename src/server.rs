@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::Config;
+use crate::fanout::Fanout;
 use crate::round::{
     Command, Event, Round, RoundError, RoundSetup, Shared, Ticks, View, ANNOUNCE_QUEUE,
     COMMAND_QUEUE, EVENT_QUEUE,
@@ -42,6 +43,8 @@ pub enum ServerError {
     Join(#[from] tokio::task::JoinError),
     #[error("HTTP server: {0}")]
     Http(std::io::Error),
+    #[error("starting the fan-out threads: {0}")]
+    Fanout(std::io::Error),
 }
 
 /// Binds a TCP listener with [`LISTEN_BACKLOG`].
@@ -142,6 +145,11 @@ pub async fn run(
             addr.port()
         );
     }
+    // One fan-out thread per core writes the announcements; it holds the only receivers, so
+    // the channel closes when the round task drops its sender.
+    let threads = std::thread::available_parallelism().map_or(1, usize::from);
+    let fanout = Fanout::start(&announce_tx, threads).map_err(ServerError::Fanout)?;
+    drop(announce_tx);
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
     let mut round_task = tokio::spawn(round.run(cmd_rx, token.clone()));
@@ -161,7 +169,7 @@ pub async fn run(
         listener,
         limit: Arc::new(Semaphore::new(config.max_connections)),
         cmd_tx,
-        announce_tx,
+        fanout,
         shared,
         token: token.clone(),
         tracker: tracker.clone(),
@@ -219,7 +227,8 @@ struct Listener {
     /// One permit per open connection, `MAX_CONNECTIONS` in all.
     limit: Arc<Semaphore>,
     cmd_tx: mpsc::Sender<Command>,
-    announce_tx: broadcast::Sender<Bytes>,
+    /// Where each session's write half goes, to receive the announcements.
+    fanout: Fanout,
     shared: Arc<Shared>,
     token: CancellationToken,
     tracker: TaskTracker,
@@ -240,7 +249,7 @@ impl Listener {
             let session = Session::new(
                 socket,
                 self.cmd_tx.clone(),
-                self.announce_tx.subscribe(),
+                &self.fanout,
                 self.shared.clone(),
                 self.token.clone(),
                 self.session,

@@ -1,10 +1,13 @@
 //! One connection: the balance prompt, then BPM proposals, with announcements interleaved.
 //!
-//! The session runs one `select!` over shutdown, the announcement receiver, the stake
-//! deadline and the socket's next line; every arm is cancel-safe. Replies to lines that are
-//! already buffered are batched into one write, so a flooding client costs one syscall per
-//! batch rather than per line. All writes go through one bounded buffer with a no-progress
-//! timeout, so a client that stops reading is closed instead of buffered without bound.
+//! The session runs one `select!` over shutdown, its fan-out wake-up, the stake deadline and
+//! the socket's next line; every arm is cancel-safe. Announcements normally never reach the
+//! session: the fan-out threads write them straight to the socket (see [`crate::fanout`]),
+//! and wake the session only for lines the socket could not take at once. Replies to lines
+//! that are already buffered are batched into one write, so a flooding client costs one
+//! syscall per batch rather than per line. All of the session's writes go through one
+//! bounded buffer with a no-progress timeout, so a client that stops reading is closed
+//! instead of buffered without bound.
 
 use std::io;
 use std::sync::atomic::Ordering;
@@ -16,11 +19,12 @@ use futures::{FutureExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
-use tokio::sync::{broadcast, mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use crate::codec::{LineCodec, LineError, MAX_LINE_BYTES};
+use crate::fanout::{Claim, Fanout, Subscription};
 use crate::input::{
     parse_bpm, parse_command, parse_stake, BpmError, BpmInput, SessionCommand, StakeInput,
 };
@@ -70,11 +74,11 @@ enum Flow {
 /// Everything one connection's task needs.
 pub struct Session {
     lines: FramedRead<OwnedReadHalf, LineCodec>,
-    writer: OwnedWriteHalf,
+    /// The write half lives here, shared with the fan-out thread that writes announcements.
+    outbox: Subscription,
     /// Replies waiting to be written; bounded by `BATCH_BYTES` plus one reply.
     out: Vec<u8>,
     cmd_tx: mpsc::Sender<Command>,
-    announce_rx: broadcast::Receiver<Bytes>,
     shared: Arc<Shared>,
     shutdown: CancellationToken,
     config: SessionConfig,
@@ -85,7 +89,7 @@ impl Session {
     pub fn new(
         socket: TcpStream,
         cmd_tx: mpsc::Sender<Command>,
-        announce_rx: broadcast::Receiver<Bytes>,
+        fanout: &Fanout,
         shared: Arc<Shared>,
         shutdown: CancellationToken,
         config: SessionConfig,
@@ -93,10 +97,9 @@ impl Session {
         let (reader, writer) = socket.into_split();
         Session {
             lines: FramedRead::with_capacity(reader, LineCodec::default(), READ_BUFFER),
-            writer,
+            outbox: fanout.subscribe(writer),
             out: Vec::new(),
             cmd_tx,
-            announce_rx,
             shared,
             shutdown,
             config,
@@ -129,18 +132,14 @@ impl Session {
             let flow = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return self.goodbye().await,
-                msg = self.announce_rx.recv() => match msg {
-                    Ok(bytes) => {
+                // Announcements the socket could not take at once: written by `flush` below.
+                _ = self.outbox.notified() => {
+                    if self.outbox.is_closed() {
                         self.flush().await?;
-                        write_with_progress(&mut self.writer, &bytes, self.config.write_timeout).await?;
-                        Flow::Continue
+                        return self.goodbye().await;
                     }
-                    Err(broadcast::error::RecvError::Lagged(n)) => {
-                        self.say(&format!("missed {n} announcements: you were not reading fast enough"));
-                        Flow::Continue
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return self.goodbye().await,
-                },
+                    Flow::Continue
+                }
                 _ = &mut stake_deadline, if staking => {
                     self.say(&format!(
                         "no token balance within {} s; closing the connection",
@@ -376,12 +375,26 @@ impl Session {
         self.out.push(b'\n');
     }
 
+    /// Writes what the fan-out queued for this connection (the rest of a line it began
+    /// first, then a lag notice, then whole announcements), then the replies, each with the
+    /// no-progress timeout; meanwhile the fan-out queues new announcements, and they are
+    /// written before the write half is given back.
     async fn flush(&mut self) -> io::Result<()> {
-        if self.out.is_empty() {
+        let Some(mut claim) = self.outbox.claim() else {
+            // Closed already; nothing more is written.
+            self.out.clear();
             return Ok(());
-        }
-        let result =
-            write_with_progress(&mut self.writer, &self.out, self.config.write_timeout).await;
+        };
+        let timeout = self.config.write_timeout;
+        let result = loop {
+            if let Err(e) = write_claim(&mut claim, &mut self.out, timeout).await {
+                break Err(e);
+            }
+            match self.outbox.release(claim.writer) {
+                Ok(()) => break Ok(()),
+                Err(next) => claim = next,
+            }
+        };
         self.out.clear();
         if self.out.capacity() > 4 * BATCH_BYTES {
             self.out = Vec::new();
@@ -393,7 +406,9 @@ impl Session {
     /// that closing with unread input does not reset the connection and destroy the last
     /// line we wrote (the reason for closing) before the client has read it.
     async fn close_gracefully(&mut self) {
-        let _ = self.writer.shutdown().await;
+        if let Some((mut writer, _)) = self.outbox.close() {
+            let _ = writer.shutdown().await;
+        }
         let drain = async {
             let mut sink = [0u8; 4096];
             let reader = self.lines.get_mut();
@@ -408,9 +423,18 @@ impl Session {
 
     async fn goodbye(&mut self) -> io::Result<()> {
         self.say(SHUTDOWN_LINE);
-        let result = write_with_progress(&mut self.writer, &self.out, GOODBYE_TIMEOUT).await;
+        let Some((mut writer, partial)) = self.outbox.close() else {
+            return Ok(());
+        };
+        let mut result = Ok(());
+        if let Some(rest) = partial {
+            result = write_with_progress(&mut writer, &rest, GOODBYE_TIMEOUT).await;
+        }
+        if result.is_ok() {
+            result = write_with_progress(&mut writer, &self.out, GOODBYE_TIMEOUT).await;
+        }
         self.out.clear();
-        let _ = self.writer.shutdown().await;
+        let _ = writer.shutdown().await;
         result
     }
 }
@@ -439,6 +463,34 @@ fn status_line(s: &StatusView, watching: bool) -> String {
 
 fn already(round: u64) -> String {
     format!("already proposed in round {round}: only the first BPM of a round counts")
+}
+
+/// Writes one claim's lines in order, then `replies` (which it leaves for the caller to clear).
+async fn write_claim(
+    claim: &mut Claim,
+    replies: &mut Vec<u8>,
+    timeout: Duration,
+) -> io::Result<()> {
+    let w = &mut claim.writer;
+    if let Some(rest) = claim.partial.take() {
+        write_with_progress(w, &rest, timeout).await?;
+    }
+    if claim.missed > 0 {
+        let notice = format!(
+            "missed {} announcements: you were not reading fast enough\n",
+            claim.missed
+        );
+        claim.missed = 0;
+        write_with_progress(w, notice.as_bytes(), timeout).await?;
+    }
+    while let Some(line) = claim.queue.pop_front() {
+        write_with_progress(w, &line, timeout).await?;
+    }
+    if !replies.is_empty() {
+        write_with_progress(w, replies, timeout).await?;
+        replies.clear();
+    }
+    Ok(())
 }
 
 /// Writes all of `buf`, failing if any single write makes no progress within `timeout`
