@@ -847,7 +847,8 @@ impl Round {
     /// newest `BROADCAST_BLOCKS` blocks as one JSON array line, or (with 0) the whole chain,
     /// read back from the data directory.
     async fn broadcast_chain(&mut self) -> Result<(), RoundError> {
-        if self.announce_tx.receiver_count() == 0 {
+        // Counts connections, not receivers: the fan-out threads hold receivers of their own.
+        if self.shared.connections.load(Ordering::Relaxed) == 0 {
             return Ok(());
         }
         let height = self.tip.index;
