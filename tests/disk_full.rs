@@ -10,6 +10,8 @@
 //! fill first. The log goes to a pipe, which the limit does not cover.
 #![cfg(target_os = "linux")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::os::unix::process::CommandExt;
@@ -24,7 +26,6 @@ use tokio::sync::mpsc::{unbounded_channel, UnboundedReceiver, UnboundedSender};
 use tokio::time::timeout;
 use tokio_util::codec::{Framed, LinesCodec};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pos-lottery");
 /// How long any one expected event may take.
 const WAIT: Duration = Duration::from_secs(20);
 /// Bytes each data file may grow to: the genesis block and several blocks fit.
@@ -50,16 +51,7 @@ enum Log {
 }
 
 fn command(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("DATA_DIR", dir)
-        .env("ADDR", "127.0.0.1:0")
-        .env("HTTP_ADDR", "off")
-        .env("BROADCAST_SECS", "0")
-        .env("RUST_LOG", "info")
-        .current_dir(dir)
-        .stdin(Stdio::null());
-    c
+    common::binary(dir)
 }
 
 /// Starts the server with short rounds; with `fsize`, no file it writes may grow past that

@@ -1,6 +1,8 @@
 //! The real binary as a child process: crashes (SIGKILL), restarts, tampering, the offline
 //! `verify` and `stats` commands, and configuration errors.
 
+mod common;
+
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -11,7 +13,6 @@ use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_util::codec::{Framed, LinesCodec};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pos-lottery");
 const WAIT: Duration = Duration::from_secs(15);
 
 /// Kills the child even when the test fails.
@@ -25,17 +26,7 @@ impl Drop for Server {
 }
 
 fn command(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("DATA_DIR", dir)
-        .env("ADDR", "127.0.0.1:0")
-        .env("HTTP_ADDR", "off")
-        .env("BROADCAST_SECS", "0")
-        .env("RUST_LOG", "info")
-        // A short reveal chain: a new chain is made in no time, even in a debug build.
-        .env("SEED_CHAIN_LEN", "1024")
-        .current_dir(dir);
-    c
+    common::binary(dir)
 }
 
 /// Starts the server and returns it with the port it logged.

@@ -16,7 +16,6 @@ use pos_lottery::seed::SecretChain;
 use pos_lottery::store::{LOCK_FILE, SEED_SECRET_FILE, SERVER_KEY_FILE, START_SIGNATURES};
 use sha2::{Digest, Sha256};
 
-const BIN: &str = env!("CARGO_BIN_EXE_pos-lottery");
 const T0: &str = "2026-01-01T00:00:00.000Z";
 
 fn sha(x: &[u8]) -> [u8; 32] {
@@ -24,16 +23,7 @@ fn sha(x: &[u8]) -> [u8; 32] {
 }
 
 fn command(dir: &Path) -> Command {
-    let mut c = Command::new(BIN);
-    c.env_clear()
-        .env("DATA_DIR", dir)
-        .env("ADDR", "127.0.0.1:0")
-        .env("HTTP_ADDR", "off")
-        .env("BROADCAST_SECS", "0")
-        .env("RUST_LOG", "info")
-        .current_dir(dir)
-        .stdin(Stdio::null());
-    c
+    common::binary(dir)
 }
 
 fn text(out: &Output) -> String {

@@ -15,6 +15,26 @@ use tokio::task::JoinHandle;
 use tokio::time::timeout;
 use tokio_util::codec::{Framed, LinesCodec};
 
+/// The binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_pos-lottery");
+
+/// The real binary on `dir` (also its working directory) with a clean environment: any free
+/// port, no HTTP, no chain broadcast, info logs, a short reveal chain (a new chain is made in
+/// no time even in a debug build). Add or override settings with `.env(...)`.
+pub fn binary(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(BIN);
+    c.env_clear()
+        .env("DATA_DIR", dir)
+        .env("ADDR", "127.0.0.1:0")
+        .env("HTTP_ADDR", "off")
+        .env("BROADCAST_SECS", "0")
+        .env("RUST_LOG", "info")
+        .env("SEED_CHAIN_LEN", "1024")
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null());
+    c
+}
+
 /// How long any single expected event may take before the test fails.
 pub const WAIT: Duration = Duration::from_secs(10);
 
