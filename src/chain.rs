@@ -426,7 +426,7 @@ impl Block {
             }
         }
         let computed = self.compute_hash_bytes();
-        if decode_hash(&self.hash) != Some(computed) {
+        if !hex_matches(&self.hash, &computed) {
             return Err(ChainError::HashMismatch {
                 index,
                 found: self.hash.clone(),
@@ -481,7 +481,7 @@ impl Block {
                 };
                 let raw = decode_hash(reveal).unwrap_or_default();
                 let hashed: [u8; 32] = Sha256::digest(raw).into();
-                if decode_hash(expected) == Some(hashed) {
+                if hex_matches(expected, &hashed) {
                     Ok(())
                 } else {
                     Err(ChainError::RevealMismatch {
@@ -543,6 +543,18 @@ fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
 /// True for exactly 64 lowercase hex characters.
 pub fn is_hex64(s: &str) -> bool {
     s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// True when `hex` is exactly the lowercase hex of `raw`. Compares without decoding or
+/// allocating: start-up and `verify` make this check several times per block.
+pub fn hex_matches(hex: &str, raw: &[u8; 32]) -> bool {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let hex = hex.as_bytes();
+    hex.len() == 64
+        && raw.iter().zip(hex.chunks_exact(2)).all(|(b, pair)| {
+            pair.first() == DIGITS.get(usize::from(b >> 4))
+                && pair.get(1) == DIGITS.get(usize::from(b & 0xf))
+        })
 }
 
 /// The 32 bytes a 64-hex hash stands for; `None` if it is not hex of that length.
@@ -805,6 +817,18 @@ mod tests {
         g.bpm = 5;
         g.hash = g.compute_hash();
         assert!(matches!(Chain::new(g), Err(ChainError::BadGenesis { .. })));
+    }
+
+    #[test]
+    fn hex_matches_only_the_exact_lowercase_hex() {
+        let raw: [u8; 32] = core::array::from_fn(|i| (i * 37) as u8);
+        let hex = hex::encode(raw);
+        assert!(hex_matches(&hex, &raw));
+        assert!(!hex_matches(&hex.to_uppercase(), &raw));
+        assert!(!hex_matches(&hex[..62], &raw));
+        let mut other = raw;
+        other[31] ^= 1;
+        assert!(!hex_matches(&hex, &other));
     }
 
     #[test]

@@ -10,7 +10,8 @@ use std::io::BufRead;
 use serde::{Deserialize, Serialize};
 
 use crate::chain::{
-    compute_entries_hash_bytes, decode_hash, is_hex64, Block, ChainError, BLOCK_SIGNING_PREFIX,
+    compute_entries_hash_bytes, decode_hash, hex_matches, is_hex64, Block, ChainError,
+    BLOCK_SIGNING_PREFIX,
 };
 use crate::lottery::{compute_seed, compute_seed_v2, pick_winner, LotteryError};
 
@@ -422,7 +423,7 @@ fn check_draw(prev: &Block, block: &Block, draw: &DrawRecord) -> Result<(), Draw
         }
     }
     let computed = compute_entries_hash_bytes(&draw.entries);
-    if decode_hash(&block.entries_hash) != Some(computed) {
+    if !hex_matches(&block.entries_hash, &computed) {
         return Err(DrawMismatch::EntriesHash {
             found: block.entries_hash.clone(),
             computed: hex::encode(computed),
