@@ -325,3 +325,82 @@ impl Drop for Subscription {
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::time::timeout;
+
+    const WAIT: Duration = Duration::from_secs(10);
+
+    /// A line larger than any socket buffer is written in part by the fan-out thread; the
+    /// session finishes it before the next queued line, so the reader gets each line once,
+    /// whole, in order.
+    #[tokio::test]
+    async fn a_partly_written_line_is_finished_before_the_next_one() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+            .await
+            .unwrap();
+        let (server, _) = listener.accept().await.unwrap();
+        let (_read, write) = server.into_split();
+        let (tx, _) = broadcast::channel(16);
+        let fanout = Fanout::start(&tx, 1).unwrap();
+        let sub = fanout.subscribe(write);
+
+        let mut big = vec![b'a'; 8 << 20];
+        big.push(b'\n');
+        tx.send(Bytes::from(big.clone())).unwrap();
+        tx.send(Bytes::from_static(b"second\n")).unwrap();
+
+        // Wait until the fan-out thread has offered both lines to this connection.
+        let claim = timeout(WAIT, async {
+            loop {
+                sub.notified().await;
+                if let Some(claim) = sub.claim() {
+                    if !claim.queue.is_empty() {
+                        return claim;
+                    }
+                    if let Err(c) = sub.release(claim.writer) {
+                        // Lines arrived between the claim and the release: they are in `c`.
+                        if !c.queue.is_empty() {
+                            return c;
+                        }
+                    }
+                }
+            }
+        })
+        .await
+        .expect("the fan-out never queued the second line");
+        let rest = claim
+            .partial
+            .clone()
+            .expect("8 MiB cannot fit a socket buffer at once");
+        assert!(!rest.is_empty() && rest.len() < big.len(), "{}", rest.len());
+        assert_eq!(
+            claim.queue,
+            VecDeque::from([Bytes::from_static(b"second\n")])
+        );
+
+        let mut writer = claim.writer;
+        let reader = tokio::spawn(async move {
+            let mut got = Vec::new();
+            client.read_to_end(&mut got).await.unwrap();
+            got
+        });
+        writer.write_all(&rest).await.unwrap();
+        for line in &claim.queue {
+            writer.write_all(line).await.unwrap();
+        }
+        writer.shutdown().await.unwrap();
+        drop(writer);
+        drop(sub);
+        let got = timeout(WAIT, reader).await.unwrap().unwrap();
+        let mut expected = big;
+        expected.extend_from_slice(b"second\n");
+        assert_eq!(got.len(), expected.len());
+        assert!(got == expected, "lines interleaved or repeated");
+    }
+}
