@@ -24,7 +24,7 @@ use bytes::Bytes;
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::{broadcast, Notify};
 
-use crate::round::ANNOUNCE_QUEUE;
+use crate::round::{Shared, ANNOUNCE_QUEUE};
 
 /// Outboxes copied out of a shard per lock: joins and leaves wait for at most this many.
 const CHUNK: usize = 256;
@@ -33,13 +33,21 @@ const CHUNK: usize = 256;
 pub struct Fanout {
     shards: Vec<Arc<Shard>>,
     next: AtomicUsize,
+    /// Where the round task counts the announcements it has sent.
+    shared: Arc<Shared>,
 }
 
 impl Fanout {
     /// Starts `threads` fan-out threads (at least one), each with its own receiver of
     /// `announce_tx`. They stop once the channel closes, that is once the round task has
     /// dropped its sender; every connection is then told (see [`Subscription::is_closed`]).
-    pub fn start(announce_tx: &broadcast::Sender<Bytes>, threads: usize) -> io::Result<Fanout> {
+    /// `shared.announced` must count every line sent on `announce_tx` (before it is sent),
+    /// and no line may have been sent before this call.
+    pub fn start(
+        announce_tx: &broadcast::Sender<Bytes>,
+        threads: usize,
+        shared: Arc<Shared>,
+    ) -> io::Result<Fanout> {
         let mut shards = Vec::new();
         for i in 0..threads.max(1) {
             let shard = Arc::new(Shard::default());
@@ -53,6 +61,7 @@ impl Fanout {
         Ok(Fanout {
             shards,
             next: AtomicUsize::new(0),
+            shared,
         })
     }
 
@@ -61,7 +70,11 @@ impl Fanout {
     pub fn subscribe(&self, writer: OwnedWriteHalf) -> Subscription {
         let i = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
         let shard = self.shards[i].clone();
+        // Lines already sent, even if this shard's thread has not offered them yet, are
+        // older than the connection: it gets the ones after, as a channel subscriber would.
+        let from = self.shared.announced.load(Ordering::SeqCst);
         let outbox = Arc::new(Outbox {
+            from,
             state: Mutex::new(OutboxState {
                 writer: Some(writer),
                 partial: None,
@@ -113,11 +126,18 @@ struct Slots {
 impl Shard {
     fn run(&self, mut rx: broadcast::Receiver<Bytes>) {
         let mut batch = Vec::with_capacity(CHUNK);
+        // The number of the next line: every shard receives every line, in order.
+        let mut seq: u64 = 0;
         loop {
             match rx.blocking_recv() {
                 Ok(line) => {
                     let started = std::time::Instant::now();
-                    let connections = self.each(&mut batch, |o| o.offer(&line));
+                    let connections = self.each(&mut batch, |o| {
+                        if seq >= o.from {
+                            o.offer(&line)
+                        }
+                    });
+                    seq += 1;
                     tracing::debug!(
                         connections,
                         bytes = line.len(),
@@ -130,6 +150,7 @@ impl Shard {
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "the fan-out fell behind the round task");
                     self.each(&mut batch, |o| o.miss(n));
+                    seq += n;
                 }
                 Err(broadcast::error::RecvError::Closed) => {
                     lock(&self.slots).closed = true;
@@ -168,6 +189,9 @@ impl Shard {
 
 /// One connection's side of the fan-out.
 struct Outbox {
+    /// The number of the first line this connection gets: the count of lines sent before it
+    /// subscribed.
+    from: u64,
     state: Mutex<OutboxState>,
     /// Wakes the session when something was queued for it or the channel closed.
     wake: Notify,
@@ -335,6 +359,38 @@ mod tests {
 
     const WAIT: Duration = Duration::from_secs(10);
 
+    /// Lines sent before a connection subscribed never reach it, even when the fan-out thread
+    /// has not offered them yet: its greeting comes first, as with a channel subscriber.
+    #[tokio::test]
+    async fn a_new_connection_gets_only_lines_sent_after_it_joined() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (tx, _) = broadcast::channel::<Bytes>(16);
+        let shared = Arc::new(Shared::default());
+        let fanout = Fanout::start(&tx, 1, shared.clone()).unwrap();
+        let send = |line: &'static [u8]| {
+            shared.announced.fetch_add(1, Ordering::SeqCst);
+            tx.send(Bytes::from_static(line)).unwrap();
+        };
+        for _ in 0..50 {
+            let mut client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let (_read, write) = server.into_split();
+            // Sent just before the connection joins: the thread may not have offered it yet.
+            send(b"old\n");
+            let sub = fanout.subscribe(write);
+            send(b"new\n");
+            let mut got = [0u8; 4];
+            timeout(WAIT, client.read_exact(&mut got))
+                .await
+                .unwrap()
+                .unwrap();
+            assert_eq!(&got, b"new\n");
+            drop(sub);
+        }
+    }
+
     /// A line larger than any socket buffer is written in part by the fan-out; the session
     /// finishes it before the next queued line, so the reader gets each line once, whole,
     /// and in order.
@@ -347,7 +403,7 @@ mod tests {
         let (server, _) = listener.accept().await.unwrap();
         let (_read, write) = server.into_split();
         let (tx, _) = broadcast::channel::<Bytes>(16);
-        let fanout = Fanout::start(&tx, 1).unwrap();
+        let fanout = Fanout::start(&tx, 1, Arc::new(Shared::default())).unwrap();
         let sub = fanout.subscribe(write);
 
         let mut big = vec![b'a'; 8 << 20];

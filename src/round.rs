@@ -37,6 +37,10 @@ pub struct Shared {
     pub round: AtomicU64,
     /// Open TCP connections.
     pub connections: AtomicUsize,
+    /// Announcements handed to the broadcast channel so far, counted before each send: a
+    /// connection that joins now is sent only the ones after this count (see
+    /// [`crate::fanout`]), never an older one still on its way.
+    pub announced: AtomicU64,
 }
 
 /// What closes rounds: a timer, or (in tests) explicit ticks.
@@ -822,7 +826,7 @@ impl Round {
             "winning validator: {winner} (block {index}, BPM {}, stake {stake} of {}, hash {})\n",
             block.bpm, draw.total, block.hash
         );
-        let _ = self.announce_tx.send(Bytes::from(line));
+        self.announce(Bytes::from(line));
         tracing::info!(
             round, index, %winner, stake, total = %draw.total, entrants,
             draw_us = draw_time.as_micros() as u64, "block appended"
@@ -883,8 +887,14 @@ impl Round {
             }
         };
         self.broadcast_cache = Some((height, bytes.clone()));
-        let _ = self.announce_tx.send(bytes);
+        self.announce(bytes);
         Ok(())
+    }
+
+    /// Sends one line to every connection, counted first (see [`Shared::announced`]).
+    fn announce(&self, line: Bytes) {
+        self.shared.announced.fetch_add(1, Ordering::SeqCst);
+        let _ = self.announce_tx.send(line);
     }
 
     /// Publishes an event for the HTTP stream. Typed payloads, not `json!`: a `u128` total

@@ -148,7 +148,8 @@ pub async fn run(
     // One fan-out thread per core writes the announcements; it holds the only receivers, so
     // the channel closes when the round task drops its sender.
     let threads = std::thread::available_parallelism().map_or(1, usize::from);
-    let fanout = Fanout::start(&announce_tx, threads).map_err(ServerError::Fanout)?;
+    let fanout =
+        Fanout::start(&announce_tx, threads, shared.clone()).map_err(ServerError::Fanout)?;
     drop(announce_tx);
     let token = CancellationToken::new();
     let tracker = TaskTracker::new();
