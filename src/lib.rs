@@ -13,12 +13,15 @@
 //! - [`session`] and [`codec`]: one TCP connection; [`server`]: accept loop and shutdown;
 //!   [`fanout`]: the threads that write each announcement to every connection;
 //! - [`http`]: the read-only JSON API, event stream and dashboard;
-//! - [`audit`]: the `verify` and `stats` subcommands; [`simulate`]: bots for demos and load;
+//! - [`audit`]: the `verify` and `stats` subcommands;
+//! - [`client`]: the client side, over the public protocol only: `simulate` (bots for demos
+//!   and load) and the protocol parsing it rests on;
 //! - [`repair`]: the `repair` subcommand, which cuts only a damaged tail, after showing it;
 //! - settings live in [`config`].
 
 pub mod audit;
 pub mod chain;
+pub mod client;
 pub mod codec;
 pub mod config;
 pub mod fanout;
@@ -31,6 +34,5 @@ pub mod round;
 pub mod seed;
 pub mod server;
 pub mod session;
-pub mod simulate;
 pub mod stats;
 pub mod store;

@@ -61,7 +61,7 @@ enum Command {
         yes: bool,
     },
     /// Play validators against a running server over TCP, for demos and load tests.
-    Simulate(pos_lottery::simulate::SimulateArgs),
+    Simulate(pos_lottery::client::simulate::SimulateArgs),
 }
 
 #[derive(Args)]
@@ -181,7 +181,7 @@ fn main() -> ExitCode {
         Some(Command::Stats { dir, json }) => stats(dir.unwrap_or(data_dir), json),
         Some(Command::Repair { dir, yes }) => repair(dir.unwrap_or(data_dir), yes),
         Some(Command::Simulate(args)) => {
-            match runtime().and_then(|rt| rt.block_on(pos_lottery::simulate::run(args))) {
+            match runtime().and_then(|rt| rt.block_on(pos_lottery::client::simulate::run(args))) {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
                     eprintln!("error: {e:#}");

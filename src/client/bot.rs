@@ -1,0 +1,578 @@
+//! One bot: a tokio task with one connection that joins, then proposes, floods or
+//! listens until the run ends, and hands back a [`BotReport`]. [`Ctx`] is what all bots
+//! share: the settings, the live [`Counters`] and the table of announced blocks.
+
+use std::collections::BTreeMap;
+use std::io;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bytes::Bytes;
+use futures::StreamExt;
+use rand::Rng;
+use tokio::io::AsyncWriteExt;
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, timeout, Instant, Interval, MissedTickBehavior};
+use tokio_util::codec::FramedRead;
+use tokio_util::sync::CancellationToken;
+
+use super::protocol::{Announcement, Reply, ReplyCodec};
+use super::tally::{Deliveries, Rounds};
+
+/// A connect that has not completed by then counts as failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
+/// From connecting to `you are validator` (or `watching`).
+const JOIN_TIMEOUT: Duration = Duration::from_secs(60);
+/// A write that makes no progress for this long ends the bot.
+const WRITE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Read buffer per bot: an announcement is ~230 bytes, and 10,000 bots should stay small.
+pub(super) const READ_BUFFER: usize = 1024;
+/// Flooding bots are few and read megabytes.
+const FLOOD_READ_BUFFER: usize = 64 * 1024;
+/// `72\n` lines per flood write.
+pub(super) const FLOOD_BATCH_LINES: usize = 16 * 1024;
+pub(super) const FLOOD_LINE: &[u8] = b"72\n";
+/// Flooding bots publish reply counts in steps, so counting is not a shared hot spot.
+const FLOOD_COUNT_STEP: u64 = 256;
+const FLOOD_PUBLISH: Duration = Duration::from_millis(50);
+/// Heart rates the bots propose.
+const BPM_RANGE: std::ops::RangeInclusive<u32> = 55..=180;
+/// Blocks whose every delivery time is kept for the lag quantiles (memory: 8 bytes per
+/// delivery, so 120 blocks x 10,000 connections is about 10 MB).
+const MAX_TIMED_BLOCKS: usize = 120;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Role {
+    Validator { stake: u64 },
+    Watcher,
+}
+
+/// Live figures the bots publish for the status line and the drain.
+#[derive(Debug, Default)]
+pub(super) struct Counters {
+    pub(super) connected: AtomicUsize,
+    pub(super) joined: AtomicUsize,
+    pub(super) watching: AtomicUsize,
+    pub(super) failed: AtomicUsize,
+    pub(super) finished: AtomicUsize,
+    pub(super) entered: AtomicU64,
+    /// `BPM .. entered` plus `already proposed` replies (flooding bots add in steps).
+    pub(super) replies: AtomicU64,
+    pub(super) deliveries: AtomicU64,
+    pub(super) blocks: AtomicU64,
+    pub(super) chains: AtomicU64,
+    pub(super) missed: AtomicU64,
+    pub(super) other: AtomicU64,
+    pub(super) flood_sent: AtomicU64,
+    /// Microseconds since the start, for the drain's "nothing is still arriving".
+    pub(super) last_delivery_us: AtomicU64,
+    pub(super) last_reply_us: AtomicU64,
+    pub(super) last_entered_us: AtomicU64,
+    pub(super) last_block_us: AtomicU64,
+    pub(super) last_join_us: AtomicU64,
+}
+
+/// One announced block, as seen by all bots together.
+#[derive(Debug)]
+pub(super) struct Slot {
+    pub(super) announcement: Announcement,
+    pub(super) first_us: u64,
+    pub(super) last_us: u64,
+    pub(super) deliveries: u64,
+    /// Deliveries whose announcement differs from `announcement` (another hash, winner,
+    /// BPM or stake): two different blocks announced under one index.
+    pub(super) mismatches: u64,
+    /// Every delivery time, for the first [`MAX_TIMED_BLOCKS`] blocks.
+    pub(super) times_us: Option<Vec<u64>>,
+}
+
+/// What all bots share.
+pub(super) struct Ctx {
+    pub(super) addr: SocketAddr,
+    pub(super) start: Instant,
+    pub(super) bpm_every: Duration,
+    pub(super) flood: bool,
+    pub(super) flood_lines: Option<u64>,
+    pub(super) flood_batch: Bytes,
+    pub(super) counters: Counters,
+    pub(super) blocks: Mutex<BTreeMap<u64, Slot>>,
+    /// Stop proposing and connecting; keep reading.
+    pub(super) stop: CancellationToken,
+    /// Close every connection and report.
+    pub(super) end: CancellationToken,
+}
+
+impl Ctx {
+    pub(super) fn now_us(&self) -> u64 {
+        u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    pub(super) fn record_delivery(&self, announcement: Announcement, at_us: u64) {
+        let c = &self.counters;
+        c.deliveries.fetch_add(1, Ordering::Relaxed);
+        c.last_delivery_us.fetch_max(at_us, Ordering::Relaxed);
+        let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        let timed = blocks.len() < MAX_TIMED_BLOCKS;
+        match blocks.entry(announcement.index) {
+            std::collections::btree_map::Entry::Vacant(e) => {
+                c.blocks.fetch_add(1, Ordering::Relaxed);
+                c.last_block_us.fetch_max(at_us, Ordering::Relaxed);
+                e.insert(Slot {
+                    announcement,
+                    first_us: at_us,
+                    last_us: at_us,
+                    deliveries: 1,
+                    mismatches: 0,
+                    times_us: timed.then(|| vec![at_us]),
+                });
+            }
+            std::collections::btree_map::Entry::Occupied(mut e) => {
+                let slot = e.get_mut();
+                slot.first_us = slot.first_us.min(at_us);
+                slot.last_us = slot.last_us.max(at_us);
+                slot.deliveries += 1;
+                slot.mismatches += u64::from(slot.announcement != announcement);
+                if let Some(times) = &mut slot.times_us {
+                    times.push(at_us);
+                }
+            }
+        }
+    }
+}
+
+/// How a bot's connection ended.
+#[derive(Debug, Clone, Default)]
+pub(super) enum Outcome {
+    /// The run stopped before its turn to connect.
+    #[default]
+    NotStarted,
+    /// Still connected at the end: the normal case.
+    Open,
+    ConnectFailed(String),
+    /// `server full`.
+    Refused,
+    JoinFailed(String),
+    /// The run stopped during the handshake.
+    StoppedJoining,
+    Closed(String),
+    ServerShutdown,
+    /// The task did not report back in time.
+    Lost,
+}
+
+impl Outcome {
+    pub(super) fn label(&self) -> &'static str {
+        match self {
+            Outcome::NotStarted => "not started",
+            Outcome::Open => "open at the end",
+            Outcome::ConnectFailed(_) => "connect failed",
+            Outcome::Refused => "server full",
+            Outcome::JoinFailed(_) => "join failed",
+            Outcome::StoppedJoining => "still joining at the end",
+            Outcome::Closed(_) => "closed early",
+            Outcome::ServerShutdown => "server shut down",
+            Outcome::Lost => "did not report",
+        }
+    }
+
+    pub(super) fn detail(&self) -> Option<&str> {
+        match self {
+            Outcome::ConnectFailed(d) | Outcome::JoinFailed(d) | Outcome::Closed(d) => Some(d),
+            _ => None,
+        }
+    }
+}
+
+/// What one bot hands back.
+#[derive(Debug)]
+pub(super) struct BotReport {
+    pub(super) role: Role,
+    pub(super) outcome: Outcome,
+    pub(super) address: Option<String>,
+    /// Duration of the TCP connect.
+    pub(super) connect_us: Option<u64>,
+    /// Since the start: the balance prompt arrived (the server has subscribed us by then).
+    pub(super) ready_us: Option<u64>,
+    /// Since the start: `you are validator`.
+    pub(super) joined_us: Option<u64>,
+    /// From sending the stake to `you are validator`.
+    pub(super) join_wait_us: Option<u64>,
+    /// A watcher that got `watching:`.
+    pub(super) watching: bool,
+    pub(super) entered: Rounds,
+    pub(super) deliveries: Deliveries,
+    pub(super) chains: u64,
+    pub(super) missed: u64,
+    pub(super) replies: u64,
+    pub(super) unpublished_replies: u64,
+    pub(super) flood_start_us: Option<u64>,
+    pub(super) last_reply_us: Option<u64>,
+    pub(super) flood_sent: u64,
+    pub(super) other: u64,
+    pub(super) other_sample: Option<String>,
+}
+
+impl BotReport {
+    pub(super) fn new(role: Role) -> BotReport {
+        BotReport {
+            role,
+            outcome: Outcome::NotStarted,
+            address: None,
+            connect_us: None,
+            ready_us: None,
+            joined_us: None,
+            join_wait_us: None,
+            watching: false,
+            entered: Rounds::default(),
+            deliveries: Deliveries::default(),
+            chains: 0,
+            missed: 0,
+            replies: 0,
+            unpublished_replies: 0,
+            flood_start_us: None,
+            last_reply_us: None,
+            flood_sent: 0,
+            other: 0,
+            other_sample: None,
+        }
+    }
+
+    pub(super) fn stake(&self) -> u64 {
+        match self.role {
+            Role::Validator { stake } => stake,
+            Role::Watcher => 0,
+        }
+    }
+
+    /// Accounts for one line that needs no answer.
+    fn observe(&mut self, ctx: &Ctx, reply: Reply) {
+        let c = &ctx.counters;
+        match reply {
+            Reply::Entered { round } => {
+                self.entered.push(round);
+                c.entered.fetch_add(1, Ordering::Relaxed);
+                c.last_entered_us.fetch_max(ctx.now_us(), Ordering::Relaxed);
+                self.count_reply(ctx);
+            }
+            Reply::Already { .. } => self.count_reply(ctx),
+            Reply::Announcement(a) => {
+                self.deliveries.record(a.index);
+                ctx.record_delivery(a, ctx.now_us());
+            }
+            Reply::Chain => {
+                self.chains += 1;
+                c.chains.fetch_add(1, Ordering::Relaxed);
+            }
+            Reply::Missed(n) => {
+                self.missed += n;
+                c.missed.fetch_add(n, Ordering::Relaxed);
+            }
+            Reply::Other(text) => {
+                self.other += 1;
+                c.other.fetch_add(1, Ordering::Relaxed);
+                self.other_sample.get_or_insert(text);
+            }
+            Reply::Help
+            | Reply::BalancePrompt
+            | Reply::BpmPrompt
+            | Reply::Validator { .. }
+            | Reply::Watching
+            | Reply::Full
+            | Reply::Shutdown => {}
+        }
+    }
+
+    fn count_reply(&mut self, ctx: &Ctx) {
+        let now = ctx.now_us();
+        self.replies += 1;
+        self.last_reply_us = Some(now);
+        self.unpublished_replies += 1;
+        if !ctx.flood || self.unpublished_replies >= FLOOD_COUNT_STEP {
+            self.publish_replies(ctx);
+        }
+    }
+
+    fn publish_replies(&mut self, ctx: &Ctx) {
+        if self.unpublished_replies == 0 {
+            return;
+        }
+        let c = &ctx.counters;
+        c.replies
+            .fetch_add(self.unpublished_replies, Ordering::Relaxed);
+        c.last_reply_us
+            .fetch_max(self.last_reply_us.unwrap_or(0), Ordering::Relaxed);
+        self.unpublished_replies = 0;
+    }
+}
+
+type Lines = FramedRead<OwnedReadHalf, ReplyCodec>;
+
+/// Why waiting for a line ended without one.
+enum Wait {
+    Stopped,
+    TimedOut,
+    Closed(String),
+}
+
+async fn next_reply(
+    lines: &mut Lines,
+    deadline: Instant,
+    stop: &CancellationToken,
+) -> Result<Reply, Wait> {
+    tokio::select! {
+        biased;
+        _ = stop.cancelled() => Err(Wait::Stopped),
+        _ = sleep_until(deadline) => Err(Wait::TimedOut),
+        item = lines.next() => match item {
+            Some(Ok(reply)) => Ok(reply),
+            Some(Err(e)) => Err(Wait::Closed(e.to_string())),
+            None => Err(Wait::Closed("the server closed the connection".into())),
+        },
+    }
+}
+
+async fn write_line(wr: &mut OwnedWriteHalf, line: &[u8]) -> io::Result<()> {
+    timeout(WRITE_TIMEOUT, wr.write_all(line))
+        .await
+        .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "write made no progress"))?
+}
+
+/// One bot, from its connect to the end of the run.
+pub(super) async fn run_bot(ctx: Arc<Ctx>, role: Role, start_at: Option<Instant>) -> BotReport {
+    let report = bot(&ctx, role, start_at).await;
+    ctx.counters.finished.fetch_add(1, Ordering::Relaxed);
+    report
+}
+
+async fn bot(ctx: &Arc<Ctx>, role: Role, start_at: Option<Instant>) -> BotReport {
+    let mut report = BotReport::new(role);
+    if let Some(at) = start_at {
+        tokio::select! {
+            _ = sleep_until(at) => {}
+            _ = ctx.stop.cancelled() => return report,
+        }
+    }
+    let began = Instant::now();
+    let connected = tokio::select! {
+        r = timeout(CONNECT_TIMEOUT, TcpStream::connect(ctx.addr)) => r,
+        _ = ctx.stop.cancelled() => return report,
+    };
+    let stream = match connected {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => {
+            report.outcome = Outcome::ConnectFailed(e.to_string());
+            ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+            return report;
+        }
+        Err(_) => {
+            report.outcome =
+                Outcome::ConnectFailed(format!("no answer within {CONNECT_TIMEOUT:?}"));
+            ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+            return report;
+        }
+    };
+    report.connect_us = Some(u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX));
+    let _ = stream.set_nodelay(true);
+    ctx.counters.connected.fetch_add(1, Ordering::Relaxed);
+    let (reader, writer) = stream.into_split();
+    let capacity = if ctx.flood {
+        FLOOD_READ_BUFFER
+    } else {
+        READ_BUFFER
+    };
+    let mut lines = FramedRead::with_capacity(reader, ReplyCodec::default(), capacity);
+    report.outcome = play(ctx, &mut lines, writer, &mut report).await;
+    report.publish_replies(ctx);
+    ctx.counters.connected.fetch_sub(1, Ordering::Relaxed);
+    if !matches!(report.outcome, Outcome::Open) {
+        ctx.counters.failed.fetch_add(1, Ordering::Relaxed);
+    }
+    report
+}
+
+async fn play(
+    ctx: &Arc<Ctx>,
+    lines: &mut Lines,
+    mut writer: OwnedWriteHalf,
+    report: &mut BotReport,
+) -> Outcome {
+    let deadline = Instant::now() + JOIN_TIMEOUT;
+    let handshake_end = |wait: Wait, stage: &str| match wait {
+        Wait::Stopped => Outcome::StoppedJoining,
+        Wait::TimedOut => Outcome::JoinFailed(format!("timed out {stage}")),
+        Wait::Closed(why) => Outcome::JoinFailed(format!("{why} ({stage})")),
+    };
+    loop {
+        match next_reply(lines, deadline, &ctx.stop).await {
+            Ok(Reply::BalancePrompt) => break,
+            Ok(Reply::Full) => return Outcome::Refused,
+            Ok(Reply::Shutdown) => return Outcome::ServerShutdown,
+            Ok(reply) => report.observe(ctx, reply),
+            Err(wait) => return handshake_end(wait, "waiting for the balance prompt"),
+        }
+    }
+    report.ready_us = Some(ctx.now_us());
+    let asked = Instant::now();
+    let answer = match report.role {
+        Role::Validator { stake } => format!("{stake}\n"),
+        Role::Watcher => "watch\n".to_owned(),
+    };
+    if let Err(e) = write_line(&mut writer, answer.as_bytes()).await {
+        return Outcome::JoinFailed(format!("sending the stake: {e}"));
+    }
+    loop {
+        match next_reply(lines, deadline, &ctx.stop).await {
+            Ok(Reply::Validator { address, .. }) if report.role != Role::Watcher => {
+                report.address = Some(address);
+                let now = ctx.now_us();
+                report.joined_us = Some(now);
+                ctx.counters.last_join_us.fetch_max(now, Ordering::Relaxed);
+                report.join_wait_us =
+                    Some(u64::try_from(asked.elapsed().as_micros()).unwrap_or(u64::MAX));
+                ctx.counters.joined.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            Ok(Reply::Watching) if report.role == Role::Watcher => {
+                report.watching = true;
+                ctx.counters.watching.fetch_add(1, Ordering::Relaxed);
+                break;
+            }
+            // The server asks again: the stake was refused (below MIN_STAKE?).
+            Ok(Reply::BalancePrompt) => {
+                let why = report.other_sample.take().unwrap_or_default();
+                return Outcome::JoinFailed(format!("stake refused: {why}"));
+            }
+            Ok(Reply::Shutdown) => return Outcome::ServerShutdown,
+            Ok(reply) => report.observe(ctx, reply),
+            Err(wait) => return handshake_end(wait, "waiting for the stake's answer"),
+        }
+    }
+    match report.role {
+        Role::Validator { .. } if ctx.flood => flood(ctx, lines, writer, report).await,
+        Role::Validator { .. } => listen(ctx, lines, writer, report, Some(ctx.bpm_every)).await,
+        Role::Watcher => listen(ctx, lines, writer, report, None).await,
+    }
+}
+
+async fn tick(interval: &mut Option<Interval>) {
+    match interval {
+        Some(i) => {
+            i.tick().await;
+        }
+        None => std::future::pending().await,
+    }
+}
+
+/// Reads until the end, proposing a BPM every `every` until the stop.
+async fn listen(
+    ctx: &Ctx,
+    lines: &mut Lines,
+    mut writer: OwnedWriteHalf,
+    report: &mut BotReport,
+    every: Option<Duration>,
+) -> Outcome {
+    // A random phase, so thousands of bots do not propose in the same instant.
+    let mut ticker = every.filter(|d| !d.is_zero()).map(|period| {
+        let phase = period.mul_f64(rand::random::<f64>());
+        let mut i = tokio::time::interval_at(Instant::now() + phase, period);
+        i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        i
+    });
+    let mut proposing = ticker.is_some();
+    loop {
+        tokio::select! {
+            biased;
+            _ = ctx.end.cancelled() => return Outcome::Open,
+            _ = ctx.stop.cancelled(), if proposing => proposing = false,
+            _ = tick(&mut ticker), if proposing => {
+                let bpm = rand::rng().random_range(BPM_RANGE);
+                if let Err(e) = write_line(&mut writer, format!("{bpm}\n").as_bytes()).await {
+                    return Outcome::Closed(format!("sending a BPM: {e}"));
+                }
+            }
+            item = lines.next() => match item {
+                Some(Ok(Reply::Shutdown)) => return Outcome::ServerShutdown,
+                Some(Ok(reply)) => report.observe(ctx, reply),
+                Some(Err(e)) => return Outcome::Closed(e.to_string()),
+                None => return Outcome::Closed("the server closed the connection".into()),
+            },
+        }
+    }
+}
+
+/// Pipelines BPM lines from a writer task while this task counts the replies.
+async fn flood(
+    ctx: &Arc<Ctx>,
+    lines: &mut Lines,
+    writer: OwnedWriteHalf,
+    report: &mut BotReport,
+) -> Outcome {
+    report.flood_start_us = Some(ctx.now_us());
+    // Ends the writer at the run's stop, or when this connection fails.
+    let halt = ctx.stop.child_token();
+    let writer_task = tokio::spawn(flood_writer(ctx.clone(), writer, halt.clone()));
+    // Counts are published in steps; this publishes the remainder once replies pause.
+    let mut publish = tokio::time::interval(FLOOD_PUBLISH);
+    let outcome = loop {
+        tokio::select! {
+            biased;
+            _ = ctx.end.cancelled() => break Outcome::Open,
+            _ = publish.tick() => report.publish_replies(ctx),
+            item = lines.next() => match item {
+                Some(Ok(Reply::Shutdown)) => break Outcome::ServerShutdown,
+                Some(Ok(reply)) => report.observe(ctx, reply),
+                Some(Err(e)) => break Outcome::Closed(e.to_string()),
+                None => break Outcome::Closed("the server closed the connection".into()),
+            },
+        }
+    };
+    halt.cancel();
+    // The write half comes back with the count and is dropped only now, after the last
+    // read: closing it earlier would end the session before its replies were counted.
+    if let Ok(Ok((sent, _writer))) = timeout(WRITE_TIMEOUT, writer_task).await {
+        report.flood_sent = sent;
+    }
+    outcome
+}
+
+/// Writes `72\n` lines in big batches until `halt`, a write error, or `--flood-lines`.
+/// Returns the complete lines written, and the write half.
+async fn flood_writer(
+    ctx: Arc<Ctx>,
+    mut writer: OwnedWriteHalf,
+    halt: CancellationToken,
+) -> (u64, OwnedWriteHalf) {
+    let batch = ctx.flood_batch.clone();
+    let line = FLOOD_LINE.len() as u64;
+    let limit = ctx.flood_lines.map(|n| n.saturating_mul(line));
+    let mut written: u64 = 0;
+    // `write` (not `write_all`) so a write cut short by `halt` is counted to the byte.
+    let mut offset = 0;
+    loop {
+        let left = limit.map_or(u64::MAX, |l| l - written);
+        let len = (batch.len() - offset).min(usize::try_from(left).unwrap_or(usize::MAX));
+        if len == 0 {
+            break;
+        }
+        let result = tokio::select! {
+            biased;
+            _ = halt.cancelled() => break,
+            r = timeout(WRITE_TIMEOUT, writer.write(&batch[offset..offset + len])) => r,
+        };
+        match result {
+            Ok(Ok(n)) if n > 0 => {
+                let before = written / line;
+                written += n as u64;
+                offset = (offset + n) % batch.len();
+                ctx.counters
+                    .flood_sent
+                    .fetch_add(written / line - before, Ordering::Relaxed);
+            }
+            _ => break,
+        }
+    }
+    (written / line, writer)
+}

@@ -1,0 +1,27 @@
+//! The client side: programs that talk to a running server over TCP, through the public
+//! protocol only (what `nc` would see), never the server's own types.
+//!
+//! - [`simulate`]: the `pos-lottery simulate` subcommand, its flags and the run;
+//! - [`args`]: the parsers of its flags (stake ranges, durations, rates);
+//! - [`protocol`]: pure: the server's lines as [`Reply`]s, and the [`ReplyCodec`] framing;
+//! - `bot`: one bot task per connection, and what the bots share;
+//! - [`tally`]: pure: deliveries, entered rounds, round pairing, quantiles, join rates;
+//! - `report` and `render`: the end-of-run summary (JSON or text) and whether it passed;
+//! - `status`: the live status line.
+
+pub mod args;
+mod bot;
+pub mod protocol;
+mod render;
+mod report;
+pub mod simulate;
+mod status;
+pub mod tally;
+
+pub use args::{parse_duration, parse_positive_duration, parse_stake_range, StakeRange};
+pub use protocol::{parse_announcement, parse_reply, Announcement, Reply, ReplyCodec};
+pub use simulate::{run, SimulateArgs};
+pub use tally::{
+    join_buckets, match_rounds, quantiles, stake_per_round, Deliveries, Drawn, EnteredRound,
+    JoinBucket, Quantiles, Rounds,
+};
