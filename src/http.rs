@@ -1,7 +1,8 @@
 //! The read-only HTTP view: a JSON API, a server-sent event stream and the dashboard page.
 //!
-//! Handlers ask the round task through the same bounded command channel the sessions use,
-//! so the HTTP side never holds a reference to consensus state and changes nothing.
+//! Handlers never queue behind the consensus commands: validators, pool and stats come from
+//! the view the round task publishes on a `watch` channel, blocks and draws from the data
+//! directory's files through the shared span index. The HTTP side changes nothing.
 //!
 //! [`serve`] runs its own accept loop over hyper rather than `axum::serve`, which has no
 //! connection cap and no timeouts: it holds at most `HTTP_MAX_CONNECTIONS` connections open
@@ -433,6 +434,7 @@ async fn info(State(app): State<App>) -> ApiResult<Response> {
         write_timeout_secs: c.write_timeout.as_secs_f64(),
         http_max_connections: c.http_max_connections,
         http_timeout_secs: c.http_timeout.as_secs_f64(),
+        seed_chain_len: c.seed_chain_len,
         stats: s,
     })
     .into_response())
@@ -459,6 +461,7 @@ struct Info {
     write_timeout_secs: f64,
     http_max_connections: usize,
     http_timeout_secs: f64,
+    seed_chain_len: u64,
     stats: crate::round::StatsView,
 }
 

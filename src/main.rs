@@ -72,7 +72,7 @@ struct ServeArgs {
     /// Round length in seconds; fractions allowed (0.25)
     #[arg(long, allow_negative_numbers = true, env = "ROUND_SECS", default_value = "30", value_parser = config::parse_positive_secs)]
     round_secs: Duration,
-    /// How often every connection gets the whole chain as JSON; 0 turns it off
+    /// How often every connection gets the chain broadcast (the newest BROADCAST_BLOCKS blocks as JSON); 0 turns it off
     #[arg(long, allow_negative_numbers = true, env = "BROADCAST_SECS", default_value = "60", value_parser = config::parse_secs_or_off)]
     broadcast_secs: Duration,
     /// Smallest accepted stake
@@ -81,7 +81,7 @@ struct ServeArgs {
     /// Tokens added to the winner's stake after each win
     #[arg(long, allow_negative_numbers = true, env = "BLOCK_REWARD", default_value = "0", value_parser = config::parse_u64)]
     block_reward: u64,
-    /// Where chain.jsonl and draws.jsonl live (created if missing)
+    /// The data directory: chain, draws, slashes, the lock and (v2) the server's key and reveal chains (created if missing)
     #[arg(long, env = "DATA_DIR", default_value = "./data")]
     data_dir: PathBuf,
     /// Connections beyond this are told "server full" and closed

@@ -2,7 +2,8 @@
 //!
 //! Sessions and the HTTP view talk to it only through a bounded [`Command`] channel, so no
 //! lock guards consensus state. Every tick closes a round: the draw, the durable write, the
-//! append, then one announcement on a broadcast channel that every connection reads.
+//! append, then one announcement on a broadcast channel that the fan-out threads write to
+//! every connection (see [`crate::fanout`]).
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -819,8 +820,8 @@ impl Round {
             v.stake = v.stake.saturating_add(self.block_reward);
         }
         self.tip = block.clone();
-        // Readers see the new block before anyone is told about it.
-        self.changed();
+        // Readers see the new block before anyone is told about it, however many validators.
+        self.publish();
 
         let line = format!(
             "winning validator: {winner} (block {index}, BPM {}, stake {stake} of {}, hash {})\n",

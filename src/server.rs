@@ -109,6 +109,11 @@ pub async fn run(
     } else {
         tracing::info!(height = opened.audit.block_count - 1, "loaded the chain");
     }
+    let mut config = config;
+    // Settings as in force: `/info` shows the port actually bound, not a requested 0.
+    if let Ok(addr) = listener.local_addr() {
+        config.addr = addr;
+    }
     let config = Arc::new(config);
     let shared = Arc::new(Shared::default());
     let index = Arc::new(ChainIndex::new(

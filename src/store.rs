@@ -449,8 +449,9 @@ fn load_secrets(
     Ok(Secrets { key, seed, used })
 }
 
-/// Makes (or, after a crash before the genesis block, reuses) the key and the first reveal
-/// chain of a new v2 chain, durable before the genesis block that commits to them.
+/// Makes the first reveal chain of a new v2 chain and the key (reusing a key found there, as
+/// after a crash before the genesis block), durable before the genesis block that commits to
+/// them.
 fn make_secrets(dir: &Path, seed_chain_len: u64) -> Result<Secrets, StoreError> {
     let key_path = dir.join(SERVER_KEY_FILE);
     let key = match std::fs::read_to_string(&key_path) {
@@ -467,15 +468,12 @@ fn make_secrets(dir: &Path, seed_chain_len: u64) -> Result<Secrets, StoreError> 
         }
         Err(e) => return Err(io_err(&key_path)(e)),
     };
-    let seed = match read_secret_lines(dir)?.pop() {
-        Some(seed) => seed,
-        None => {
-            let seed = new_seed_chain(seed_chain_len)
-                .map_err(|e| StoreError::Secrets(dir.join(SEED_SECRET_FILE), e.to_string()))?;
-            append_secret_line(dir, &seed)?;
-            seed
-        }
-    };
+    // Always a fresh reveal chain: one left in seed-secret may belong to a chain whose files
+    // were removed, and its reveals are public; reusing them would make every draw
+    // predictable. An unused record left by a crash before the genesis block costs nothing.
+    let seed = new_seed_chain(seed_chain_len)
+        .map_err(|e| StoreError::Secrets(dir.join(SEED_SECRET_FILE), e.to_string()))?;
+    append_secret_line(dir, &seed)?;
     Ok(Secrets { key, seed, used: 0 })
 }
 

@@ -288,3 +288,31 @@ async fn an_over_long_last_line_without_newline_is_refused() {
     );
     server.shutdown().await.unwrap();
 }
+
+/// A new chain made where an old one's files were removed (its `seed-secret` left behind)
+/// commits to a fresh reveal chain: the old reveals are public, and reusing them would make
+/// every draw of the new chain predictable.
+#[tokio::test]
+async fn a_new_chain_never_reuses_a_published_reveal_chain() {
+    let mut server = start(|_| {}).await;
+    let (mut v, _) = server.validator(3).await;
+    server.make_block(&mut v, 70).await;
+    let kept = keep_dir(&mut server);
+    server.shutdown().await.unwrap();
+    let dir = kept.path().to_path_buf();
+    let genesis = |dir: &std::path::Path| -> serde_json::Value {
+        let chain = std::fs::read_to_string(dir.join("chain.jsonl")).unwrap();
+        serde_json::from_str(chain.lines().next().unwrap()).unwrap()
+    };
+    let old = genesis(&dir);
+    std::fs::remove_file(dir.join("chain.jsonl")).unwrap();
+    std::fs::remove_file(dir.join("draws.jsonl")).unwrap();
+    let again = start_in(tempfile::TempDir::new().unwrap(), |c| {
+        c.data_dir = dir.clone()
+    })
+    .await;
+    again.connect().await.expect_prompt().await;
+    let new = genesis(&dir);
+    assert_ne!(new["SeedCommit"], old["SeedCommit"], "{new}");
+    again.shutdown().await.unwrap();
+}
