@@ -699,6 +699,45 @@ pub fn audit_with(
     Ok(out)
 }
 
+/// The v1 block that `entries` (in address order) draw on top of `tip`, with its draw line:
+/// what a v1 server writes for a round, from its inputs alone. Used to build real chains
+/// for tests and examples without repeating the draw.
+///
+/// # Errors
+/// [`LotteryError`] for no entries or a zero total stake.
+pub fn draw_v1_block(
+    tip: &Block,
+    timestamp: String,
+    bpm: u32,
+    round: u64,
+    entries: Vec<(String, u64)>,
+) -> Result<(Block, DrawRecord), LotteryError> {
+    let tip_hash = tip.hash_bytes().unwrap_or_default();
+    let index = tip.index.saturating_add(1);
+    let d = pick_winner(&compute_seed(&tip_hash, index), &entries)?;
+    let winner = entries
+        .get(d.winner)
+        .map(|e| e.0.clone())
+        .ok_or(LotteryError::NoCandidates)?;
+    let block = Block::next(
+        tip,
+        timestamp,
+        bpm,
+        winner.clone(),
+        round,
+        crate::chain::compute_entries_hash(&entries),
+    );
+    let draw = DrawRecord {
+        index,
+        entries,
+        total: d.total,
+        counter: d.counter,
+        target: d.target,
+        winner,
+    };
+    Ok((block, draw))
+}
+
 pub fn tally(tallies: &mut HashMap<String, Tally>, draw: &DrawRecord) {
     let total = draw.total as f64;
     for (address, stake) in &draw.entries {
@@ -744,25 +783,9 @@ mod tests {
         for round in 1..=n {
             let tip = chain.tip().clone();
             let entries = vec![(addr('a'), 10 + round), (addr('b'), 20), (addr('c'), 5)];
-            let seed = compute_seed(&tip.hash_bytes().unwrap(), tip.index + 1);
-            let d = pick_winner(&seed, &entries).unwrap();
-            let winner = entries[d.winner].0.clone();
-            let block = Block::next(
-                &tip,
-                T0.into(),
-                60 + round as u32,
-                winner.clone(),
-                round * 2,
-                compute_entries_hash(&entries),
-            );
-            draws.push(DrawRecord {
-                index: block.index,
-                entries,
-                total: d.total,
-                counter: d.counter,
-                target: d.target,
-                winner,
-            });
+            let (block, draw) =
+                draw_v1_block(&tip, T0.into(), 60 + round as u32, round * 2, entries).unwrap();
+            draws.push(draw);
             chain.append(block).unwrap();
         }
         let mut c = Vec::new();

@@ -510,9 +510,8 @@ pub fn run(dir: &Path, yes: bool, out: &mut impl Write) -> Result<(), RepairErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::chain::{compute_entries_hash, Block, Chain};
-    use crate::ledger::DrawRecord;
-    use crate::lottery::{compute_seed, pick_winner};
+    use crate::chain::{Block, Chain};
+    use crate::ledger::draw_v1_block;
 
     const T0: &str = "2026-01-01T00:00:00.000Z";
 
@@ -546,31 +545,9 @@ mod tests {
         for round in 1..=n {
             let tip = chain.tip().clone();
             let entries = vec![(addr('a'), 10 + round), (addr('b'), 20)];
-            let d = pick_winner(
-                &compute_seed(&tip.hash_bytes().unwrap(), tip.index + 1),
-                &entries,
-            )
-            .unwrap();
-            let winner = entries[d.winner].0.clone();
-            let block = Block::next(
-                &tip,
-                T0.into(),
-                60 + round as u32,
-                winner.clone(),
-                round,
-                compute_entries_hash(&entries),
-            );
-            draws.extend(
-                serde_json::to_vec(&DrawRecord {
-                    index: block.index,
-                    entries,
-                    total: d.total,
-                    counter: d.counter,
-                    target: d.target,
-                    winner,
-                })
-                .unwrap(),
-            );
+            let (block, draw) =
+                draw_v1_block(&tip, T0.into(), 60 + round as u32, round, entries).unwrap();
+            draws.extend(serde_json::to_vec(&draw).unwrap());
             draws.push(b'\n');
             chain.append(block).unwrap();
         }

@@ -741,8 +741,6 @@ mod tests {
         fn random_blocks_written_then_reloaded_are_identical(
             rounds in proptest::collection::vec((1u32..=300, 1u64..4, proptest::collection::vec(1u64..u64::MAX, 1..5)), 0..8),
         ) {
-            use crate::chain::compute_entries_hash;
-            use crate::lottery::{compute_seed, pick_winner};
             let dir = tempfile::tempdir().unwrap();
             let Opened { mut store, audit, .. } = Store::open(dir.path(), usize::MAX, || T0.into()).unwrap();
             let mut blocks = Vec::from(audit.recent);
@@ -755,10 +753,7 @@ mod tests {
                     .enumerate()
                     .map(|(i, s)| (format!("{:064x}", i * 7 + 1), *s))
                     .collect();
-                let d = pick_winner(&compute_seed(&tip.hash_bytes().unwrap(), tip.index + 1), &entries).unwrap();
-                let winner = entries[d.winner].0.clone();
-                let block = Block::next(&tip, T0.into(), bpm, winner.clone(), round, compute_entries_hash(&entries));
-                let draw = DrawRecord { index: block.index, entries, total: d.total, counter: d.counter, target: d.target, winner };
+                let (block, draw) = crate::ledger::draw_v1_block(&tip, T0.into(), bpm, round, entries).unwrap();
                 store.append(&draw, &block).unwrap();
                 blocks.push(block);
             }

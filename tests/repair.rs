@@ -4,9 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 
-use pos_lottery::chain::{compute_entries_hash, Block};
-use pos_lottery::ledger::DrawRecord;
-use pos_lottery::lottery::{compute_seed, pick_winner};
+use pos_lottery::ledger::draw_v1_block;
 use pos_lottery::store::Store;
 
 const BIN: &str = env!("CARGO_BIN_EXE_pos-lottery");
@@ -22,25 +20,8 @@ fn data_dir(n: u64) -> tempfile::TempDir {
         let entries: Vec<(String, u64)> = (1..=3u64)
             .map(|i| (format!("{:064x}", i * 7), i * 10 + round))
             .collect();
-        let seed = compute_seed(&tip.hash_bytes().unwrap(), tip.index + 1);
-        let d = pick_winner(&seed, &entries).unwrap();
-        let winner = entries[d.winner].0.clone();
-        let block = Block::next(
-            &tip,
-            T0.into(),
-            60 + round as u32,
-            winner.clone(),
-            round,
-            compute_entries_hash(&entries),
-        );
-        let draw = DrawRecord {
-            index: block.index,
-            entries,
-            total: d.total,
-            counter: d.counter,
-            target: d.target,
-            winner,
-        };
+        let (block, draw) =
+            draw_v1_block(&tip, T0.into(), 60 + round as u32, round, entries).unwrap();
         store.append(&draw, &block).unwrap();
         tip = block;
     }
