@@ -79,6 +79,23 @@ pub struct Block {
         skip_serializing_if = "Option::is_none"
     )]
     pub next_seed_commit: Option<String>,
+    /// Ledger mode, genesis only: the hash of the genesis allocation (see [`crate::tx`]).
+    #[serde(
+        rename = "AccountsHash",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub accounts_hash: Option<String>,
+    /// Ledger mode, every block after genesis: the hash of its transactions (see
+    /// [`crate::tx::compute_tx_hash`]), which live in `transactions.jsonl`.
+    #[serde(
+        rename = "TxHash",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub tx_hash: Option<String>,
     #[serde(rename = "Hash")]
     pub hash: String,
     /// v2: the server's signature over `pos-lottery block v2 <Hash>`; not covered by `Hash`.
@@ -203,6 +220,8 @@ impl Block {
             server_key: None,
             reveal: None,
             next_seed_commit: None,
+            accounts_hash: None,
+            tx_hash: None,
             hash: String::new(),
             signature: None,
         };
@@ -227,6 +246,26 @@ impl Block {
         self.next_seed_commit = next_seed_commit.map(hex::encode);
         self.hash = self.compute_hash();
         self
+    }
+
+    /// A ledger-mode genesis: v2, and committed to the genesis allocation's `accounts_hash`.
+    pub fn with_accounts_hash(mut self, accounts_hash: [u8; 32]) -> Block {
+        self.accounts_hash = Some(hex::encode(accounts_hash));
+        self.hash = self.compute_hash();
+        self
+    }
+
+    /// Commits a ledger-mode block to its transactions (see [`crate::tx::compute_tx_hash`]).
+    pub fn with_tx_hash(mut self, tx_hash: [u8; 32]) -> Block {
+        self.tx_hash = Some(hex::encode(tx_hash));
+        self.hash = self.compute_hash();
+        self
+    }
+
+    /// True for a block of a ledger-mode chain (its genesis has `AccountsHash`, every later
+    /// block a `TxHash`).
+    pub fn is_ledger(&self) -> bool {
+        self.accounts_hash.is_some() || self.tx_hash.is_some()
     }
 
     /// True for a block of a pos-lottery-v2 chain.
@@ -299,6 +338,8 @@ impl Block {
             &self.server_key,
             &self.reveal,
             &self.next_seed_commit,
+            &self.accounts_hash,
+            &self.tx_hash,
         ]
         .into_iter()
         .flatten()
@@ -344,6 +385,8 @@ impl Block {
             ("ServerKey", &self.server_key),
             ("Reveal", &self.reveal),
             ("NextSeedCommit", &self.next_seed_commit),
+            ("AccountsHash", &self.accounts_hash),
+            ("TxHash", &self.tx_hash),
         ] {
             if let Some(v) = value {
                 if !is_hex64(v) {
@@ -377,6 +420,15 @@ impl Block {
         } else {
             None
         };
+        let misplaced = misplaced.or(if index == 0 && self.tx_hash.is_some() {
+            Some("a genesis block carries no TxHash")
+        } else if index > 0 && self.accounts_hash.is_some() {
+            Some("only the genesis block carries AccountsHash")
+        } else if self.is_ledger() && !v2 {
+            Some("a ledger-mode block is a v2 block, but this one has no SeedCommit or Reveal")
+        } else {
+            None
+        });
         let misplaced = misplaced.or(if v2 && self.signature.is_none() {
             Some("a v2 block is signed, but this one has no Signature")
         } else if !v2 && (self.signature.is_some() || self.next_seed_commit.is_some()) {
@@ -459,6 +511,18 @@ impl Block {
             });
         }
         self.validate_alone()?;
+        // A chain keeps the mode its genesis block gave it.
+        if prev.is_ledger() != self.tx_hash.is_some() {
+            return Err(ChainError::Version {
+                index,
+                what: if prev.is_ledger() {
+                    "no TxHash in a ledger-mode chain (its genesis block has an AccountsHash)"
+                } else {
+                    "TxHash in a tutorial-mode chain (its genesis block has no AccountsHash)"
+                }
+                .into(),
+            });
+        }
         // A chain keeps the version its genesis block gave it.
         match (prev.is_v2(), self.reveal.as_deref()) {
             (false, None) => Ok(()),

@@ -1,0 +1,896 @@
+//! Ledger mode's pure side: the genesis file, signed messages, transactions and their hashes.
+//!
+//! No I/O and no clock, like [`crate::chain`]: the server, `verify` and the client tools all
+//! build and check the same bytes from here. Every encoding below is published in the README
+//! (section "Ledger mode: encodings") with test vectors.
+//!
+//! - An account's address is its Ed25519 public key as 64 lowercase hex.
+//! - `AccountsHash` (genesis block): SHA-256 over `address \n balance \n` for each genesis
+//!   account in ascending address order, the same rule as `EntriesHash`.
+//! - Login: the signature over `pos-lottery auth v1 <chain id> <nonce>`.
+//! - Transfer: the signature over `pos-lottery transfer v1 <chain id> <from> <to> <amount> <nonce>`.
+//! - `TxHash` (every block after genesis): SHA-256 over the block's transactions in order,
+//!   each as its canonical line ([`Tx::canonical_line`]) ending in `\n`.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use ed25519_dalek::{Signature, Signer, SigningKey, VerifyingKey};
+use serde::de::{MapAccess, Visitor};
+use serde::{Deserialize, Deserializer, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::chain::{compute_entries_hash_bytes, is_hex64};
+
+/// The name of the genesis file, in the data directory and by convention elsewhere.
+pub const GENESIS_FILE: &str = "genesis.json";
+/// What a login signs, followed by `<chain id> <nonce>`.
+pub const AUTH_PREFIX: &str = "pos-lottery auth v1";
+/// What a transfer signs, followed by `<chain id> <from> <to> <amount> <nonce>`.
+pub const TRANSFER_PREFIX: &str = "pos-lottery transfer v1";
+
+/// The genesis allocation: address to balance, in address order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Genesis {
+    pub accounts: BTreeMap<String, u64>,
+}
+
+/// Why a genesis file is refused, naming the entry.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum GenesisError {
+    #[error("not a genesis file: {0}")]
+    Json(String),
+    #[error("no accounts: a genesis file allocates at least one")]
+    Empty,
+    #[error("account {0:?} appears twice")]
+    Duplicate(String),
+    #[error("account {0:?} is not an address: 64 lowercase hex characters, an Ed25519 public key")]
+    Address(String),
+    #[error("account {0} has balance 0; every genesis balance is at least 1")]
+    Zero(String),
+    #[error("the balances add up to more than 18446744073709551615 (2^64 - 1)")]
+    Overflow,
+}
+
+impl Genesis {
+    /// Parses and checks a genesis file's text.
+    ///
+    /// # Errors
+    /// [`GenesisError`], naming the offending entry.
+    pub fn parse(text: &str) -> Result<Genesis, GenesisError> {
+        let file: GenesisFile =
+            serde_json::from_str(text).map_err(|e| GenesisError::Json(e.to_string()))?;
+        let mut accounts = BTreeMap::new();
+        let mut total = 0u64;
+        for (address, balance) in file.accounts.0 {
+            if !is_hex64(&address) || !is_public_key(&address) {
+                return Err(GenesisError::Address(address));
+            }
+            if balance == 0 {
+                return Err(GenesisError::Zero(address));
+            }
+            total = total.checked_add(balance).ok_or(GenesisError::Overflow)?;
+            if accounts.insert(address.clone(), balance).is_some() {
+                return Err(GenesisError::Duplicate(address));
+            }
+        }
+        if accounts.is_empty() {
+            return Err(GenesisError::Empty);
+        }
+        Ok(Genesis { accounts })
+    }
+
+    /// The genesis file's text, as `pos-lottery genesis` writes it: one account per line.
+    pub fn to_json(&self) -> String {
+        let mut out = String::from("{\"accounts\": {\n");
+        let n = self.accounts.len();
+        for (i, (address, balance)) in self.accounts.iter().enumerate() {
+            out.push_str(&format!("  \"{address}\": {balance}"));
+            out.push_str(if i.saturating_add(1) < n { ",\n" } else { "\n" });
+        }
+        out.push_str("}}\n");
+        out
+    }
+
+    /// `AccountsHash`: the allocation's hash, committed to by the genesis block.
+    pub fn accounts_hash(&self) -> [u8; 32] {
+        let entries: Vec<(&str, u64)> = self
+            .accounts
+            .iter()
+            .map(|(a, b)| (a.as_str(), *b))
+            .collect();
+        compute_entries_hash_bytes(&entries)
+    }
+
+    /// The sum of the balances (fits a u64: checked by [`Genesis::parse`]).
+    pub fn total(&self) -> u64 {
+        self.accounts
+            .values()
+            .fold(0u64, |sum, b| sum.saturating_add(*b))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GenesisFile {
+    accounts: Entries,
+}
+
+/// The `accounts` object, kept as a list so a duplicate key is seen, not silently merged.
+struct Entries(Vec<(String, u64)>);
+
+impl<'de> Deserialize<'de> for Entries {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Entries, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Entries;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("an object of address: balance")
+            }
+            fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Entries, M::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, u64>()? {
+                    out.push((k, v));
+                }
+                Ok(Entries(out))
+            }
+        }
+        d.deserialize_map(V)
+    }
+}
+
+/// True when `address` (64 hex) decodes to a valid Ed25519 public key.
+pub fn is_public_key(address: &str) -> bool {
+    verifying_key(address).is_some()
+}
+
+/// The public key an address stands for.
+pub fn verifying_key(address: &str) -> Option<VerifyingKey> {
+    let raw = crate::chain::decode_hash(address)?;
+    VerifyingKey::from_bytes(&raw).ok()
+}
+
+/// The address of a signing key.
+pub fn address_of(key: &SigningKey) -> String {
+    hex::encode(key.verifying_key().to_bytes())
+}
+
+/// A key file's text: the 32-byte secret key as 64 lowercase hex and a newline.
+pub fn key_file_text(key: &SigningKey) -> String {
+    format!("{}\n", hex::encode(key.to_bytes()))
+}
+
+/// Reads a key file's text (surrounding whitespace is ignored).
+///
+/// # Errors
+/// A one-line reason when it is not 64 hex characters.
+pub fn parse_key_file(text: &str) -> Result<SigningKey, String> {
+    let t = text.trim();
+    let mut raw = [0u8; 32];
+    if t.len() != 64 || hex::decode_to_slice(t, &mut raw).is_err() {
+        return Err("not a key file: expected one line of 64 hex characters (a 32-byte Ed25519 secret key)".into());
+    }
+    Ok(SigningKey::from_bytes(&raw))
+}
+
+/// The bytes a login signs: `pos-lottery auth v1 <chain id> <nonce>`.
+pub fn auth_message(chain_id: &str, nonce: &str) -> String {
+    format!("{AUTH_PREFIX} {chain_id} {nonce}")
+}
+
+/// Signs a login challenge; returns the signature as 128 lowercase hex.
+pub fn sign_auth(key: &SigningKey, chain_id: &str, nonce: &str) -> String {
+    hex::encode(key.sign(auth_message(chain_id, nonce).as_bytes()).to_bytes())
+}
+
+/// Checks `signature` (128 hex) by `address` over `message`.
+///
+/// # Errors
+/// A one-line reason: a malformed address or signature, or one that does not verify.
+pub fn check_signature(address: &str, message: &[u8], signature: &str) -> Result<(), SigError> {
+    if !is_hex64(address) {
+        return Err(SigError::Address(address.to_string()));
+    }
+    let key = verifying_key(address).ok_or_else(|| SigError::Address(address.to_string()))?;
+    let sig = parse_signature(signature)?;
+    // Strict: no second encoding of the same signature is accepted (no malleability).
+    key.verify_strict(message, &sig)
+        .map_err(|_| SigError::Invalid)
+}
+
+/// A signature's 128 lowercase hex, decoded.
+///
+/// # Errors
+/// [`SigError::Malformed`] when it is not 128 lowercase hex characters.
+pub fn parse_signature(signature: &str) -> Result<Signature, SigError> {
+    let mut raw = [0u8; 64];
+    if signature.len() != 128
+        || !signature
+            .bytes()
+            .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+        || hex::decode_to_slice(signature, &mut raw).is_err()
+    {
+        return Err(SigError::Malformed);
+    }
+    Ok(Signature::from_bytes(&raw))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SigError {
+    #[error("{0:?} is not an address (64 lowercase hex characters, an Ed25519 public key)")]
+    Address(String),
+    #[error("the signature is not 128 lowercase hex characters")]
+    Malformed,
+    #[error("the signature does not verify")]
+    Invalid,
+}
+
+/// A signed transfer, as submitted (`POST /api/transactions`) and as stored in a block.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Transfer {
+    pub from: String,
+    pub to: String,
+    pub amount: u64,
+    pub nonce: u64,
+    pub signature: String,
+}
+
+impl Transfer {
+    /// Builds and signs a transfer from `key`'s account.
+    pub fn sign(key: &SigningKey, chain_id: &str, to: &str, amount: u64, nonce: u64) -> Transfer {
+        let from = address_of(key);
+        let message = transfer_message(chain_id, &from, to, amount, nonce);
+        Transfer {
+            from,
+            to: to.to_string(),
+            amount,
+            nonce,
+            signature: hex::encode(key.sign(message.as_bytes()).to_bytes()),
+        }
+    }
+
+    /// What the sender signs.
+    pub fn message(&self, chain_id: &str) -> String {
+        transfer_message(chain_id, &self.from, &self.to, self.amount, self.nonce)
+    }
+
+    /// The checks that need no ledger state: addresses, amount, destination, signature.
+    ///
+    /// # Errors
+    /// [`TxError`] with the reason.
+    pub fn check_alone(&self, chain_id: &str) -> Result<(), TxError> {
+        if !is_hex64(&self.from) || !is_public_key(&self.from) {
+            return Err(TxError::Address("from", self.from.clone()));
+        }
+        // A key that cannot sign could never spend what it is sent: refused, not burned.
+        if !is_hex64(&self.to) || !is_public_key(&self.to) {
+            return Err(TxError::Address("to", self.to.clone()));
+        }
+        if self.amount == 0 {
+            return Err(TxError::ZeroAmount);
+        }
+        if self.from == self.to {
+            return Err(TxError::ToItself);
+        }
+        check_signature(&self.from, self.message(chain_id).as_bytes(), &self.signature)
+            .map_err(TxError::Signature)
+    }
+
+    /// The transaction id: hex SHA-256 of its canonical line.
+    pub fn id(&self) -> String {
+        Tx::Transfer(self.clone()).id()
+    }
+}
+
+/// `pos-lottery transfer v1 <chain id> <from> <to> <amount> <nonce>`.
+pub fn transfer_message(chain_id: &str, from: &str, to: &str, amount: u64, nonce: u64) -> String {
+    format!("{TRANSFER_PREFIX} {chain_id} {from} {to} {amount} {nonce}")
+}
+
+/// One balance change. In a block: the pool's transfers and slashes in the order they were
+/// accepted, then the winner's reward, last.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "Type", deny_unknown_fields)]
+pub enum Tx {
+    #[serde(rename = "transfer")]
+    Transfer(#[serde(with = "transfer_fields")] Transfer),
+    /// A validator sent a malformed BPM: its bonded stake is burned.
+    #[serde(rename = "slash")]
+    Slash {
+        #[serde(rename = "Address")]
+        address: String,
+        #[serde(rename = "Amount")]
+        amount: u64,
+        /// The round that was open when it was slashed.
+        #[serde(rename = "Round")]
+        round: u64,
+        /// The offending line (invalid UTF-8 replaced by U+FFFD).
+        #[serde(rename = "Line")]
+        line: String,
+    },
+    /// `BLOCK_REWARD` to the winner; `Cut` is what did not fit under 2^64 - 1 total supply.
+    #[serde(rename = "reward")]
+    Reward {
+        #[serde(rename = "To")]
+        to: String,
+        #[serde(rename = "Amount")]
+        amount: u64,
+        #[serde(rename = "Cut")]
+        cut: u64,
+    },
+}
+
+/// A transfer inside a block's transaction list, with the file's capitalised field names.
+mod transfer_fields {
+    use super::Transfer;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Serialize, Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Fields {
+        #[serde(rename = "From")]
+        from: String,
+        #[serde(rename = "To")]
+        to: String,
+        #[serde(rename = "Amount")]
+        amount: u64,
+        #[serde(rename = "Nonce")]
+        nonce: u64,
+        #[serde(rename = "Signature")]
+        signature: String,
+    }
+
+    pub fn serialize<S: Serializer>(t: &Transfer, s: S) -> Result<S::Ok, S::Error> {
+        Fields {
+            from: t.from.clone(),
+            to: t.to.clone(),
+            amount: t.amount,
+            nonce: t.nonce,
+            signature: t.signature.clone(),
+        }
+        .serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Transfer, D::Error> {
+        let f = Fields::deserialize(d)?;
+        Ok(Transfer {
+            from: f.from,
+            to: f.to,
+            amount: f.amount,
+            nonce: f.nonce,
+            signature: f.signature,
+        })
+    }
+}
+
+impl Tx {
+    /// The line `TxHash` hashes (without its `\n`):
+    /// `transfer <from> <to> <amount> <nonce> <signature>`,
+    /// `slash <address> <amount> <round> <line>`, `reward <to> <amount> <cut>`.
+    pub fn canonical_line(&self) -> String {
+        match self {
+            Tx::Transfer(t) => format!(
+                "transfer {} {} {} {} {}",
+                t.from, t.to, t.amount, t.nonce, t.signature
+            ),
+            Tx::Slash {
+                address,
+                amount,
+                round,
+                line,
+            } => format!("slash {address} {amount} {round} {line}"),
+            Tx::Reward { to, amount, cut } => format!("reward {to} {amount} {cut}"),
+        }
+    }
+
+    /// Hex SHA-256 of the canonical line: a transaction's id.
+    pub fn id(&self) -> String {
+        hex::encode(Sha256::digest(self.canonical_line().as_bytes()))
+    }
+
+    /// `"transfer"`, `"slash"` or `"reward"`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Tx::Transfer(_) => "transfer",
+            Tx::Slash { .. } => "slash",
+            Tx::Reward { .. } => "reward",
+        }
+    }
+}
+
+/// `TxHash`: SHA-256 over each transaction's canonical line and `\n`, in block order.
+pub fn compute_tx_hash(txs: &[Tx]) -> [u8; 32] {
+    let mut h = Sha256::new();
+    for tx in txs {
+        h.update(tx.canonical_line().as_bytes());
+        h.update(b"\n");
+    }
+    h.finalize().into()
+}
+
+/// One line of `transactions.jsonl`: the transactions of block `Index`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TxRecord {
+    #[serde(rename = "Index")]
+    pub index: u64,
+    #[serde(rename = "Transactions")]
+    pub transactions: Vec<Tx>,
+}
+
+/// Why a transaction is refused (at submission) or invalid (in a block).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TxError {
+    #[error("{0} is {1:?}, not an address (64 lowercase hex characters, an Ed25519 public key)")]
+    Address(&'static str, String),
+    #[error("amount is 0; a transfer moves at least 1 token")]
+    ZeroAmount,
+    #[error("a transfer to itself moves nothing")]
+    ToItself,
+    #[error("{0}")]
+    Signature(SigError),
+    #[error("nonce is {found}, expected {expected} (the sender's last nonce, plus its transfers already pending, plus 1)")]
+    Nonce { found: u64, expected: u64 },
+    #[error("amount {amount} is more than the {available} that {address} has available (balance minus bonded stake minus what is already pending out)")]
+    Insufficient {
+        address: String,
+        amount: u64,
+        available: u64,
+    },
+    #[error("{0} holds no tokens on this chain")]
+    Unknown(String),
+    #[error("{0}")]
+    Other(String),
+}
+
+/// One account's standing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// Everything it owns, bonded stake included.
+    pub balance: u64,
+    /// The nonce of its last applied transfer (0 before its first).
+    pub nonce: u64,
+    /// Blocks won.
+    pub wins: u64,
+    /// Stake bonded by its session (server only; 0 in a replay).
+    pub bonded: u64,
+    /// Transfers and slashes out of it waiting in the pool (server only).
+    pub pending_out: u64,
+    /// Its transfers waiting in the pool (server only).
+    pub pending_transfers: u64,
+}
+
+impl Account {
+    /// balance − bonded − pending out: what a stake or a transfer may draw on.
+    pub fn available(&self) -> u64 {
+        self.balance
+            .saturating_sub(self.bonded)
+            .saturating_sub(self.pending_out)
+    }
+
+    /// The nonce the account's next transfer must carry.
+    pub fn next_nonce(&self) -> u64 {
+        self.nonce
+            .saturating_add(self.pending_transfers)
+            .saturating_add(1)
+    }
+}
+
+/// Every account, and the supply: the ledger's whole state at one height.
+#[derive(Debug, Clone, Default)]
+pub struct Accounts {
+    pub map: std::collections::HashMap<String, Account>,
+    /// genesis + minted − burned; never above 2^64 − 1.
+    pub supply: u64,
+    pub genesis_total: u64,
+    pub minted: u128,
+    pub burned: u128,
+    /// Rewards not minted because they would have passed 2^64 − 1.
+    pub cut: u128,
+    pub transfers: u64,
+}
+
+/// What applying one transaction found wrong (a replay names the block).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApplyError {
+    #[error("transaction {at} ({kind}): {reason}")]
+    Invalid {
+        at: usize,
+        kind: &'static str,
+        reason: String,
+    },
+}
+
+impl Accounts {
+    pub fn from_genesis(g: &Genesis) -> Accounts {
+        let total = g.total();
+        Accounts {
+            map: g
+                .accounts
+                .iter()
+                .map(|(a, b)| {
+                    (
+                        a.clone(),
+                        Account {
+                            balance: *b,
+                            ..Account::default()
+                        },
+                    )
+                })
+                .collect(),
+            supply: total,
+            genesis_total: total,
+            ..Accounts::default()
+        }
+    }
+
+    pub fn get(&self, address: &str) -> Account {
+        self.map.get(address).copied().unwrap_or_default()
+    }
+
+    /// Checks a transfer against the state with the pool counted in (submission), after
+    /// [`Transfer::check_alone`]. Nothing is changed.
+    ///
+    /// # Errors
+    /// A wrong nonce, or an amount above what is available.
+    pub fn check_pending_transfer(&self, t: &Transfer) -> Result<(), TxError> {
+        let a = self.get(&t.from);
+        if a.balance == 0 {
+            return Err(TxError::Unknown(t.from.clone()));
+        }
+        if t.nonce != a.next_nonce() {
+            return Err(TxError::Nonce {
+                found: t.nonce,
+                expected: a.next_nonce(),
+            });
+        }
+        if t.amount > a.available() {
+            return Err(TxError::Insufficient {
+                address: t.from.clone(),
+                amount: t.amount,
+                available: a.available(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Counts a transaction accepted into the pool as pending out of its sender.
+    pub fn admit(&mut self, tx: &Tx) {
+        match tx {
+            Tx::Transfer(t) => {
+                let a = self.map.entry(t.from.clone()).or_default();
+                a.pending_out = a.pending_out.saturating_add(t.amount);
+                a.pending_transfers = a.pending_transfers.saturating_add(1);
+            }
+            Tx::Slash {
+                address, amount, ..
+            } => {
+                let a = self.map.entry(address.clone()).or_default();
+                a.pending_out = a.pending_out.saturating_add(*amount);
+            }
+            Tx::Reward { .. } => {}
+        }
+    }
+
+    /// Applies a block's transactions, in order, after its draw's `winner` is known: every
+    /// transaction but the last is a transfer or a slash, the last is the winner's reward.
+    /// Pending counts (server) are released as their transactions apply.
+    ///
+    /// On error nothing is guaranteed about `self`: a replay stops at the first error.
+    ///
+    /// # Errors
+    /// The first invalid transaction, by position.
+    pub fn apply_block(&mut self, txs: &[Tx], winner: &str) -> Result<(), ApplyError> {
+        let n = txs.len();
+        for (at, tx) in txs.iter().enumerate() {
+            let last = at.saturating_add(1) == n;
+            let invalid = |reason: String| ApplyError::Invalid {
+                at,
+                kind: tx.kind(),
+                reason,
+            };
+            match tx {
+                Tx::Reward { .. } if !last => {
+                    return Err(invalid("a reward is only the last transaction".into()))
+                }
+                Tx::Transfer(_) | Tx::Slash { .. } if last => {
+                    return Err(invalid(
+                        "the last transaction of a block is the winner's reward".into(),
+                    ))
+                }
+                Tx::Transfer(t) => self.apply_transfer(t).map_err(|e| invalid(e.to_string()))?,
+                Tx::Slash {
+                    address, amount, ..
+                } => {
+                    if !is_hex64(address) {
+                        return Err(invalid(format!("Address {address:?} is not an address")));
+                    }
+                    if *amount == 0 {
+                        return Err(invalid("Amount is 0; a slash burns a stake of at least 1".into()));
+                    }
+                    let a = self.map.entry(address.clone()).or_default();
+                    if *amount > a.balance {
+                        return Err(invalid(format!(
+                            "burns {amount} from {address}, which holds only {}",
+                            a.balance
+                        )));
+                    }
+                    a.balance = a.balance.saturating_sub(*amount);
+                    a.pending_out = a.pending_out.saturating_sub(*amount);
+                    self.supply = self.supply.saturating_sub(*amount);
+                    self.burned = self.burned.saturating_add(u128::from(*amount));
+                }
+                Tx::Reward { to, amount, cut } => {
+                    if to != winner {
+                        return Err(invalid(format!(
+                            "the reward goes to {to}, but the block's winner is {winner}"
+                        )));
+                    }
+                    let room = u64::MAX.saturating_sub(self.supply);
+                    if *amount > room {
+                        return Err(invalid(format!(
+                            "Amount {amount} would take the supply past 2^64 - 1 (room for {room})"
+                        )));
+                    }
+                    if *cut > 0 && *amount != room {
+                        return Err(invalid(format!(
+                            "Cut is {cut}, but only a reward that fills the supply to 2^64 - 1 is cut (room for {room}, Amount {amount})"
+                        )));
+                    }
+                    let a = self.map.entry(to.clone()).or_default();
+                    a.balance = a.balance.saturating_add(*amount);
+                    a.wins = a.wins.saturating_add(1);
+                    self.supply = self.supply.saturating_add(*amount);
+                    self.minted = self.minted.saturating_add(u128::from(*amount));
+                    self.cut = self.cut.saturating_add(u128::from(*cut));
+                }
+            }
+        }
+        if n == 0 {
+            return Err(ApplyError::Invalid {
+                at: 0,
+                kind: "reward",
+                reason: "no transactions: every block ends with the winner's reward".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Applies one transfer whose signature is checked already (batch or one by one).
+    fn apply_transfer(&mut self, t: &Transfer) -> Result<(), TxError> {
+        if !is_hex64(&t.from) {
+            return Err(TxError::Address("from", t.from.clone()));
+        }
+        if !is_hex64(&t.to) {
+            return Err(TxError::Address("to", t.to.clone()));
+        }
+        if t.amount == 0 {
+            return Err(TxError::ZeroAmount);
+        }
+        if t.from == t.to {
+            return Err(TxError::ToItself);
+        }
+        let from = self.map.entry(t.from.clone()).or_default();
+        let expected = from.nonce.saturating_add(1);
+        if t.nonce != expected {
+            return Err(TxError::Nonce {
+                found: t.nonce,
+                expected,
+            });
+        }
+        if t.amount > from.balance {
+            return Err(TxError::Insufficient {
+                address: t.from.clone(),
+                amount: t.amount,
+                available: from.balance,
+            });
+        }
+        from.balance = from.balance.saturating_sub(t.amount);
+        from.nonce = t.nonce;
+        from.pending_out = from.pending_out.saturating_sub(t.amount);
+        from.pending_transfers = from.pending_transfers.saturating_sub(1);
+        let to = self.map.entry(t.to.clone()).or_default();
+        // Cannot overflow: the supply, which includes both balances, fits a u64.
+        to.balance = to.balance.saturating_add(t.amount);
+        self.transfers = self.transfers.saturating_add(1);
+        Ok(())
+    }
+
+    /// The reward the winner gets for `block_reward`: cut to what fits under 2^64 − 1.
+    pub fn reward_for(&self, winner: &str, block_reward: u64) -> Tx {
+        let room = u64::MAX.saturating_sub(self.supply);
+        let amount = block_reward.min(room);
+        Tx::Reward {
+            to: winner.to_string(),
+            amount,
+            cut: block_reward.saturating_sub(amount),
+        }
+    }
+
+    /// Accounts that hold a balance.
+    pub fn holders(&self) -> usize {
+        self.map.values().filter(|a| a.balance > 0).count()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(n: u8) -> SigningKey {
+        SigningKey::from_bytes(&[n; 32])
+    }
+
+    #[test]
+    fn genesis_refuses_each_bad_entry_by_name() {
+        let a = address_of(&key(1));
+        let b = address_of(&key(2));
+        assert!(Genesis::parse(&format!(r#"{{"accounts": {{"{a}": 5, "{b}": 7}}}}"#)).is_ok());
+        let dup = Genesis::parse(&format!(r#"{{"accounts": {{"{a}": 5, "{a}": 7}}}}"#));
+        assert_eq!(dup, Err(GenesisError::Duplicate(a.clone())));
+        let zero = Genesis::parse(&format!(r#"{{"accounts": {{"{a}": 0}}}}"#));
+        assert_eq!(zero, Err(GenesisError::Zero(a.clone())));
+        let upper = a.to_uppercase();
+        let bad = Genesis::parse(&format!(r#"{{"accounts": {{"{upper}": 1}}}}"#));
+        assert_eq!(bad, Err(GenesisError::Address(upper)));
+        let over = Genesis::parse(&format!(
+            r#"{{"accounts": {{"{a}": 18446744073709551615, "{b}": 1}}}}"#
+        ));
+        assert_eq!(over, Err(GenesisError::Overflow));
+        assert_eq!(
+            Genesis::parse(r#"{"accounts": {}}"#),
+            Err(GenesisError::Empty)
+        );
+        assert!(matches!(
+            Genesis::parse(&format!(r#"{{"accounts": {{"{a}": 1}}, "x": 1}}"#)),
+            Err(GenesisError::Json(_))
+        ));
+        assert!(matches!(
+            Genesis::parse(&format!(r#"{{"accounts": {{"{a}": -1}}}}"#)),
+            Err(GenesisError::Json(_))
+        ));
+    }
+
+    #[test]
+    fn genesis_round_trips_through_its_text() {
+        let mut accounts = BTreeMap::new();
+        accounts.insert(address_of(&key(1)), 10);
+        accounts.insert(address_of(&key(2)), 20);
+        let g = Genesis { accounts };
+        assert_eq!(Genesis::parse(&g.to_json()), Ok(g.clone()));
+        assert_eq!(g.total(), 30);
+    }
+
+    #[test]
+    fn transfers_sign_and_verify_and_tampering_is_refused() {
+        let k = key(1);
+        let to = address_of(&key(2));
+        let t = Transfer::sign(&k, "c0ffee", &to, 10, 1);
+        assert_eq!(t.check_alone("c0ffee"), Ok(()));
+        assert!(matches!(
+            t.check_alone("other"),
+            Err(TxError::Signature(SigError::Invalid))
+        ));
+        let mut more = t.clone();
+        more.amount = 11;
+        assert!(more.check_alone("c0ffee").is_err());
+        let mut me = t.clone();
+        me.to = me.from.clone();
+        assert_eq!(me.check_alone("c0ffee"), Err(TxError::ToItself));
+    }
+
+    #[test]
+    fn the_pool_counts_nonces_and_amounts_before_they_apply() {
+        let (a, b) = (key(1), key(2));
+        let (aa, ba) = (address_of(&a), address_of(&b));
+        let mut accounts = BTreeMap::new();
+        accounts.insert(aa.clone(), 100);
+        let mut s = Accounts::from_genesis(&Genesis { accounts });
+        let t1 = Transfer::sign(&a, "c", &ba, 60, 1);
+        assert_eq!(s.check_pending_transfer(&t1), Ok(()));
+        s.admit(&Tx::Transfer(t1.clone()));
+        // Replaying nonce 1 while it is pending is refused, and so is spending it twice.
+        assert!(matches!(
+            s.check_pending_transfer(&t1),
+            Err(TxError::Nonce { expected: 2, .. })
+        ));
+        let t2 = Transfer::sign(&a, "c", &ba, 41, 2);
+        assert!(matches!(
+            s.check_pending_transfer(&t2),
+            Err(TxError::Insufficient { available: 40, .. })
+        ));
+        let txs = vec![Tx::Transfer(t1), s.reward_for(&ba, 5)];
+        s.apply_block(&txs, &ba).unwrap();
+        assert_eq!(s.get(&aa).balance, 40);
+        assert_eq!(s.get(&aa).available(), 40);
+        assert_eq!(s.get(&ba).balance, 65);
+        assert_eq!(s.get(&ba).wins, 1);
+        assert_eq!(s.supply, 105);
+    }
+
+    #[test]
+    fn a_reward_is_cut_to_what_fits_and_the_cut_is_recorded() {
+        let mut accounts = BTreeMap::new();
+        let a = address_of(&key(1));
+        accounts.insert(a.clone(), u64::MAX - 3);
+        let mut s = Accounts::from_genesis(&Genesis { accounts });
+        let r = s.reward_for(&a, 10);
+        assert_eq!(
+            r,
+            Tx::Reward {
+                to: a.clone(),
+                amount: 3,
+                cut: 7
+            }
+        );
+        s.apply_block(&[r], &a).unwrap();
+        assert_eq!(s.supply, u64::MAX);
+        // A cut that is not needed is refused.
+        let wrong = Tx::Reward {
+            to: a.clone(),
+            amount: 0,
+            cut: 1,
+        };
+        assert!(s.clone().apply_block(&[wrong], &a).is_ok(), "room is 0, so 0 + cut is right");
+        let mut s2 = Accounts::from_genesis(&Genesis {
+            accounts: [(a.clone(), 5)].into(),
+        });
+        let bad = Tx::Reward {
+            to: a.clone(),
+            amount: 1,
+            cut: 1,
+        };
+        assert!(s2.apply_block(&[bad], &a).is_err());
+    }
+
+    #[test]
+    fn a_block_applies_in_order_and_names_the_first_bad_transaction() {
+        let (a, b) = (key(1), key(2));
+        let (aa, ba) = (address_of(&a), address_of(&b));
+        let mut s = Accounts::from_genesis(&Genesis {
+            accounts: [(aa.clone(), 10)].into(),
+        });
+        let slash = Tx::Slash {
+            address: aa.clone(),
+            amount: 11,
+            round: 3,
+            line: "x".into(),
+        };
+        let err = s
+            .clone()
+            .apply_block(&[slash, s.reward_for(&ba, 1)], &ba)
+            .unwrap_err();
+        assert!(err.to_string().starts_with("transaction 0 (slash)"), "{err}");
+        let t = Tx::Transfer(Transfer::sign(&a, "c", &ba, 5, 2));
+        let err = s.apply_block(&[t, s.reward_for(&ba, 1)], &ba).unwrap_err();
+        assert!(err.to_string().contains("nonce is 2, expected 1"), "{err}");
+    }
+
+    #[test]
+    fn tx_hash_covers_every_field() {
+        let a = address_of(&key(1));
+        let r = Tx::Reward {
+            to: a.clone(),
+            amount: 1,
+            cut: 0,
+        };
+        let line = format!("reward {a} 1 0\n");
+        assert_eq!(compute_tx_hash(&[r.clone()]), <[u8; 32]>::from(Sha256::digest(line)));
+        let json = serde_json::to_string(&r).unwrap();
+        assert_eq!(json, format!(r#"{{"Type":"reward","To":"{a}","Amount":1,"Cut":0}}"#));
+        let t = Tx::Transfer(Transfer::sign(&key(1), "c", &a, 1, 1));
+        let back: Tx = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
+        assert_eq!(back, t);
+    }
+}
