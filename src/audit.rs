@@ -13,9 +13,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::chain::{decode_hash, Block};
 use crate::ledger::{
-    audit, audit_slashes, Audit, AuditError, CHAIN_FILE, DRAWS_FILE, SLASHES_FILE,
+    audit_full, audit_slashes, Audit, AuditError, LedgerFiles, Signatures, CHAIN_FILE, DRAWS_FILE,
+    SLASHES_FILE,
 };
+use crate::pool::{read_genesis, GenesisSetting};
+use crate::replay::TRANSACTIONS_FILE;
 use crate::stats::{chi_square, ChiSquare};
+use crate::tx::GENESIS_FILE;
 
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
@@ -26,10 +30,18 @@ pub enum CheckError {
     },
     #[error("{dir}/{0}", dir = .1)]
     Bad(AuditError, String),
+    #[error("{0}")]
+    Ledger(String),
 }
 
 /// Audits `dir` read-only.
 pub fn check(dir: &Path) -> Result<Audit, CheckError> {
+    check_with(dir, None)
+}
+
+/// [`check`]; for a ledger-mode directory, `genesis` (the `GENESIS` setting, when given)
+/// must be the directory's own `genesis.json`.
+pub fn check_with(dir: &Path, genesis: Option<&GenesisSetting>) -> Result<Audit, CheckError> {
     let open = |name: &str| {
         let path = dir.join(name);
         File::open(&path)
@@ -40,7 +52,58 @@ pub fn check(dir: &Path) -> Result<Audit, CheckError> {
             })
     };
     let bad = |e| CheckError::Bad(e, dir.display().to_string());
-    let mut a = audit(open(CHAIN_FILE)?, open(DRAWS_FILE)?, 0).map_err(bad)?;
+    let copy_path = dir.join(GENESIS_FILE);
+    let copy = read_genesis(&copy_path).map_err(|e| CheckError::Ledger(e.to_string()))?;
+    if let (Some((copy, _)), Some(given)) = (&copy, genesis) {
+        if *copy != given.genesis {
+            return Err(CheckError::Ledger(format!(
+                "{}: not the same allocation as this directory's {}",
+                given.path.display(),
+                copy_path.display()
+            )));
+        }
+    }
+    if let (None, Some(given)) = (&copy, genesis) {
+        return Err(CheckError::Ledger(format!(
+            "{}: given as GENESIS, but {} holds no {GENESIS_FILE}: a tutorial-mode directory",
+            given.path.display(),
+            dir.display()
+        )));
+    }
+    let mut txs = match &copy {
+        Some(_) => Some(open(TRANSACTIONS_FILE)?),
+        None => None,
+    };
+    let ledger = match (&copy, &mut txs) {
+        (Some((g, _)), Some(r)) => Some(LedgerFiles {
+            genesis: g,
+            transactions: r,
+        }),
+        _ => None,
+    };
+    let mut a = audit_full(
+        open(CHAIN_FILE)?,
+        open(DRAWS_FILE)?,
+        ledger,
+        0,
+        Signatures::All,
+    )
+    .map_err(bad)?;
+    if let Some(l) = &a.ledger {
+        // The supply is tracked apart from the balances: the two must agree.
+        let s = &l.accounts;
+        let held: u128 = s.map.values().map(|a| u128::from(a.balance)).sum();
+        let expected = u128::from(s.genesis_total) + s.minted - s.burned;
+        if held != u128::from(s.supply) || expected != held {
+            return Err(CheckError::Ledger(format!(
+                "{}: the balances add up to {held}, but genesis {} + rewards {} - burned {} is {expected}",
+                dir.display(),
+                s.genesis_total,
+                s.minted,
+                s.burned
+            )));
+        }
+    }
     // No slashes yet means no file: that is an empty record, not an error.
     let burns = match File::open(dir.join(SLASHES_FILE)) {
         Ok(f) => audit_slashes(BufReader::new(f)).map_err(bad)?,
@@ -83,17 +146,38 @@ pub fn verify_report(dir: &Path, a: &Audit) -> Vec<String> {
         ),
         None => String::new(),
     };
+    // Ledger mode burns through the ledger (its own line below), not slashes.jsonl.
+    let burns = match &a.ledger {
+        Some(_) => String::new(),
+        None => format!(
+            "; {} burned in {} slash{}",
+            a.burns.burned,
+            a.burns.slashes,
+            if a.burns.slashes == 1 { "" } else { "es" }
+        ),
+    };
     lines.push(format!(
-        "ok: {} blocks (height {}), {} validators seen, {} {}draws recomputed, every hash and link checked{v2}; {} burned in {} slash{}",
+        "ok: {} blocks (height {}), {} validators seen, {} {}draws recomputed, every hash and link checked{v2}{burns}",
         a.block_count,
         a.block_count.saturating_sub(1),
         a.tallies.len(),
         draws,
         if a.server_key.is_some() { "pos-lottery-v2 " } else { "" },
-        a.burns.burned,
-        a.burns.slashes,
-        if a.burns.slashes == 1 { "" } else { "es" }
     ));
+    if let Some(l) = &a.ledger {
+        let s = &l.accounts;
+        lines.push(format!(
+            "ledger: {} accounts hold a balance; supply {} = genesis {} + rewards {} - burned {}{}; {} transfers replayed, {} transfer signatures checked",
+            s.holders(),
+            s.supply,
+            s.genesis_total,
+            s.minted,
+            s.burned,
+            if s.cut > 0 { format!(" ({} of the rewards cut at 2^64 - 1)", s.cut) } else { String::new() },
+            s.transfers,
+            l.transfer_signatures
+        ));
+    }
     lines
 }
 

@@ -48,6 +48,8 @@ pub struct Config {
     pub http_timeout: Duration,
     /// Reveals in each reveal chain a new v2 chain (or a rotation) makes.
     pub seed_chain_len: u64,
+    /// `GENESIS`: ledger mode, with stake owned by the accounts of this genesis file.
+    pub genesis: Option<crate::pool::GenesisSetting>,
 }
 
 impl Config {
@@ -70,6 +72,7 @@ impl Config {
             http_timeout: Duration::from_secs(30),
             // Small, so making a chain costs tests nothing; rotation has its own test.
             seed_chain_len: 1024,
+            genesis: None,
         }
     }
 }

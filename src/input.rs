@@ -105,6 +105,55 @@ pub fn parse_command(line: &[u8]) -> Option<SessionCommand> {
     }
 }
 
+/// Ledger mode: `auth <address> <signature>`, single spaces or more, surrounding whitespace
+/// ignored. Only the shape is checked here; the signature is checked by the caller.
+///
+/// # Errors
+/// A one-line reason saying what the line should look like.
+pub fn parse_auth(line: &[u8]) -> Result<(String, String), String> {
+    let text = String::from_utf8_lossy(line.trim_ascii()).into_owned();
+    let mut words = text.split_ascii_whitespace();
+    match (words.next(), words.next(), words.next(), words.next()) {
+        (Some("auth"), Some(address), Some(signature), None) => {
+            Ok((address.to_string(), signature.to_string()))
+        }
+        _ => Err(format!(
+            "expected `auth <address> <signature>` (the signature over the challenge; `pos-lottery sign --key KEYFILE <challenge line>` makes this line), got {:?}",
+            Got::new(line.trim_ascii()).0
+        )),
+    }
+}
+
+/// Ledger mode: a line starting with the word `transfer` is a transfer command
+/// (`transfer <to> <amount> <nonce> <signature>`), never a stake or a heart rate. `None` for
+/// other lines.
+pub fn parse_transfer(line: &[u8]) -> Option<Result<(String, u64, u64, String), String>> {
+    let text = String::from_utf8_lossy(line.trim_ascii()).into_owned();
+    let mut words = text.split_ascii_whitespace();
+    if words.next() != Some("transfer") {
+        return None;
+    }
+    let usage = "expected `transfer <to> <amount> <nonce> <signature>`";
+    let rest: Vec<&str> = words.collect();
+    let [to, amount, nonce, signature] = rest.as_slice() else {
+        return Some(Err(usage.to_string()));
+    };
+    let number = |what: &str, s: &str| match parse_digits(s.as_bytes()) {
+        Some(Some(n)) => Ok(n),
+        _ => Err(format!(
+            "{what} {s:?} is not a whole number from 0 to 18446744073709551615; {usage}"
+        )),
+    };
+    Some((|| {
+        Ok((
+            to.to_string(),
+            number("amount", amount)?,
+            number("nonce", nonce)?,
+            signature.to_string(),
+        ))
+    })())
+}
+
 /// Parses an answer to `Enter token balance:`, accepting `min..=u64::MAX`.
 pub fn parse_stake(line: &[u8], min: u64) -> Result<StakeInput, StakeError> {
     let s = line.trim_ascii();

@@ -14,6 +14,8 @@ use crate::chain::{
     BLOCK_SIGNING_PREFIX,
 };
 use crate::lottery::{compute_seed, compute_seed_v2, pick_winner, LotteryError};
+use crate::replay::Replay;
+use crate::tx::Genesis;
 
 pub const CHAIN_FILE: &str = "chain.jsonl";
 pub const DRAWS_FILE: &str = "draws.jsonl";
@@ -157,6 +159,19 @@ pub struct Audit {
     pub seed_position: Option<([u8; 32], u64)>,
     /// For a v2 chain: the genesis block's `ServerKey`.
     pub server_key: Option<[u8; 32]>,
+    /// For a ledger-mode chain: the ledger replayed to the tip.
+    pub ledger: Option<LedgerState>,
+}
+
+/// What replaying a ledger-mode chain found.
+#[derive(Debug, Clone, Default)]
+pub struct LedgerState {
+    pub accounts: crate::tx::Accounts,
+    /// Byte offset and length of each `transactions.jsonl` line, by block index - 1.
+    pub tx_spans: Vec<(u64, u32)>,
+    pub transfer_signatures: u64,
+    /// The tip block's transactions (empty at genesis).
+    pub last_txs: Vec<crate::tx::Tx>,
 }
 
 impl Audit {
@@ -358,7 +373,11 @@ pub struct AuditError {
 }
 
 impl AuditError {
-    fn new(file: &'static str, block: Option<u64>, reason: impl Into<String>) -> AuditError {
+    pub(crate) fn new(
+        file: &'static str,
+        block: Option<u64>,
+        reason: impl Into<String>,
+    ) -> AuditError {
         AuditError {
             file,
             block,
@@ -488,7 +507,7 @@ fn read_line(r: &mut impl BufRead, offset: &mut u64) -> std::io::Result<Option<L
 
 /// Parses the next record of a file. A line that is unterminated or unparseable is a torn
 /// tail when it is the last line of the file (a repair), and damage otherwise (an error).
-fn next_record<T: for<'de> Deserialize<'de>>(
+pub(crate) fn next_record<T: for<'de> Deserialize<'de>>(
     r: &mut impl BufRead,
     offset: &mut u64,
     file: &'static str,
@@ -543,12 +562,33 @@ pub fn audit(
 
 /// [`audit`], choosing which block signatures of a v2 chain to check.
 pub fn audit_with(
+    chain: impl BufRead,
+    draws: impl BufRead,
+    keep_recent: usize,
+    signatures: Signatures,
+) -> Result<Audit, AuditError> {
+    audit_full(chain, draws, None, keep_recent, signatures)
+}
+
+/// A ledger-mode chain's genesis allocation and its `transactions.jsonl`.
+pub struct LedgerFiles<'a> {
+    pub genesis: &'a Genesis,
+    pub transactions: &'a mut dyn BufRead,
+}
+
+/// [`audit_with`], and for a ledger-mode chain the ledger replayed from `ledger` (see
+/// [`crate::replay`]). A ledger-mode chain without `ledger`, or a tutorial chain with it, is
+/// refused.
+pub fn audit_full(
     mut chain: impl BufRead,
     mut draws: impl BufRead,
+    ledger: Option<LedgerFiles<'_>>,
     keep_recent: usize,
     signatures: Signatures,
 ) -> Result<Audit, AuditError> {
     let mut out = Audit::default();
+    let mut ledger = ledger;
+    let mut replay: Option<Replay<'_>> = None;
     let mut sigs: Option<SignatureCheck> = None;
     let (mut chain_off, mut draws_off) = (0u64, 0u64);
     let mut prev: Option<Block> = None;
@@ -574,6 +614,19 @@ pub fn audit_with(
                     }));
                 }
                 block.validate_alone().map_err(chain_err)?;
+                match (block.is_ledger(), ledger.take()) {
+                    (false, None) => {}
+                    (true, None) => {
+                        return Err(AuditError::new(
+                            CHAIN_FILE,
+                            Some(0),
+                            format!("a ledger-mode chain (its genesis block has an AccountsHash), but there is no {}", crate::tx::GENESIS_FILE),
+                        ))
+                    }
+                    (_, Some(files)) => {
+                        replay = Some(Replay::new(&block, files.genesis, files.transactions)?)
+                    }
+                }
                 if block.is_v2() {
                     let mut check = SignatureCheck::new(&block, signatures)?;
                     check.push(&block)?;
@@ -629,6 +682,9 @@ pub fn audit_with(
                 };
                 check_draw(p, &block, &draw)
                     .map_err(|e| AuditError::new(DRAWS_FILE, Some(index), e.to_string()))?;
+                if let Some(r) = &mut replay {
+                    r.block(&block, &draw)?;
+                }
                 out.draw_spans.push((off, len));
                 tally(&mut out.tallies, &draw);
             }
@@ -684,6 +740,9 @@ pub fn audit_with(
     } else {
         out.repairs.extend(spare);
     }
+    if let Some(r) = &mut replay {
+        r.finish(next_index, &mut out.repairs)?;
+    }
     if let Some(mut check) = sigs {
         check.flush()?;
         out.signatures_checked = check.checked;
@@ -696,6 +755,12 @@ pub fn audit_with(
         out.recent.push_back(tip.clone());
     }
     out.tip = prev;
+    out.ledger = replay.map(|r| LedgerState {
+        accounts: r.accounts,
+        tx_spans: r.spans,
+        transfer_signatures: r.signatures_checked,
+        last_txs: r.last_txs,
+    });
     Ok(out)
 }
 

@@ -19,6 +19,7 @@
 //! - [`repair`]: the `repair` subcommand, which cuts only a damaged tail, after showing it;
 //! - settings live in [`config`].
 
+pub mod accounts;
 pub mod audit;
 pub mod chain;
 pub mod client;
@@ -29,7 +30,9 @@ pub mod http;
 pub mod input;
 pub mod ledger;
 pub mod lottery;
+pub mod pool;
 pub mod repair;
+pub mod replay;
 pub mod round;
 pub mod seed;
 pub mod server;

@@ -42,6 +42,9 @@ enum Command {
         /// the server signed that differs from this directory's, or lies past its tip, fails.
         #[arg(long, value_name = "DIR_OR_FILE")]
         against: Option<PathBuf>,
+        /// Ledger mode: a genesis file that must be the directory's own genesis.json
+        #[arg(long, env = "GENESIS", value_parser = parse_genesis)]
+        genesis: Option<pos_lottery::pool::GenesisSetting>,
     },
     /// Wins against stake-weighted expectations, per validator, with a chi-square test.
     Stats {
@@ -108,6 +111,13 @@ struct ServeArgs {
     /// Reveals in each committed reveal chain of a new chain (pos-lottery-v2); the server rotates to a new chain before one runs out
     #[arg(long, env = "SEED_CHAIN_LEN", default_value = "4194304", value_parser = config::parse_at_least_one, allow_negative_numbers = true)]
     seed_chain_len: u64,
+    /// Ledger mode: stake is owned by the accounts of this genesis file (Ed25519 keys, signed logins and transfers); unset, the tutorial mode of typed balances
+    #[arg(long, env = "GENESIS", value_parser = parse_genesis)]
+    genesis: Option<pos_lottery::pool::GenesisSetting>,
+}
+
+fn parse_genesis(s: &str) -> Result<pos_lottery::pool::GenesisSetting, String> {
+    pos_lottery::pool::GenesisSetting::load(std::path::Path::new(s))
 }
 
 impl ServeArgs {
@@ -127,6 +137,7 @@ impl ServeArgs {
             http_max_connections: self.http_max_connections,
             http_timeout: self.http_timeout_secs,
             seed_chain_len: self.seed_chain_len,
+            genesis: self.genesis,
         }
     }
 }
@@ -177,7 +188,11 @@ fn main() -> ExitCode {
     let data_dir = cli.serve.data_dir.clone();
     match cli.command {
         None => serve(cli.serve.into_config()),
-        Some(Command::Verify { dir, against }) => verify(dir.unwrap_or(data_dir), against),
+        Some(Command::Verify {
+            dir,
+            against,
+            genesis,
+        }) => verify(dir.unwrap_or(data_dir), against, genesis),
         Some(Command::Stats { dir, json }) => stats(dir.unwrap_or(data_dir), json),
         Some(Command::Repair { dir, yes }) => repair(dir.unwrap_or(data_dir), yes),
         Some(Command::Simulate(args)) => {
@@ -263,8 +278,12 @@ async fn shutdown_signal() {
     let _ = ctrl_c.await;
 }
 
-fn verify(dir: PathBuf, against: Option<PathBuf>) -> ExitCode {
-    let a = match pos_lottery::audit::check(&dir) {
+fn verify(
+    dir: PathBuf,
+    against: Option<PathBuf>,
+    genesis: Option<pos_lottery::pool::GenesisSetting>,
+) -> ExitCode {
+    let a = match pos_lottery::audit::check_with(&dir, genesis.as_ref()) {
         Ok(a) => a,
         Err(e) => {
             println!("FAILED: {e}");

@@ -19,10 +19,14 @@ use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::chain::{compute_entries_hash, decode_hash, Block};
-use crate::ledger::{self, DrawRecord, SlashRecord, Tally};
+use crate::ledger::{DrawRecord, SlashRecord, Tally};
 use crate::lottery::{compute_seed, compute_seed_v2, pick_winner};
 use crate::stats::{chi_square, ChiSquare};
 use crate::store::{ChainIndex, Secrets, Store, StoreError};
+use crate::tx::{compute_tx_hash, Account, Transfer, TxError, TxRecord};
+
+pub mod ledger;
+use ledger::{Ledger, LedgerView, LoginError, Welcome};
 
 /// Capacity of the command channel: sessions wait (backpressure) when it is full.
 pub const COMMAND_QUEUE: usize = 1024;
@@ -89,7 +93,28 @@ pub enum Command {
     /// is on stable storage; `None` if it could not be recorded.
     Slash {
         id: u64,
+        /// The offending line, recorded with a ledger-mode slash.
+        line: String,
         reply: oneshot::Sender<Option<u64>>,
+    },
+    /// Ledger mode: a session proved it holds `address`'s key.
+    Login {
+        address: Arc<str>,
+        reply: oneshot::Sender<Result<Welcome, LoginError>>,
+    },
+    /// Ledger mode: that session ended (after its `Leave`, if it was a validator).
+    Logout { address: Arc<str> },
+    /// Ledger mode: stake `stake` of a logged-in account; `Err(available)` when too much.
+    Bond {
+        address: Arc<str>,
+        stake: u64,
+        reply: oneshot::Sender<Result<Joined, u64>>,
+    },
+    /// Ledger mode: a transfer whose signature the sender of this command checked. Replies
+    /// with its id once it is in the pool log on stable storage, or why it is refused.
+    Transfer {
+        transfer: Transfer,
+        reply: oneshot::Sender<Result<String, TxError>>,
     },
     /// The connection ended, or typed `quit` or `watch`: withdraw the stake. Replies with
     /// the stake withdrawn when asked.
@@ -97,9 +122,11 @@ pub enum Command {
         id: u64,
         reply: Option<oneshot::Sender<u64>>,
     },
-    /// `status`: this connection's standing (`id` is `None` for a watcher).
+    /// `status`: this connection's standing (`id` is `None` for a watcher; `account` is the
+    /// logged-in account in ledger mode).
     Status {
         id: Option<u64>,
+        account: Option<Arc<str>>,
         reply: oneshot::Sender<StatusView>,
     },
 }
@@ -115,6 +142,8 @@ pub struct StatusView {
     /// Time until the round closes; `None` when rounds are closed by hand (tests).
     pub left: Option<Duration>,
     pub height: u64,
+    /// Ledger mode: the session's account.
+    pub account: Option<Account>,
 }
 
 /// What the round task publishes for readers (the HTTP side) on a `watch` channel, so
@@ -138,6 +167,8 @@ pub struct View {
     /// When the open round closes; `None` when rounds are closed by hand.
     pub next_tick: Option<Instant>,
     pub chi_square: Option<ChiSquare>,
+    /// Ledger mode: accounts, supply and the pending transfers and slashes.
+    pub ledger: Option<Arc<LedgerView>>,
 }
 
 impl View {
@@ -314,6 +345,8 @@ pub enum RoundError {
     SeedUsedUp,
     #[error("cannot make a new reveal chain: {0}")]
     Seed(String),
+    #[error("ledger: {0}")]
+    Ledger(String),
 }
 
 struct Validator {
@@ -367,6 +400,8 @@ pub struct Round {
     /// The state changed since the last published view.
     view_dirty: bool,
     view_published: Instant,
+    /// Ledger mode's accounts and pool; `None` in tutorial mode.
+    ledger: Option<Ledger>,
 }
 
 impl Round {
@@ -374,6 +409,10 @@ impl Round {
     /// `opened.audit.recent` should hold the newest `broadcast_blocks` blocks (at least
     /// the tip).
     pub fn new(opened: crate::store::Opened, setup: RoundSetup) -> Result<Round, RoundError> {
+        let ledger = match opened.ledger {
+            Some(l) => Some(Ledger::new(l).map_err(RoundError::Ledger)?),
+            None => None,
+        };
         let audit = opened.audit;
         let tip = audit.tip.ok_or(RoundError::Empty)?;
         let keep = usize::try_from(setup.broadcast_blocks).unwrap_or(usize::MAX);
@@ -428,6 +467,7 @@ impl Round {
             view_tx: setup.view_tx,
             view_dirty: false,
             view_published: Instant::now(),
+            ledger,
         };
         // Readers see the state from the first moment, not an empty default view.
         round.publish();
@@ -456,11 +496,66 @@ impl Round {
                 },
                 _ = tick_opt(&mut self.broadcast) => self.broadcast_chain().await?,
                 cmd = cmd_rx.recv() => match cmd {
-                    Some(cmd) => self.handle(cmd).await?,
+                    Some(cmd) => {
+                        self.handle(cmd).await?;
+                        self.group_commit(&mut cmd_rx).await?;
+                    }
                     None => return Ok(()),
                 },
             }
         }
+    }
+
+    /// Ledger mode: once a command left pool entries waiting for stable storage, serves what
+    /// else is queued already, then writes them all with one fsync and acknowledges them.
+    /// Commands that arrive during the fsync make the next group.
+    async fn group_commit(
+        &mut self,
+        cmd_rx: &mut mpsc::Receiver<Command>,
+    ) -> Result<(), RoundError> {
+        if !self.ledger.as_ref().is_some_and(Ledger::has_unsynced) {
+            return Ok(());
+        }
+        for _ in 0..COMMAND_QUEUE {
+            match cmd_rx.try_recv() {
+                Ok(cmd) => Box::pin(self.handle(cmd)).await?,
+                Err(_) => break,
+            }
+        }
+        let Some(ledger) = &mut self.ledger else {
+            return Ok(());
+        };
+        let (txs, acks) = ledger.take_unsynced();
+        let store = self.store.clone();
+        let txs = tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+            store.append_pool(&txs).map(|()| txs)
+        })
+        .await??;
+        for tx in &txs {
+            if let crate::tx::Tx::Slash {
+                address, amount, ..
+            } = tx
+            {
+                let burned = self.ledger.as_ref().map_or(0, |l| l.burned()) + u128::from(*amount);
+                tracing::warn!(%address, stake = amount, %burned, "validator slashed");
+                self.event(
+                    "slashed",
+                    &SlashedEvent {
+                        address,
+                        stake: *amount,
+                        burned,
+                    },
+                );
+            } else if let crate::tx::Tx::Transfer(t) = tx {
+                self.event("transfer", t);
+            }
+        }
+        if let Some(ledger) = &mut self.ledger {
+            ledger.synced(txs, acks);
+        }
+        self.changed();
+        Ok(())
     }
 
     /// Serves one command. Readers' view is updated before the reply, so a client that
@@ -513,10 +608,17 @@ impl Round {
                 }
                 let _ = reply.send(answer);
             }
-            Command::Slash { id, reply } => {
+            Command::Slash { id, line, reply } => {
                 let Some(v) = self.remove(id) else {
                     return Ok(());
                 };
+                if let Some(ledger) = &mut self.ledger {
+                    // Burned from the balance by the next block; acknowledged once the pool
+                    // log holds it (see `group_commit`).
+                    ledger.slash(&v.address, v.stake, self.number, line, reply);
+                    self.changed();
+                    return Ok(());
+                }
                 // Durable before the validator is told, so the burned total survives restarts
                 // and `verify` can add it up.
                 let record = SlashRecord {
@@ -560,7 +662,67 @@ impl Round {
                     },
                 );
             }
-            Command::Status { id, reply } => {
+            Command::Login { address, reply } => {
+                let answer = match &mut self.ledger {
+                    Some(l) => l.login(&address),
+                    None => Err(LoginError::Unknown(address.to_string())),
+                };
+                if answer.is_ok() {
+                    tracing::info!(%address, "account logged in");
+                    self.changed();
+                }
+                let _ = reply.send(answer);
+            }
+            Command::Logout { address } => {
+                if let Some(l) = &mut self.ledger {
+                    l.logout(&address);
+                    self.changed();
+                }
+            }
+            Command::Bond {
+                address,
+                stake,
+                reply,
+            } => {
+                let bonded = match &mut self.ledger {
+                    Some(l) => l.bond(&address, stake),
+                    None => Err(0),
+                };
+                if let Err(available) = bonded {
+                    let _ = reply.send(Err(available));
+                    return Ok(());
+                }
+                let id = self.next_id;
+                self.next_id += 1;
+                tracing::info!(%address, stake, "validator joined");
+                self.event(
+                    "validator_joined",
+                    &ValidatorEvent {
+                        address: &address,
+                        stake,
+                    },
+                );
+                self.validators.insert(
+                    id,
+                    Validator {
+                        address: address.clone(),
+                        stake,
+                        joined_at: Utc::now(),
+                        proposed: 0,
+                    },
+                );
+                self.changed();
+                let _ = reply.send(Ok(Joined { id, address }));
+            }
+            Command::Transfer { transfer, reply } => match &mut self.ledger {
+                Some(l) => l.submit(transfer, reply),
+                None => {
+                    let _ = reply.send(Err(TxError::Other(
+                        "this server runs in tutorial mode: there are no accounts".into(),
+                    )));
+                }
+            },
+            Command::Status { id, account, reply } => {
                 let validator = id
                     .and_then(|id| self.validators.get(&id))
                     .map(|v| (v.address.clone(), v.stake));
@@ -576,6 +738,10 @@ impl Round {
                         .next_tick
                         .map(|t| t.saturating_duration_since(Instant::now())),
                     height: self.tip.index,
+                    account: match (&self.ledger, account) {
+                        (Some(l), Some(a)) => Some(l.account(&a)),
+                        _ => None,
+                    },
                 });
             }
         }
@@ -586,6 +752,9 @@ impl Round {
     fn remove(&mut self, id: u64) -> Option<Validator> {
         let v = self.validators.remove(&id)?;
         self.candidates.remove(&v.address);
+        if let Some(l) = &mut self.ledger {
+            l.unbond(&v.address, v.stake);
+        }
         Some(v)
     }
 
@@ -653,13 +822,17 @@ impl Round {
             rounds_run: self.rounds_run,
             empty_rounds: self.empty_rounds,
             total_stake: total,
-            burned_stake: self.burned,
+            burned_stake: match &self.ledger {
+                Some(l) => l.burned(),
+                None => self.burned,
+            },
             round_secs: match &self.ticks {
                 TickSource::Every(_, p) => Some(p.as_secs_f64()),
                 TickSource::Manual(_) | TickSource::Ended => None,
             },
             next_tick: self.next_tick,
             chi_square: chi_square(self.tallies.values()),
+            ledger: self.ledger.as_ref().map(|l| Arc::new(l.view())),
         }
     }
 
@@ -755,6 +928,15 @@ impl Round {
             round,
             entries_hash,
         );
+        // Ledger mode: the block takes the whole pool and the winner's reward.
+        let txs = self.ledger.as_ref().map(|l| TxRecord {
+            index,
+            transactions: l.block_txs(&winner, self.block_reward),
+        });
+        let block = match &txs {
+            Some(t) => block.with_tx_hash(compute_tx_hash(&t.transactions)),
+            None => block,
+        };
         let entrants = entries.len();
         let record = DrawRecord {
             index,
@@ -772,7 +954,7 @@ impl Round {
             Some((_, true)) => Some(self.seed_chain_len),
             _ => None,
         };
-        let (record, block, spans, rotated) = tokio::task::spawn_blocking(move || {
+        let (record, block, spans, rotated, txs) = tokio::task::spawn_blocking(move || {
             let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
             // The last reveal of a chain carries the next chain's commitment, which is made
             // durable in seed-secret before any block commits to it.
@@ -794,8 +976,8 @@ impl Round {
             // Built from the tip by this task; checked anyway before it is written, so a
             // bug (or a damaged seed-secret) never puts a block on disk the audit refuses.
             block.validate_after(&tip)?;
-            let spans = store.append(&record, &block)?;
-            Ok::<_, RoundError>((record, block, spans, rotated))
+            let spans = store.append_with(&record, txs.as_ref(), &block)?;
+            Ok::<_, RoundError>((record, block, spans, rotated, txs))
         })
         .await??;
         self.index.push(spans);
@@ -815,9 +997,17 @@ impl Round {
             }
             self.recent.push_back(block_json(&block));
         }
-        ledger::tally(&mut self.tallies, &record);
-        if let Some(v) = self.validators.get_mut(&pending.id) {
-            v.stake = v.stake.saturating_add(self.block_reward);
+        crate::ledger::tally(&mut self.tallies, &record);
+        match (&mut self.ledger, &txs) {
+            // The reward is credited to the balance, not the bond.
+            (Some(l), Some(t)) => l
+                .applied(&t.transactions, &winner)
+                .map_err(|e| RoundError::Ledger(format!("block {index}: {e}")))?,
+            _ => {
+                if let Some(v) = self.validators.get_mut(&pending.id) {
+                    v.stake = v.stake.saturating_add(self.block_reward);
+                }
+            }
         }
         self.tip = block.clone();
         // Readers see the new block before anyone is told about it, however many validators.

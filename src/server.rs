@@ -69,6 +69,8 @@ pub struct Handles {
     pub event_tx: broadcast::Sender<Event>,
     pub shared: Arc<Shared>,
     pub config: Arc<Config>,
+    /// Ledger mode: where signed transfers go (`POST /api/transactions`).
+    pub cmd_tx: mpsc::Sender<Command>,
 }
 
 /// Runs the server until `shutdown` completes, then says goodbye to every connection.
@@ -93,10 +95,15 @@ pub async fn run(
         n => usize::try_from(n).unwrap_or(usize::MAX),
     };
     let seed_chain_len = config.seed_chain_len;
+    let genesis = config.genesis.clone();
     let mut opened = tokio::task::spawn_blocking(move || {
-        Store::open_with(&dir, keep, NewChain::V2 { seed_chain_len }, || {
-            crate::round::rfc3339(chrono::Utc::now())
-        })
+        Store::open_with(
+            &dir,
+            keep,
+            NewChain::V2 { seed_chain_len },
+            genesis.as_ref(),
+            || crate::round::rfc3339(chrono::Utc::now()),
+        )
     })
     .await??;
     if opened.created {
@@ -125,6 +132,7 @@ pub async fn run(
     let (announce_tx, _) = broadcast::channel::<Bytes>(ANNOUNCE_QUEUE);
     let (event_tx, _) = broadcast::channel(EVENT_QUEUE);
     let (view_tx, view_rx) = watch::channel(Arc::new(View::default()));
+    let chain_id: Option<Arc<str>> = opened.ledger.as_ref().map(|l| l.chain_id.as_str().into());
     let round = Round::new(
         opened,
         RoundSetup {
@@ -166,6 +174,7 @@ pub async fn run(
         event_tx,
         shared: shared.clone(),
         config: config.clone(),
+        cmd_tx: cmd_tx.clone(),
     };
     if let Some(http) = http {
         tracker.spawn(crate::http::serve(http, handles, token.clone()));
@@ -183,6 +192,7 @@ pub async fn run(
             min_stake: config.min_stake,
             stake_timeout: config.stake_timeout,
             write_timeout: config.write_timeout,
+            chain_id,
         },
     };
     tokio::pin!(shutdown);
@@ -258,7 +268,7 @@ impl Listener {
                 &self.fanout,
                 self.shared.clone(),
                 self.token.clone(),
-                self.session,
+                self.session.clone(),
             );
             self.tracker.spawn(async move {
                 session.run().await;

@@ -26,9 +26,11 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::{LineCodec, LineError, MAX_LINE_BYTES};
 use crate::fanout::{Claim, Fanout, Subscription};
 use crate::input::{
-    parse_bpm, parse_command, parse_stake, BpmError, BpmInput, SessionCommand, StakeInput,
+    parse_auth, parse_bpm, parse_command, parse_stake, parse_transfer, BpmError, BpmInput,
+    SessionCommand, StakeInput,
 };
 use crate::round::{Command, Joined, Proposal, Shared, StatusView};
+use crate::tx::{auth_message, check_signature, Transfer};
 
 pub const BALANCE_PROMPT: &str = "Enter token balance:";
 pub const BPM_PROMPT: &str = "Enter a new BPM:";
@@ -40,6 +42,16 @@ pub const HELP_VALIDATOR: &str = "commands: help (this list), status (your stake
 /// `help` as a watcher.
 pub const HELP_WATCHER: &str = "commands: help (this list), status (the round and the time left), quit (leave); you are watching: reconnect to stake and propose";
 pub const SHUTDOWN_LINE: &str = "server is shutting down";
+/// Ledger mode's first line.
+pub const HELP_LINE_LEDGER: &str = "pos-lottery (ledger mode): sign the challenge below with your account key and answer `auth <address> <signature>` (`pos-lottery sign --key KEYFILE <challenge line>` prints it), or watch to only watch the rounds; help lists the commands";
+/// `help` before logging in (ledger mode).
+pub const HELP_LOGIN: &str = "commands: help (this list), status (the round and the time left), watch (only watch the rounds), quit (leave); otherwise answer the challenge with `auth <address> <signature>`, the signature over `pos-lottery auth v1 <chain id> <nonce>`";
+/// `help` once logged in (ledger mode).
+pub const HELP_ACCOUNT: &str = "commands: help (this list), status (your balance, available tokens and stake, the round, the time left, your wins), transfer <to> <amount> <nonce> <signature> (send tokens; `pos-lottery transfer` signs one), watch (unbond and only watch), quit (leave; your stake is unbonded); a stake or a BPM otherwise, and a BPM that is not digits 0-9 gets your bonded stake burned";
+/// The stake prompt in ledger mode.
+pub const STAKE_PROMPT: &str = "Enter stake:";
+/// Failed logins tolerated before the connection is closed.
+pub const MAX_BAD_LOGINS: u8 = 3;
 /// Bad balances tolerated before the connection is closed.
 pub const MAX_BAD_STAKES: u8 = 3;
 /// Stop pulling buffered lines into one batch once this much reply text is waiting.
@@ -52,16 +64,27 @@ const GOODBYE_TIMEOUT: Duration = Duration::from_millis(300);
 const LINGER: Duration = Duration::from_secs(1);
 
 /// Session settings taken from the server's config.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SessionConfig {
     pub min_stake: u64,
     pub stake_timeout: Duration,
     pub write_timeout: Duration,
+    /// Ledger mode: the chain id (the genesis block's `Hash`) logins sign.
+    pub chain_id: Option<Arc<str>>,
 }
 
 enum State {
-    Staking { bad: u8 },
-    Validator { id: u64, proposed_in: u64 },
+    /// Ledger mode: the challenge is out, no valid `auth` yet.
+    Login {
+        bad: u8,
+    },
+    Staking {
+        bad: u8,
+    },
+    Validator {
+        id: u64,
+        proposed_in: u64,
+    },
     Watching,
 }
 
@@ -83,6 +106,9 @@ pub struct Session {
     shutdown: CancellationToken,
     config: SessionConfig,
     state: State,
+    /// Ledger mode: this connection's challenge line, and the account it logged in as.
+    challenge: Option<String>,
+    account: Option<Arc<str>>,
 }
 
 impl Session {
@@ -102,8 +128,14 @@ impl Session {
             cmd_tx,
             shared,
             shutdown,
+            state: if config.chain_id.is_some() {
+                State::Login { bad: 0 }
+            } else {
+                State::Staking { bad: 0 }
+            },
             config,
-            state: State::Staking { bad: 0 },
+            challenge: None,
+            account: None,
         }
     }
 
@@ -118,17 +150,31 @@ impl Session {
         if let State::Validator { id, .. } = self.state {
             let _ = self.cmd_tx.send(Command::Leave { id, reply: None }).await;
         }
+        if let Some(address) = self.account.take() {
+            let _ = self.cmd_tx.send(Command::Logout { address }).await;
+        }
         self.shared.connections.fetch_sub(1, Ordering::Relaxed);
     }
 
     async fn serve(&mut self) -> io::Result<()> {
-        self.say(HELP_LINE);
-        self.say(BALANCE_PROMPT);
+        match &self.config.chain_id {
+            Some(chain_id) => {
+                let nonce = hex::encode(rand::random::<[u8; 32]>());
+                let line = format!("challenge {chain_id} {nonce}");
+                self.say(HELP_LINE_LEDGER);
+                self.say(&line);
+                self.challenge = Some(line);
+            }
+            None => {
+                self.say(HELP_LINE);
+                self.say(BALANCE_PROMPT);
+            }
+        }
         self.flush().await?;
         let stake_deadline = tokio::time::sleep(self.config.stake_timeout);
         tokio::pin!(stake_deadline);
         loop {
-            let staking = matches!(self.state, State::Staking { .. });
+            let staking = matches!(self.state, State::Staking { .. } | State::Login { .. });
             let flow = tokio::select! {
                 biased;
                 _ = self.shutdown.cancelled() => return self.goodbye().await,
@@ -141,8 +187,13 @@ impl Session {
                     Flow::Continue
                 }
                 _ = &mut stake_deadline, if staking => {
+                    let what = match self.state {
+                        State::Login { .. } => "no login",
+                        _ if self.account.is_some() => "no stake",
+                        _ => "no token balance",
+                    };
                     self.say(&format!(
-                        "no token balance within {} s; closing the connection",
+                        "{what} within {} s; closing the connection",
                         self.config.stake_timeout.as_secs_f64()
                     ));
                     Flow::Close
@@ -195,7 +246,13 @@ impl Session {
         if let Some(command) = parse_command(line) {
             return self.on_command(command).await;
         }
+        if self.account.is_some() {
+            if let Some(parsed) = parse_transfer(line) {
+                return self.on_transfer(parsed).await;
+            }
+        }
         match self.state {
+            State::Login { bad } => self.on_auth(line, bad).await,
             State::Staking { bad } => self.on_stake(line, bad).await,
             State::Validator { id, proposed_in } => self.on_bpm(line, id, proposed_in).await,
             State::Watching => {
@@ -209,13 +266,20 @@ impl Session {
 
     /// A reserved word, in any state: never a stake, never a heart rate, never a slash.
     async fn on_command(&mut self, command: SessionCommand) -> Flow {
+        let challenge = self.challenge.clone();
         let prompt = match self.state {
+            State::Login { .. } => challenge.as_deref(),
+            State::Staking { .. } if self.account.is_some() => Some(STAKE_PROMPT),
             State::Staking { .. } => Some(BALANCE_PROMPT),
             State::Validator { .. } => Some(BPM_PROMPT),
             State::Watching => None,
         };
         match command {
             SessionCommand::Help => self.say(match self.state {
+                State::Login { .. } => HELP_LOGIN,
+                _ if self.account.is_some() && !matches!(self.state, State::Watching) => {
+                    HELP_ACCOUNT
+                }
                 State::Staking { .. } => HELP_STAKING,
                 State::Validator { .. } => HELP_VALIDATOR,
                 State::Watching => HELP_WATCHER,
@@ -225,7 +289,11 @@ impl Session {
                     State::Validator { id, .. } => Some(id),
                     _ => None,
                 };
-                let Some(status) = self.ask(|reply| Command::Status { id, reply }).await else {
+                let account = self.account.clone();
+                let Some(status) = self
+                    .ask(|reply| Command::Status { id, account, reply })
+                    .await
+                else {
                     return Flow::Close;
                 };
                 let line = status_line(&status, matches!(self.state, State::Watching));
@@ -248,7 +316,7 @@ impl Session {
                         let stake = self.leave(id).await;
                         format!("watching: your stake of {stake} is withdrawn; you will see every winner and chain broadcast")
                     }
-                    State::Staking { .. } => {
+                    State::Staking { .. } | State::Login { .. } => {
                         "watching: you will see every winner and chain broadcast".to_string()
                     }
                     State::Watching => "you are already watching".to_string(),
@@ -276,34 +344,179 @@ impl Session {
         .unwrap_or(0)
     }
 
+    /// Ledger mode: an answer to the challenge.
+    async fn on_auth(&mut self, line: &[u8], bad: u8) -> Flow {
+        if line.trim_ascii().is_empty() {
+            return Flow::Continue;
+        }
+        let checked = parse_auth(line).and_then(|(address, signature)| {
+            let chain_id = self.config.chain_id.as_deref().unwrap_or_default();
+            let nonce = self
+                .challenge
+                .as_deref()
+                .and_then(|c| c.rsplit(' ').next())
+                .unwrap_or_default();
+            check_signature(
+                &address,
+                auth_message(chain_id, nonce).as_bytes(),
+                &signature,
+            )
+            .map(|()| address)
+            .map_err(|e| e.to_string())
+        });
+        let outcome = match checked {
+            Err(why) => Err(why),
+            Ok(address) => {
+                let address: Arc<str> = address.into();
+                let login = address.clone();
+                match self
+                    .ask(|reply| Command::Login {
+                        address: login,
+                        reply,
+                    })
+                    .await
+                {
+                    None => return Flow::Close,
+                    Some(Ok(welcome)) => Ok((address, welcome)),
+                    Some(Err(e @ crate::round::ledger::LoginError::AlreadyConnected(_))) => {
+                        self.say(&format!("auth failed: {e}; one session per account"));
+                        return Flow::Close;
+                    }
+                    Some(Err(e)) => Err(e.to_string()),
+                }
+            }
+        };
+        match outcome {
+            Ok((address, welcome)) => {
+                let a = welcome.account;
+                self.say(&format!(
+                    "welcome {address}: balance {}, available {}, {} wins",
+                    a.balance,
+                    a.available(),
+                    a.wins
+                ));
+                self.account = Some(address);
+                self.state = State::Staking { bad: 0 };
+                self.say(STAKE_PROMPT);
+            }
+            Err(why) => {
+                self.say(&format!("auth failed: {why}"));
+                let bad = bad + 1;
+                if bad >= MAX_BAD_LOGINS {
+                    self.say(&format!("{bad} failed logins; closing the connection"));
+                    return Flow::Close;
+                }
+                self.state = State::Login { bad };
+                // The same challenge again: its nonce stays this connection's.
+                if let Some(c) = self.challenge.clone() {
+                    self.say(&c);
+                }
+            }
+        }
+        Flow::Continue
+    }
+
+    /// Ledger mode: `transfer <to> <amount> <nonce> <signature>` from a logged-in session.
+    async fn on_transfer(&mut self, parsed: Result<(String, u64, u64, String), String>) -> Flow {
+        let chain_id = self.config.chain_id.clone().unwrap_or_default();
+        let from = self.account.as_deref().unwrap_or_default().to_string();
+        let checked = parsed.and_then(|(to, amount, nonce, signature)| {
+            let t = Transfer {
+                from,
+                to,
+                amount,
+                nonce,
+                signature,
+            };
+            t.check_alone(&chain_id)
+                .map(|()| t)
+                .map_err(|e| e.to_string())
+        });
+        let line = match checked {
+            Err(why) => format!("transfer refused: {why}"),
+            Ok(transfer) => match self
+                .ask(|reply| Command::Transfer { transfer, reply })
+                .await
+            {
+                None => return Flow::Close,
+                Some(Ok(id)) => format!("transfer accepted: {id} (pending until the next block)"),
+                Some(Err(e)) => format!("transfer refused: {e}"),
+            },
+        };
+        self.say(&line);
+        match self.state {
+            State::Staking { .. } => self.say(STAKE_PROMPT),
+            State::Validator { .. } => self.say(BPM_PROMPT),
+            _ => {}
+        }
+        Flow::Continue
+    }
+
     async fn on_stake(&mut self, line: &[u8], bad: u8) -> Flow {
+        let prompt = if self.account.is_some() {
+            STAKE_PROMPT
+        } else {
+            BALANCE_PROMPT
+        };
         match parse_stake(line, self.config.min_stake) {
-            Ok(StakeInput::Empty) => self.say(BALANCE_PROMPT),
+            Ok(StakeInput::Empty) => self.say(prompt),
             Ok(StakeInput::Watch) => {
                 self.state = State::Watching;
                 self.say("watching: you will see every winner and chain broadcast");
             }
             Ok(StakeInput::Stake(stake)) => {
-                let Some(Joined { id, address }) =
-                    self.ask(|reply| Command::Join { stake, reply }).await
-                else {
-                    return Flow::Close;
+                let joined = match self.account.clone() {
+                    Some(address) => {
+                        match self
+                            .ask(|reply| Command::Bond {
+                                address,
+                                stake,
+                                reply,
+                            })
+                            .await
+                        {
+                            None => return Flow::Close,
+                            Some(Ok(j)) => j,
+                            Some(Err(available)) => {
+                                self.say(&format!(
+                                    "stake {stake} is more than your {available} available tokens (balance minus what is pending out)"
+                                ));
+                                return self.bad_stake(bad, prompt);
+                            }
+                        }
+                    }
+                    None => match self.ask(|reply| Command::Join { stake, reply }).await {
+                        Some(j) => j,
+                        None => return Flow::Close,
+                    },
                 };
+                let Joined { id, address } = joined;
                 self.state = State::Validator { id, proposed_in: 0 };
                 self.say(&format!("you are validator {address} with stake {stake}"));
                 self.say(BPM_PROMPT);
             }
             Err(e) => {
                 self.say(&e.to_string());
-                let bad = bad + 1;
-                if bad >= MAX_BAD_STAKES {
-                    self.say(&format!("{bad} bad token balances; closing the connection"));
-                    return Flow::Close;
-                }
-                self.state = State::Staking { bad };
-                self.say(BALANCE_PROMPT);
+                return self.bad_stake(bad, prompt);
             }
         }
+        Flow::Continue
+    }
+
+    /// One more bad answer to the stake prompt: the third closes the connection.
+    fn bad_stake(&mut self, bad: u8, prompt: &str) -> Flow {
+        let bad = bad + 1;
+        if bad >= MAX_BAD_STAKES {
+            let what = if self.account.is_some() {
+                "bad stakes"
+            } else {
+                "bad token balances"
+            };
+            self.say(&format!("{bad} {what}; closing the connection"));
+            return Flow::Close;
+        }
+        self.state = State::Staking { bad };
+        self.say(prompt);
         Flow::Continue
     }
 
@@ -344,7 +557,11 @@ impl Session {
                 // Answered once the slash is durable; `None` when the server is stopping
                 // because it could not be written.
                 let Some(burned) = self
-                    .ask(|reply| Command::Slash { id, reply })
+                    .ask(|reply| Command::Slash {
+                        id,
+                        line: String::from_utf8_lossy(line.trim_ascii()).into_owned(),
+                        reply,
+                    })
                     .await
                     .flatten()
                 else {
@@ -445,6 +662,22 @@ fn status_line(s: &StatusView, watching: bool) -> String {
         Some(d) => format!("{:.1} s left", d.as_secs_f64()),
         None => "closed by hand".to_string(),
     };
+    if let Some(a) = &s.account {
+        let stake = match &s.validator {
+            Some((_, stake)) => format!("stake {stake} bonded"),
+            None if watching => "watching".to_string(),
+            None => "not staked yet".to_string(),
+        };
+        return format!(
+            "status: balance {}, available {}, {stake}, next nonce {}, round {} ({left}), {} wins, chain height {}",
+            a.balance,
+            a.available(),
+            a.next_nonce(),
+            s.round,
+            a.wins,
+            s.height
+        );
+    }
     match &s.validator {
         Some((address, stake)) => format!(
             "status: validator {address} with stake {stake}, round {} ({left}), {} wins, chain height {}",

@@ -13,10 +13,16 @@ use ed25519_dalek::SigningKey;
 
 use crate::chain::{decode_hash, Block};
 use crate::ledger::{
-    audit_slashes, audit_with, Audit, AuditError, DrawRecord, Signatures, SlashRecord, CHAIN_FILE,
+    audit_full, audit_slashes, Audit, AuditError, DrawRecord, Signatures, SlashRecord, CHAIN_FILE,
     DRAWS_FILE, SLASHES_FILE,
 };
+use crate::pool::{
+    choose_mode, pending_after, read_pool, write_genesis_copy, GenesisSetting, LedgerFiles,
+    PoolError, POOL_FILE,
+};
+use crate::replay::TRANSACTIONS_FILE;
 use crate::seed::{SecretChain, SecretRecord, CHECKPOINT_EVERY};
+use crate::tx::{Accounts, Tx, TxRecord, GENESIS_FILE};
 
 /// The server's Ed25519 secret key (v2 chains): one line, 64 hex, mode 0600.
 pub const SERVER_KEY_FILE: &str = "server.key";
@@ -67,6 +73,9 @@ pub enum StoreError {
         holder = .pid.as_ref().map(|p| format!(" (pid {p})")).unwrap_or_default()
     )]
     Locked { dir: PathBuf, pid: Option<String> },
+    /// Ledger mode's files (see [`crate::pool`]).
+    #[error(transparent)]
+    Ledger(#[from] PoolError),
     /// A v2 chain whose key or reveal chain is missing or does not match it.
     #[error("{path}: {1}", path = .0.display())]
     Secrets(PathBuf, String),
@@ -87,6 +96,8 @@ pub struct Store {
     draws: File,
     /// Created with the first slash.
     slashes: Option<File>,
+    /// Ledger mode: `transactions.jsonl` and the pool log.
+    ledger: Option<LedgerFiles>,
     chain_len: u64,
     draws_len: u64,
     /// Held, never read: the `flock` on it lives as long as this `Store`.
@@ -102,6 +113,18 @@ pub struct Opened {
     pub created: bool,
     /// The signing key and reveal chain of a v2 chain; `None` for v1.
     pub secrets: Option<Secrets>,
+    /// Ledger mode: the accounts at the tip and what is still pending in the pool.
+    pub ledger: Option<LedgerOpened>,
+}
+
+/// A ledger-mode directory as opened.
+#[derive(Debug, Clone)]
+pub struct LedgerOpened {
+    pub accounts: Accounts,
+    /// Accepted before the last stop, not in a block yet, in acceptance order.
+    pub pending: Vec<Tx>,
+    /// The genesis block's `Hash`.
+    pub chain_id: String,
 }
 
 /// Where a block's line and its draw line landed, for serving them later.
@@ -127,18 +150,24 @@ impl Store {
         keep_recent: usize,
         genesis_time: impl FnOnce() -> String,
     ) -> Result<Opened, StoreError> {
-        Store::open_with(dir, keep_recent, NewChain::V1, genesis_time)
+        Store::open_with(dir, keep_recent, NewChain::V1, None, genesis_time)
     }
 
     /// [`Store::open`], making a `new_chain` when the directory holds none. A v2 chain also
-    /// loads `server.key` and `seed-secret`, which must match its genesis block.
+    /// loads `server.key` and `seed-secret`, which must match its genesis block. With
+    /// `genesis` (ledger mode, always v2) the directory must be, or become, a ledger-mode
+    /// directory made from that genesis file; without it, a tutorial-mode one.
     pub fn open_with(
         dir: &Path,
         keep_recent: usize,
         new_chain: NewChain,
+        genesis: Option<&GenesisSetting>,
         genesis_time: impl FnOnce() -> String,
     ) -> Result<Opened, StoreError> {
         let lock = lock_dir(dir)?;
+        let has_chain = dir.join(CHAIN_FILE).metadata().is_ok_and(|m| m.len() > 0);
+        let mode = choose_mode(dir, has_chain, genesis)?;
+        let txs_path = dir.join(TRANSACTIONS_FILE);
         let chain_path = dir.join(CHAIN_FILE);
         let draws_path = dir.join(DRAWS_FILE);
         let slashes_path = dir.join(SLASHES_FILE);
@@ -160,13 +189,32 @@ impl Store {
         if chain_r.is_none() && draws_have_lines {
             return Err(StoreError::ChainMissing(dir.to_path_buf()));
         }
-        let mut audit = audit_with(
+        let txs_r = read(&txs_path)?;
+        let mut txs_reader = reader(txs_r.as_ref());
+        let ledger_files = match &mode {
+            Some((g, _)) if has_chain => Some(crate::ledger::LedgerFiles {
+                genesis: g,
+                transactions: &mut txs_reader,
+            }),
+            _ => None,
+        };
+        let mut audit = audit_full(
             reader(chain_r.as_ref()),
             reader(draws_r.as_ref()),
+            ledger_files,
             keep_recent,
             Signatures::Newest(START_SIGNATURES),
         )
         .map_err(|e| StoreError::Damaged(e, dir.to_path_buf()))?;
+        // Both modes' files: a tutorial chain with a genesis copy, say, is refused above.
+        if mode.is_some() && has_chain && audit.ledger.is_none() && audit.tip.is_some() {
+            return Err(StoreError::Ledger(PoolError::Bad(
+                dir.to_path_buf(),
+                format!(
+                    "{GENESIS_FILE} is here, but the chain's genesis block has no AccountsHash"
+                ),
+            )));
+        }
         // A v2 chain's secrets must be there and match before anything is written.
         let mut secrets = match (&audit.server_key, audit.seed_position) {
             (Some(server_key), Some((commit, used))) => {
@@ -198,10 +246,16 @@ impl Store {
         if created_file {
             sync_dir(dir)?;
         }
+        let mut cut_txs = None;
         for repair in &audit.repairs {
             let (file, path) = match repair.file {
                 CHAIN_FILE => (Some(&chain), &chain_path),
                 DRAWS_FILE => (Some(&draws), &draws_path),
+                TRANSACTIONS_FILE => {
+                    tracing::warn!(file = %txs_path.display(), offset = repair.offset, "{}: truncating at byte {}", repair.reason, repair.offset);
+                    cut_txs = Some(repair.offset);
+                    continue;
+                }
                 _ => (slashes.as_ref(), &slashes_path),
             };
             let Some(file) = file else { continue };
@@ -224,11 +278,21 @@ impl Store {
             chain,
             draws,
             slashes,
+            ledger: None,
             chain_len,
             draws_len,
             _lock: lock,
         };
         let created = audit.tip.is_none();
+        if created && mode.is_some() && new_chain == NewChain::V1 {
+            return Err(StoreError::Ledger(PoolError::Bad(
+                dir.to_path_buf(),
+                "a ledger-mode chain is a pos-lottery-v2 chain".into(),
+            )));
+        }
+        if let (true, Some((_, Some(bytes)))) = (created, &mode) {
+            write_genesis_copy(dir, bytes)?;
+        }
         if created {
             let genesis = match new_chain {
                 NewChain::V1 => Block::genesis(genesis_time()),
@@ -238,7 +302,11 @@ impl Store {
                         genesis_time(),
                         made.seed.commit(),
                         made.key.verifying_key().to_bytes(),
-                    )
+                    );
+                    let genesis = match &mode {
+                        Some((g, _)) => genesis.with_accounts_hash(g.accounts_hash()),
+                        None => genesis,
+                    }
                     .sign_with(&made.key);
                     audit.seed_position = Some((made.seed.commit(), 0));
                     audit.server_key = Some(made.key.verifying_key().to_bytes());
@@ -254,11 +322,38 @@ impl Store {
             }
             audit.tip = Some(genesis);
         }
+        let ledger = match mode {
+            None => None,
+            Some((g, _)) => {
+                let tip = audit.tip.as_ref().map_or(0, |t| t.index);
+                let state = audit.ledger.take().unwrap_or_default();
+                let log = read_pool(dir)?;
+                let pending = pending_after(log, tip, &state.last_txs)
+                    .map_err(|why| StoreError::Ledger(PoolError::Bad(dir.join(POOL_FILE), why)))?;
+                store.ledger = Some(LedgerFiles::open(dir, cut_txs, tip, &pending)?);
+                let accounts = if created {
+                    Accounts::from_genesis(&g)
+                } else {
+                    state.accounts
+                };
+                audit.ledger = Some(crate::ledger::LedgerState {
+                    tx_spans: state.tx_spans,
+                    transfer_signatures: state.transfer_signatures,
+                    ..Default::default()
+                });
+                Some(LedgerOpened {
+                    accounts,
+                    pending,
+                    chain_id: chain_id(dir, &audit)?,
+                })
+            }
+        };
         Ok(Opened {
             store,
             audit,
             created,
             secrets,
+            ledger,
         })
     }
 
@@ -271,9 +366,37 @@ impl Store {
     /// Appends `draw` and then `block`, each flushed to stable storage before the next step:
     /// once this returns, the block survives a crash, and may be announced.
     pub fn append(&mut self, draw: &DrawRecord, block: &Block) -> Result<Spans, StoreError> {
+        self.append_with(draw, None, block)
+    }
+
+    /// [`Store::append`] for ledger mode: the block's transactions line goes between its
+    /// draw line and the block, and the pool, which the block took, starts over.
+    pub fn append_with(
+        &mut self,
+        draw: &DrawRecord,
+        txs: Option<&TxRecord>,
+        block: &Block,
+    ) -> Result<Spans, StoreError> {
         let draw = self.write_line(Target::Draws, draw)?;
-        let block = self.write_line(Target::Chain, block)?;
-        Ok(Spans { block, draw })
+        if let (Some(txs), Some(files)) = (txs, &mut self.ledger) {
+            files.append_txs(txs)?;
+        }
+        let written = self.write_line(Target::Chain, block)?;
+        if let (Some(_), Some(files)) = (txs, &mut self.ledger) {
+            files.reset_pool(block.index, &[])?;
+        }
+        Ok(Spans {
+            block: written,
+            draw,
+        })
+    }
+
+    /// Ledger mode: appends accepted transactions to the pool log, one fsync for all.
+    pub fn append_pool(&mut self, txs: &[Tx]) -> Result<(), StoreError> {
+        match &mut self.ledger {
+            Some(files) => Ok(files.append_pool(txs)?),
+            None => Ok(()),
+        }
     }
 
     /// Appends a slash record and flushes it to stable storage, creating the file (and
@@ -708,6 +831,15 @@ pub fn stream_chain_array(
         }
     }
     Ok(())
+}
+
+/// The genesis block's `Hash`: what every login and transfer of a ledger chain signs.
+fn chain_id(dir: &Path, audit: &Audit) -> Result<String, StoreError> {
+    let span = audit.block_spans.first().copied().unwrap_or_default();
+    let line = read_line_at(dir, CHAIN_FILE, span.0, span.1).map_err(io_err(dir))?;
+    let genesis: Block =
+        serde_json::from_slice(&line).map_err(|e| io_err(dir)(std::io::Error::other(e)))?;
+    Ok(genesis.hash)
 }
 
 /// Makes a newly created file's directory entry durable too.

@@ -30,6 +30,7 @@ use serde::de::{MapAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 use sha2::{Digest, Sha256};
 
+pub use crate::accounts::{Account, Accounts, ApplyError};
 use crate::chain::{compute_entries_hash_bytes, is_hex64};
 
 /// The name of the genesis file, in the data directory and by convention elsewhere.
@@ -178,7 +179,10 @@ pub fn parse_key_file(text: &str) -> Result<SigningKey, String> {
     let t = text.trim();
     let mut raw = [0u8; 32];
     if t.len() != 64 || hex::decode_to_slice(t, &mut raw).is_err() {
-        return Err("not a key file: expected one line of 64 hex characters (a 32-byte Ed25519 secret key)".into());
+        return Err(
+            "not a key file: expected one line of 64 hex characters (a 32-byte Ed25519 secret key)"
+                .into(),
+        );
     }
     Ok(SigningKey::from_bytes(&raw))
 }
@@ -190,7 +194,10 @@ pub fn auth_message(chain_id: &str, nonce: &str) -> String {
 
 /// Signs a login challenge; returns the signature as 128 lowercase hex.
 pub fn sign_auth(key: &SigningKey, chain_id: &str, nonce: &str) -> String {
-    hex::encode(key.sign(auth_message(chain_id, nonce).as_bytes()).to_bytes())
+    hex::encode(
+        key.sign(auth_message(chain_id, nonce).as_bytes())
+            .to_bytes(),
+    )
 }
 
 /// Checks `signature` (128 hex) by `address` over `message`.
@@ -283,8 +290,12 @@ impl Transfer {
         if self.from == self.to {
             return Err(TxError::ToItself);
         }
-        check_signature(&self.from, self.message(chain_id).as_bytes(), &self.signature)
-            .map_err(TxError::Signature)
+        check_signature(
+            &self.from,
+            self.message(chain_id).as_bytes(),
+            &self.signature,
+        )
+        .map_err(TxError::Signature)
     }
 
     /// The transaction id: hex SHA-256 of its canonical line.
@@ -454,276 +465,6 @@ pub enum TxError {
     Other(String),
 }
 
-/// One account's standing.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
-pub struct Account {
-    /// Everything it owns, bonded stake included.
-    pub balance: u64,
-    /// The nonce of its last applied transfer (0 before its first).
-    pub nonce: u64,
-    /// Blocks won.
-    pub wins: u64,
-    /// Stake bonded by its session (server only; 0 in a replay).
-    pub bonded: u64,
-    /// Transfers and slashes out of it waiting in the pool (server only).
-    pub pending_out: u64,
-    /// Its transfers waiting in the pool (server only).
-    pub pending_transfers: u64,
-}
-
-impl Account {
-    /// balance − bonded − pending out: what a stake or a transfer may draw on.
-    pub fn available(&self) -> u64 {
-        self.balance
-            .saturating_sub(self.bonded)
-            .saturating_sub(self.pending_out)
-    }
-
-    /// The nonce the account's next transfer must carry.
-    pub fn next_nonce(&self) -> u64 {
-        self.nonce
-            .saturating_add(self.pending_transfers)
-            .saturating_add(1)
-    }
-}
-
-/// Every account, and the supply: the ledger's whole state at one height.
-#[derive(Debug, Clone, Default)]
-pub struct Accounts {
-    pub map: std::collections::HashMap<String, Account>,
-    /// genesis + minted − burned; never above 2^64 − 1.
-    pub supply: u64,
-    pub genesis_total: u64,
-    pub minted: u128,
-    pub burned: u128,
-    /// Rewards not minted because they would have passed 2^64 − 1.
-    pub cut: u128,
-    pub transfers: u64,
-}
-
-/// What applying one transaction found wrong (a replay names the block).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum ApplyError {
-    #[error("transaction {at} ({kind}): {reason}")]
-    Invalid {
-        at: usize,
-        kind: &'static str,
-        reason: String,
-    },
-}
-
-impl Accounts {
-    pub fn from_genesis(g: &Genesis) -> Accounts {
-        let total = g.total();
-        Accounts {
-            map: g
-                .accounts
-                .iter()
-                .map(|(a, b)| {
-                    (
-                        a.clone(),
-                        Account {
-                            balance: *b,
-                            ..Account::default()
-                        },
-                    )
-                })
-                .collect(),
-            supply: total,
-            genesis_total: total,
-            ..Accounts::default()
-        }
-    }
-
-    pub fn get(&self, address: &str) -> Account {
-        self.map.get(address).copied().unwrap_or_default()
-    }
-
-    /// Checks a transfer against the state with the pool counted in (submission), after
-    /// [`Transfer::check_alone`]. Nothing is changed.
-    ///
-    /// # Errors
-    /// A wrong nonce, or an amount above what is available.
-    pub fn check_pending_transfer(&self, t: &Transfer) -> Result<(), TxError> {
-        let a = self.get(&t.from);
-        if a.balance == 0 {
-            return Err(TxError::Unknown(t.from.clone()));
-        }
-        if t.nonce != a.next_nonce() {
-            return Err(TxError::Nonce {
-                found: t.nonce,
-                expected: a.next_nonce(),
-            });
-        }
-        if t.amount > a.available() {
-            return Err(TxError::Insufficient {
-                address: t.from.clone(),
-                amount: t.amount,
-                available: a.available(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Counts a transaction accepted into the pool as pending out of its sender.
-    pub fn admit(&mut self, tx: &Tx) {
-        match tx {
-            Tx::Transfer(t) => {
-                let a = self.map.entry(t.from.clone()).or_default();
-                a.pending_out = a.pending_out.saturating_add(t.amount);
-                a.pending_transfers = a.pending_transfers.saturating_add(1);
-            }
-            Tx::Slash {
-                address, amount, ..
-            } => {
-                let a = self.map.entry(address.clone()).or_default();
-                a.pending_out = a.pending_out.saturating_add(*amount);
-            }
-            Tx::Reward { .. } => {}
-        }
-    }
-
-    /// Applies a block's transactions, in order, after its draw's `winner` is known: every
-    /// transaction but the last is a transfer or a slash, the last is the winner's reward.
-    /// Pending counts (server) are released as their transactions apply.
-    ///
-    /// On error nothing is guaranteed about `self`: a replay stops at the first error.
-    ///
-    /// # Errors
-    /// The first invalid transaction, by position.
-    pub fn apply_block(&mut self, txs: &[Tx], winner: &str) -> Result<(), ApplyError> {
-        let n = txs.len();
-        for (at, tx) in txs.iter().enumerate() {
-            let last = at.saturating_add(1) == n;
-            let invalid = |reason: String| ApplyError::Invalid {
-                at,
-                kind: tx.kind(),
-                reason,
-            };
-            match tx {
-                Tx::Reward { .. } if !last => {
-                    return Err(invalid("a reward is only the last transaction".into()))
-                }
-                Tx::Transfer(_) | Tx::Slash { .. } if last => {
-                    return Err(invalid(
-                        "the last transaction of a block is the winner's reward".into(),
-                    ))
-                }
-                Tx::Transfer(t) => self.apply_transfer(t).map_err(|e| invalid(e.to_string()))?,
-                Tx::Slash {
-                    address, amount, ..
-                } => {
-                    if !is_hex64(address) {
-                        return Err(invalid(format!("Address {address:?} is not an address")));
-                    }
-                    if *amount == 0 {
-                        return Err(invalid("Amount is 0; a slash burns a stake of at least 1".into()));
-                    }
-                    let a = self.map.entry(address.clone()).or_default();
-                    if *amount > a.balance {
-                        return Err(invalid(format!(
-                            "burns {amount} from {address}, which holds only {}",
-                            a.balance
-                        )));
-                    }
-                    a.balance = a.balance.saturating_sub(*amount);
-                    a.pending_out = a.pending_out.saturating_sub(*amount);
-                    self.supply = self.supply.saturating_sub(*amount);
-                    self.burned = self.burned.saturating_add(u128::from(*amount));
-                }
-                Tx::Reward { to, amount, cut } => {
-                    if to != winner {
-                        return Err(invalid(format!(
-                            "the reward goes to {to}, but the block's winner is {winner}"
-                        )));
-                    }
-                    let room = u64::MAX.saturating_sub(self.supply);
-                    if *amount > room {
-                        return Err(invalid(format!(
-                            "Amount {amount} would take the supply past 2^64 - 1 (room for {room})"
-                        )));
-                    }
-                    if *cut > 0 && *amount != room {
-                        return Err(invalid(format!(
-                            "Cut is {cut}, but only a reward that fills the supply to 2^64 - 1 is cut (room for {room}, Amount {amount})"
-                        )));
-                    }
-                    let a = self.map.entry(to.clone()).or_default();
-                    a.balance = a.balance.saturating_add(*amount);
-                    a.wins = a.wins.saturating_add(1);
-                    self.supply = self.supply.saturating_add(*amount);
-                    self.minted = self.minted.saturating_add(u128::from(*amount));
-                    self.cut = self.cut.saturating_add(u128::from(*cut));
-                }
-            }
-        }
-        if n == 0 {
-            return Err(ApplyError::Invalid {
-                at: 0,
-                kind: "reward",
-                reason: "no transactions: every block ends with the winner's reward".into(),
-            });
-        }
-        Ok(())
-    }
-
-    /// Applies one transfer whose signature is checked already (batch or one by one).
-    fn apply_transfer(&mut self, t: &Transfer) -> Result<(), TxError> {
-        if !is_hex64(&t.from) {
-            return Err(TxError::Address("from", t.from.clone()));
-        }
-        if !is_hex64(&t.to) {
-            return Err(TxError::Address("to", t.to.clone()));
-        }
-        if t.amount == 0 {
-            return Err(TxError::ZeroAmount);
-        }
-        if t.from == t.to {
-            return Err(TxError::ToItself);
-        }
-        let from = self.map.entry(t.from.clone()).or_default();
-        let expected = from.nonce.saturating_add(1);
-        if t.nonce != expected {
-            return Err(TxError::Nonce {
-                found: t.nonce,
-                expected,
-            });
-        }
-        if t.amount > from.balance {
-            return Err(TxError::Insufficient {
-                address: t.from.clone(),
-                amount: t.amount,
-                available: from.balance,
-            });
-        }
-        from.balance = from.balance.saturating_sub(t.amount);
-        from.nonce = t.nonce;
-        from.pending_out = from.pending_out.saturating_sub(t.amount);
-        from.pending_transfers = from.pending_transfers.saturating_sub(1);
-        let to = self.map.entry(t.to.clone()).or_default();
-        // Cannot overflow: the supply, which includes both balances, fits a u64.
-        to.balance = to.balance.saturating_add(t.amount);
-        self.transfers = self.transfers.saturating_add(1);
-        Ok(())
-    }
-
-    /// The reward the winner gets for `block_reward`: cut to what fits under 2^64 − 1.
-    pub fn reward_for(&self, winner: &str, block_reward: u64) -> Tx {
-        let room = u64::MAX.saturating_sub(self.supply);
-        let amount = block_reward.min(room);
-        Tx::Reward {
-            to: winner.to_string(),
-            amount,
-            cut: block_reward.saturating_sub(amount),
-        }
-    }
-
-    /// Accounts that hold a balance.
-    pub fn holders(&self) -> usize {
-        self.map.values().filter(|a| a.balance > 0).count()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -791,93 +532,6 @@ mod tests {
     }
 
     #[test]
-    fn the_pool_counts_nonces_and_amounts_before_they_apply() {
-        let (a, b) = (key(1), key(2));
-        let (aa, ba) = (address_of(&a), address_of(&b));
-        let mut accounts = BTreeMap::new();
-        accounts.insert(aa.clone(), 100);
-        let mut s = Accounts::from_genesis(&Genesis { accounts });
-        let t1 = Transfer::sign(&a, "c", &ba, 60, 1);
-        assert_eq!(s.check_pending_transfer(&t1), Ok(()));
-        s.admit(&Tx::Transfer(t1.clone()));
-        // Replaying nonce 1 while it is pending is refused, and so is spending it twice.
-        assert!(matches!(
-            s.check_pending_transfer(&t1),
-            Err(TxError::Nonce { expected: 2, .. })
-        ));
-        let t2 = Transfer::sign(&a, "c", &ba, 41, 2);
-        assert!(matches!(
-            s.check_pending_transfer(&t2),
-            Err(TxError::Insufficient { available: 40, .. })
-        ));
-        let txs = vec![Tx::Transfer(t1), s.reward_for(&ba, 5)];
-        s.apply_block(&txs, &ba).unwrap();
-        assert_eq!(s.get(&aa).balance, 40);
-        assert_eq!(s.get(&aa).available(), 40);
-        assert_eq!(s.get(&ba).balance, 65);
-        assert_eq!(s.get(&ba).wins, 1);
-        assert_eq!(s.supply, 105);
-    }
-
-    #[test]
-    fn a_reward_is_cut_to_what_fits_and_the_cut_is_recorded() {
-        let mut accounts = BTreeMap::new();
-        let a = address_of(&key(1));
-        accounts.insert(a.clone(), u64::MAX - 3);
-        let mut s = Accounts::from_genesis(&Genesis { accounts });
-        let r = s.reward_for(&a, 10);
-        assert_eq!(
-            r,
-            Tx::Reward {
-                to: a.clone(),
-                amount: 3,
-                cut: 7
-            }
-        );
-        s.apply_block(&[r], &a).unwrap();
-        assert_eq!(s.supply, u64::MAX);
-        // A cut that is not needed is refused.
-        let wrong = Tx::Reward {
-            to: a.clone(),
-            amount: 0,
-            cut: 1,
-        };
-        assert!(s.clone().apply_block(&[wrong], &a).is_ok(), "room is 0, so 0 + cut is right");
-        let mut s2 = Accounts::from_genesis(&Genesis {
-            accounts: [(a.clone(), 5)].into(),
-        });
-        let bad = Tx::Reward {
-            to: a.clone(),
-            amount: 1,
-            cut: 1,
-        };
-        assert!(s2.apply_block(&[bad], &a).is_err());
-    }
-
-    #[test]
-    fn a_block_applies_in_order_and_names_the_first_bad_transaction() {
-        let (a, b) = (key(1), key(2));
-        let (aa, ba) = (address_of(&a), address_of(&b));
-        let mut s = Accounts::from_genesis(&Genesis {
-            accounts: [(aa.clone(), 10)].into(),
-        });
-        let slash = Tx::Slash {
-            address: aa.clone(),
-            amount: 11,
-            round: 3,
-            line: "x".into(),
-        };
-        let err = s
-            .clone()
-            .apply_block(&[slash, s.reward_for(&ba, 1)], &ba)
-            .unwrap_err();
-        assert!(err.to_string().starts_with("transaction 0 (slash)"), "{err}");
-        let t = Tx::Transfer(Transfer::sign(&a, "c", &ba, 5, 2));
-        let err = s.apply_block(&[t, s.reward_for(&ba, 1)], &ba).unwrap_err();
-        assert!(err.to_string().contains("nonce is 2, expected 1"), "{err}");
-    }
-
-    #[test]
     fn tx_hash_covers_every_field() {
         let a = address_of(&key(1));
         let r = Tx::Reward {
@@ -886,9 +540,15 @@ mod tests {
             cut: 0,
         };
         let line = format!("reward {a} 1 0\n");
-        assert_eq!(compute_tx_hash(&[r.clone()]), <[u8; 32]>::from(Sha256::digest(line)));
+        assert_eq!(
+            compute_tx_hash(std::slice::from_ref(&r)),
+            <[u8; 32]>::from(Sha256::digest(line))
+        );
         let json = serde_json::to_string(&r).unwrap();
-        assert_eq!(json, format!(r#"{{"Type":"reward","To":"{a}","Amount":1,"Cut":0}}"#));
+        assert_eq!(
+            json,
+            format!(r#"{{"Type":"reward","To":"{a}","Amount":1,"Cut":0}}"#)
+        );
         let t = Tx::Transfer(Transfer::sign(&key(1), "c", &a, 1, 1));
         let back: Tx = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
         assert_eq!(back, t);

@@ -1,0 +1,217 @@
+//! Ledger mode's audit: the token ledger replayed from genesis, block by block.
+//!
+//! [`crate::ledger::audit_full`] drives it beside the chain and draw checks: for every block
+//! after genesis it reads that block's line of `transactions.jsonl`, checks it against the
+//! block's `TxHash`, verifies every transfer signature (batch-verified per block), applies
+//! the transactions with [`Accounts::apply_block`] and checks each draw entry's stake against
+//! its account's balance at that height. Pure: reads through `BufRead` only.
+
+use std::io::BufRead;
+
+use ed25519_dalek::{Signature, VerifyingKey};
+
+use crate::chain::{hex_matches, Block};
+use crate::ledger::{next_record, AuditError, DrawRecord, Repair};
+use crate::tx::{compute_tx_hash, parse_signature, verifying_key, Accounts, Genesis, Tx, TxRecord};
+
+pub const TRANSACTIONS_FILE: &str = "transactions.jsonl";
+
+/// The replay's state between blocks.
+pub struct Replay<'a> {
+    pub accounts: Accounts,
+    /// The genesis block's `Hash`, which every transfer signs.
+    chain_id: String,
+    txs: &'a mut dyn BufRead,
+    offset: u64,
+    /// Byte offset and length of each transactions line, by block index - 1.
+    pub spans: Vec<(u64, u32)>,
+    pub signatures_checked: u64,
+    /// The last replayed block's transactions.
+    pub last_txs: Vec<Tx>,
+}
+
+impl<'a> Replay<'a> {
+    /// Starts from `genesis`, which must be what the genesis block committed to.
+    ///
+    /// # Errors
+    /// The genesis block has no `AccountsHash`, or not this allocation's.
+    pub fn new(
+        genesis_block: &Block,
+        genesis: &Genesis,
+        txs: &'a mut dyn BufRead,
+    ) -> Result<Replay<'a>, AuditError> {
+        let computed = genesis.accounts_hash();
+        let Some(found) = &genesis_block.accounts_hash else {
+            return Err(AuditError::new(
+                crate::ledger::CHAIN_FILE,
+                Some(0),
+                "the genesis block has no AccountsHash: this is a tutorial-mode chain, but a genesis file was given",
+            ));
+        };
+        if !hex_matches(found, &computed) {
+            return Err(AuditError::new(
+                crate::tx::GENESIS_FILE,
+                None,
+                format!(
+                    "its accounts hash to {}, but the genesis block's AccountsHash is {found}: not the genesis file this chain was made from",
+                    hex::encode(computed)
+                ),
+            ));
+        }
+        Ok(Replay {
+            accounts: Accounts::from_genesis(genesis),
+            chain_id: genesis_block.hash.clone(),
+            txs,
+            offset: 0,
+            spans: Vec::new(),
+            signatures_checked: 0,
+            last_txs: Vec::new(),
+        })
+    }
+
+    /// Replays block `block` (already checked on its own and with its draw).
+    ///
+    /// # Errors
+    /// The first thing wrong, naming the file and block.
+    pub fn block(&mut self, block: &Block, draw: &DrawRecord) -> Result<(), AuditError> {
+        let index = block.index;
+        let bad = |why: String| AuditError::new(TRANSACTIONS_FILE, Some(index), why);
+        let mut torn = Vec::new();
+        let Some((record, off, len)) = next_record::<TxRecord>(
+            &mut self.txs,
+            &mut self.offset,
+            TRANSACTIONS_FILE,
+            index,
+            &mut torn,
+        )?
+        else {
+            return Err(bad(match torn.first() {
+                Some(t) => format!(
+                    "its transactions line at byte {} is torn, but the block is in the chain; \
+                     a transactions line is made durable before its block is written, so this \
+                     is damage, not a crash leftover",
+                    t.offset
+                ),
+                None => format!(
+                    "no transactions line for this block: {TRANSACTIONS_FILE} ends after {} lines",
+                    self.spans.len()
+                ),
+            }));
+        };
+        if record.index != index {
+            return Err(bad(format!(
+                "the transactions line has Index {}, expected {index}",
+                record.index
+            )));
+        }
+        let computed = compute_tx_hash(&record.transactions);
+        let found = block.tx_hash.as_deref().unwrap_or_default();
+        if !hex_matches(found, &computed) {
+            return Err(bad(format!(
+                "the block's TxHash is {found}, but its transactions hash to {}",
+                hex::encode(computed)
+            )));
+        }
+        self.check_signatures(&record.transactions)
+            .map_err(|(at, why)| bad(format!("transaction {at} (transfer): {why}")))?;
+        self.accounts
+            .apply_block(&record.transactions, &block.validator)
+            .map_err(|e| bad(e.to_string()))?;
+        for (address, stake) in &draw.entries {
+            let balance = self.accounts.get(address).balance;
+            if *stake > balance {
+                return Err(AuditError::new(
+                    crate::ledger::DRAWS_FILE,
+                    Some(index),
+                    format!(
+                        "entry {address} stakes {stake}, but its account holds {balance} at this height"
+                    ),
+                ));
+            }
+        }
+        self.spans.push((off, len));
+        self.last_txs = record.transactions;
+        Ok(())
+    }
+
+    /// Every transfer's signature, batch-verified; on failure the first bad one by position.
+    fn check_signatures(&mut self, txs: &[Tx]) -> Result<(), (usize, String)> {
+        let mut messages = Vec::new();
+        let mut sigs: Vec<Signature> = Vec::new();
+        let mut keys: Vec<VerifyingKey> = Vec::new();
+        let mut at = Vec::new();
+        for (i, tx) in txs.iter().enumerate() {
+            let Tx::Transfer(t) = tx else { continue };
+            let key = verifying_key(&t.from)
+                .ok_or_else(|| (i, format!("From {:?} is not an Ed25519 public key", t.from)))?;
+            let sig = parse_signature(&t.signature).map_err(|e| (i, e.to_string()))?;
+            messages.push(t.message(&self.chain_id).into_bytes());
+            sigs.push(sig);
+            keys.push(key);
+            at.push(i);
+        }
+        if sigs.is_empty() {
+            return Ok(());
+        }
+        let refs: Vec<&[u8]> = messages.iter().map(Vec::as_slice).collect();
+        let batch_ok = ed25519_dalek::verify_batch(&refs, &sigs, &keys).is_ok();
+        // The batch equation and the strict check can differ on crafted signatures: each is
+        // also checked strictly (what the server did when it accepted it) when the batch
+        // fails, to name the first bad one, and always for small blocks.
+        if !batch_ok || sigs.len() < 8 {
+            for (j, ((m, s), k)) in refs.iter().zip(&sigs).zip(&keys).enumerate() {
+                if k.verify_strict(m, s).is_err() {
+                    let i = at.get(j).copied().unwrap_or(0);
+                    return Err((i, "the signature does not verify under From's key".into()));
+                }
+            }
+        }
+        self.signatures_checked += sigs.len() as u64;
+        Ok(())
+    }
+
+    /// After the last block: a crash between a transactions line and its block leaves one
+    /// spare line for the next block, which is a repair; more is damage.
+    ///
+    /// # Errors
+    /// Lines continue past the next block's.
+    pub fn finish(&mut self, next_index: u64, repairs: &mut Vec<Repair>) -> Result<(), AuditError> {
+        let mut spare = Vec::new();
+        let Some((record, off, _)) = next_record::<TxRecord>(
+            &mut self.txs,
+            &mut self.offset,
+            TRANSACTIONS_FILE,
+            next_index,
+            &mut spare,
+        )?
+        else {
+            repairs.extend(spare);
+            return Ok(());
+        };
+        let more = next_record::<TxRecord>(
+            &mut self.txs,
+            &mut self.offset,
+            TRANSACTIONS_FILE,
+            next_index,
+            &mut spare,
+        )?;
+        if record.index != next_index || more.is_some() || !spare.is_empty() {
+            return Err(AuditError::new(
+                TRANSACTIONS_FILE,
+                Some(record.index),
+                format!(
+                    "transactions lines continue past the last block: the chain ends at block {}, \
+                     {TRANSACTIONS_FILE} goes on with Index {} (a crash leaves at most one spare line)",
+                    next_index.saturating_sub(1),
+                    record.index
+                ),
+            ));
+        }
+        repairs.push(Repair {
+            file: TRANSACTIONS_FILE,
+            offset: off,
+            reason: "last transactions line has no block (crash before the block was written)",
+        });
+        Ok(())
+    }
+}

@@ -1,0 +1,320 @@
+//! The round task's ledger-mode state: accounts, logged-in sessions, bonds and the pool.
+//!
+//! Owned by the round task like everything else it holds. Transfers and slashes are admitted
+//! here (counted as pending out of their account at once, so nothing can be spent twice),
+//! wait in `unsynced` until the round task's next pool fsync, and only then join the pool and
+//! are acknowledged. A block takes the whole pool, in acceptance order, plus the reward.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use serde::Serialize;
+use tokio::sync::oneshot;
+
+use crate::store::LedgerOpened;
+use crate::tx::{Account, Accounts, ApplyError, Transfer, Tx, TxError};
+
+/// Who is told once a pool entry is on stable storage.
+pub enum Ack {
+    /// A transfer: its id, or why it was refused.
+    Transfer(oneshot::Sender<Result<String, TxError>>, String),
+    /// A slash: the stake burned.
+    Slash(oneshot::Sender<Option<u64>>, u64),
+}
+
+/// What a login finds.
+#[derive(Debug, Clone, Copy)]
+pub struct Welcome {
+    pub account: Account,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LoginError {
+    #[error("{0} holds no tokens on this chain")]
+    Unknown(String),
+    #[error("{0} is already connected")]
+    AlreadyConnected(String),
+}
+
+/// One account as `/api/accounts` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    pub address: Arc<str>,
+    pub balance: u64,
+    pub available: u64,
+    pub bonded: u64,
+    pub nonce: u64,
+    pub next_nonce: u64,
+    pub wins: u64,
+    pub connected: bool,
+}
+
+/// A pending transfer or slash as `/transactionPool` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PendingTxView {
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub id: String,
+    #[serde(flatten)]
+    pub tx: serde_json::Value,
+}
+
+/// The ledger part of the readers' view.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LedgerView {
+    pub chain_id: Arc<str>,
+    /// Largest balance first.
+    pub accounts: Vec<AccountView>,
+    pub supply: u64,
+    pub genesis_total: u64,
+    pub minted: u128,
+    pub burned: u128,
+    pub cut: u128,
+    pub transfers: u64,
+    pub pool: Vec<PendingTxView>,
+}
+
+pub struct Ledger {
+    pub accounts: Accounts,
+    pub chain_id: Arc<str>,
+    /// Durable in the pool log, waiting for a block, in acceptance order.
+    pub pool: Vec<Tx>,
+    /// Admitted, waiting for the next pool fsync.
+    unsynced: Vec<(Tx, Ack)>,
+    /// Accounts with a logged-in session: one session per account.
+    sessions: HashSet<Arc<str>>,
+}
+
+impl Ledger {
+    /// Takes over the accounts and the pending pool; the pool is checked again.
+    ///
+    /// # Errors
+    /// A pending transaction that no longer applies (the pool log was edited).
+    pub fn new(opened: LedgerOpened) -> Result<Ledger, String> {
+        let mut l = Ledger {
+            accounts: opened.accounts,
+            chain_id: opened.chain_id.into(),
+            pool: Vec::new(),
+            unsynced: Vec::new(),
+            sessions: HashSet::new(),
+        };
+        for (i, tx) in opened.pending.into_iter().enumerate() {
+            let why = match &tx {
+                Tx::Transfer(t) => t
+                    .check_alone(&l.chain_id)
+                    .and_then(|()| l.accounts.check_pending_transfer(t))
+                    .err()
+                    .map(|e| e.to_string()),
+                Tx::Slash {
+                    address, amount, ..
+                } => {
+                    let available = l.accounts.get(address).available();
+                    (*amount == 0 || *amount > available)
+                        .then(|| format!("burns {amount} of {address}'s {available} available"))
+                }
+                Tx::Reward { .. } => Some("a reward is never pending".into()),
+            };
+            if let Some(why) = why {
+                return Err(format!("pending entry {}: {why}", i + 1));
+            }
+            l.accounts.admit(&tx);
+            l.pool.push(tx);
+        }
+        Ok(l)
+    }
+
+    pub fn login(&mut self, address: &Arc<str>) -> Result<Welcome, LoginError> {
+        let account = self.accounts.get(address);
+        if account.balance == 0 {
+            return Err(LoginError::Unknown(address.to_string()));
+        }
+        if !self.sessions.insert(address.clone()) {
+            return Err(LoginError::AlreadyConnected(address.to_string()));
+        }
+        Ok(Welcome { account })
+    }
+
+    pub fn logout(&mut self, address: &str) {
+        self.sessions.remove(address);
+    }
+
+    pub fn account(&self, address: &str) -> Account {
+        self.accounts.get(address)
+    }
+
+    /// Bonds `stake` of `address`'s available balance; `Err(available)` when it is more.
+    pub fn bond(&mut self, address: &str, stake: u64) -> Result<(), u64> {
+        let a = self.accounts.map.entry(address.to_string()).or_default();
+        if stake > a.available() {
+            return Err(a.available());
+        }
+        a.bonded = a.bonded.saturating_add(stake);
+        Ok(())
+    }
+
+    pub fn unbond(&mut self, address: &str, stake: u64) {
+        if let Some(a) = self.accounts.map.get_mut(address) {
+            a.bonded = a.bonded.saturating_sub(stake);
+        }
+    }
+
+    /// Admits a transfer whose signature the caller checked ([`Transfer::check_alone`]), or
+    /// answers why not at once.
+    pub fn submit(&mut self, t: Transfer, reply: oneshot::Sender<Result<String, TxError>>) {
+        if let Err(e) = self.accounts.check_pending_transfer(&t) {
+            let _ = reply.send(Err(e));
+            return;
+        }
+        let id = t.id();
+        let tx = Tx::Transfer(t);
+        self.accounts.admit(&tx);
+        self.unsynced.push((tx, Ack::Transfer(reply, id)));
+    }
+
+    /// Burns a bonded stake: the validator is already removed (and its bond released).
+    pub fn slash(
+        &mut self,
+        address: &str,
+        amount: u64,
+        round: u64,
+        line: String,
+        reply: oneshot::Sender<Option<u64>>,
+    ) {
+        let tx = Tx::Slash {
+            address: address.to_string(),
+            amount,
+            round,
+            line,
+        };
+        self.accounts.admit(&tx);
+        self.unsynced.push((tx, Ack::Slash(reply, amount)));
+    }
+
+    /// Burned so far, pending slashes included (they are durable in the pool log).
+    pub fn burned(&self) -> u128 {
+        let pending: u128 = self
+            .pool
+            .iter()
+            .map(|t| match t {
+                Tx::Slash { amount, .. } => u128::from(*amount),
+                _ => 0,
+            })
+            .sum();
+        self.accounts.burned.saturating_add(pending)
+    }
+
+    pub fn has_unsynced(&self) -> bool {
+        !self.unsynced.is_empty()
+    }
+
+    /// What the next pool fsync writes, and who is told after it.
+    pub fn take_unsynced(&mut self) -> (Vec<Tx>, Vec<Ack>) {
+        self.unsynced.drain(..).unzip()
+    }
+
+    /// The fsync is done: the entries join the pool and everyone is told.
+    pub fn synced(&mut self, txs: Vec<Tx>, acks: Vec<Ack>) {
+        self.pool.extend(txs);
+        for ack in acks {
+            match ack {
+                Ack::Transfer(reply, id) => {
+                    let _ = reply.send(Ok(id));
+                }
+                Ack::Slash(reply, amount) => {
+                    let _ = reply.send(Some(amount));
+                }
+            }
+        }
+    }
+
+    /// The next block's transactions: the pool, then `winner`'s reward, cut to what fits
+    /// under a 2^64 − 1 supply once the pool's slashes have burned theirs.
+    pub fn block_txs(&self, winner: &str, block_reward: u64) -> Vec<Tx> {
+        let burned: u64 = self
+            .pool
+            .iter()
+            .map(|t| match t {
+                Tx::Slash { amount, .. } => *amount,
+                _ => 0,
+            })
+            .fold(0u64, u64::saturating_add);
+        let room = u64::MAX.saturating_sub(self.accounts.supply.saturating_sub(burned));
+        let amount = block_reward.min(room);
+        let mut txs = self.pool.clone();
+        txs.push(Tx::Reward {
+            to: winner.to_string(),
+            amount,
+            cut: block_reward.saturating_sub(amount),
+        });
+        txs
+    }
+
+    /// The block with `txs` is durable: apply it and empty the pool.
+    ///
+    /// # Errors
+    /// A transaction that does not apply: a bug, since each was checked on admission.
+    pub fn applied(&mut self, txs: &[Tx], winner: &str) -> Result<(), ApplyError> {
+        self.pool.clear();
+        self.accounts.apply_block(txs, winner)
+    }
+
+    pub fn view(&self) -> LedgerView {
+        let mut accounts: Vec<AccountView> = self
+            .accounts
+            .map
+            .iter()
+            .filter(|(_, a)| a.balance > 0 || a.wins > 0)
+            .map(|(address, a)| AccountView {
+                address: address.as_str().into(),
+                balance: a.balance,
+                available: a.available(),
+                bonded: a.bonded,
+                nonce: a.nonce,
+                next_nonce: a.next_nonce(),
+                wins: a.wins,
+                connected: self.sessions.contains(address.as_str()),
+            })
+            .collect();
+        accounts.sort_by(|a, b| b.balance.cmp(&a.balance).then(a.address.cmp(&b.address)));
+        let pool = self
+            .pool
+            .iter()
+            .map(|tx| PendingTxView {
+                kind: tx.kind(),
+                id: tx.id(),
+                tx: pool_fields(tx),
+            })
+            .collect();
+        LedgerView {
+            chain_id: self.chain_id.clone(),
+            accounts,
+            supply: self.accounts.supply,
+            genesis_total: self.accounts.genesis_total,
+            minted: self.accounts.minted,
+            burned: self.accounts.burned,
+            cut: self.accounts.cut,
+            transfers: self.accounts.transfers,
+            pool,
+        }
+    }
+}
+
+/// A pending entry's fields in the API's lowercase spelling.
+fn pool_fields(tx: &Tx) -> serde_json::Value {
+    match tx {
+        Tx::Transfer(t) => serde_json::json!({
+            "from": t.from, "to": t.to, "amount": t.amount, "nonce": t.nonce, "signature": t.signature,
+        }),
+        Tx::Slash {
+            address,
+            amount,
+            round,
+            line,
+        } => {
+            serde_json::json!({ "address": address, "amount": amount, "round": round, "line": line })
+        }
+        Tx::Reward { to, amount, cut } => {
+            serde_json::json!({ "to": to, "amount": amount, "cut": cut })
+        }
+    }
+}
