@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Args, Parser, Subcommand};
+use pos_lottery::client;
 use pos_lottery::config::{self, Config, HttpAddr};
 use pos_lottery::round::Ticks;
 
@@ -65,6 +66,16 @@ enum Command {
     },
     /// Play validators against a running server over TCP, for demos and load tests.
     Simulate(pos_lottery::client::simulate::SimulateArgs),
+    /// Ledger mode: make an account key file (mode 0600) and print its address.
+    Keygen(client::keys::KeygenArgs),
+    /// Ledger mode: make key files for a class and the genesis.json that funds them.
+    Genesis(client::keys::GenesisArgs),
+    /// Ledger mode: print the `auth` line that answers a pasted `challenge` line.
+    Sign(client::sign::SignArgs),
+    /// Ledger mode: talk to the server like nc, logging in with a key file.
+    Connect(client::connect::ConnectArgs),
+    /// Ledger mode: sign a transfer and submit it over HTTP.
+    Transfer(client::transfer::TransferArgs),
 }
 
 #[derive(Args)]
@@ -203,6 +214,28 @@ fn main() -> ExitCode {
                     ExitCode::FAILURE
                 }
             }
+        }
+        Some(Command::Keygen(args)) => tool_exit(client::keys::keygen(&args)),
+        Some(Command::Genesis(args)) => tool_exit(client::keys::genesis(&args)),
+        Some(Command::Sign(args)) => tool_exit(client::sign::sign(&args)),
+        Some(Command::Transfer(args)) => tool_exit(client::transfer::transfer(&args)),
+        Some(Command::Connect(args)) => match runtime() {
+            Ok(rt) => tool_exit(rt.block_on(client::connect::run(args))),
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        },
+    }
+}
+
+/// A ledger tool's outcome: its error on one line, and its exit code (2 bad input, 1 failed).
+fn tool_exit(result: Result<(), client::ToolError>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::from(e.exit_code())
         }
     }
 }

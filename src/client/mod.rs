@@ -8,15 +8,29 @@
 //! - [`tally`]: pure: deliveries, entered rounds, round pairing, quantiles, join rates;
 //! - `report` and `render`: the end-of-run summary (JSON or text) and whether it passed;
 //! - `status`: the live status line.
+//!
+//! Ledger mode's tools, each a subcommand:
+//! - [`keys`]: `keygen` (one account key) and `genesis` (a class's keys and genesis file);
+//! - [`sign`]: `sign` (the `auth` line for a pasted challenge) and [`sign::Challenge`];
+//! - [`connect`]: `connect`, an `nc` that logs in by itself and turns `send` into transfers;
+//! - [`transfer`]: `transfer`, a signed transfer submitted over HTTP;
+//! - [`http_client`]: the minimal HTTP/1.1 client those two use;
+//! - [`tool`]: their [`ToolError`] (the exit code) and key files on disk.
 
 pub mod args;
 mod bot;
+pub mod connect;
+pub mod http_client;
+pub mod keys;
 pub mod protocol;
 mod render;
 mod report;
+pub mod sign;
 pub mod simulate;
 mod status;
 pub mod tally;
+pub mod tool;
+pub mod transfer;
 
 pub use args::{parse_duration, parse_positive_duration, parse_stake_range, StakeRange};
 pub use protocol::{parse_announcement, parse_reply, Announcement, Reply, ReplyCodec};
@@ -25,3 +39,4 @@ pub use tally::{
     join_buckets, match_rounds, quantiles, stake_per_round, Deliveries, Drawn, EnteredRound,
     JoinBucket, Quantiles, Rounds,
 };
+pub use tool::ToolError;
