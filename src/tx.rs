@@ -155,10 +155,15 @@ pub fn is_public_key(address: &str) -> bool {
     verifying_key(address).is_some()
 }
 
-/// The public key an address stands for.
+/// The public key an address stands for: 64 lowercase hex of a point that is not of small
+/// order (a weak key can sign nothing `verify_strict` accepts, so tokens sent to it would be
+/// stuck for ever).
 pub fn verifying_key(address: &str) -> Option<VerifyingKey> {
+    if !is_hex64(address) {
+        return None;
+    }
     let raw = crate::chain::decode_hash(address)?;
-    VerifyingKey::from_bytes(&raw).ok()
+    VerifyingKey::from_bytes(&raw).ok().filter(|k| !k.is_weak())
 }
 
 /// The address of a signing key.
@@ -451,7 +456,7 @@ pub enum TxError {
     ToItself,
     #[error("{0}")]
     Signature(SigError),
-    #[error("nonce is {found}, expected {expected} (the sender's last nonce, plus its transfers already pending, plus 1)")]
+    #[error("nonce is {found}, expected {expected} (the sender's last applied nonce, plus its transfers still pending, plus 1)")]
     Nonce { found: u64, expected: u64 },
     #[error("amount {amount} is more than the {available} that {address} has available (balance minus bonded stake minus what is already pending out)")]
     Insufficient {
