@@ -15,6 +15,11 @@ when the `cryptography` package is importable (otherwise only its shape, and the
 so). ServerKey must be a valid, not small-order, curve point either way (checked here in pure
 Python).
 
+A ledger-mode chain (its v2 genesis block carries AccountsHash, every later block a TxHash) is
+checked the same way, the two fields included in each Hash; its balances are replayed by
+scripts/recompute_balances.py, which runs this audit and adds transactions.jsonl and
+genesis.json to it.
+
 Both files are streamed in lockstep, one line at a time, so memory stays flat however long the
 chain. What an ordinary crash leaves (the server's own rule) is a warning, not a failure: a torn
 last line (no newline, or unparseable) of any file, and one last draw line whose block was never
@@ -56,17 +61,26 @@ DRAW_FIELDS = {
 }  # fmt: skip
 # pos-lottery-v2's fields: each present on some blocks only (absent keys are left out).
 V2_FIELDS = {
-    "SeedCommit": str, "ServerKey": str, "Reveal": str, "NextSeedCommit": str, "Signature": str,
+    "SeedCommit": str, "ServerKey": str, "Reveal": str, "NextSeedCommit": str,
+    "AccountsHash": str, "TxHash": str, "Signature": str,
 }  # fmt: skip
 SLASH_FIELDS = {"Round": U64_MAX, "Address": str, "Burned": U64_MAX}
 # Hashed in this order when present: the v1 fields, then the v2 ones but Signature.
 HASHED_FIELDS = (
     "Index", "Timestamp", "BPM", "PrevHash", "Validator", "Round", "EntriesHash",
-    "SeedCommit", "ServerKey", "Reveal", "NextSeedCommit",
+    "SeedCommit", "ServerKey", "Reveal", "NextSeedCommit", "AccountsHash", "TxHash",
 )  # fmt: skip
-# Which v2 fields each kind of block carries: (required, allowed).
-V2_GENESIS = ({"SeedCommit", "ServerKey", "Signature"}, {"SeedCommit", "ServerKey", "Signature"})
+# Which v2 fields each kind of block carries: (required, allowed). Ledger mode (a genesis block
+# with AccountsHash) adds TxHash to every later block.
+V2_GENESIS = (
+    {"SeedCommit", "ServerKey", "Signature"},
+    {"SeedCommit", "ServerKey", "AccountsHash", "Signature"},
+)
 V2_BLOCK = ({"Reveal", "Signature"}, {"Reveal", "NextSeedCommit", "Signature"})
+LEDGER_BLOCK = (
+    {"Reveal", "TxHash", "Signature"},
+    {"Reveal", "NextSeedCommit", "TxHash", "Signature"},
+)
 GENESIS = {"BPM": 0, "PrevHash": "", "Validator": "", "Round": 0, "EntriesHash": EMPTY_ENTRIES_HASH}
 
 is_hex64 = re.compile(r"[0-9a-f]{64}").fullmatch
@@ -136,6 +150,12 @@ def parse(raw, fields, optional=None):
         raise Unparseable(f"not UTF-8 at byte {e.start}") from None
     except (ValueError, RecursionError) as e:
         raise Unparseable(f"not JSON: {e}") from None
+    return check_fields(obj, fields, optional)
+
+
+def check_fields(obj, fields, optional=None):
+    """`obj` (decoded JSON) if it is an object with exactly `fields` (plus any of `optional`),
+    each of its kind; Unparseable if not."""
     if type(obj) is not dict:
         raise Unparseable("not a JSON object")
     optional = optional or {}
@@ -256,8 +276,9 @@ def block_hash(b):
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def check_v2_fields(block, k, v2):
-    """Which of the v2 fields the block carries, by chain version and position."""
+def check_v2_fields(block, k, v2, ledger=False):
+    """Which of the v2 fields the block carries, by chain version, mode and position
+    (`ledger`: the genesis block carries AccountsHash)."""
     present = [f for f in V2_FIELDS if f in block]
     if not v2:
         if present:
@@ -266,10 +287,17 @@ def check_v2_fields(block, k, v2):
                 "(its genesis block has no SeedCommit)"
             )
         return None
-    required, allowed = V2_GENESIS if k == 0 else V2_BLOCK
+    required, allowed = V2_GENESIS if k == 0 else LEDGER_BLOCK if ledger else V2_BLOCK
     where = (
         "the genesis block of a v2 chain" if k == 0 else "every block of a v2 chain after genesis"
     )
+    if k > 0 and "TxHash" in block and not ledger:
+        return (
+            "TxHash is present, but this chain is not in ledger mode "
+            "(its genesis block has no AccountsHash)"
+        )
+    if k > 0 and ledger:
+        where = "every block of a ledger-mode chain after genesis"
     for field in V2_FIELDS:
         if field in required and field not in block:
             return f"{field} is missing; {where} carries one"
@@ -285,9 +313,10 @@ def check_v2_fields(block, k, v2):
     return None
 
 
-def check_block(block, prev, v2):
+def check_block(block, prev, v2, ledger=False):
     """The block's own fields and hash, and its link to `prev` (None for the first line);
-    `v2`: whether the chain is pos-lottery-v2 (its genesis block carries SeedCommit)."""
+    `v2`: whether the chain is pos-lottery-v2 (its genesis block carries SeedCommit);
+    `ledger`: whether it is in ledger mode (its genesis block carries AccountsHash)."""
     k = 0 if prev is None else prev["Index"] + 1
     if block["Index"] != k:
         return f"Index is {block['Index']}, expected {k}"
@@ -317,7 +346,7 @@ def check_block(block, prev, v2):
             return f"BPM {block['BPM']} is outside {BPM_MIN}-{BPM_MAX}"
         if not is_hex64(block["Validator"]):
             return f"Validator is {short(block['Validator'])}, not 64 lowercase hex characters"
-    problem = check_v2_fields(block, k, v2)
+    problem = check_v2_fields(block, k, v2, ledger)
     if problem:
         return problem
     computed = block_hash(block)
@@ -402,6 +431,7 @@ class V2:
         self.commit = None  # (hex, where it comes from) the next Reveal must hash to
         self.rotations = 0
         self.signatures = 0
+        self.ledger = False  # ledger mode: the genesis block carries AccountsHash
 
 
 def check_v2(block, state):
@@ -510,9 +540,10 @@ def check_draw(prev, block, d):
     return None
 
 
-def audit(chain_f, draws_f, warnings):
+def audit(chain_f, draws_f, warnings, on_block=None):
     """Checks chain.jsonl and draws.jsonl in lockstep; returns (blocks, draws checked, V2 state
-    or None for a v1 chain)."""
+    or None for a v1 chain). `on_block(block, draw, v2)`, when given, is called for each block
+    once it and its draw line (None for genesis) checked out, and may raise Failed."""
     chain, draws = Lines(chain_f), Lines(draws_f)
     prev, count, draws_checked, v2 = None, 0, 0, None
     while True:
@@ -523,21 +554,26 @@ def audit(chain_f, draws_f, warnings):
         block = got[0]
         if prev is None and "SeedCommit" in block:
             v2 = V2()
-        problem = check_block(block, prev, v2 is not None)
+            v2.ledger = "AccountsHash" in block
+        problem = check_block(block, prev, v2 is not None, v2 is not None and v2.ledger)
         if problem is None and v2 is not None:
             problem = check_v2(block, v2)
         if problem:
             raise Failed(CHAIN_FILE, k, problem)
+        draw = None
         if prev is not None:
             got = next_record(draws, DRAWS_FILE, k, parse_draw, warnings)
             if got is None:
                 # The server fsyncs a draw line before its block: a written block whose draw
                 # line is torn or missing is damage, not a crash leftover.
                 raise Failed(DRAWS_FILE, k, "no draw line for this block")
-            problem = check_draw(prev, block, got[0])
+            draw = got[0]
+            problem = check_draw(prev, block, draw)
             if problem:
                 raise Failed(DRAWS_FILE, k, problem)
             draws_checked += 1
+        if on_block is not None:
+            on_block(block, draw, v2)
         count += 1
         prev = block
     # A crash between a draw line and its block leaves exactly one draw line too many.
@@ -616,9 +652,11 @@ def run(data):
             f"{draws} pos-lottery-v2 draws recomputed, every hash and link checked, "
             f"reveal chain checked ({rotations}), {signatures}"
         )
+    ledger = v2 is not None and v2.ledger
     print(
         f"ok: {blocks} blocks (height {max(blocks - 1, 0)}), {checked}, {burned} burned"
         + (f" in {slashings} slashings" if slashings else "")
+        + ("; ledger mode: scripts/recompute_balances.py replays the balances" if ledger else "")
     )
     return 0
 

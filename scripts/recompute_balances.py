@@ -1,0 +1,498 @@
+#!/usr/bin/env python3
+"""Replay a ledger-mode pos-lottery data directory's balances independently of the Rust code.
+
+    python3 scripts/recompute_balances.py [DATA_DIR] [--top N] [--json]     (default: data)
+
+A ledger-mode chain is a pos-lottery-v2 chain whose genesis block carries AccountsHash (the hash
+of genesis.json's allocation) and whose every later block carries TxHash (the hash of its line
+in transactions.jsonl). This script first runs every check of scripts/recompute_draws.py on
+chain.jsonl and draws.jsonl (imported from it: fields, Hash with AccountsHash and TxHash
+covered, links, reveals, draws, block signatures), then, block by block in the same pass:
+
+- genesis.json: exactly {"accounts": {"<address>": <balance>, ...}}, every address an Ed25519
+  public key (64 lowercase hex), every balance at least 1, the total at most 2^64 - 1, and
+  AccountsHash = SHA-256 over `<address>\\n<balance>\\n` in ascending address order;
+- transactions.jsonl: one line {"Index": k, "Transactions": [...]} per block k >= 1, whose
+  canonical lines hash to the block's TxHash, replayed in order from the genesis balances:
+  a transfer needs a strict Ed25519 signature by From over
+  `pos-lottery transfer v1 <chain id> <from> <to> <amount> <nonce>` (chain id = the genesis
+  block's Hash), From != To, Amount >= 1, To an Ed25519 public key, Nonce = the sender's last
+  nonce + 1, Amount <= its balance; a slash burns 1 <= Amount <= balance; the last transaction,
+  and only the last, is the reward to the block's Validator, Amount <= 2^64 - 1 - supply, Cut
+  above 0 only when the reward fills the supply to 2^64 - 1;
+- after each block, every entry of its draw stakes at most its account's balance.
+
+Signatures need the `cryptography` package (pip install cryptography): without it they are
+checked for shape only, and the summary says so. Strictness is that of ed25519-dalek's
+verify_strict, which the server uses: S below the group order, and neither the key nor R of
+small order (checked here in pure Python; the curve equation by `cryptography`). An address is
+valid when ed25519-dalek can decompress it (the low 255 bits taken mod p, as it does).
+
+The three line files are streamed in lockstep; only the accounts are held in memory.
+genesis.json is one JSON object, read whole. Crash leftovers are warnings, as in
+recompute_draws.py: a torn last line, and one transactions line whose block was never written.
+
+Exit 0 with the accounts (address, balance, nonce, wins; by balance, largest first) and an
+`ok: ...` line; exit 1 with one line `FAILED: <dir>/<file>, block <k>: <reason>` at the first
+violation, or `error: ...` on stderr when the directory cannot be read; exit 2 on a usage
+error. With --json, stdout is one JSON object instead, either way.
+"""
+import argparse
+import functools
+import hashlib
+import json
+import os
+import sys
+
+sys.dont_write_bytecode = True  # no __pycache__ left in scripts/
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from recompute_draws import (  # noqa: E402  (the path above first)
+    CHAIN_FILE,
+    DECODER,
+    DRAWS_FILE,
+    ED_D,
+    ED_P,
+    U64_MAX,
+    Failed,
+    Lines,
+    Unparseable,
+    audit,
+    check_fields,
+    ed_decode,
+    ed_small_order,
+    is_hex64,
+    is_hex128,
+    next_record,
+    parse,
+    short,
+)
+
+GENESIS_FILE = "genesis.json"
+TX_FILE = "transactions.jsonl"
+TRANSFER_PREFIX = "pos-lottery transfer v1"
+ED_L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
+
+TX_RECORD_FIELDS = {"Index": U64_MAX, "Transactions": list}
+TX_FIELDS = {
+    "transfer": {"Type": str, "From": str, "To": str, "Amount": U64_MAX, "Nonce": U64_MAX,
+                 "Signature": str},
+    "slash": {"Type": str, "Address": str, "Amount": U64_MAX, "Round": U64_MAX, "Line": str},
+    "reward": {"Type": str, "To": str, "Amount": U64_MAX, "Cut": U64_MAX},
+}  # fmt: skip
+
+
+def canonical_line(tx):
+    """The line TxHash hashes for one transaction (without its newline)."""
+    kind = tx["Type"]
+    if kind == "transfer":
+        fields = ("From", "To", "Amount", "Nonce", "Signature")
+    elif kind == "slash":
+        fields = ("Address", "Amount", "Round", "Line")
+    else:
+        fields = ("To", "Amount", "Cut")
+    return " ".join([kind] + [str(tx[f]) for f in fields])
+
+
+def tx_hash(txs):
+    h = hashlib.sha256()
+    for tx in txs:
+        h.update(canonical_line(tx).encode() + b"\n")
+    return h.hexdigest()
+
+
+def parse_tx_record(raw):
+    record = parse(raw, TX_RECORD_FIELDS)
+    for i, tx in enumerate(record["Transactions"]):
+        if type(tx) is not dict:
+            raise Unparseable(f"transaction {i} is {short(tx)}, not a JSON object")
+        kind = tx.get("Type")
+        if kind not in TX_FIELDS:
+            raise Unparseable(
+                f"transaction {i} has Type {short(kind)}, not \"transfer\", \"slash\" or \"reward\""
+                if "Type" in tx
+                else f"transaction {i} has no Type"
+            )
+        try:
+            check_fields(tx, TX_FIELDS[kind])
+        except Unparseable as e:
+            raise Unparseable(f"transaction {i} ({kind}): {e}") from None
+    return record
+
+
+# The y coordinates of the 8 points of small order (orders 1, 2, 4 and 8): a point has small
+# order exactly when its y is one of these (x only picks the sign, and -P has the order of P).
+Y8 = 2707385501144840649318225287225658788936804267575313519463743609750303402022
+SMALL_ORDER_Y = frozenset({0, 1, ED_P - 1, Y8, ED_P - Y8})
+assert ed_small_order(ed_decode(Y8.to_bytes(32, "little")))
+
+
+def y_of(raw):
+    """y as ed25519-dalek decompresses 32 bytes: the low 255 bits taken mod p (so y >= p is
+    accepted, unlike RFC 8032)."""
+    return (int.from_bytes(raw, "little") & (2**255 - 1)) % ED_P
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def key_kind(address):
+    """For 64 lowercase hex: "ok" for a public key ed25519-dalek accepts, "small" for one of
+    small order (verify_strict refuses its signatures), None for no curve point at all. Cached:
+    the same addresses come back block after block."""
+    y = y_of(bytes.fromhex(address))
+    u, v = (y * y - 1) % ED_P, (ED_D * y * y + 1) % ED_P
+    w = u * pow(v, -1, ED_P) % ED_P  # x² = (y² - 1) / (d·y² + 1) must be a square mod p
+    if w != 0 and pow(w, (ED_P - 1) // 2, ED_P) != 1:
+        return None
+    return "small" if y in SMALL_ORDER_Y else "ok"
+
+
+def is_address(text):
+    return type(text) is str and bool(is_hex64(text)) and key_kind(text) is not None
+
+
+def signature_checker():
+    """verify(address, message bytes, signature bytes) -> bool with ed25519-dalek's
+    verify_strict rules, or None without the `cryptography` package."""
+    try:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+    except ImportError:
+        return None
+
+    @functools.lru_cache(maxsize=1 << 16)
+    def public_key(address):
+        return Ed25519PublicKey.from_public_bytes(bytes.fromhex(address))
+
+    def verify(address, message, signature):
+        if key_kind(address) != "ok":
+            return False
+        if int.from_bytes(signature[32:], "little") >= ED_L:
+            return False  # a second encoding of S: malleable, refused
+        # R of small order is refused. An R that is no point, or not in its canonical encoding,
+        # never equals the R that verification recomputes, so `cryptography` refuses it.
+        if y_of(signature[:32]) in SMALL_ORDER_Y:
+            return False
+        try:
+            public_key(address).verify(signature, message)
+            return True
+        except InvalidSignature:
+            return False
+
+    return verify
+
+
+def read_genesis(path):
+    """{address: balance} from genesis.json, checked as the server checks it."""
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except FileNotFoundError:
+        raise Failed(
+            GENESIS_FILE, 0,
+            "no such file; a ledger-mode chain (AccountsHash in its genesis block) is replayed "
+            "from the genesis file it commits to",
+        ) from None  # fmt: skip
+    try:
+        obj = DECODER.decode(raw.decode("utf-8"))
+        if type(obj) is not dict or type(obj.get("accounts")) is not dict:
+            raise Unparseable('expected {"accounts": {"<address>": <balance>, ...}}')
+        if len(obj) > 1:
+            raise Unparseable(f"unknown field {short(next(k for k in obj if k != 'accounts'))}")
+    except UnicodeDecodeError as e:
+        raise Failed(GENESIS_FILE, 0, f"not UTF-8 at byte {e.start}") from None
+    except Unparseable as e:
+        raise Failed(GENESIS_FILE, 0, f"not a genesis file: {e}") from None
+    except (ValueError, RecursionError) as e:
+        raise Failed(GENESIS_FILE, 0, f"not a genesis file: not JSON: {e}") from None
+    accounts, total = {}, 0
+    for address, balance in obj["accounts"].items():
+        if not is_address(address):
+            why = "not an address: 64 lowercase hex characters, an Ed25519 public key"
+            raise Failed(GENESIS_FILE, 0, f"account {short(address)} is {why}")
+        if type(balance) is not int or balance > U64_MAX:
+            why = f"not an integer from 1 to {U64_MAX}"
+            raise Failed(GENESIS_FILE, 0, f"account {address} has balance {short(balance)}, {why}")
+        if balance == 0:
+            why = "every genesis balance is at least 1"
+            raise Failed(GENESIS_FILE, 0, f"account {address} has balance 0; {why}")
+        total += balance
+        if total > U64_MAX:
+            why = f"the balances add up to more than {U64_MAX} (2^64 - 1)"
+            raise Failed(GENESIS_FILE, 0, why)
+        accounts[address] = balance
+    if not accounts:
+        raise Failed(GENESIS_FILE, 0, "no accounts: a genesis file allocates at least one")
+    return accounts
+
+
+class Ledger:
+    """The replayed state: every account seen, and the supply's parts."""
+
+    def __init__(self, data, verify):
+        self.data, self.verify = data, verify
+        self.accounts = {}  # address -> [balance, nonce, wins]
+        self.chain_id = None
+        self.genesis = self.minted = self.burned = self.cut = 0
+        self.counts = {"transfer": 0, "slash": 0, "reward": 0}
+        self.signatures = 0  # transfer signatures verified
+        self.lines = None  # transactions.jsonl, opened at the genesis block
+        self.warnings = None
+
+    def account(self, address):
+        return self.accounts.setdefault(address, [0, 0, 0])
+
+    def supply(self):
+        return self.genesis + self.minted - self.burned
+
+    def on_block(self, block, draw, v2):
+        """recompute_draws.audit's hook: each block after its own checks and its draw's."""
+        k = block["Index"]
+        if k == 0:
+            return self.start(block, v2)
+        got = next_record(self.lines, TX_FILE, k, parse_tx_record, self.warnings)
+        if got is None:
+            # Like a draw line, a transactions line is made durable before its block.
+            raise Failed(TX_FILE, k, "no transactions line for this block")
+        record = got[0]
+        if record["Index"] != k:
+            raise Failed(TX_FILE, k, f"transactions line Index is {record['Index']}, expected {k}")
+        txs = record["Transactions"]
+        computed = tx_hash(txs)
+        if computed != block["TxHash"]:
+            raise Failed(
+                TX_FILE, k,
+                f"the transactions hash to {computed}, but the block's TxHash is {block['TxHash']}",
+            )  # fmt: skip
+        if not txs:
+            raise Failed(TX_FILE, k, "no transactions: every block ends with the winner's reward")
+        for i, tx in enumerate(txs):
+            problem = self.apply(tx, i == len(txs) - 1, block["Validator"])
+            if problem:
+                raise Failed(TX_FILE, k, f"transaction {i} ({tx['Type']}): {problem}")
+        for i, (address, stake) in enumerate(draw["Entries"]):
+            balance = self.account(address)[0] if address in self.accounts else 0
+            if stake > balance:
+                raise Failed(
+                    DRAWS_FILE, k,
+                    f"entry {i} ({address}) stakes {stake}, but its balance after this block's "
+                    f"transactions is {balance}",
+                )  # fmt: skip
+
+    def start(self, block, v2):
+        if v2 is None or not v2.ledger:
+            raise Failed(
+                CHAIN_FILE, 0,
+                "not a ledger-mode chain: the genesis block has no AccountsHash "
+                "(scripts/recompute_draws.py audits a tutorial-mode chain)",
+            )  # fmt: skip
+        accounts = read_genesis(os.path.join(self.data, GENESIS_FILE))
+        text = "".join(f"{a}\n{b}\n" for a, b in sorted(accounts.items()))
+        computed = hashlib.sha256(text.encode()).hexdigest()
+        if computed != block["AccountsHash"]:
+            raise Failed(
+                GENESIS_FILE, 0,
+                f"its accounts hash to {computed}, but the genesis block's AccountsHash is "
+                f"{block['AccountsHash']}",
+            )  # fmt: skip
+        for address, balance in accounts.items():
+            self.accounts[address] = [balance, 0, 0]
+        self.genesis = sum(accounts.values())
+        self.chain_id = block["Hash"]
+
+    def apply(self, tx, last, validator):
+        """Applies one transaction; returns what is wrong with it, or None."""
+        kind = tx["Type"]
+        if kind == "reward" and not last:
+            return "a reward is only the last transaction"
+        if kind != "reward" and last:
+            return "the last transaction of a block is the winner's reward"
+        self.counts[kind] += 1
+        if kind == "transfer":
+            return self.transfer(tx)
+        if kind == "slash":
+            address, amount = tx["Address"], tx["Amount"]
+            if not is_hex64(address):
+                return f"Address {short(address)} is not an address"
+            if amount == 0:
+                return "Amount is 0; a slash burns a stake of at least 1"
+            a = self.account(address)
+            if amount > a[0]:
+                return f"burns {amount} from {address}, which holds only {a[0]}"
+            a[0] -= amount
+            self.burned += amount
+            return None
+        to, amount, cut = tx["To"], tx["Amount"], tx["Cut"]
+        if to != validator:
+            return f"the reward goes to {short(to)}, but the block's winner is {validator}"
+        room = U64_MAX - self.supply()
+        if amount > room:
+            return f"Amount {amount} would take the supply past 2^64 - 1 (room for {room})"
+        if cut > 0 and amount != room:
+            return (
+                f"Cut is {cut}, but only a reward that fills the supply to 2^64 - 1 is cut "
+                f"(room for {room}, Amount {amount})"
+            )
+        a = self.account(to)
+        a[0] += amount
+        a[2] += 1
+        self.minted += amount
+        self.cut += cut
+        return None
+
+    def transfer(self, t):
+        sender, to, amount, nonce = t["From"], t["To"], t["Amount"], t["Nonce"]
+        for name, address in (("From", sender), ("To", to)):
+            if not is_address(address):
+                return (
+                    f"{name} is {short(address)}, not an address "
+                    "(64 lowercase hex characters, an Ed25519 public key)"
+                )
+        if amount == 0:
+            return "Amount is 0; a transfer moves at least 1 token"
+        if sender == to:
+            return "a transfer to itself moves nothing"
+        if not is_hex128(t["Signature"]):
+            return "the signature is not 128 lowercase hex characters"
+        if self.verify is not None:
+            message = f"{TRANSFER_PREFIX} {self.chain_id} {sender} {to} {amount} {nonce}"
+            if not self.verify(sender, message.encode(), bytes.fromhex(t["Signature"])):
+                return f"the signature does not verify (by From, over \"{message}\")"
+            self.signatures += 1
+        a = self.account(sender)
+        if nonce != a[1] + 1:
+            return f"Nonce is {nonce}, expected {a[1] + 1} (the sender's last nonce plus 1)"
+        if amount > a[0]:
+            return f"Amount {amount} is more than the {a[0]} that {sender} holds"
+        a[0] -= amount
+        a[1] = nonce
+        self.account(to)[0] += amount
+        return None
+
+    def finish(self, blocks):
+        """The transactions lines past the last block: at most one, a crash leftover."""
+        k = blocks  # the index the next block would have
+        spare = []
+        got = next_record(self.lines, TX_FILE, k, parse_tx_record, spare)
+        if got is None:
+            self.warnings.extend(spare)
+            return
+        record, offset = got
+        more = next_record(self.lines, TX_FILE, k, parse_tx_record, spare)
+        if record["Index"] != k or more is not None or spare:
+            why = f"transactions lines continue past the last block (block {k - 1})"
+            raise Failed(TX_FILE, record["Index"], why)
+        why = "last transactions line has no block (crash before the block was written)"
+        self.warnings.append((TX_FILE, offset, why))
+
+
+def plural(n, word):
+    return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('sh') else 's'}"
+
+
+def run(data, top, as_json):
+    """Prints the report for directory `data`; returns the exit code."""
+    if not os.path.isdir(data):
+        what = "not a directory" if os.path.exists(data) else "no such data directory"
+        print(f"error: {data}: {what}", file=sys.stderr)
+        return 1
+    if not os.path.isfile(os.path.join(data, CHAIN_FILE)):
+        why = f"no {CHAIN_FILE} here (not a pos-lottery data directory?)"
+        print(f"error: {data}: {why}", file=sys.stderr)
+        return 1
+    warnings = []
+    ledger = Ledger(data, signature_checker())
+    ledger.warnings = warnings
+    try:
+        with open(os.path.join(data, CHAIN_FILE), "rb") as chain_f, open(
+            os.path.join(data, DRAWS_FILE), "rb"
+        ) as draws_f:
+            tx_path = os.path.join(data, TX_FILE)
+            with open(tx_path, "rb") if os.path.exists(tx_path) else open(os.devnull, "rb") as tx_f:
+                ledger.lines = Lines(tx_f)
+                blocks, draws, v2 = audit(chain_f, draws_f, warnings, ledger.on_block)
+                if blocks == 0:
+                    raise Failed(CHAIN_FILE, 0, "the chain is empty: it has no genesis block")
+                ledger.finish(blocks)
+    except OSError as e:
+        print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
+        return 1
+    except Failed as e:
+        where = f"{os.path.join(data, e.file)}, block {e.where}"
+        if as_json:
+            print(json.dumps({"ok": False, "file": os.path.join(data, e.file), "block": e.where,
+                              "reason": e.reason}))  # fmt: skip
+        else:
+            print(f"FAILED: {where}: {e.reason}")
+        return 1
+    rows = sorted(ledger.accounts.items(), key=lambda kv: (-kv[1][0], kv[0]))
+    shown = rows if top is None else rows[:top]
+    holders = sum(1 for _, (balance, _, _) in rows if balance > 0)
+    supply = ledger.supply()
+    assert supply <= U64_MAX, "every reward is checked against the room left"
+    warning_lines = [
+        f"warning: {os.path.join(data, file)}: {reason} at byte {offset}; "
+        "the server cuts it off at its next start"
+        for file, offset, reason in warnings
+    ]
+    checked = ledger.verify is not None and v2.verify is not None
+    if as_json:
+        print(json.dumps({
+            "ok": True, "blocks": blocks, "height": blocks - 1, "draws": draws,
+            "chain_id": ledger.chain_id, "transactions": sum(ledger.counts.values()),
+            "transfers": ledger.counts["transfer"], "slashes": ledger.counts["slash"],
+            "rewards": ledger.counts["reward"], "signatures_checked": checked,
+            "block_signatures": v2.signatures, "transfer_signatures": ledger.signatures,
+            "accounts": [{"address": a, "balance": b, "nonce": n, "wins": w}
+                         for a, (b, n, w) in shown],
+            "holders": holders, "supply": supply, "genesis": ledger.genesis,
+            "minted": ledger.minted, "burned": ledger.burned, "cut": ledger.cut,
+            "warnings": warning_lines,
+        }))  # fmt: skip
+        return 0
+    for line in warning_lines:
+        print(line)
+    width = max([len("balance")] + [len(str(b)) for _, (b, _, _) in shown])
+    print(f"{'address':<64}  {'balance':>{width}}  {'nonce':>5}  {'wins':>5}")
+    for address, (balance, nonce, wins) in shown:
+        print(f"{address}  {balance:>{width}}  {nonce:>5}  {wins:>5}")
+    if len(shown) < len(rows):
+        print(f"({len(rows) - len(shown)} more accounts not shown)")
+    n = sum(ledger.counts.values())
+    kinds = ", ".join(plural(ledger.counts[k], k) for k in ("transfer", "slash", "reward"))
+    signatures = (
+        f"{plural(v2.signatures, 'block signature')} and "
+        f"{plural(ledger.signatures, 'transfer signature')} checked"
+        if checked
+        else "signatures not checked (pip install cryptography)"
+    )
+    cut = f" (cut {ledger.cut}: past 2^64 - 1)" if ledger.cut else ""
+    print(
+        f"ok: {blocks} blocks (height {blocks - 1}), {plural(draws, 'draw')} recomputed, "
+        f"{plural(n, 'transaction')} replayed ({kinds}), {signatures}; "
+        f"{holders} account{' holds' if holders == 1 else 's hold'} a balance; "
+        f"supply {supply} = genesis {ledger.genesis} + rewards {ledger.minted}{cut} "
+        f"- burned {ledger.burned}"
+    )
+    return 0
+
+
+def main():
+    parser = argparse.ArgumentParser(
+        description="Replay a ledger-mode pos-lottery data directory's balances (genesis.json, "
+        "chain.jsonl, draws.jsonl, transactions.jsonl) independently of the Rust code."
+    )
+    parser.add_argument(
+        "data_dir", nargs="?", default="data", help="the data directory (default: data)"
+    )
+    parser.add_argument(
+        "--top", type=int, metavar="N", help="list only the N largest balances (default: all)"
+    )
+    parser.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    args = parser.parse_args()
+    if args.top is not None and args.top < 0:
+        parser.error(f"--top must be 0 or more (got {args.top})")
+    sys.exit(run(args.data_dir, args.top, args.json))
+
+
+if __name__ == "__main__":
+    main()

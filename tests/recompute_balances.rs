@@ -1,0 +1,644 @@
+//! `scripts/recompute_balances.py`, the independent Python replay of a ledger-mode data
+//! directory, against directories built with the Rust pure API (src/tx.rs, chain::Block, the
+//! v2 draw): it prints the balances and supply the Rust replay (`Accounts::apply_block`)
+//! reaches, and names the block of each tampering, including ones re-signed by the server so
+//! that only the ledger rules can catch them. Skipped, with a line saying so, without python3.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use ed25519_dalek::SigningKey;
+use pos_lottery::chain::{compute_entries_hash, Block};
+use pos_lottery::ledger::{DrawRecord, CHAIN_FILE, DRAWS_FILE};
+use pos_lottery::lottery::{compute_seed_v2, pick_winner};
+use pos_lottery::seed::SecretChain;
+use pos_lottery::tx::{
+    address_of, compute_tx_hash, Accounts, Genesis, Transfer, Tx, TxRecord, GENESIS_FILE,
+};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/recompute_balances.py");
+const DRAWS_SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/recompute_draws.py");
+const TX_FILE: &str = "transactions.jsonl";
+const REWARD: u64 = 10;
+
+/// True when `python3` runs; otherwise says the test is skipped.
+fn have_python() -> bool {
+    match Command::new("python3").arg("--version").output() {
+        Ok(out) if out.status.success() => true,
+        _ => {
+            println!("SKIPPED: python3 not found");
+            false
+        }
+    }
+}
+
+/// True when Python's `cryptography` package is there (CI installs it): then the script
+/// checks every signature, and says how many.
+fn have_cryptography() -> bool {
+    Command::new("python3")
+        .args(["-c", "import cryptography"])
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// What a script printed, and how it exited.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn python(script: &str, args: &[&str]) -> Run {
+    let Output {
+        status,
+        stdout,
+        stderr,
+    } = Command::new("python3")
+        .arg(script)
+        .args(args)
+        .output()
+        .unwrap();
+    Run {
+        code: status.code(),
+        stdout: String::from_utf8(stdout).unwrap(),
+        stderr: String::from_utf8(stderr).unwrap(),
+    }
+}
+
+fn replay(dir: &Path, more: &[&str]) -> Run {
+    let mut args = vec![dir.to_str().unwrap()];
+    args.extend_from_slice(more);
+    python(SCRIPT, &args)
+}
+
+impl Run {
+    /// Asserts exit 1 and exactly one `FAILED: <dir>/<file>, block <k>: ...` line containing
+    /// `reason`.
+    fn assert_failed(&self, dir: &Path, file: &str, block: u64, reason: &str) {
+        assert_eq!(self.code, Some(1), "{}{}", self.stdout, self.stderr);
+        assert_eq!(self.stderr, "");
+        let prefix = format!("FAILED: {}/{file}, block {block}: ", dir.display());
+        assert_eq!(self.stdout.lines().count(), 1, "{}", self.stdout);
+        assert!(
+            self.stdout.starts_with(&prefix),
+            "{:?} should start with {prefix:?}",
+            self.stdout
+        );
+        assert!(
+            self.stdout.contains(reason),
+            "{:?} should say {reason:?}",
+            self.stdout
+        );
+    }
+
+    /// Asserts exit 0 and no error output; returns the stdout lines.
+    fn assert_ok(&self) -> Vec<&str> {
+        assert_eq!(self.code, Some(0), "{}{}", self.stdout, self.stderr);
+        assert_eq!(self.stderr, "");
+        self.stdout.lines().collect()
+    }
+}
+
+fn key(n: u8) -> SigningKey {
+    SigningKey::from_bytes(&[n; 32])
+}
+
+/// A ledger-mode chain built the way the server builds one, from its inputs alone: a signed v2
+/// genesis block committed to the allocation, then blocks that each draw on the tip (seed v2),
+/// carry the pool's transactions and the winner's reward, commit to them with TxHash, and are
+/// signed. `state` is the Rust replay of every block appended so far.
+struct Ledger {
+    server: SigningKey,
+    reveals: SecretChain,
+    genesis: Genesis,
+    blocks: Vec<Block>,
+    draws: Vec<DrawRecord>,
+    records: Vec<TxRecord>,
+    state: Accounts,
+}
+
+impl Ledger {
+    fn new(accounts: &[(&SigningKey, u64)]) -> Ledger {
+        let genesis = Genesis {
+            accounts: accounts.iter().map(|(k, b)| (address_of(k), *b)).collect(),
+        };
+        let server = key(7);
+        let reveals = SecretChain::new(16, 4, [9; 32]).unwrap();
+        let block = Block::genesis_v2(
+            "2026-01-01T00:00:00.000Z".into(),
+            reveals.commit(),
+            server.verifying_key().to_bytes(),
+        )
+        .with_accounts_hash(genesis.accounts_hash())
+        .sign_with(&server);
+        Ledger {
+            state: Accounts::from_genesis(&genesis),
+            server,
+            reveals,
+            genesis,
+            blocks: vec![block],
+            draws: Vec::new(),
+            records: Vec::new(),
+        }
+    }
+
+    fn chain_id(&self) -> String {
+        self.blocks[0].hash.clone()
+    }
+
+    fn tip(&self) -> &Block {
+        self.blocks.last().unwrap()
+    }
+
+    /// Appends the block whose draw `entries` (any order) enter, holding `txs` then the reward
+    /// to the winner. Returns what the Rust replay says of it: every transfer checked alone (its
+    /// signature on this chain), then the whole block applied.
+    fn block(&mut self, entries: &[(&SigningKey, u64)], txs: Vec<Tx>) -> Result<(), String> {
+        let mut entries: Vec<(String, u64)> =
+            entries.iter().map(|(k, s)| (address_of(k), *s)).collect();
+        entries.sort();
+        let tip = self.tip().clone();
+        let index = tip.index + 1;
+        let reveal = self.reveals.reveal(index).unwrap();
+        let entries_hash = compute_entries_hash(&entries);
+        let mut eh = [0u8; 32];
+        hex::decode_to_slice(&entries_hash, &mut eh).unwrap();
+        let seed = compute_seed_v2(&tip.hash_bytes().unwrap(), index, &eh, &reveal);
+        let d = pick_winner(&seed, &entries).unwrap();
+        let winner = entries[d.winner].0.clone();
+        let mut txs = txs;
+        txs.push(self.state.reward_for(&winner, REWARD));
+        let secs = index * 30;
+        let block = Block::next(
+            &tip,
+            format!("2026-01-01T00:{:02}:{:02}.000Z", secs / 60, secs % 60),
+            60 + index as u32,
+            winner.clone(),
+            index * 2,
+            entries_hash,
+        )
+        .with_reveal(reveal, None)
+        .with_tx_hash(compute_tx_hash(&txs))
+        .sign_with(&self.server);
+        self.draws.push(DrawRecord {
+            index,
+            entries,
+            total: d.total,
+            counter: d.counter,
+            target: d.target,
+            winner: winner.clone(),
+        });
+        self.records.push(TxRecord {
+            index,
+            transactions: txs.clone(),
+        });
+        self.blocks.push(block);
+        let chain_id = self.chain_id();
+        for tx in &txs {
+            if let Tx::Transfer(t) = tx {
+                t.check_alone(&chain_id).map_err(|e| e.to_string())?;
+            }
+        }
+        self.state
+            .apply_block(&txs, &winner)
+            .map_err(|e| e.to_string())
+    }
+
+    /// The data directory: genesis.json and the three line files, as the server writes them.
+    fn write(&self) -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        fn lines<T: serde::Serialize>(items: &[T]) -> String {
+            items
+                .iter()
+                .map(|x| serde_json::to_string(x).unwrap() + "\n")
+                .collect()
+        }
+        let files = [
+            (GENESIS_FILE, self.genesis.to_json()),
+            (CHAIN_FILE, lines(&self.blocks)),
+            (DRAWS_FILE, lines(&self.draws)),
+            (TX_FILE, lines(&self.records)),
+        ];
+        for (name, text) in files {
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        dir
+    }
+}
+
+/// Four accounts (the fourth not in genesis), four blocks: transfers between them (one to the
+/// new account, one out of it), two slashes, and a reward in each. `second_nonce` is the nonce
+/// of the first account's second transfer (2 when honest).
+fn four_blocks(second_nonce: u64) -> (Ledger, Vec<Result<(), String>>) {
+    let (a, b, c, d) = (key(1), key(2), key(3), key(4));
+    let mut l = Ledger::new(&[(&a, 1000), (&b, 500), (&c, 300)]);
+    let id = l.chain_id();
+    let to = |k: &SigningKey| address_of(k);
+    let slash = |k: &SigningKey, amount: u64, round: u64| Tx::Slash {
+        address: address_of(k),
+        amount,
+        round,
+        line: "not a number".into(),
+    };
+    let results = vec![
+        l.block(
+            &[(&a, 100), (&b, 50)],
+            vec![
+                Tx::Transfer(Transfer::sign(&a, &id, &to(&b), 25, 1)),
+                slash(&c, 10, 1),
+            ],
+        ),
+        l.block(
+            &[(&a, 100), (&b, 50), (&c, 40)],
+            vec![
+                Tx::Transfer(Transfer::sign(&a, &id, &to(&d), 50, second_nonce)),
+                Tx::Transfer(Transfer::sign(&b, &id, &to(&a), 5, 1)),
+            ],
+        ),
+        l.block(
+            &[(&b, 60), (&d, 30)],
+            vec![Tx::Transfer(Transfer::sign(&d, &id, &to(&c), 20, 1))],
+        ),
+        l.block(
+            &[(&c, 100)],
+            vec![
+                slash(&b, 7, 7),
+                Tx::Transfer(Transfer::sign(&c, &id, &to(&a), 1, 1)),
+            ],
+        ),
+    ];
+    (l, results)
+}
+
+/// The table rows (address, balance, nonce, wins) the Rust replay reaches, in the script's
+/// order: balance descending, then address.
+fn expected_rows(state: &Accounts) -> Vec<(String, u64, u64, u64)> {
+    let mut rows: Vec<(String, u64, u64, u64)> = state
+        .map
+        .iter()
+        .map(|(a, s)| (a.clone(), s.balance, s.nonce, s.wins))
+        .collect();
+    rows.sort_by(|x, y| y.1.cmp(&x.1).then(x.0.cmp(&y.0)));
+    rows
+}
+
+fn parse_row(line: &str) -> (String, u64, u64, u64) {
+    let f: Vec<&str> = line.split_whitespace().collect();
+    assert_eq!(f.len(), 4, "{line}");
+    (
+        f[0].to_string(),
+        f[1].parse().unwrap(),
+        f[2].parse().unwrap(),
+        f[3].parse().unwrap(),
+    )
+}
+
+#[test]
+fn an_intact_ledger_replays_to_the_rust_balances_and_supply() {
+    if !have_python() {
+        return;
+    }
+    let (l, results) = four_blocks(2);
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    let dir = l.write();
+    let s = &l.state;
+    assert_eq!(
+        u128::from(s.supply),
+        u128::from(s.genesis_total) + s.minted - s.burned
+    );
+    assert_eq!((s.minted, s.burned), (40, 17));
+
+    let run = replay(dir.path(), &[]);
+    let lines = run.assert_ok();
+    let rows = expected_rows(s);
+    assert_eq!(rows.len(), 4);
+    assert_eq!(lines.len(), rows.len() + 2, "{}", run.stdout);
+    assert!(lines[0].starts_with("address"), "{}", lines[0]);
+    let got: Vec<_> = lines[1..=rows.len()].iter().map(|l| parse_row(l)).collect();
+    assert_eq!(got, rows);
+    let signatures = if have_cryptography() {
+        "5 block signatures and 5 transfer signatures checked".to_string()
+    } else {
+        println!("signatures not checked: the cryptography package is not installed");
+        "signatures not checked (pip install cryptography)".to_string()
+    };
+    assert_eq!(
+        *lines.last().unwrap(),
+        format!(
+            "ok: 5 blocks (height 4), 4 draws recomputed, 11 transactions replayed \
+             (5 transfers, 2 slashes, 4 rewards), {signatures}; 4 accounts hold a balance; \
+             supply {} = genesis 1800 + rewards 40 - burned 17",
+            s.supply
+        )
+    );
+
+    // --top 2: the two largest, and a line for the rest.
+    let run = replay(dir.path(), &["--top", "2"]);
+    let lines = run.assert_ok();
+    assert_eq!(lines.len(), 5, "{}", run.stdout);
+    let got: Vec<_> = lines[1..3].iter().map(|l| parse_row(l)).collect();
+    assert_eq!(got, rows[..2]);
+    assert_eq!(lines[3], "(2 more accounts not shown)");
+
+    // --json: one object with every account and the supply's parts.
+    let run = replay(dir.path(), &["--json"]);
+    run.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    assert_eq!(v["chain_id"], l.chain_id());
+    assert_eq!(v["height"], 4);
+    let got: Vec<_> = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| {
+            (
+                a["address"].as_str().unwrap().to_string(),
+                a["balance"].as_u64().unwrap(),
+                a["nonce"].as_u64().unwrap(),
+                a["wins"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, rows);
+    assert_eq!(v["supply"], s.supply);
+    assert_eq!(v["genesis"], 1800);
+    assert_eq!(v["minted"], 40);
+    assert_eq!(v["burned"], 17);
+    assert_eq!(v["holders"], 4);
+    assert_eq!(v["transfers"], 5);
+    assert_eq!(v["slashes"], 2);
+
+    // The chain audit alone passes the same directory, and says the balances are replayed
+    // elsewhere.
+    let run = python(DRAWS_SCRIPT, &[dir.path().to_str().unwrap()]);
+    let lines = run.assert_ok();
+    assert!(
+        lines[0].starts_with("ok: 5 blocks (height 4), 4 pos-lottery-v2 draws recomputed")
+            && lines[0]
+                .ends_with("; ledger mode: scripts/recompute_balances.py replays the balances"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn each_tampering_is_named_by_file_and_block() {
+    if !have_python() {
+        return;
+    }
+    let (l, _) = four_blocks(2);
+
+    // An amount edited in transactions.jsonl, nothing re-sealed: block 2's TxHash no longer
+    // matches its line.
+    let t = l.write();
+    let path = t.path().join(TX_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+    assert!(lines[1].contains("\"Amount\":50,"));
+    lines[1] = lines[1].replacen("\"Amount\":50,", "\"Amount\":51,", 1);
+    std::fs::write(&path, lines.join("\n") + "\n").unwrap();
+    replay(t.path(), &[]).assert_failed(
+        t.path(),
+        TX_FILE,
+        2,
+        &format!(
+            "but the block's TxHash is {}",
+            l.blocks[2].tx_hash.as_deref().unwrap()
+        ),
+    );
+
+    // A genesis balance edited: the genesis block's AccountsHash no longer matches.
+    let t = l.write();
+    let path = t.path().join(GENESIS_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(&path, text.replacen(": 1000", ": 1001", 1)).unwrap();
+    replay(t.path(), &[]).assert_failed(
+        t.path(),
+        GENESIS_FILE,
+        0,
+        &format!(
+            "but the genesis block's AccountsHash is {}",
+            l.blocks[0].accounts_hash.as_deref().unwrap()
+        ),
+    );
+
+    // A torn transactions line whose block exists is damage (it is made durable first); one
+    // spare line after the last block is what a crash leaves.
+    let t = l.write();
+    let path = t.path().join(TX_FILE);
+    let len = std::fs::metadata(&path).unwrap().len();
+    let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+    file.set_len(len - 10).unwrap();
+    replay(t.path(), &[]).assert_failed(
+        t.path(),
+        TX_FILE,
+        4,
+        "no transactions line for this block",
+    );
+    let t = l.write();
+    let path = t.path().join(TX_FILE);
+    let at = std::fs::metadata(&path).unwrap().len();
+    let spare = format!(
+        "{{\"Index\":5,\"Transactions\":[{}]}}\n",
+        serde_json::to_string(&l.records[0].transactions[2]).unwrap()
+    );
+    std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + &spare).unwrap();
+    let run = replay(t.path(), &[]);
+    let lines = run.assert_ok();
+    assert_eq!(
+        lines[0],
+        format!(
+            "warning: {}/{TX_FILE}: last transactions line has no block (crash before the block \
+             was written) at byte {at}; the server cuts it off at its next start",
+            t.path().display()
+        )
+    );
+    std::fs::write(&path, std::fs::read_to_string(&path).unwrap() + &spare).unwrap();
+    replay(t.path(), &[]).assert_failed(
+        t.path(),
+        TX_FILE,
+        5,
+        "transactions lines continue past the last block (block 4)",
+    );
+}
+
+/// Tamperings the server's key re-signed, every later block, draw and reward re-derived: the
+/// chain itself is sound, only the ledger rules catch them. The Rust replay refuses each too.
+#[test]
+fn re_signed_ledger_lies_are_caught_by_the_replay_rules() {
+    if !have_python() {
+        return;
+    }
+    // A's second transfer carries nonce 1 again (a replayed nonce), properly signed.
+    let (l, results) = four_blocks(1);
+    let err = results[1].as_ref().unwrap_err();
+    assert!(err.contains("nonce is 1, expected 2"), "{err}");
+    let t = l.write();
+    replay(t.path(), &[]).assert_failed(
+        t.path(),
+        TX_FILE,
+        2,
+        "transaction 0 (transfer): Nonce is 1, expected 2",
+    );
+
+    // A transfer signed for another chain: its signature does not verify on this one.
+    let (a, b) = (key(1), key(2));
+    let mut l = Ledger::new(&[(&a, 1000), (&b, 500)]);
+    let elsewhere = Transfer::sign(&a, &"00".repeat(32), &address_of(&b), 5, 1);
+    let err = l
+        .block(&[(&a, 10)], vec![Tx::Transfer(elsewhere)])
+        .unwrap_err();
+    assert!(err.contains("does not verify"), "{err}");
+    let t = l.write();
+    let run = replay(t.path(), &[]);
+    if have_cryptography() {
+        run.assert_failed(
+            t.path(),
+            TX_FILE,
+            1,
+            "transaction 0 (transfer): the signature does not verify",
+        );
+    } else {
+        run.assert_ok();
+    }
+
+    // A stake above the account's balance after the block.
+    let mut l = Ledger::new(&[(&a, 1000), (&b, 500)]);
+    l.block(&[(&a, 2000)], Vec::new()).unwrap();
+    let t = l.write();
+    replay(t.path(), &[]).assert_failed(
+        t.path(),
+        DRAWS_FILE,
+        1,
+        &format!(
+            "entry 0 ({}) stakes 2000, but its balance after this block's transactions is 1010",
+            address_of(&a)
+        ),
+    );
+
+    // A slash of more than the account holds.
+    let mut l = Ledger::new(&[(&a, 1000), (&b, 500)]);
+    let slash = Tx::Slash {
+        address: address_of(&b),
+        amount: 501,
+        round: 1,
+        line: "x".into(),
+    };
+    assert!(l.block(&[(&a, 10)], vec![slash]).is_err());
+    let t = l.write();
+    replay(t.path(), &[]).assert_failed(
+        t.path(),
+        TX_FILE,
+        1,
+        &format!(
+            "transaction 0 (slash): burns 501 from {}, which holds only 500",
+            address_of(&b)
+        ),
+    );
+}
+
+#[test]
+fn rewards_are_cut_at_the_supply_cap() {
+    if !have_python() {
+        return;
+    }
+    let a = key(1);
+    let mut l = Ledger::new(&[(&a, u64::MAX - 5)]);
+    l.block(&[(&a, 100)], Vec::new()).unwrap();
+    l.block(&[(&a, 100)], Vec::new()).unwrap();
+    assert_eq!(
+        l.records[0].transactions,
+        vec![Tx::Reward {
+            to: address_of(&a),
+            amount: 5,
+            cut: 5
+        }]
+    );
+    assert_eq!(l.state.supply, u64::MAX);
+    let t = l.write();
+    let run = replay(t.path(), &[]);
+    let lines = run.assert_ok();
+    assert_eq!(parse_row(lines[1]), (address_of(&a), u64::MAX, 0, 2));
+    assert!(
+        lines[2].ends_with(
+            "1 account holds a balance; supply 18446744073709551615 = genesis \
+             18446744073709551610 + rewards 5 (cut 15: past 2^64 - 1) - burned 0"
+        ),
+        "{}",
+        lines[2]
+    );
+    let run = replay(t.path(), &["--json"]);
+    run.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["supply"], u64::MAX);
+    assert_eq!(v["cut"], 15);
+}
+
+#[test]
+fn not_a_ledger_directory_or_bad_arguments_get_one_clean_line() {
+    if !have_python() {
+        return;
+    }
+    // A v2 chain in tutorial mode (no AccountsHash): the chain checks out, but there is no
+    // ledger to replay.
+    let dir = tempfile::tempdir().unwrap();
+    let server = key(7);
+    let g = Block::genesis_v2(
+        "2026-01-01T00:00:00.000Z".into(),
+        [1; 32],
+        server.verifying_key().to_bytes(),
+    )
+    .sign_with(&server);
+    std::fs::write(
+        dir.path().join(CHAIN_FILE),
+        serde_json::to_string(&g).unwrap() + "\n",
+    )
+    .unwrap();
+    std::fs::write(dir.path().join(DRAWS_FILE), "").unwrap();
+    replay(dir.path(), &[]).assert_failed(
+        dir.path(),
+        CHAIN_FILE,
+        0,
+        "not a ledger-mode chain: the genesis block has no AccountsHash",
+    );
+
+    // A ledger chain without its genesis file.
+    let (l, _) = four_blocks(2);
+    let t = l.write();
+    std::fs::remove_file(t.path().join(GENESIS_FILE)).unwrap();
+    replay(t.path(), &[]).assert_failed(t.path(), GENESIS_FILE, 0, "no such file");
+
+    let missing = dir.path().join("nope");
+    let run = replay(&missing, &[]);
+    assert_eq!(run.code, Some(1));
+    assert_eq!(run.stdout, "");
+    assert_eq!(
+        run.stderr,
+        format!("error: {}: no such data directory\n", missing.display())
+    );
+
+    for args in [
+        &["--top", "-1"][..],
+        &["--top", "x"],
+        &["a", "b"],
+        &["--nope"],
+    ] {
+        let run = python(SCRIPT, args);
+        assert_eq!(run.code, Some(2), "{args:?}: {}{}", run.stdout, run.stderr);
+        assert!(!run.stderr.contains("Traceback"), "{}", run.stderr);
+    }
+
+    // --json reports a failure as an object too.
+    let t = l.write();
+    std::fs::write(t.path().join(GENESIS_FILE), "{\"accounts\": {}}\n").unwrap();
+    let run = replay(t.path(), &["--json"]);
+    assert_eq!(run.code, Some(1));
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["block"], 0);
+    assert_eq!(
+        v["reason"],
+        "no accounts: a genesis file allocates at least one"
+    );
+}
