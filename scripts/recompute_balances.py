@@ -147,7 +147,9 @@ def key_kind(address):
 
 
 def is_address(text):
-    return type(text) is str and bool(is_hex64(text)) and key_kind(text) is not None
+    # A key of small order can sign nothing verify_strict accepts: not an address (tokens
+    # sent there could never move again), as in the server's tx::verifying_key.
+    return type(text) is str and bool(is_hex64(text)) and key_kind(text) == "ok"
 
 
 def signature_checker():
@@ -315,6 +317,10 @@ class Ledger:
                 return f"Address {short(address)} is not an address"
             if amount == 0:
                 return "Amount is 0; a slash burns a stake of at least 1"
+            if "\n" in tx["Line"]:
+                # The canonical line ends with Line: a newline in it would let two different
+                # transaction lists hash alike.
+                return "Line contains a newline; an offending line never does"
             a = self.account(address)
             if amount > a[0]:
                 return f"burns {amount} from {address}, which holds only {a[0]}"

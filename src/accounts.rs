@@ -175,7 +175,10 @@ impl Accounts {
                 }
                 Tx::Transfer(t) => self.apply_transfer(t).map_err(|e| invalid(e.to_string()))?,
                 Tx::Slash {
-                    address, amount, ..
+                    address,
+                    amount,
+                    line,
+                    ..
                 } => {
                     if !is_hex64(address) {
                         return Err(invalid(format!("Address {address:?} is not an address")));
@@ -183,6 +186,13 @@ impl Accounts {
                     if *amount == 0 {
                         return Err(invalid(
                             "Amount is 0; a slash burns a stake of at least 1".into(),
+                        ));
+                    }
+                    if line.contains('\n') {
+                        // The canonical line ends with Line: a newline in it would let two
+                        // different transaction lists share one TxHash.
+                        return Err(invalid(
+                            "Line contains a newline; an offending line never does".into(),
                         ));
                     }
                     let a = self.map.entry(address.clone()).or_default();
@@ -238,7 +248,7 @@ impl Accounts {
         if !is_hex64(&t.from) {
             return Err(TxError::Address("from", t.from.clone()));
         }
-        if !is_hex64(&t.to) {
+        if crate::tx::verifying_key(&t.to).is_none() {
             return Err(TxError::Address("to", t.to.clone()));
         }
         if t.amount == 0 {
