@@ -390,10 +390,11 @@ impl Session {
             Ok((address, welcome)) => {
                 let a = welcome.account;
                 self.say(&format!(
-                    "welcome {address}: balance {}, available {}, {} wins",
+                    "welcome {address}: balance {}, available {}, {} wins, next nonce {}",
                     a.balance,
                     a.available(),
-                    a.wins
+                    a.wins,
+                    a.next_nonce()
                 ));
                 self.account = Some(address);
                 self.state = State::Staking { bad: 0 };

@@ -19,8 +19,11 @@ use tokio::time::{sleep_until, timeout, Instant, Interval, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
+use ed25519_dalek::SigningKey;
+
 use super::protocol::{Announcement, Reply, ReplyCodec};
 use super::tally::{Deliveries, Rounds};
+use crate::tx::{sign_auth, Transfer};
 
 /// A connect that has not completed by then counts as failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(30);
@@ -73,6 +76,10 @@ pub(super) struct Counters {
     pub(super) last_entered_us: AtomicU64,
     pub(super) last_block_us: AtomicU64,
     pub(super) last_join_us: AtomicU64,
+    /// Ledger mode (`--transfers-per-sec`).
+    pub(super) transfers_sent: AtomicU64,
+    pub(super) transfers_accepted: AtomicU64,
+    pub(super) transfers_refused: AtomicU64,
 }
 
 /// One announced block, as seen by all bots together.
@@ -103,6 +110,13 @@ pub(super) struct Ctx {
     pub(super) stop: CancellationToken,
     /// Close every connection and report.
     pub(super) end: CancellationToken,
+    /// Ledger mode (`--keys-dir`): the account keys bots log in with, and their addresses.
+    pub(super) keys: Vec<SigningKey>,
+    pub(super) addresses: Vec<String>,
+    /// Ledger mode: how often each logged-in bot sends a transfer.
+    pub(super) transfer_every: Option<Duration>,
+    /// One refusal text, to show why transfers were refused.
+    pub(super) refusal_sample: Mutex<Option<String>>,
 }
 
 impl Ctx {
@@ -275,7 +289,24 @@ impl BotReport {
                 c.other.fetch_add(1, Ordering::Relaxed);
                 self.other_sample.get_or_insert(text);
             }
+            Reply::TransferAccepted => {
+                c.transfers_accepted.fetch_add(1, Ordering::Relaxed);
+            }
+            Reply::TransferRefused(why) => {
+                c.transfers_refused.fetch_add(1, Ordering::Relaxed);
+                let mut sample = ctx.refusal_sample.lock().unwrap_or_else(|p| p.into_inner());
+                sample.get_or_insert(why);
+            }
+            Reply::AuthFailed(why) => {
+                self.other += 1;
+                c.other.fetch_add(1, Ordering::Relaxed);
+                self.other_sample
+                    .get_or_insert(format!("auth failed: {why}"));
+            }
             Reply::Help
+            | Reply::Challenge { .. }
+            | Reply::Welcome { .. }
+            | Reply::StakePrompt
             | Reply::BalancePrompt
             | Reply::BpmPrompt
             | Reply::Validator { .. }
@@ -341,13 +372,23 @@ async fn write_line(wr: &mut OwnedWriteHalf, line: &[u8]) -> io::Result<()> {
 }
 
 /// One bot, from its connect to the end of the run.
-pub(super) async fn run_bot(ctx: Arc<Ctx>, role: Role, start_at: Option<Instant>) -> BotReport {
-    let report = bot(&ctx, role, start_at).await;
+pub(super) async fn run_bot(
+    ctx: Arc<Ctx>,
+    role: Role,
+    start_at: Option<Instant>,
+    key: Option<usize>,
+) -> BotReport {
+    let report = bot(&ctx, role, start_at, key).await;
     ctx.counters.finished.fetch_add(1, Ordering::Relaxed);
     report
 }
 
-async fn bot(ctx: &Arc<Ctx>, role: Role, start_at: Option<Instant>) -> BotReport {
+async fn bot(
+    ctx: &Arc<Ctx>,
+    role: Role,
+    start_at: Option<Instant>,
+    key: Option<usize>,
+) -> BotReport {
     let mut report = BotReport::new(role);
     if let Some(at) = start_at {
         tokio::select! {
@@ -384,7 +425,7 @@ async fn bot(ctx: &Arc<Ctx>, role: Role, start_at: Option<Instant>) -> BotReport
         READ_BUFFER
     };
     let mut lines = FramedRead::with_capacity(reader, ReplyCodec::default(), capacity);
-    report.outcome = play(ctx, &mut lines, writer, &mut report).await;
+    report.outcome = play(ctx, &mut lines, writer, &mut report, key).await;
     report.publish_replies(ctx);
     ctx.counters.connected.fetch_sub(1, Ordering::Relaxed);
     if !matches!(report.outcome, Outcome::Open) {
@@ -398,6 +439,7 @@ async fn play(
     lines: &mut Lines,
     mut writer: OwnedWriteHalf,
     report: &mut BotReport,
+    key: Option<usize>,
 ) -> Outcome {
     let deadline = Instant::now() + JOIN_TIMEOUT;
     let handshake_end = |wait: Wait, stage: &str| match wait {
@@ -405,9 +447,40 @@ async fn play(
         Wait::TimedOut => Outcome::JoinFailed(format!("timed out {stage}")),
         Wait::Closed(why) => Outcome::JoinFailed(format!("{why} ({stage})")),
     };
+    // Ledger mode: what the welcome said.
+    let mut account: Option<(u64, u64)> = None;
+    let mut chain = String::new();
+    let signing = key.and_then(|k| ctx.keys.get(k));
     loop {
         match next_reply(lines, deadline, &ctx.stop).await {
             Ok(Reply::BalancePrompt) => break,
+            Ok(Reply::StakePrompt) if account.is_some() => break,
+            Ok(Reply::Challenge { chain_id, nonce }) => {
+                let (Some(k), Role::Validator { .. }) = (signing, report.role) else {
+                    if report.role == Role::Watcher {
+                        break;
+                    }
+                    return Outcome::JoinFailed(
+                        "the server runs in ledger mode: give --keys-dir with the accounts' key files".into(),
+                    );
+                };
+                chain.clone_from(&chain_id);
+                let line = format!(
+                    "auth {} {}\n",
+                    crate::tx::address_of(k),
+                    sign_auth(k, &chain_id, &nonce)
+                );
+                if let Err(e) = write_line(&mut writer, line.as_bytes()).await {
+                    return Outcome::JoinFailed(format!("sending the login: {e}"));
+                }
+            }
+            Ok(Reply::AuthFailed(why)) => {
+                return Outcome::JoinFailed(format!("auth failed: {why}"))
+            }
+            Ok(Reply::Welcome {
+                available,
+                next_nonce,
+            }) => account = Some((available, next_nonce)),
             Ok(Reply::Full) => return Outcome::Refused,
             Ok(Reply::Shutdown) => return Outcome::ServerShutdown,
             Ok(reply) => report.observe(ctx, reply),
@@ -417,7 +490,12 @@ async fn play(
     report.ready_us = Some(ctx.now_us());
     let asked = Instant::now();
     let answer = match report.role {
-        Role::Validator { stake } => format!("{stake}\n"),
+        // An account stakes what it has, at most.
+        Role::Validator { stake } => {
+            let stake = account.map_or(stake, |(available, _)| stake.min(available).max(1));
+            report.role = Role::Validator { stake };
+            format!("{stake}\n")
+        }
         Role::Watcher => "watch\n".to_owned(),
     };
     if let Err(e) = write_line(&mut writer, answer.as_bytes()).await {
@@ -441,7 +519,7 @@ async fn play(
                 break;
             }
             // The server asks again: the stake was refused (below MIN_STAKE?).
-            Ok(Reply::BalancePrompt) => {
+            Ok(Reply::BalancePrompt | Reply::StakePrompt) => {
                 let why = report.other_sample.take().unwrap_or_default();
                 return Outcome::JoinFailed(format!("stake refused: {why}"));
             }
@@ -452,8 +530,18 @@ async fn play(
     }
     match report.role {
         Role::Validator { .. } if ctx.flood => flood(ctx, lines, writer, report).await,
-        Role::Validator { .. } => listen(ctx, lines, writer, report, Some(ctx.bpm_every)).await,
-        Role::Watcher => listen(ctx, lines, writer, report, None).await,
+        Role::Validator { .. } => {
+            let sender = match (signing, account) {
+                (Some(k), Some((_, nonce))) => Some(Sender {
+                    key: k.clone(),
+                    next_nonce: nonce,
+                    chain_id: chain.clone(),
+                }),
+                _ => None,
+            };
+            listen(ctx, lines, writer, report, Some(ctx.bpm_every), sender).await
+        }
+        Role::Watcher => listen(ctx, lines, writer, report, None, None).await,
     }
 }
 
@@ -467,13 +555,30 @@ async fn tick(interval: &mut Option<Interval>) {
 }
 
 /// Reads until the end, proposing a BPM every `every` until the stop.
+/// A logged-in bot's transfers: amount 1 to a random other account, nonces in order.
+struct Sender {
+    key: SigningKey,
+    next_nonce: u64,
+    chain_id: String,
+}
+
 async fn listen(
     ctx: &Ctx,
     lines: &mut Lines,
     mut writer: OwnedWriteHalf,
     report: &mut BotReport,
     every: Option<Duration>,
+    mut sender: Option<Sender>,
 ) -> Outcome {
+    let mut transfers = match (&sender, ctx.transfer_every) {
+        (Some(_), Some(period)) if ctx.addresses.len() > 1 => {
+            let phase = period.mul_f64(rand::random::<f64>());
+            let mut i = tokio::time::interval_at(Instant::now() + phase, period);
+            i.set_missed_tick_behavior(MissedTickBehavior::Delay);
+            Some(i)
+        }
+        _ => None,
+    };
     // A random phase, so thousands of bots do not propose in the same instant.
     let mut ticker = every.filter(|d| !d.is_zero()).map(|period| {
         let phase = period.mul_f64(rand::random::<f64>());
@@ -493,6 +598,15 @@ async fn listen(
                     return Outcome::Closed(format!("sending a BPM: {e}"));
                 }
             }
+            _ = tick(&mut transfers), if proposing => {
+                if let Some(s) = &mut sender {
+                    let line = transfer_line(ctx, s);
+                    if let Err(e) = write_line(&mut writer, line.as_bytes()).await {
+                        return Outcome::Closed(format!("sending a transfer: {e}"));
+                    }
+                    ctx.counters.transfers_sent.fetch_add(1, Ordering::Relaxed);
+                }
+            }
             item = lines.next() => match item {
                 Some(Ok(Reply::Shutdown)) => return Outcome::ServerShutdown,
                 Some(Ok(reply)) => report.observe(ctx, reply),
@@ -501,6 +615,24 @@ async fn listen(
             },
         }
     }
+}
+
+/// A signed `transfer` line for the next nonce: 1 token to a random other account.
+fn transfer_line(ctx: &Ctx, s: &mut Sender) -> String {
+    let from = crate::tx::address_of(&s.key);
+    let mut rng = rand::rng();
+    let to = loop {
+        let pick = &ctx.addresses[rng.random_range(0..ctx.addresses.len())];
+        if *pick != from {
+            break pick.clone();
+        }
+    };
+    let t = Transfer::sign(&s.key, &s.chain_id, &to, 1, s.next_nonce);
+    s.next_nonce += 1;
+    format!(
+        "transfer {} {} {} {}\n",
+        t.to, t.amount, t.nonce, t.signature
+    )
 }
 
 /// Pipelines BPM lines from a writer task while this task counts the replies.

@@ -6,7 +6,7 @@ use std::io;
 use bytes::{Buf, BytesMut};
 use tokio_util::codec::Decoder;
 
-use crate::session::{BALANCE_PROMPT, BPM_PROMPT, SHUTDOWN_LINE};
+use crate::session::{BALANCE_PROMPT, BPM_PROMPT, SHUTDOWN_LINE, STAKE_PROMPT};
 
 /// Longest server line kept, chain broadcasts aside (those are skipped, whatever their length).
 const MAX_REPLY_BYTES: usize = 4096;
@@ -31,6 +31,23 @@ pub enum Reply {
     Help,
     BalancePrompt,
     BpmPrompt,
+    /// Ledger mode: `challenge <chain id> <nonce>`.
+    Challenge {
+        chain_id: String,
+        nonce: String,
+    },
+    /// Ledger mode: `welcome <address>: balance B, available A, W wins, next nonce N`.
+    Welcome {
+        available: u64,
+        next_nonce: u64,
+    },
+    /// Ledger mode's `Enter stake:`.
+    StakePrompt,
+    /// `auth failed: ...`.
+    AuthFailed(String),
+    /// `transfer accepted: <id> ...` / `transfer refused: <reason>`.
+    TransferAccepted,
+    TransferRefused(String),
     Validator {
         address: String,
         stake: u64,
@@ -116,6 +133,37 @@ pub fn parse_reply(line: &[u8]) -> Reply {
     if text == BALANCE_PROMPT {
         return Reply::BalancePrompt;
     }
+    if text == STAKE_PROMPT {
+        return Reply::StakePrompt;
+    }
+    if let Some(rest) = text.strip_prefix("challenge ") {
+        if let Some((chain_id, nonce)) = rest.split_once(' ') {
+            return Reply::Challenge {
+                chain_id: chain_id.to_owned(),
+                nonce: nonce.to_owned(),
+            };
+        }
+    }
+    if text.starts_with("welcome ") {
+        let field = |name: &str| {
+            text.split(", ")
+                .find_map(|part| part.strip_prefix(name))
+                .and_then(|n| n.trim().parse::<u64>().ok())
+        };
+        return Reply::Welcome {
+            available: field("available ").unwrap_or(0),
+            next_nonce: field("next nonce ").unwrap_or(1),
+        };
+    }
+    if let Some(why) = text.strip_prefix("auth failed: ") {
+        return Reply::AuthFailed(why.to_owned());
+    }
+    if text.starts_with("transfer accepted: ") {
+        return Reply::TransferAccepted;
+    }
+    if let Some(why) = text.strip_prefix("transfer refused: ") {
+        return Reply::TransferRefused(why.to_owned());
+    }
     if let Some((address, stake)) = text
         .strip_prefix("you are validator ")
         .and_then(|r| r.split_once(" with stake "))
@@ -138,7 +186,7 @@ pub fn parse_reply(line: &[u8]) -> Reply {
     if text.starts_with("watching:") {
         return Reply::Watching;
     }
-    if text.starts_with("pos-lottery:") {
+    if text.starts_with("pos-lottery:") || text.starts_with("pos-lottery (ledger mode):") {
         return Reply::Help;
     }
     if text == "server full" {

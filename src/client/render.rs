@@ -130,6 +130,20 @@ pub(super) fn render(s: &Summary) -> String {
         r.rounds_unmatched,
         r.blocks_unmatched
     );
+    if let Some(t) = &s.transfers {
+        let _ = writeln!(
+            o,
+            "transfers: {} sent, {} accepted ({:.0}/s), {} refused{}",
+            t.sent,
+            t.accepted,
+            t.accepted_per_s,
+            t.refused,
+            t.refusal_sample
+                .as_ref()
+                .map(|r| format!(" (e.g. {r})"))
+                .unwrap_or_default()
+        );
+    }
     if s.other_lines > 0 {
         let _ = writeln!(
             o,

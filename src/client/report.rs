@@ -50,8 +50,20 @@ pub(super) struct Summary {
     /// Unexpected server lines, with one example.
     pub(super) other_lines: u64,
     pub(super) other_sample: Option<String>,
+    /// Ledger mode with `--transfers-per-sec`.
+    pub(super) transfers: Option<TransferSummary>,
     pub(super) bots: Vec<BotRow>,
     pub(super) totals: Totals,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct TransferSummary {
+    pub(super) sent: u64,
+    pub(super) accepted: u64,
+    pub(super) refused: u64,
+    /// accepted / seconds to the stop.
+    pub(super) accepted_per_s: f64,
+    pub(super) refusal_sample: Option<String>,
 }
 
 #[derive(Debug, Serialize)]
@@ -419,6 +431,7 @@ pub(super) fn summarize(
         rounds: round_summary,
         other_lines: reports.iter().map(|r| r.other).sum(),
         other_sample: reports.iter().find_map(|r| r.other_sample.clone()),
+        transfers: None,
         bots,
         totals,
     };
@@ -517,6 +530,7 @@ mod tests {
     fn args(validators: usize, watch: usize, flood: bool) -> SimulateArgs {
         SimulateArgs {
             addr: "127.0.0.1:9".parse().unwrap(),
+            validators_flag: Some(validators),
             validators,
             stake: StakeRange { low: 10, high: 10 },
             bpm_every: Duration::from_secs(1),
@@ -527,6 +541,8 @@ mod tests {
             connect_rate: None,
             quiet: true,
             json: false,
+            keys_dir: None,
+            transfers_per_sec: None,
         }
     }
 
@@ -542,6 +558,10 @@ mod tests {
             blocks: Mutex::new(BTreeMap::new()),
             stop: CancellationToken::new(),
             end: CancellationToken::new(),
+            keys: Vec::new(),
+            addresses: Vec::new(),
+            transfer_every: None,
+            refusal_sample: Mutex::new(None),
         }
     }
 

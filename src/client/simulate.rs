@@ -14,11 +14,13 @@
 use std::collections::BTreeMap;
 use std::io::{self, Write as _};
 use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::Bytes;
+use ed25519_dalek::SigningKey;
 use tokio::time::{sleep_until, timeout_at, Instant, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
@@ -27,7 +29,7 @@ use super::args::{
 };
 use super::bot::{run_bot, BotReport, Counters, Ctx, Outcome, Role, FLOOD_BATCH_LINES, FLOOD_LINE};
 use super::render::render;
-use super::report::{summarize, Times};
+use super::report::{summarize, Times, TransferSummary};
 use super::status::Status;
 
 /// After the run stops, bots keep reading at most this long for rounds still closing.
@@ -45,8 +47,11 @@ pub struct SimulateArgs {
     /// Server address; a bare port means 127.0.0.1:PORT
     #[arg(long, env = "ADDR", default_value = "127.0.0.1:9000", value_parser = crate::config::parse_addr)]
     pub addr: SocketAddr,
-    /// Validators to play
-    #[arg(long, default_value_t = 10)]
+    /// Validators to play [default: 10, or with --keys-dir one per key file]
+    #[arg(long = "validators", value_name = "VALIDATORS")]
+    pub validators_flag: Option<usize>,
+    /// What the run plays: `--validators`, or its default.
+    #[arg(skip)]
     pub validators: usize,
     /// Stake per validator: an inclusive range A..B, drawn per bot, or one number
     #[arg(long, default_value = "1..1000", value_parser = parse_stake_range)]
@@ -76,6 +81,45 @@ pub struct SimulateArgs {
     /// Print the final summary as JSON on stdout instead of tables
     #[arg(long)]
     pub json: bool,
+    /// Ledger mode: log the validators in with these accounts' key files (`*.key`, as
+    /// `pos-lottery genesis` writes them), one bot per key; --validators defaults to all of
+    /// them. Each stakes at most its available balance.
+    #[arg(long, value_name = "DIR")]
+    pub keys_dir: Option<PathBuf>,
+    /// Ledger mode: signed transfers per second in all, 1 token each to a random other
+    /// account, spread over the logged-in validators (needs --keys-dir)
+    #[arg(long, requires = "keys_dir", value_parser = parse_transfer_rate)]
+    pub transfers_per_sec: Option<f64>,
+}
+
+fn parse_transfer_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("expected transfers per second above 0, got {s:?}")),
+    }
+}
+
+/// Every `*.key` file in `dir`, in name order.
+fn load_keys(dir: &Path) -> anyhow::Result<Vec<SigningKey>> {
+    let mut paths: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map_err(|e| anyhow::anyhow!("--keys-dir {}: {e}", dir.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|x| x == "key"))
+        .collect();
+    paths.sort();
+    anyhow::ensure!(
+        !paths.is_empty(),
+        "--keys-dir {}: no *.key files",
+        dir.display()
+    );
+    paths
+        .iter()
+        .map(|p| {
+            let text =
+                std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+            crate::tx::parse_key_file(&text).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))
+        })
+        .collect()
 }
 
 /// The soft open-file limit, from `/proc/self/limits` (Linux only).
@@ -94,7 +138,21 @@ fn open_file_limit() -> Option<u64> {
 /// - failing to print the report.
 ///
 /// A bot that cannot connect or join is otherwise counted in the report, not an error.
-pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
+pub async fn run(mut args: SimulateArgs) -> anyhow::Result<()> {
+    let keys = match &args.keys_dir {
+        Some(dir) => load_keys(dir)?,
+        None => Vec::new(),
+    };
+    args.validators = match (args.validators_flag, keys.len()) {
+        (Some(n), 0) => n,
+        (None, 0) => 10,
+        (Some(n), k) => n.min(k),
+        (None, k) => k,
+    };
+    let addresses: Vec<String> = keys.iter().map(crate::tx::address_of).collect();
+    let transfer_every = args
+        .transfers_per_sec
+        .map(|rate| Duration::from_secs_f64(args.validators.max(1) as f64 / rate));
     let total = args.validators + args.watch;
     anyhow::ensure!(
         total > 0,
@@ -119,6 +177,10 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         blocks: Mutex::new(BTreeMap::new()),
         stop: CancellationToken::new(),
         end: CancellationToken::new(),
+        keys,
+        addresses,
+        transfer_every,
+        refusal_sample: Mutex::new(None),
     });
     let live = !args.quiet;
     if live {
@@ -153,7 +215,8 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         let start_at = args
             .connect_rate
             .map(|rate| ctx.start + Duration::from_secs_f64(i as f64 / rate));
-        handles.push(tokio::spawn(run_bot(ctx.clone(), role, start_at)));
+        let key = (i < args.validators && i < ctx.keys.len()).then_some(i);
+        handles.push(tokio::spawn(run_bot(ctx.clone(), role, start_at, key)));
     }
 
     let mut status = Status::new(live, args.validators, args.watch, args.flood);
@@ -179,7 +242,7 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
         }
     }
     let blocks = std::mem::take(&mut *ctx.blocks.lock().unwrap_or_else(|p| p.into_inner()));
-    let summary = summarize(
+    let mut summary = summarize(
         &args,
         &reports,
         &blocks,
@@ -190,6 +253,21 @@ pub async fn run(args: SimulateArgs) -> anyhow::Result<()> {
             drain_reason,
         },
     );
+    if args.transfers_per_sec.is_some() {
+        let c = &ctx.counters;
+        let accepted = c.transfers_accepted.load(Ordering::Relaxed);
+        summary.transfers = Some(TransferSummary {
+            sent: c.transfers_sent.load(Ordering::Relaxed),
+            accepted,
+            refused: c.transfers_refused.load(Ordering::Relaxed),
+            accepted_per_s: accepted as f64 / (stop_us.max(1) as f64 / 1e6),
+            refusal_sample: ctx
+                .refusal_sample
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+        });
+    }
     let mut out = io::stdout().lock();
     if args.json {
         serde_json::to_writer_pretty(&mut out, &summary)?;
