@@ -451,6 +451,15 @@ pub fn run(dir: &Path, yes: bool, out: &mut impl Write) -> Result<(), RepairErro
             source: std::io::ErrorKind::NotFound.into(),
         });
     }
+    // Ledger mode adds transactions.jsonl and the pool, whose tails this tool does not know:
+    // the server cuts their crash leftovers itself at start-up.
+    if dir.join(crate::tx::GENESIS_FILE).exists() {
+        return Err(refused(format!(
+            "{} is a ledger-mode directory ({} is there): repair handles tutorial-mode directories only. The server cuts a crash's leftovers itself when it starts; `pos-lottery verify` names any other damage, which needs the files restored from a copy",
+            dir.display(),
+            crate::tx::GENESIS_FILE
+        )));
+    }
     let _lock = lock_dir(dir)?;
     let files = DirFiles(dir);
     let (findings, cuts) = match plan(&files) {
