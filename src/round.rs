@@ -861,6 +861,7 @@ impl Round {
 
     /// Closes the open round: draw, durable write, append, announce, reward.
     async fn close_round(&mut self) -> Result<(), RoundError> {
+        let closing = std::time::Instant::now();
         let round = self.number;
         self.number += 1;
         self.rounds_run += 1;
@@ -1018,9 +1019,12 @@ impl Round {
             block.bpm, draw.total, block.hash
         );
         self.announce(Bytes::from(line));
+        // From the tick to the announcement: draw, durable writes (transactions included), append.
         tracing::info!(
             round, index, %winner, stake, total = %draw.total, entrants,
-            draw_us = draw_time.as_micros() as u64, "block appended"
+            transactions = txs.as_ref().map_or(0, |t| t.transactions.len()),
+            draw_us = draw_time.as_micros() as u64,
+            close_us = closing.elapsed().as_micros() as u64, "block appended"
         );
         self.event(
             "block",

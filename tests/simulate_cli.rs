@@ -129,3 +129,65 @@ async fn simulate_against_a_live_server_checks_deliveries_and_exits_0() {
         assert_eq!(block["Hash"], hash);
     }
 }
+
+#[tokio::test]
+async fn simulate_with_keys_logs_in_stakes_from_balances_and_sends_transfers() {
+    // Four accounts of 500 tokens, their key files beside the genesis file.
+    let keys_dir = tempfile::tempdir().unwrap();
+    let mut accounts = std::collections::BTreeMap::new();
+    for n in 1..=4u8 {
+        let key = ed25519_dalek::SigningKey::from_bytes(&[n; 32]);
+        std::fs::write(
+            keys_dir.path().join(format!("v{n}.key")),
+            pos_lottery::tx::key_file_text(&key),
+        )
+        .unwrap();
+        accounts.insert(pos_lottery::tx::address_of(&key), 500);
+    }
+    let genesis = keys_dir.path().join("genesis.json");
+    std::fs::write(&genesis, pos_lottery::tx::Genesis { accounts }.to_json()).unwrap();
+    let setting = pos_lottery::pool::GenesisSetting::load(&genesis).unwrap();
+    let server = common::start(|c| c.genesis = Some(setting)).await;
+    let addr = server.addr.to_string();
+    let keys = keys_dir.path().to_str().unwrap().to_string();
+    let args = [
+        "--addr",
+        &addr,
+        "--keys-dir",
+        &keys,
+        "--stake",
+        "900",
+        "--bpm-every",
+        "50ms",
+        "--transfers-per-sec",
+        "40",
+        "--duration",
+        "3s",
+        "--quiet",
+        "--json",
+    ];
+    let run = simulate(&args);
+    tokio::pin!(run);
+    let mut rounds = tokio::time::interval(Duration::from_millis(200));
+    let out = loop {
+        tokio::select! {
+            out = &mut run => break out,
+            _ = rounds.tick() => server.tick().await,
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // One bot per key file, each logged in; a stake of 900 is cut to the 500 it holds.
+    assert_eq!(summary["validators"], 4);
+    assert_eq!(summary["joins"]["joined"], 4, "{}", summary["joins"]);
+    for bot in summary["bots"].as_array().unwrap() {
+        assert!(bot["stake"].as_u64().unwrap() <= 500, "{bot}");
+    }
+    let t = &summary["transfers"];
+    assert!(t["accepted"].as_u64().unwrap() > 0, "{t}");
+    assert_eq!(t["refused"], 0, "{t}");
+    assert_eq!(summary["fanout"]["exactly_once"]["ok"], true);
+    // Every accepted transfer is in a block or still pending: verify replays the blocks'.
+    drop(server.shutdown().await);
+}

@@ -492,7 +492,14 @@ async fn play(
     let answer = match report.role {
         // An account stakes what it has, at most.
         Role::Validator { stake } => {
-            let stake = account.map_or(stake, |(available, _)| stake.min(available).max(1));
+            // With transfers to send, half of it: a bond is not available to transfer.
+            let spendable = |available: u64| match ctx.transfer_every {
+                Some(_) => available / 2,
+                None => available,
+            };
+            let stake = account.map_or(stake, |(available, _)| {
+                stake.min(spendable(available)).max(1)
+            });
             report.role = Role::Validator { stake };
             format!("{stake}\n")
         }

@@ -83,7 +83,7 @@ pub struct SimulateArgs {
     pub json: bool,
     /// Ledger mode: log the validators in with these accounts' key files (`*.key`, as
     /// `pos-lottery genesis` writes them), one bot per key; --validators defaults to all of
-    /// them. Each stakes at most its available balance.
+    /// them. Each stakes at most its available balance (half of it with --transfers-per-sec).
     #[arg(long, value_name = "DIR")]
     pub keys_dir: Option<PathBuf>,
     /// Ledger mode: signed transfers per second in all, 1 token each to a random other
