@@ -847,7 +847,9 @@ impl Round {
     /// The state changed: publish now while that is cheap or the last view is old enough,
     /// otherwise soon (the run loop publishes a dirty view after [`VIEW_INTERVAL`]).
     fn changed(&mut self) {
-        let small = self.validators.len() + self.candidates.len() <= VIEW_EAGER_MAX;
+        // Ledger mode's view lists every account: many accounts make every rebuild dear.
+        let accounts = self.ledger.as_ref().map_or(0, |l| l.accounts.map.len());
+        let small = self.validators.len() + self.candidates.len() + accounts <= VIEW_EAGER_MAX;
         if small || self.view_published.elapsed() >= VIEW_INTERVAL {
             self.publish();
         } else {

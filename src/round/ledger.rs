@@ -275,7 +275,7 @@ impl Ledger {
                 connected: self.sessions.contains(address.as_str()),
             })
             .collect();
-        accounts.sort_by(|a, b| b.balance.cmp(&a.balance).then(a.address.cmp(&b.address)));
+        accounts.sort_unstable_by(|a, b| b.balance.cmp(&a.balance).then(a.address.cmp(&b.address)));
         let pool = self
             .pool
             .iter()
