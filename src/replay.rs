@@ -6,6 +6,7 @@
 //! the transactions with [`Accounts::apply_block`] and checks each draw entry's stake against
 //! its account's balance at that height. Pure: reads through `BufRead` only.
 
+use std::collections::HashMap;
 use std::io::BufRead;
 
 use ed25519_dalek::{Signature, VerifyingKey};
@@ -31,6 +32,8 @@ pub struct Replay<'a> {
     pub signatures_checked: u64,
     /// The last replayed block's transactions.
     pub last_txs: Vec<Tx>,
+    /// Senders' keys, decompressed once.
+    keys: HashMap<String, VerifyingKey>,
 }
 
 impl<'a> Replay<'a> {
@@ -69,6 +72,7 @@ impl<'a> Replay<'a> {
             spans: Vec::new(),
             signatures_checked: 0,
             last_txs: Vec::new(),
+            keys: HashMap::new(),
         })
     }
 
@@ -144,8 +148,16 @@ impl<'a> Replay<'a> {
         let mut checks: Vec<(usize, Vec<u8>, Signature, VerifyingKey)> = Vec::new();
         for (i, tx) in txs.iter().enumerate() {
             let Tx::Transfer(t) = tx else { continue };
-            let key = verifying_key(&t.from)
-                .ok_or_else(|| (i, format!("From {:?} is not an Ed25519 public key", t.from)))?;
+            let key = match self.keys.get(&t.from) {
+                Some(k) => *k,
+                None => {
+                    let k = verifying_key(&t.from).ok_or_else(|| {
+                        (i, format!("From {:?} is not an Ed25519 public key", t.from))
+                    })?;
+                    self.keys.insert(t.from.clone(), k);
+                    k
+                }
+            };
             let sig = parse_signature(&t.signature).map_err(|e| (i, e.to_string()))?;
             checks.push((i, t.message(&self.chain_id).into_bytes(), sig, key));
         }
