@@ -298,7 +298,10 @@ async fn a_second_session_for_an_account_is_refused_and_closed() {
     let s = status(&mut first, Some(STAKE_PROMPT)).await;
     assert!(s.starts_with("status: balance 100"), "{s}");
     third.send(&ch.auth_line(&key(1))).await;
-    assert!(third.line().await.ends_with("is already connected; one session per account"));
+    assert!(third
+        .line()
+        .await
+        .ends_with("is already connected; one session per account"));
     // Another account logs in meanwhile; once the first leaves, the account is free again.
     let (_two, _) = server.login(2).await;
     first.send("quit").await;
@@ -399,9 +402,8 @@ async fn a_reward_goes_to_the_winner_and_a_slash_burns_the_bond_at_the_next_bloc
     assert_eq!(rest.len(), 1, "{rest:?}");
     assert!(
         rest[0].starts_with("slashed: ")
-            && rest[0].ends_with(
-                "your stake of 20 is forfeited and you are removed from the validators"
-            ),
+            && rest[0]
+                .ends_with("your stake of 20 is forfeited and you are removed from the validators"),
         "{rest:?}"
     );
     drop(two);
@@ -545,7 +547,9 @@ async fn each_transfer_refusal_is_answered_and_the_prompt_comes_back() {
     let weak = format!("01{}", "00".repeat(31));
     cases.push((
         transfer_line(&key(1), &chain, &weak, 10, 1).0,
-        refused(&format!("to is {weak:?}, not an address (64 lowercase hex characters, an Ed25519 public key)")),
+        refused(&format!(
+            "to is {weak:?}, not an address (64 lowercase hex characters, an Ed25519 public key)"
+        )),
     ));
     for (line, answer) in &cases {
         answered(&mut c, line, answer, STAKE_PROMPT).await;
@@ -608,7 +612,11 @@ async fn each_transfer_refusal_is_answered_and_the_prompt_comes_back() {
     );
     let records = tx_records(server.dir.path());
     assert_eq!(records.len(), 1);
-    assert_eq!(records[0].transactions.len(), 2, "one transfer and the reward");
+    assert_eq!(
+        records[0].transactions.len(),
+        2,
+        "one transfer and the reward"
+    );
     server.shutdown().await.unwrap();
 }
 
@@ -766,11 +774,16 @@ async fn a_restart_with_another_genesis_or_none_is_refused() {
     let dir = server.stop_keeping_dir().await;
     let before = std::fs::read(dir.path().join("chain.jsonl")).unwrap();
     let dir = {
-        let server = start_in(dir, |c| c.genesis = Some(common::genesis_setting(&[(1, 100)])))
-            .await;
+        let server = start_in(dir, |c| {
+            c.genesis = Some(common::genesis_setting(&[(1, 100)]))
+        })
+        .await;
         let err = server.handle.await.unwrap().unwrap_err();
         let text = err.to_string();
-        assert!(text.contains("does not match this chain's genesis file"), "{text}");
+        assert!(
+            text.contains("does not match this chain's genesis file"),
+            "{text}"
+        );
         server.dir
     };
     let dir = {
@@ -780,7 +793,10 @@ async fn a_restart_with_another_genesis_or_none_is_refused() {
         assert!(text.contains("holds a ledger-mode chain"), "{text}");
         server.dir
     };
-    assert_eq!(std::fs::read(dir.path().join("chain.jsonl")).unwrap(), before);
+    assert_eq!(
+        std::fs::read(dir.path().join("chain.jsonl")).unwrap(),
+        before
+    );
 }
 
 #[tokio::test]
@@ -791,7 +807,9 @@ async fn in_tutorial_mode_a_transfer_line_is_a_bad_balance_or_a_slashing_bpm() {
     c.expect_prompt().await;
     c.send(&line).await;
     assert!(
-        c.line().await.starts_with("token balance must be a whole number"),
+        c.line()
+            .await
+            .starts_with("token balance must be a whole number"),
         "a bad balance"
     );
     c.expect("Enter token balance:").await;
@@ -801,13 +819,179 @@ async fn in_tutorial_mode_a_transfer_line_is_a_bad_balance_or_a_slashing_bpm() {
     assert_eq!(rest.len(), 1, "{rest:?}");
     assert!(
         rest[0].starts_with("slashed: ")
-            && rest[0].ends_with(
-                "your stake of 10 is forfeited and you are removed from the validators"
-            ),
+            && rest[0]
+                .ends_with("your stake of 10 is forfeited and you are removed from the validators"),
         "{rest:?}"
     );
     for file in ["genesis.json", "transactions.jsonl", "pool.jsonl"] {
-        assert!(!server.dir.path().join(file).exists(), "{file} in tutorial mode");
+        assert!(
+            !server.dir.path().join(file).exists(),
+            "{file} in tutorial mode"
+        );
     }
+    server.shutdown().await.unwrap();
+}
+
+/// Restarts the server on `dir` with the same genesis (`TWO`).
+async fn restart(dir: tempfile::TempDir) -> TestServer {
+    start_in(dir, |c| {
+        c.block_reward = REWARD;
+        c.genesis = Some(common::genesis_setting(TWO));
+    })
+    .await
+}
+
+#[tokio::test]
+async fn a_crash_between_the_block_and_the_pool_reset_applies_nothing_twice() {
+    let server = ledger(TWO).await;
+    let chain = chain_id(&server).await;
+    let dir = server.dir.path().to_path_buf();
+    let mut one = server.bonded(1, 40).await;
+    let (line, t) = transfer_line(&key(1), &chain, &address(2), 10, 1);
+    transfer_ok(&mut one, &line, &t, BPM_PROMPT).await;
+    let before_block = std::fs::read(dir.join("pool.jsonl")).unwrap();
+    block(&server, &mut one, 70).await;
+    drop(one);
+    let dir = server.stop_keeping_dir().await;
+    // As if the process died after the block was written, before the pool started over.
+    std::fs::write(dir.path().join("pool.jsonl"), &before_block).unwrap();
+    assert_eq!(pool(dir.path()), (0, vec![Tx::Transfer(t)]));
+
+    let server = restart(dir).await;
+    let (mut one, welcome) = server.login(1).await;
+    assert_eq!(standing(&welcome), (97, 97, 1), "{welcome}");
+    assert_eq!(pool(server.dir.path()), (1, vec![]));
+    let s = status(&mut one, Some(STAKE_PROMPT)).await;
+    assert_eq!(number_after(&s, "next nonce "), 2, "{s}");
+    let (line, t2) = transfer_line(&key(1), &chain, &address(2), 1, 2);
+    transfer_ok(&mut one, &line, &t2, STAKE_PROMPT).await;
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_crash_before_the_block_keeps_its_transfers_pending_for_the_next() {
+    let server = ledger(TWO).await;
+    let chain = chain_id(&server).await;
+    let mut one = server.bonded(1, 40).await;
+    let (line, t) = transfer_line(&key(1), &chain, &address(2), 10, 1);
+    let id = transfer_ok(&mut one, &line, &t, BPM_PROMPT).await;
+    drop(one);
+    let dir = server.stop_keeping_dir().await;
+    // As if the process died after block 1's draw and transactions lines, before the
+    // block; and with a pool line torn part-way (never acknowledged).
+    let spare = TxRecord {
+        index: 1,
+        transactions: vec![
+            Tx::Transfer(t.clone()),
+            Tx::Reward {
+                to: address(1),
+                amount: REWARD,
+                cut: 0,
+            },
+        ],
+    };
+    let mut txs = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("transactions.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(
+        &mut txs,
+        format!("{}\n", serde_json::to_string(&spare).unwrap()).as_bytes(),
+    )
+    .unwrap();
+    let mut pool_log = std::fs::OpenOptions::new()
+        .append(true)
+        .open(dir.path().join("pool.jsonl"))
+        .unwrap();
+    std::io::Write::write_all(&mut pool_log, b"{\"Type\":\"transfer\",\"Fr").unwrap();
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("transactions.jsonl: last transactions line has no block"),
+        "{out}"
+    );
+
+    let server = restart(dir).await;
+    let (mut one, welcome) = server.login(1).await;
+    assert_eq!(standing(&welcome), (100, 90, 0), "{welcome}");
+    assert!(
+        tx_records(server.dir.path()).is_empty(),
+        "the spare line is cut"
+    );
+    assert_eq!(pool(server.dir.path()), (0, vec![Tx::Transfer(t)]));
+    one.send("40").await;
+    one.line_containing("you are validator").await;
+    one.expect(BPM_PROMPT).await;
+    block(&server, &mut one, 70).await;
+    let records = tx_records(server.dir.path());
+    assert_eq!(records.len(), 1);
+    assert_eq!(records[0].transactions[0].id(), id);
+    let s = status(&mut one, Some(BPM_PROMPT)).await;
+    assert_eq!(standing(&s), (97, 57, 1), "{s}");
+    drop(one);
+    let dir = server.stop_keeping_dir().await;
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("1 transfers replayed"), "{out}");
+}
+
+#[tokio::test]
+async fn a_pending_slash_survives_a_restart_and_burns_at_the_next_block() {
+    let server = ledger(TWO).await;
+    let mut two = server.bonded(2, 20).await;
+    two.send("not a heart rate").await;
+    assert!(two.line().await.starts_with("slashed: "));
+    drop(two);
+    let dir = server.stop_keeping_dir().await;
+    let server = restart(dir).await;
+    let (_two, welcome) = server.login(2).await;
+    assert_eq!(standing(&welcome), (50, 30, 0), "{welcome}");
+    let mut one = server.bonded(1, 40).await;
+    block(&server, &mut one, 70).await;
+    let s = status(&mut one, Some(BPM_PROMPT)).await;
+    assert_eq!(standing(&s), (107, 67, 1), "{s}");
+    drop((one, _two));
+    let dir = server.stop_keeping_dir().await;
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains("supply 137 = genesis 150 + rewards 7 - burned 20"),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn a_watching_account_can_still_transfer_and_its_stake_is_unbonded() {
+    let server = ledger(TWO).await;
+    let chain = chain_id(&server).await;
+    let (mut one, _) = server.login(1).await;
+    one.send("60").await;
+    one.line_containing("you are validator").await;
+    one.expect(BPM_PROMPT).await;
+    one.send("watch").await;
+    assert_eq!(
+        one.line().await,
+        "watching: your stake of 60 is withdrawn; you will see every winner and chain broadcast"
+    );
+    let s = status(&mut one, None).await;
+    assert!(
+        s.starts_with("status: balance 100, available 100, watching, next nonce 1"),
+        "{s}"
+    );
+    let (line, t) = transfer_line(&key(1), &chain, &address(2), 100, 1);
+    one.send(&line).await;
+    assert_eq!(
+        one.line().await,
+        format!(
+            "transfer accepted: {} (pending until the next block)",
+            t.id()
+        )
+    );
+    // Staking is over for this connection: a number is not a stake.
+    one.send("5").await;
+    assert_eq!(
+        one.line().await,
+        "you are watching; reconnect to stake and propose"
+    );
     server.shutdown().await.unwrap();
 }
