@@ -944,13 +944,13 @@ async fn a_pending_slash_survives_a_restart_and_burns_at_the_next_block() {
     drop(two);
     let dir = server.stop_keeping_dir().await;
     let server = restart(dir).await;
-    let (_two, welcome) = server.login(2).await;
+    let (two, welcome) = server.login(2).await;
     assert_eq!(standing(&welcome), (50, 30, 0), "{welcome}");
     let mut one = server.bonded(1, 40).await;
     block(&server, &mut one, 70).await;
     let s = status(&mut one, Some(BPM_PROMPT)).await;
     assert_eq!(standing(&s), (107, 67, 1), "{s}");
-    drop((one, _two));
+    drop((one, two));
     let dir = server.stop_keeping_dir().await;
     let (code, out) = verify(dir.path());
     assert_eq!(code, 0, "{out}");
