@@ -24,6 +24,8 @@ use crate::replay::TRANSACTIONS_FILE;
 use crate::tx::{Genesis, Tx, TxRecord, GENESIS_FILE};
 
 pub const POOL_FILE: &str = "pool.jsonl";
+/// Where a start-up writes the new pool log before renaming it over `pool.jsonl`.
+pub const POOL_TMP_FILE: &str = "pool.jsonl.tmp";
 
 /// Why ledger-mode files refuse to open.
 #[derive(Debug, thiserror::Error)]
@@ -279,7 +281,7 @@ pub struct LedgerFiles {
 
 impl LedgerFiles {
     /// Opens (creating if missing) `transactions.jsonl` and `pool.jsonl`, cutting a torn
-    /// transactions line at `cut_txs` and resetting the pool to `pending` on `height`.
+    /// transactions line at `cut_txs` and replacing the pool log with `pending` on `height`.
     ///
     /// # Errors
     /// I/O.
@@ -290,7 +292,6 @@ impl LedgerFiles {
         pending: &[Tx],
     ) -> Result<LedgerFiles, PoolError> {
         let txs_path = dir.join(TRANSACTIONS_FILE);
-        let created = !txs_path.exists() || !dir.join(POOL_FILE).exists();
         let txs = OpenOptions::new()
             .read(true)
             .append(true)
@@ -302,24 +303,29 @@ impl LedgerFiles {
             txs.sync_all().map_err(io_err(&txs_path))?;
         }
         let txs_len = txs.metadata().map_err(io_err(&txs_path))?.len();
+        // `pending` was acknowledged and lives only in the old pool log: the new one is
+        // written beside it and renamed over it, so a crash or a failed write (a full disk)
+        // part-way leaves the old one whole. Truncating in place would lose it.
         let pool_path = dir.join(POOL_FILE);
+        let tmp_path = dir.join(POOL_TMP_FILE);
+        let mut tmp = File::create(&tmp_path).map_err(io_err(&tmp_path))?;
+        tmp.write_all(&pool_bytes(&pool_path, height, pending)?)
+            .map_err(io_err(&tmp_path))?;
+        tmp.sync_all().map_err(io_err(&tmp_path))?;
+        drop(tmp);
+        std::fs::rename(&tmp_path, &pool_path).map_err(io_err(&pool_path))?;
+        sync_dir(dir)?;
         let pool = OpenOptions::new()
             .read(true)
             .append(true)
-            .create(true)
             .open(&pool_path)
             .map_err(io_err(&pool_path))?;
-        if created {
-            sync_dir(dir)?;
-        }
-        let mut files = LedgerFiles {
+        Ok(LedgerFiles {
             dir: dir.to_path_buf(),
             txs,
             txs_len,
             pool,
-        };
-        files.reset_pool(height, pending)?;
-        Ok(files)
+        })
     }
 
     /// Appends a block's transactions line, fsynced; returns its offset and length.
@@ -366,6 +372,17 @@ impl LedgerFiles {
         self.pool.write_all(&buf).map_err(io_err(&path))?;
         self.append_pool(pending)
     }
+}
+
+/// A pool log's whole text: the header on `height`, then `pending`, one a line.
+fn pool_bytes(path: &Path, height: u64, pending: &[Tx]) -> Result<Vec<u8>, PoolError> {
+    let mut buf = serde_json::to_vec(&Header { height }).map_err(|e| io_err(path)(e.into()))?;
+    buf.push(b'\n');
+    for tx in pending {
+        serde_json::to_writer(&mut buf, tx).map_err(|e| io_err(path)(e.into()))?;
+        buf.push(b'\n');
+    }
+    Ok(buf)
 }
 
 fn sync_dir(dir: &Path) -> Result<(), PoolError> {

@@ -302,3 +302,185 @@ impl Client {
         }
     }
 }
+
+// Ledger mode: accounts from `SigningKey::from_bytes(&[n; 32])`, a genesis file that funds
+// them, and the login handshake.
+
+/// The key of test account `n`.
+pub fn key(n: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[n; 32])
+}
+
+/// The address of test account `n`.
+pub fn address(n: u8) -> String {
+    pos_lottery::tx::address_of(&key(n))
+}
+
+/// A genesis file's text funding test accounts `(n, balance)`.
+pub fn genesis_json(accounts: &[(u8, u64)]) -> String {
+    let entries: Vec<String> = accounts
+        .iter()
+        .map(|(n, balance)| format!("  \"{}\": {balance}", address(*n)))
+        .collect();
+    format!("{{\"accounts\": {{\n{}\n}}}}\n", entries.join(",\n"))
+}
+
+/// Writes a genesis file for `accounts` at `path` and returns the path.
+pub fn write_genesis(path: &std::path::Path, accounts: &[(u8, u64)]) -> std::path::PathBuf {
+    std::fs::write(path, genesis_json(accounts)).unwrap();
+    path.to_path_buf()
+}
+
+/// The `GENESIS` setting for `accounts`, as the binary would load it.
+pub fn genesis_setting(accounts: &[(u8, u64)]) -> pos_lottery::pool::GenesisSetting {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_genesis(&dir.path().join("genesis-in.json"), accounts);
+    pos_lottery::pool::GenesisSetting::load(&path).unwrap()
+}
+
+/// Starts a ledger-mode server funding `accounts`, with manual ticks and `tweak` applied.
+pub async fn start_ledger(accounts: &[(u8, u64)], tweak: impl FnOnce(&mut Config)) -> TestServer {
+    let genesis = genesis_setting(accounts);
+    start(move |c| {
+        c.genesis = Some(genesis);
+        tweak(c);
+    })
+    .await
+}
+
+/// The challenge a ledger-mode connection is sent.
+#[derive(Debug, Clone)]
+pub struct Challenge {
+    pub line: String,
+    pub chain_id: String,
+    pub nonce: String,
+}
+
+impl Challenge {
+    /// `auth <address> <signature>` answering it with `key`.
+    pub fn auth_line(&self, key: &ed25519_dalek::SigningKey) -> String {
+        format!(
+            "auth {} {}",
+            pos_lottery::tx::address_of(key),
+            pos_lottery::tx::sign_auth(key, &self.chain_id, &self.nonce)
+        )
+    }
+}
+
+/// `transfer <to> <amount> <nonce> <signature>` for a transfer signed by `key`.
+pub fn transfer_line(
+    key: &ed25519_dalek::SigningKey,
+    chain_id: &str,
+    to: &str,
+    amount: u64,
+    nonce: u64,
+) -> (String, pos_lottery::tx::Transfer) {
+    let t = pos_lottery::tx::Transfer::sign(key, chain_id, to, amount, nonce);
+    (
+        format!("transfer {} {} {} {}", t.to, t.amount, t.nonce, t.signature),
+        t,
+    )
+}
+
+/// The number right after `label` in `line` (`balance 100, ...` with label `"balance "`).
+pub fn number_after(line: &str, label: &str) -> u64 {
+    let rest = &line[line
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {line:?}"))
+        + label.len()..];
+    let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {label:?} in {line:?}"))
+}
+
+/// The number right before `label` in `line` (`3 wins` with label `" wins"`).
+pub fn number_before(line: &str, label: &str) -> u64 {
+    let head = &line[..line
+        .find(label)
+        .unwrap_or_else(|| panic!("no {label:?} in {line:?}"))];
+    let digits: String = head
+        .chars()
+        .rev()
+        .take_while(char::is_ascii_digit)
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number before {label:?} in {line:?}"))
+}
+
+impl TestServer {
+    /// Triggers shutdown, waits for `run` to return Ok, and keeps the data directory.
+    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        timeout(WAIT, self.handle)
+            .await
+            .expect("server did not stop")
+            .unwrap()
+            .unwrap();
+        self.dir
+    }
+
+    /// A ledger-mode connection logged in as account `n`: the welcome line, with the stake
+    /// prompt after it consumed. Retries (bounded) while an earlier session of the account
+    /// is still being logged out.
+    pub async fn login(&self, n: u8) -> (Client, String) {
+        let deadline = tokio::time::Instant::now() + WAIT;
+        loop {
+            let mut c = self.connect().await;
+            let ch = c.challenge().await;
+            c.send(&ch.auth_line(&key(n))).await;
+            let line = c.line().await;
+            if line.starts_with("welcome ") {
+                c.expect("Enter stake:").await;
+                return (c, line);
+            }
+            assert!(
+                line.ends_with("is already connected; one session per account")
+                    && tokio::time::Instant::now() < deadline,
+                "login as account {n}: {line}"
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+
+    /// Account `n` logged in and bonded `stake`, the BPM prompt consumed.
+    pub async fn bonded(&self, n: u8, stake: u64) -> Client {
+        let (mut c, _) = self.login(n).await;
+        c.send(&stake.to_string()).await;
+        assert_eq!(
+            c.line().await,
+            format!("you are validator {} with stake {stake}", address(n))
+        );
+        c.expect("Enter a new BPM:").await;
+        c
+    }
+}
+
+impl Client {
+    /// Reads the ledger-mode help line and the challenge.
+    pub async fn challenge(&mut self) -> Challenge {
+        let help = self.line().await;
+        assert!(help.starts_with("pos-lottery (ledger mode)"), "{help}");
+        let line = self.line().await;
+        let words: Vec<&str> = line.split(' ').collect();
+        assert_eq!(words.len(), 3, "{line}");
+        assert_eq!(words[0], "challenge", "{line}");
+        Challenge {
+            chain_id: words[1].to_string(),
+            nonce: words[2].to_string(),
+            line,
+        }
+    }
+
+    /// Sends `status` and returns its line; the prompt after it (if any) is left unread.
+    pub async fn status(&mut self) -> String {
+        self.send("status").await;
+        self.line_containing("status: ").await
+    }
+}
