@@ -147,13 +147,20 @@ impl Session {
         if let Err(e) = result {
             tracing::debug!(error = %e, "connection ended");
         }
+        self.release().await;
+        self.shared.connections.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// Withdraws the stake and (ledger mode) logs the account out, once: on the way out, and
+    /// before a closing connection lingers, so the account can log in again at once.
+    async fn release(&mut self) {
         if let State::Validator { id, .. } = self.state {
+            self.state = State::Watching;
             let _ = self.cmd_tx.send(Command::Leave { id, reply: None }).await;
         }
         if let Some(address) = self.account.take() {
             let _ = self.cmd_tx.send(Command::Logout { address }).await;
         }
-        self.shared.connections.fetch_sub(1, Ordering::Relaxed);
     }
 
     async fn serve(&mut self) -> io::Result<()> {
@@ -207,6 +214,7 @@ impl Session {
             };
             self.flush().await?;
             if flow == Flow::Close {
+                self.release().await;
                 self.close_gracefully().await;
                 return Ok(());
             }

@@ -84,7 +84,7 @@ pub fn write_new_file(path: &Path, text: &str, secret: bool) -> Result<(), ToolE
 /// public key that can sign. A weak (small-order) key decodes, but no signature by it passes
 /// the strict check, so tokens sent to it could never move again: refused here.
 pub(super) fn is_address(s: &str) -> bool {
-    crate::chain::is_hex64(s) && tx::verifying_key(s).is_some_and(|k| !k.is_weak())
+    tx::is_public_key(s)
 }
 
 #[cfg(test)]
@@ -131,7 +131,7 @@ mod tests {
         assert!(!is_address("zz"));
         // The identity point: a valid encoding, but a small-order key that can never sign.
         let identity = format!("01{}", "0".repeat(62));
-        assert!(tx::is_public_key(&identity));
+        assert!(!tx::is_public_key(&identity));
         assert!(!is_address(&identity));
     }
 }
