@@ -408,7 +408,11 @@ mod tests {
 
     fn entry(n: usize) -> Arc<PendingTxView> {
         Arc::new(PendingTxView {
-            kind: if n % 3 == 0 { "slash" } else { "transfer" },
+            kind: if n.is_multiple_of(3) {
+                "slash"
+            } else {
+                "transfer"
+            },
             id: n.to_string(),
             tx: serde_json::Value::Null,
         })
@@ -424,7 +428,10 @@ mod tests {
             let ids: Vec<usize> = pool.iter().map(|e| e.id.parse().unwrap()).collect();
             assert_eq!(ids, (0..next).collect::<Vec<_>>());
             assert_eq!(pool.len(), next);
-            assert_eq!(pool.transfers(), (0..next).filter(|n| n % 3 != 0).count());
+            assert_eq!(
+                pool.transfers(),
+                (0..next).filter(|n| !n.is_multiple_of(3)).count()
+            );
             // Each chunk is longer than the next: at most log2(len) + 1 of them.
             assert!(pool.chunks.len() <= next.ilog2() as usize + 1, "{next}");
         }
