@@ -456,14 +456,16 @@ async fn pool(
         }
     };
     let view = app.view();
-    let pending = view.ledger.as_ref().map_or(0, |l| l.pool.len());
-    let body = if view.pool.len() + pending > BIG_POOL {
-        let to_json = move || serde_json::to_vec(&PoolList(&view, kind.as_deref()));
-        blocking(move || to_json().map_err(std::io::Error::other)).await?
-    } else {
-        serde_json::to_vec(&PoolList(&view, kind.as_deref()))
+    let big = view.pool.len() + view.ledger.as_ref().map_or(0, |l| l.pool.len()) > BIG_POOL;
+    let to_json = move || serde_json::to_vec(&PoolList(&view, kind.as_deref()));
+    let body = if big {
+        tokio::task::spawn_blocking(to_json)
+            .await
             .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
-    };
+    } else {
+        to_json()
+    }
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
