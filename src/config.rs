@@ -50,7 +50,13 @@ pub struct Config {
     pub seed_chain_len: u64,
     /// `GENESIS`: ledger mode, with stake owned by the accounts of this genesis file.
     pub genesis: Option<crate::pool::GenesisSetting>,
+    /// Ledger mode: `POST /api/transactions` a second, server-wide, with a burst of as
+    /// many; beyond it a `429`. `0` means no limit.
+    pub transfers_per_sec: u64,
 }
+
+/// `TRANSFERS_PER_SEC` unless set: well above what two cores verify and commit.
+pub const DEFAULT_TRANSFERS_PER_SEC: u64 = 20_000;
 
 impl Config {
     /// Defaults with the given data directory and both listeners on free loopback ports:
@@ -73,6 +79,7 @@ impl Config {
             // Small, so making a chain costs tests nothing; rotation has its own test.
             seed_chain_len: 1024,
             genesis: None,
+            transfers_per_sec: DEFAULT_TRANSFERS_PER_SEC,
         }
     }
 }

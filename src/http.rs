@@ -1,8 +1,9 @@
-//! The read-only HTTP view: a JSON API, a server-sent event stream and the dashboard page.
+//! The HTTP side: a JSON API, a server-sent event stream and the dashboard page.
 //!
-//! Handlers never queue behind the consensus commands: validators, pool and stats come from
-//! the view the round task publishes on a `watch` channel, blocks and draws from the data
-//! directory's files through the shared span index. The HTTP side changes nothing.
+//! Reads never queue behind the consensus commands: validators, accounts, pool and stats come
+//! from the view the round task publishes on a `watch` channel, blocks and draws from the
+//! data directory's files through the shared span index. The one write is ledger mode's
+//! `POST /api/transactions` ([`ledger`]), which hands a signed transfer to the round task.
 //!
 //! [`serve`] runs its own accept loop over hyper rather than `axum::serve`, which has no
 //! connection cap and no timeouts: it holds at most `HTTP_MAX_CONNECTIONS` connections open
@@ -37,8 +38,14 @@ use tokio_stream::wrappers::BroadcastStream;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::round::{StatsView, View};
+use crate::round::ledger::PendingTxView;
+use crate::round::{PendingView, StatsView, View};
 use crate::server::Handles;
+
+mod ledger;
+mod rate;
+
+pub use ledger::{DEFAULT_ACCOUNTS_PAGE, MAX_ACCOUNTS_PAGE, MAX_TRANSFER_BODY};
 
 /// Most blocks one `/api/chain` page returns (also the default).
 pub const MAX_PAGE: usize = 1000;
@@ -186,9 +193,14 @@ struct App {
     shutdown: CancellationToken,
     /// The address the HTTP listener is bound to (port 0 resolved), for `/info`.
     http_addr: Option<SocketAddr>,
+    /// `TRANSFERS_PER_SEC`, shared by every connection.
+    transfer_rate: Arc<rate::TransferRate>,
 }
 
 fn router(handles: Handles, shutdown: CancellationToken, http_addr: Option<SocketAddr>) -> Router {
+    // The data directory's mode follows GENESIS: start-up refuses a directory of the other.
+    let ledger_mode = handles.config.genesis.is_some();
+    let transfer_rate = Arc::new(rate::TransferRate::new(handles.config.transfers_per_sec));
     let api = Router::new()
         .route("/", get(dashboard))
         .route("/healthz", get(|| async { "ok\n" }))
@@ -200,7 +212,8 @@ fn router(handles: Handles, shutdown: CancellationToken, http_addr: Option<Socke
         .route("/api/events", get(events))
         .route("/blockchain", get(blockchain))
         .route("/transactionPool", get(pool))
-        .route("/info", get(info))
+        .route("/info", get(info));
+    let api = ledger::routes(api, ledger_mode)
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -211,6 +224,7 @@ fn router(handles: Handles, shutdown: CancellationToken, http_addr: Option<Socke
             handles,
             shutdown,
             http_addr,
+            transfer_rate,
         });
     // Around the whole API router rather than on its routes, so the layer sees a `405` after
     // axum has added its `Allow` header.
@@ -274,10 +288,22 @@ impl App {
         self.handles.view.borrow().clone()
     }
 
-    fn stats(&self) -> StatsView {
-        self.view()
-            .stats(self.handles.shared.connections.load(Ordering::Relaxed))
+    fn stats(&self) -> Stats {
+        let view = self.view();
+        Stats {
+            base: view.stats(self.handles.shared.connections.load(Ordering::Relaxed)),
+            ledger: view.ledger.as_deref().map(ledger::LedgerStats::of),
+        }
     }
+}
+
+/// `/api/stats`: the round's counters, and in ledger mode the supply and the pool.
+#[derive(Serialize)]
+struct Stats {
+    #[serde(flatten)]
+    base: StatsView,
+    #[serde(flatten)]
+    ledger: Option<ledger::LedgerStats>,
 }
 
 async fn dashboard() -> impl IntoResponse {
@@ -410,17 +436,82 @@ async fn blockchain(State(app): State<App>) -> Response {
         .into_response()
 }
 
-async fn pool(State(app): State<App>) -> ApiResult<Response> {
-    Ok(Json(&app.view().pool).into_response())
+/// A pool longer than this is serialized off the async threads.
+const BIG_POOL: usize = 10_000;
+
+/// `/transactionPool`: this round's candidates, then (ledger mode) the pending transfers and
+/// slashes, in one list; `?type=candidate|transfer|slash` keeps one kind.
+async fn pool(
+    State(app): State<App>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Response> {
+    let kind = match params.get("type").map(String::as_str) {
+        None => None,
+        Some(k @ ("candidate" | "transfer" | "slash")) => Some(k.to_string()),
+        Some(other) => {
+            return Err(ApiError(
+                StatusCode::BAD_REQUEST,
+                format!("type must be candidate, transfer or slash, got {other:?}"),
+            ))
+        }
+    };
+    let view = app.view();
+    let big = view.pool.len() + view.ledger.as_ref().map_or(0, |l| l.pool.len()) > BIG_POOL;
+    let to_json = move || serde_json::to_vec(&PoolList(&view, kind.as_deref()));
+    let body = if big {
+        tokio::task::spawn_blocking(to_json)
+            .await
+            .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+    } else {
+        to_json()
+    }
+    .map_err(|e| ApiError(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+/// The pool as one JSON list, of one kind when the second field says so.
+struct PoolList<'a>(&'a View, Option<&'a str>);
+
+#[derive(Serialize)]
+#[serde(untagged)]
+enum PoolEntry<'a> {
+    Candidate(&'a PendingView),
+    Tx(&'a PendingTxView),
+}
+
+impl Serialize for PoolList<'_> {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        let PoolList(view, kind) = *self;
+        let wanted = |k: &str| kind.is_none_or(|w| w == k);
+        let candidates = view
+            .pool
+            .iter()
+            .filter(|c| wanted(c.kind))
+            .map(PoolEntry::Candidate);
+        let txs = view
+            .ledger
+            .iter()
+            .flat_map(|l| l.pool.iter())
+            .filter(|t| wanted(t.kind))
+            .map(PoolEntry::Tx);
+        s.collect_seq(candidates.chain(txs))
+    }
 }
 
 async fn info(State(app): State<App>) -> ApiResult<Response> {
     let s = app.stats();
     let c = &app.handles.config;
+    let view = app.view();
     Ok(Json(Info {
         name: "pos-lottery",
         version: env!("CARGO_PKG_VERSION"),
-        draw: app.view().draw,
+        draw: view.draw,
+        mode: if c.genesis.is_some() {
+            "ledger"
+        } else {
+            "tutorial"
+        },
+        ledger: view.ledger.as_deref().map(ledger::LedgerInfo::of),
         tcp_addr: c.addr.to_string(),
         http_addr: app.http_addr.or(c.http_addr).map(|a| a.to_string()),
         round_secs: c.round.as_secs_f64(),
@@ -435,6 +526,8 @@ async fn info(State(app): State<App>) -> ApiResult<Response> {
         http_max_connections: c.http_max_connections,
         http_timeout_secs: c.http_timeout.as_secs_f64(),
         seed_chain_len: c.seed_chain_len,
+        genesis: c.genesis.as_ref().map(|g| g.path.display().to_string()),
+        transfers_per_sec: c.transfers_per_sec,
         stats: s,
     })
     .into_response())
@@ -447,6 +540,11 @@ struct Info {
     name: &'static str,
     version: &'static str,
     draw: &'static str,
+    /// `tutorial` (typed balances) or `ledger` (`GENESIS` is set).
+    mode: &'static str,
+    /// Ledger mode: `chain_id`, `genesis_total`, `supply` and the number of `accounts`.
+    #[serde(flatten)]
+    ledger: Option<ledger::LedgerInfo>,
     tcp_addr: String,
     http_addr: Option<String>,
     round_secs: f64,
@@ -462,7 +560,10 @@ struct Info {
     http_max_connections: usize,
     http_timeout_secs: f64,
     seed_chain_len: u64,
-    stats: crate::round::StatsView,
+    /// The `GENESIS` file's path; `null` in tutorial mode.
+    genesis: Option<String>,
+    transfers_per_sec: u64,
+    stats: Stats,
 }
 
 /// Server-sent events: one per thing that happens, `lagged` when this stream fell behind.

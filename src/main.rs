@@ -125,6 +125,9 @@ struct ServeArgs {
     /// Ledger mode: stake is owned by the accounts of this genesis file (Ed25519 keys, signed logins and transfers); unset, the tutorial mode of typed balances
     #[arg(long, env = "GENESIS", value_parser = parse_genesis)]
     genesis: Option<pos_lottery::pool::GenesisSetting>,
+    /// Ledger mode: signed transfers (POST /api/transactions) accepted per second, server-wide, in bursts of as many; beyond it a 429; 0 means no limit
+    #[arg(long, allow_negative_numbers = true, env = "TRANSFERS_PER_SEC", default_value = "20000", value_parser = config::parse_u64)]
+    transfers_per_sec: u64,
 }
 
 fn parse_genesis(s: &str) -> Result<pos_lottery::pool::GenesisSetting, String> {
@@ -149,6 +152,7 @@ impl ServeArgs {
             http_timeout: self.http_timeout_secs,
             seed_chain_len: self.seed_chain_len,
             genesis: self.genesis,
+            transfers_per_sec: self.transfers_per_sec,
         }
     }
 }

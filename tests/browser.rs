@@ -9,8 +9,14 @@
 //! total entered stake, past 2^64, digit for digit). Screenshots go to `target/dashboard.png` and
 //! `target/dashboard-phone.png`.
 //!
-//! Without Chromium (`/usr/bin/chromium` or `chromium` on `PATH`) the test prints `SKIPPED`
-//! and passes, unless `POS_LOTTERY_REQUIRE_BROWSER=1`.
+//! A second test runs the page against a ledger-mode server (`GENESIS`): accounts log in with
+//! signed challenges, one account sends a signed transfer over HTTP and another is slashed,
+//! and the page must show the accounts table, the supply digit for digit and both in the
+//! activity feed, again without a reload. Its screenshot is `target/dashboard-ledger.png`.
+//! The two tests take turns: each starts its own Chromium.
+//!
+//! Without Chromium (`/usr/bin/chromium` or `chromium` on `PATH`) the tests print `SKIPPED`
+//! and pass, unless `POS_LOTTERY_REQUIRE_BROWSER=1`.
 //!
 //! ```text
 //! cargo test --test browser -- --nocapture
@@ -90,6 +96,8 @@ const PAGE_STATE_JS: &str = r#"JSON.stringify((() => {
     })),
     pool_total: text('#pool-total'),
     odds: document.querySelectorAll('#pool-odds > span').length,
+    ledger: !!document.body && (document.body.classList.contains('ledger')
+      || !document.getElementById('accounts-card').hidden),
     marker: window.__browserTest === true,
   };
 })())"#;
@@ -106,9 +114,13 @@ const PARSER_JS: &str = r#"JSON.stringify([false, true].map((fallback) => {
     && String(p.b[3]) === '-9007199254740993' && p.b[4] === 42;
 }).concat([window.dashboard.hasSource]))"#;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn dashboard_follows_the_lottery_live_in_a_real_browser() {
-    let Some(chromium) = find_chromium() else {
+/// One browser test at a time: two Chromiums on a small machine slow both past their limits.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Chromium, or `None` (and a SKIPPED line) when it is missing and not required.
+fn chromium_or_skip() -> Option<PathBuf> {
+    let found = find_chromium();
+    if found.is_none() {
         if std::env::var("POS_LOTTERY_REQUIRE_BROWSER").as_deref() == Ok("1") {
             panic!(
                 "chromium not found and POS_LOTTERY_REQUIRE_BROWSER=1 (apt-get install chromium)"
@@ -120,10 +132,18 @@ async fn dashboard_follows_the_lottery_live_in_a_real_browser() {
             &mut std::io::stderr(),
             b"SKIPPED browser test: chromium not found (apt-get install chromium)\n",
         );
+    }
+    found
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dashboard_follows_the_lottery_live_in_a_real_browser() {
+    let Some(chromium) = chromium_or_skip() else {
         return;
     };
+    let _turn = ONE_BROWSER.lock().await;
     let started = Instant::now();
-    let server = TestServer::start().await;
+    let server = TestServer::start(|_| {}).await;
     let mut validators = Vec::new();
     for stake in STAKES {
         validators.push(join_as_validator(server.tcp, stake).await);
@@ -177,6 +197,7 @@ fn drive_dashboard(chromium: &Path, tcp: SocketAddr, http: SocketAddr, validator
         view.marker,
         "the page reloaded instead of updating in place"
     );
+    assert!(!view.ledger, "tutorial mode shows no ledger parts");
 
     let mut api_addresses = validator_addresses(http);
     let mut chart_addresses = view.bars.clone();
@@ -249,6 +270,236 @@ fn drive_dashboard(chromium: &Path, tcp: SocketAddr, http: SocketAddr, validator
     );
 }
 
+// ---- Ledger mode ---------------------------------------------------------------------------------
+
+/// Genesis balances by key seed: the third is 2^53 + 1, which a JavaScript number would round.
+const LEDGER_FUNDS: [(u8, u64); 4] = [(1, 1000), (2, 500), (3, 9_007_199_254_740_993), (4, 300)];
+const LEDGER_TRANSFER: u64 = 42;
+const LEDGER_SLASHED: u64 = 10;
+
+/// What the page shows in ledger mode, read in one `Runtime.evaluate`.
+const LEDGER_STATE_JS: &str = r#"JSON.stringify((() => {
+  const text = (sel) => { const e = document.querySelector(sel); return e ? e.textContent : null; };
+  const cell = (r, sel) => r.querySelector(sel).textContent;
+  return {
+    ledger: !!document.body && document.body.classList.contains('ledger')
+      && !document.getElementById('accounts-card').hidden,
+    supply: text('#supply'),
+    supply_line: text('#supply-line'),
+    accounts: [...document.querySelectorAll('#accounts tbody tr')].map((r) => ({
+      address: r.dataset.address,
+      balance: cell(r, '.balance'),
+      available: cell(r, '.available'),
+      bonded: cell(r, '.bonded'),
+      connected: cell(r, '.connected'),
+    })),
+    activity: text('#activity'),
+    pool: [...document.querySelectorAll('#pool tbody tr')].map((r) => r.dataset.address),
+    marker: window.__browserTest === true,
+  };
+})())"#;
+
+#[derive(Debug, serde::Deserialize)]
+struct LedgerPage {
+    ledger: bool,
+    supply: Option<String>,
+    supply_line: Option<String>,
+    accounts: Vec<AccountRow>,
+    activity: Option<String>,
+    pool: Vec<String>,
+    marker: bool,
+}
+
+#[derive(Debug, serde::Deserialize, PartialEq)]
+struct AccountRow {
+    address: String,
+    balance: String,
+    available: String,
+    bonded: String,
+    connected: String,
+}
+
+fn ledger_key(n: u8) -> ed25519_dalek::SigningKey {
+    ed25519_dalek::SigningKey::from_bytes(&[n; 32])
+}
+
+fn ledger_address(n: u8) -> String {
+    pos_lottery::tx::address_of(&ledger_key(n))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ledger_dashboard_shows_accounts_supply_and_transfers_live() {
+    let Some(chromium) = chromium_or_skip() else {
+        return;
+    };
+    let _turn = ONE_BROWSER.lock().await;
+    let genesis_dir = tempfile::tempdir().unwrap();
+    let path = genesis_dir.path().join("genesis.json");
+    let accounts: serde_json::Map<String, Value> = LEDGER_FUNDS
+        .iter()
+        .map(|&(n, b)| (ledger_address(n), Value::from(b)))
+        .collect();
+    std::fs::write(&path, json!({ "accounts": accounts }).to_string()).unwrap();
+    let genesis = pos_lottery::pool::GenesisSetting::load(&path).unwrap();
+    let server = TestServer::start(|c| c.genesis = Some(genesis)).await;
+    let validator = log_in_as_validator(server.tcp, 1, 100).await;
+
+    let (tcp, http) = (server.tcp, server.http);
+    let outcome =
+        tokio::task::spawn_blocking(move || drive_ledger_dashboard(&chromium, tcp, http)).await;
+    validator.abort();
+    server.stop().await;
+    if let Err(e) = outcome {
+        std::panic::resume_unwind(e.into_panic());
+    }
+}
+
+fn drive_ledger_dashboard(chromium: &Path, tcp: SocketAddr, http: SocketAddr) {
+    let browser = Browser::launch(chromium);
+    let mut page = browser.page();
+    page.call("Page.navigate", json!({ "url": format!("http://{http}/") }));
+    let genesis_total: u64 = LEDGER_FUNDS.iter().map(|f| f.1).sum();
+    let first = poll_ledger_page(&mut page, "the accounts and the supply", |p| {
+        p.ledger
+            && p.accounts.len() == LEDGER_FUNDS.len()
+            && p.supply.as_deref() == Some(genesis_total.to_string().as_str())
+    });
+    assert_eq!(
+        first.accounts[0].balance, "9007199254740993",
+        "largest balance first, digit for digit"
+    );
+    page.eval("window.__browserTest = true");
+
+    // A signed transfer over HTTP, and a slashing over TCP, while the page watches.
+    let chain_id = get_json(http, "/info")["chain_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let t = pos_lottery::tx::Transfer::sign(
+        &ledger_key(2),
+        &chain_id,
+        &ledger_address(4),
+        LEDGER_TRANSFER,
+        1,
+    );
+    let (status, body) = http_request(
+        http,
+        "POST",
+        "/api/transactions",
+        &serde_json::to_string(&t).unwrap(),
+    );
+    assert_eq!(status, 202, "{}", String::from_utf8_lossy(&body));
+    tokio::runtime::Handle::current().block_on(async {
+        let mut cheat = log_in(tcp, 4, LEDGER_SLASHED).await;
+        cheat.send("not-a-heart-rate").await.unwrap();
+        read_until(&mut cheat, |l| l.starts_with("slashed:")).await;
+    });
+
+    // Once a block has applied both: 500 - 42, 300 + 42 - 10, and the supply 10 lower.
+    let supply = (genesis_total - LEDGER_SLASHED).to_string();
+    let sender = (500 - LEDGER_TRANSFER).to_string();
+    let receiver = (300 + LEDGER_TRANSFER - LEDGER_SLASHED).to_string();
+    let balance_of = |p: &LedgerPage, n: u8| {
+        let address = ledger_address(n);
+        p.accounts
+            .iter()
+            .find(|a| a.address == address)
+            .map(|a| a.balance.clone())
+    };
+    let view = poll_ledger_page(&mut page, "the transfer and the slashing applied", |p| {
+        let activity = p.activity.as_deref().unwrap_or_default();
+        activity.contains(&format!("sent {LEDGER_TRANSFER}"))
+            && activity.contains(&format!("forfeited {LEDGER_SLASHED}"))
+            && balance_of(p, 2).as_deref() == Some(sender.as_str())
+            && balance_of(p, 4).as_deref() == Some(receiver.as_str())
+            && p.supply.as_deref() == Some(supply.as_str())
+    });
+    assert!(
+        view.marker,
+        "the page reloaded instead of updating in place"
+    );
+    let stats = get_json(http, "/api/stats");
+    assert_eq!(stats["supply"].to_string(), supply);
+    let line = view.supply_line.unwrap_or_default();
+    assert!(
+        line.contains(&format!("burned {LEDGER_SLASHED}")) && line.contains("minted 0"),
+        "{line}"
+    );
+    let validator = view
+        .accounts
+        .iter()
+        .find(|a| a.address == ledger_address(1))
+        .unwrap();
+    assert_eq!(
+        (
+            validator.bonded.as_str(),
+            validator.available.as_str(),
+            validator.connected.as_str()
+        ),
+        ("100", "900", "online"),
+        "{validator:?}"
+    );
+    assert!(
+        view.pool.iter().all(|a| *a == ledger_address(1)),
+        "the entrants table lists candidates only: {:?}",
+        view.pool
+    );
+
+    let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");
+    std::fs::create_dir_all(&out).unwrap();
+    page.screenshot(&out.join("dashboard-ledger.png"));
+}
+
+/// Reads the page every [`POLL`] until `done` holds, failing after [`PAGE_TIMEOUT`].
+fn poll_ledger_page(
+    page: &mut Cdp,
+    what: &str,
+    mut done: impl FnMut(&LedgerPage) -> bool,
+) -> LedgerPage {
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    loop {
+        let view: LedgerPage = serde_json::from_str(&page.eval_string(LEDGER_STATE_JS)).unwrap();
+        if done(&view) {
+            return view;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard did not show {what} within {PAGE_TIMEOUT:?}; it shows {view:#?}"
+        );
+        std::thread::sleep(POLL);
+    }
+}
+
+/// Logs key `n` in by signing the challenge, and stakes `stake`; the BPM prompt is next.
+async fn log_in(addr: SocketAddr, n: u8, stake: u64) -> Lines {
+    let socket = TcpStream::connect(addr).await.unwrap();
+    let mut lines = Framed::new(socket, LinesCodec::new_with_max_length(MAX_LINE));
+    let challenge = read_until(&mut lines, |l| l.starts_with("challenge ")).await;
+    let words: Vec<&str> = challenge.split_whitespace().collect();
+    let signature = pos_lottery::tx::sign_auth(&ledger_key(n), words[1], words[2]);
+    lines
+        .send(format!("auth {} {signature}", ledger_address(n)))
+        .await
+        .unwrap();
+    read_until(&mut lines, |l| l == "Enter stake:").await;
+    lines.send(stake.to_string()).await.unwrap();
+    read_until(&mut lines, |l| l.starts_with("you are validator")).await;
+    lines
+}
+
+/// A logged-in validator that proposes a BPM every round, like [`join_as_validator`].
+async fn log_in_as_validator(addr: SocketAddr, n: u8, stake: u64) -> JoinHandle<()> {
+    let mut lines = log_in(addr, n, stake).await;
+    lines.send("72").await.unwrap();
+    tokio::spawn(async move {
+        while let Some(Ok(line)) = lines.next().await {
+            if line.starts_with("winning validator:") && lines.send("73").await.is_err() {
+                break;
+            }
+        }
+    })
+}
+
 // ---- The server and its validators -------------------------------------------------------------
 
 struct TestServer {
@@ -260,10 +511,11 @@ struct TestServer {
 }
 
 impl TestServer {
-    async fn start() -> TestServer {
+    async fn start(tweak: impl FnOnce(&mut Config)) -> TestServer {
         let dir = tempfile::tempdir().unwrap();
         let mut config = Config::for_tests(dir.path().to_path_buf());
         config.http_addr = Some("127.0.0.1:0".parse().unwrap());
+        tweak(&mut config);
         let tcp_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let http_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let tcp = tcp_listener.local_addr().unwrap();
@@ -348,13 +600,26 @@ async fn read_until(lines: &mut Lines, wanted: impl Fn(&str) -> bool) -> String 
 
 /// A blocking `GET`, enough for the JSON API and Chromium's `/json/list`.
 fn http_get(addr: SocketAddr, path: &str) -> (u16, Vec<u8>) {
+    http_request(addr, "GET", path, "")
+}
+
+/// A blocking request with a JSON body (none for an empty one).
+fn http_request(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, Vec<u8>) {
     let mut stream = StdTcpStream::connect_timeout(&addr, STEP_TIMEOUT)
         .unwrap_or_else(|e| panic!("connecting to {addr}: {e}"));
     stream.set_read_timeout(Some(STEP_TIMEOUT)).unwrap();
     stream.set_write_timeout(Some(STEP_TIMEOUT)).unwrap();
+    let content = if body.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "Content-Type: application/json\r\nContent-Length: {}\r\n",
+            body.len()
+        )
+    };
     write!(
         stream,
-        "GET {path} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: {addr}\r\n{content}Connection: close\r\n\r\n{body}"
     )
     .unwrap();
     let mut reader = BufReader::new(stream);
@@ -662,6 +927,8 @@ struct PageView {
     pool_total: Option<String>,
     /// Slices in the odds bar.
     odds: usize,
+    /// Any ledger part shown (none in tutorial mode).
+    ledger: bool,
     marker: bool,
 }
 

@@ -181,6 +181,7 @@ async fn info_lists_every_setting() {
         c.write_timeout = Duration::from_millis(1500);
         c.http_max_connections = 9;
         c.http_timeout = Duration::from_secs(11);
+        c.transfers_per_sec = 123;
     })
     .await;
     let (status, body) = server.get("/info").await;
@@ -205,6 +206,9 @@ async fn info_lists_every_setting() {
         ("http_timeout_secs", Value::from(11.0)),
         ("seed_chain_len", Value::from(1024)),
         ("tcp_addr", Value::from(server.addr.to_string())),
+        ("transfers_per_sec", Value::from(123)),
+        ("mode", Value::from("tutorial")),
+        ("genesis", Value::Null),
     ] {
         assert_eq!(info[key], want, "{key} in {info}");
     }

@@ -5,10 +5,10 @@
 //! wait in `unsynced` until the round task's next pool fsync, and only then join the pool and
 //! are acknowledged. A block takes the whole pool, in acceptance order, plus the reward.
 
-use std::collections::HashSet;
-use std::sync::Arc;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Arc, OnceLock};
 
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use tokio::sync::oneshot;
 
 use crate::store::LedgerOpened;
@@ -63,7 +63,7 @@ pub struct PendingTxView {
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct LedgerView {
     pub chain_id: Arc<str>,
-    /// Largest balance first.
+    /// Every account in the ledger, largest balance first (then by address).
     pub accounts: Vec<AccountView>,
     pub supply: u64,
     pub genesis_total: u64,
@@ -71,7 +71,80 @@ pub struct LedgerView {
     pub burned: u128,
     pub cut: u128,
     pub transfers: u64,
-    pub pool: Vec<PendingTxView>,
+    /// The pending transfers and slashes, in acceptance order.
+    pub pool: PoolView,
+    /// Address to position in `accounts`, built by the first reader that looks one up, so
+    /// the round task never pays for it.
+    #[serde(skip)]
+    pub index: OnceLock<HashMap<Arc<str>, usize>>,
+}
+
+impl LedgerView {
+    /// One account by address; `None` when the ledger has never held it.
+    pub fn account(&self, address: &str) -> Option<&AccountView> {
+        let index = self.index.get_or_init(|| {
+            self.accounts
+                .iter()
+                .enumerate()
+                .map(|(i, a)| (a.address.clone(), i))
+                .collect()
+        });
+        index.get(address).and_then(|&i| self.accounts.get(i))
+    }
+}
+
+/// The pool as readers see it. Shared chunks, one per pool fsync, merged as they pile up
+/// (a chunk is always longer than the next), so publishing a view copies O(log pool)
+/// pointers rather than the whole pool: it can grow by thousands of transfers a second.
+#[derive(Debug, Clone, Default)]
+pub struct PoolView {
+    chunks: Vec<Arc<[Arc<PendingTxView>]>>,
+    len: usize,
+    transfers: usize,
+}
+
+impl PoolView {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// How many of the entries are transfers (the rest are slashes).
+    pub fn transfers(&self) -> usize {
+        self.transfers
+    }
+
+    /// The entries in acceptance order.
+    pub fn iter(&self) -> impl Iterator<Item = &PendingTxView> {
+        self.chunks.iter().flat_map(|c| c.iter().map(|e| &**e))
+    }
+
+    fn push(&mut self, entries: Vec<Arc<PendingTxView>>) {
+        if entries.is_empty() {
+            return;
+        }
+        self.len += entries.len();
+        self.transfers += entries.iter().filter(|e| e.kind == "transfer").count();
+        self.chunks.push(entries.into());
+        // Like a binary counter: each entry is copied O(log pool) times in all.
+        while let [.., a, b] = self.chunks.as_slice() {
+            if a.len() > b.len() {
+                break;
+            }
+            let merged: Vec<Arc<PendingTxView>> = a.iter().chain(b.iter()).cloned().collect();
+            self.chunks.truncate(self.chunks.len() - 2);
+            self.chunks.push(merged.into());
+        }
+    }
+}
+
+impl Serialize for PoolView {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(self.iter())
+    }
 }
 
 pub struct Ledger {
@@ -83,6 +156,10 @@ pub struct Ledger {
     unsynced: Vec<(Tx, Ack)>,
     /// Accounts with a logged-in session: one session per account.
     sessions: HashSet<Arc<str>>,
+    /// `pool` as readers see it, kept alongside so a view does not rebuild it.
+    pool_view: PoolView,
+    /// What the pool's slashes burn.
+    pool_burned: u128,
 }
 
 impl Ledger {
@@ -97,6 +174,8 @@ impl Ledger {
             pool: Vec::new(),
             unsynced: Vec::new(),
             sessions: HashSet::new(),
+            pool_view: PoolView::default(),
+            pool_burned: 0,
         };
         for (i, tx) in opened.pending.into_iter().enumerate() {
             let why = match &tx {
@@ -120,6 +199,8 @@ impl Ledger {
             l.accounts.admit(&tx);
             l.pool.push(tx);
         }
+        l.pool_view.push(l.pool.iter().map(pending_view).collect());
+        l.pool_burned = l.pool.iter().map(slash_amount).sum();
         Ok(l)
     }
 
@@ -192,15 +273,7 @@ impl Ledger {
 
     /// Burned so far, pending slashes included (they are durable in the pool log).
     pub fn burned(&self) -> u128 {
-        let pending: u128 = self
-            .pool
-            .iter()
-            .map(|t| match t {
-                Tx::Slash { amount, .. } => u128::from(*amount),
-                _ => 0,
-            })
-            .sum();
-        self.accounts.burned.saturating_add(pending)
+        self.accounts.burned.saturating_add(self.pool_burned)
     }
 
     pub fn has_unsynced(&self) -> bool {
@@ -214,6 +287,8 @@ impl Ledger {
 
     /// The fsync is done: the entries join the pool and everyone is told.
     pub fn synced(&mut self, txs: Vec<Tx>, acks: Vec<Ack>) {
+        self.pool_view.push(txs.iter().map(pending_view).collect());
+        self.pool_burned += txs.iter().map(slash_amount).sum::<u128>();
         self.pool.extend(txs);
         for ack in acks {
             match ack {
@@ -255,6 +330,8 @@ impl Ledger {
     /// A transaction that does not apply: a bug, since each was checked on admission.
     pub fn applied(&mut self, txs: &[Tx], winner: &str) -> Result<(), ApplyError> {
         self.pool.clear();
+        self.pool_view = PoolView::default();
+        self.pool_burned = 0;
         self.accounts.apply_block(txs, winner)
     }
 
@@ -263,7 +340,6 @@ impl Ledger {
             .accounts
             .map
             .iter()
-            .filter(|(_, a)| a.balance > 0 || a.wins > 0)
             .map(|(address, a)| AccountView {
                 address: address.as_str().into(),
                 balance: a.balance,
@@ -276,15 +352,6 @@ impl Ledger {
             })
             .collect();
         accounts.sort_unstable_by(|a, b| b.balance.cmp(&a.balance).then(a.address.cmp(&b.address)));
-        let pool = self
-            .pool
-            .iter()
-            .map(|tx| PendingTxView {
-                kind: tx.kind(),
-                id: tx.id(),
-                tx: pool_fields(tx),
-            })
-            .collect();
         LedgerView {
             chain_id: self.chain_id.clone(),
             accounts,
@@ -294,8 +361,24 @@ impl Ledger {
             burned: self.accounts.burned,
             cut: self.accounts.cut,
             transfers: self.accounts.transfers,
-            pool,
+            pool: self.pool_view.clone(),
+            index: OnceLock::new(),
         }
+    }
+}
+
+fn pending_view(tx: &Tx) -> Arc<PendingTxView> {
+    Arc::new(PendingTxView {
+        kind: tx.kind(),
+        id: tx.id(),
+        tx: pool_fields(tx),
+    })
+}
+
+fn slash_amount(tx: &Tx) -> u128 {
+    match tx {
+        Tx::Slash { amount, .. } => u128::from(*amount),
+        _ => 0,
     }
 }
 
@@ -316,5 +399,44 @@ fn pool_fields(tx: &Tx) -> serde_json::Value {
         Tx::Reward { to, amount, cut } => {
             serde_json::json!({ "to": to, "amount": amount, "cut": cut })
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(n: usize) -> Arc<PendingTxView> {
+        Arc::new(PendingTxView {
+            kind: if n.is_multiple_of(3) {
+                "slash"
+            } else {
+                "transfer"
+            },
+            id: n.to_string(),
+            tx: serde_json::Value::Null,
+        })
+    }
+
+    #[test]
+    fn the_pool_view_keeps_acceptance_order_in_few_chunks() {
+        let mut pool = PoolView::default();
+        let mut next = 0;
+        for size in (0..300).map(|i| 1 + i % 7) {
+            pool.push((next..next + size).map(entry).collect());
+            next += size;
+            let ids: Vec<usize> = pool.iter().map(|e| e.id.parse().unwrap()).collect();
+            assert_eq!(ids, (0..next).collect::<Vec<_>>());
+            assert_eq!(pool.len(), next);
+            assert_eq!(
+                pool.transfers(),
+                (0..next).filter(|n| !n.is_multiple_of(3)).count()
+            );
+            // Each chunk is longer than the next: at most log2(len) + 1 of them.
+            assert!(pool.chunks.len() <= next.ilog2() as usize + 1, "{next}");
+        }
+        let json = serde_json::to_value(&pool).unwrap();
+        assert_eq!(json.as_array().unwrap().len(), next);
+        assert_eq!(json[0]["type"], "slash");
     }
 }
