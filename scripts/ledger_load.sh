@@ -16,7 +16,10 @@
 #      announcement (draw, durable draw/transactions/block lines, pool truncated), from the
 #      server's `block appended` log lines (`close_us`);
 #   3. replay: `pos-lottery verify` on step 2's directory: every block, draw and reveal, and
-#      the ledger with every transfer signature; transfers replayed per second.
+#      the ledger with every transfer signature; transfers replayed per second;
+#   4. HTTP: `examples/transfers_load.rs` POSTs HTTP_TRANSFERS pre-signed transfers from 600
+#      accounts over 48 keep-alive connections to a fresh server: accepted/s (each 202 after
+#      the pool log's shared fsync).
 #
 # The client shares the machine (and its cores) with the server: every figure includes the
 # bots' signing and reading. Needs bash, cargo, jq and Linux.
@@ -28,6 +31,7 @@ ACCOUNTS="${ACCOUNTS:-10000}"
 JOIN_SECS="${JOIN_SECS:-20}"
 TRANSFER_RATE="${TRANSFER_RATE:-5000}"
 TRANSFER_SECS="${TRANSFER_SECS:-20}"
+HTTP_TRANSFERS="${HTTP_TRANSFERS:-60000}"
 
 command -v jq >/dev/null || { echo "ledger_load.sh needs jq" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
@@ -39,6 +43,7 @@ fi
 
 echo "== cargo build --release (target dir $TARGET_DIR)"
 cargo build --release
+cargo build --release --example transfers_load
 BIN="$(cd "$TARGET_DIR/release" && pwd)/pos-lottery"
 
 WORK="$(mktemp -d "${TMPDIR:-/tmp}/pos-lottery-ledger-load.XXXXXX")"
@@ -114,3 +119,8 @@ end=$(date +%s.%N)
 transfers=$(sed -n 's/.* \([0-9]*\) transfers replayed.*/\1/p' "$WORK/verify.out")
 awk -v s="$start" -v e="$end" -v t="$transfers" \
     'BEGIN { printf "verify: %.2f s, %d transfers = %.0f transfers/s (whole audit included)\n", e - s, t, t / (e - s) }'
+
+echo
+echo "== 4. $HTTP_TRANSFERS signed transfers by POST /api/transactions (48 keep-alive connections)"
+"$TARGET_DIR/release/examples/transfers_load" --transfers "$HTTP_TRANSFERS" --accounts 600 \
+    --connections 48 --server "$BIN"
