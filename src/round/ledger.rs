@@ -56,7 +56,7 @@ pub struct PendingTxView {
     pub kind: &'static str,
     pub id: String,
     #[serde(flatten)]
-    pub tx: serde_json::Value,
+    pub tx: PendingFields,
 }
 
 /// The ledger part of the readers' view.
@@ -382,23 +382,52 @@ fn slash_amount(tx: &Tx) -> u128 {
     }
 }
 
-/// A pending entry's fields in the API's lowercase spelling.
-fn pool_fields(tx: &Tx) -> serde_json::Value {
-    match tx {
-        Tx::Transfer(t) => serde_json::json!({
-            "from": t.from, "to": t.to, "amount": t.amount, "nonce": t.nonce, "signature": t.signature,
-        }),
+/// A pending entry's fields in the API's lowercase spelling, in the order of the transfer
+/// body (`from`, `to`, `amount`, `nonce`, `signature`).
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum PendingFields {
+    Transfer {
+        from: String,
+        to: String,
+        amount: u64,
+        nonce: u64,
+        signature: String,
+    },
+    Slash {
+        address: String,
+        amount: u64,
+        round: u64,
+        line: String,
+    },
+    Reward {
+        to: String,
+        amount: u64,
+        cut: u64,
+    },
+}
+
+fn pool_fields(tx: &Tx) -> PendingFields {
+    match tx.clone() {
+        Tx::Transfer(t) => PendingFields::Transfer {
+            from: t.from,
+            to: t.to,
+            amount: t.amount,
+            nonce: t.nonce,
+            signature: t.signature,
+        },
         Tx::Slash {
             address,
             amount,
             round,
             line,
-        } => {
-            serde_json::json!({ "address": address, "amount": amount, "round": round, "line": line })
-        }
-        Tx::Reward { to, amount, cut } => {
-            serde_json::json!({ "to": to, "amount": amount, "cut": cut })
-        }
+        } => PendingFields::Slash {
+            address,
+            amount,
+            round,
+            line,
+        },
+        Tx::Reward { to, amount, cut } => PendingFields::Reward { to, amount, cut },
     }
 }
 
@@ -414,7 +443,11 @@ mod tests {
                 "transfer"
             },
             id: n.to_string(),
-            tx: serde_json::Value::Null,
+            tx: PendingFields::Reward {
+                to: String::new(),
+                amount: 0,
+                cut: 0,
+            },
         })
     }
 
