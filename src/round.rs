@@ -12,21 +12,27 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use chrono::{DateTime, SecondsFormat, Utc};
-use serde::Serialize;
 use sha2::{Digest, Sha256};
-use tokio::sync::{broadcast, mpsc, oneshot, watch};
+use tokio::sync::{broadcast, mpsc, watch};
 use tokio::time::{Instant, Interval, MissedTickBehavior};
 use tokio_util::sync::CancellationToken;
 
 use crate::chain::{compute_entries_hash, decode_hash, Block};
 use crate::ledger::{DrawRecord, SlashRecord, Tally};
 use crate::lottery::{compute_seed, compute_seed_v2, pick_winner};
-use crate::stats::{chi_square, ChiSquare};
 use crate::store::{ChainIndex, Secrets, Store, StoreError};
-use crate::tx::{compute_tx_hash, Account, Transfer, TxError, TxRecord};
+use crate::tx::{compute_tx_hash, TxError, TxRecord};
 
+mod command;
 pub mod ledger;
-use ledger::{Ledger, LedgerView, LoginError, Welcome};
+mod ticks;
+mod view;
+pub use command::{Command, Joined, Proposal, StatusView};
+use ledger::{Ledger, LoginError};
+pub use ticks::Ticks;
+use ticks::{round_interval, tick_opt, TickSource};
+use view::{BlockEvent, DrawSummary, RoundEvent, SlashedEvent, ValidatorEvent};
+pub use view::{Event, PendingView, StatsView, ValidatorView, View, VIEW_EAGER_MAX, VIEW_INTERVAL};
 
 /// Capacity of the command channel: sessions wait (backpressure) when it is full.
 pub const COMMAND_QUEUE: usize = 1024;
@@ -46,272 +52,6 @@ pub struct Shared {
     /// connection that joins now is sent only the ones after this count (see
     /// [`crate::fanout`]), never an older one still on its way.
     pub announced: AtomicU64,
-}
-
-/// What closes rounds: a timer, or (in tests) explicit ticks.
-pub enum Ticks {
-    Every(Duration),
-    Manual(mpsc::Receiver<()>),
-}
-
-enum TickSource {
-    Every(Interval, Duration),
-    Manual(mpsc::Receiver<()>),
-    /// Manual ticks have ended: no round closes again, commands are still served.
-    Ended,
-}
-
-impl TickSource {
-    /// Waits for the next tick; cancel-safe. `None` once manual ticks have ended.
-    async fn next(&mut self) -> Option<()> {
-        match self {
-            TickSource::Every(interval, _) => {
-                interval.tick().await;
-                Some(())
-            }
-            TickSource::Manual(rx) => rx.recv().await,
-            // Pending for ever, so the loop waits on its other arms instead of spinning.
-            TickSource::Ended => std::future::pending().await,
-        }
-    }
-}
-
-/// A request to the round task. Each carries its own reply channel.
-#[derive(Debug)]
-pub enum Command {
-    Join {
-        stake: u64,
-        reply: oneshot::Sender<Joined>,
-    },
-    Propose {
-        id: u64,
-        bpm: u32,
-        at: DateTime<Utc>,
-        reply: oneshot::Sender<Proposal>,
-    },
-    /// A malicious BPM: forfeit the stake. Replies with the stake burned, once the slash
-    /// is on stable storage; `None` if it could not be recorded.
-    Slash {
-        id: u64,
-        /// The offending line, recorded with a ledger-mode slash.
-        line: String,
-        reply: oneshot::Sender<Option<u64>>,
-    },
-    /// Ledger mode: a session proved it holds `address`'s key.
-    Login {
-        address: Arc<str>,
-        reply: oneshot::Sender<Result<Welcome, LoginError>>,
-    },
-    /// Ledger mode: that session ended (after its `Leave`, if it was a validator).
-    Logout { address: Arc<str> },
-    /// Ledger mode: stake `stake` of a logged-in account; `Err(available)` when too much.
-    Bond {
-        address: Arc<str>,
-        stake: u64,
-        reply: oneshot::Sender<Result<Joined, u64>>,
-    },
-    /// Ledger mode: a transfer whose signature the sender of this command checked. Replies
-    /// with its id once it is in the pool log on stable storage, or why it is refused.
-    Transfer {
-        transfer: Transfer,
-        reply: oneshot::Sender<Result<String, TxError>>,
-    },
-    /// The connection ended, or typed `quit` or `watch`: withdraw the stake. Replies with
-    /// the stake withdrawn when asked.
-    Leave {
-        id: u64,
-        reply: Option<oneshot::Sender<u64>>,
-    },
-    /// `status`: this connection's standing (`id` is `None` for a watcher; `account` is the
-    /// logged-in account in ledger mode).
-    Status {
-        id: Option<u64>,
-        account: Option<Arc<str>>,
-        reply: oneshot::Sender<StatusView>,
-    },
-}
-
-/// What `status` tells a connection.
-#[derive(Debug, Clone)]
-pub struct StatusView {
-    /// The validator's address and stake, for a validator.
-    pub validator: Option<(Arc<str>, u64)>,
-    /// Blocks this address has won (over the whole data directory).
-    pub wins: u64,
-    pub round: u64,
-    /// Time until the round closes; `None` when rounds are closed by hand (tests).
-    pub left: Option<Duration>,
-    pub height: u64,
-    /// Ledger mode: the session's account.
-    pub account: Option<Account>,
-}
-
-/// What the round task publishes for readers (the HTTP side) on a `watch` channel, so
-/// that no number of readers ever queues behind, or delays, a proposal. Blocks and draws
-/// are not in it: readers take those from the data directory through [`ChainIndex`].
-#[derive(Debug, Clone, Default)]
-pub struct View {
-    /// The chain's draw: `pos-lottery-v1` or `pos-lottery-v2`.
-    pub draw: &'static str,
-    /// The connected validators, largest stake first.
-    pub validators: Vec<ValidatorView>,
-    /// This round's candidates, in draw (address) order.
-    pub pool: Vec<PendingView>,
-    pub height: u64,
-    pub round: u64,
-    pub rounds_run: u64,
-    pub empty_rounds: u64,
-    pub total_stake: u128,
-    pub burned_stake: u128,
-    pub round_secs: Option<f64>,
-    /// When the open round closes; `None` when rounds are closed by hand.
-    pub next_tick: Option<Instant>,
-    pub chi_square: Option<ChiSquare>,
-    /// Ledger mode: accounts, supply and the pending transfers and slashes.
-    pub ledger: Option<Arc<LedgerView>>,
-}
-
-impl View {
-    /// `/api/stats`, with the time left computed now rather than when the view was made.
-    pub fn stats(&self, connections: usize) -> StatsView {
-        let left = self
-            .next_tick
-            .map(|t| t.saturating_duration_since(Instant::now()));
-        StatsView {
-            height: self.height,
-            round: self.round,
-            rounds_run: self.rounds_run,
-            empty_rounds: self.empty_rounds,
-            validators: self.validators.len(),
-            candidates: self.pool.len(),
-            total_stake: self.total_stake,
-            burned_stake: self.burned_stake,
-            connections,
-            round_secs: self.round_secs,
-            next_round_at: left
-                .map(|d| rfc3339(Utc::now() + chrono::Duration::from_std(d).unwrap_or_default())),
-            seconds_left: left.map(|d| d.as_secs_f64()),
-            chi_square: self.chi_square,
-        }
-    }
-}
-
-/// A view costs O(validators) to build: with up to this many validators and candidates it
-/// is rebuilt on every change, beyond it at most once per [`VIEW_INTERVAL`].
-pub const VIEW_EAGER_MAX: usize = 1024;
-/// The longest a view may lag behind the state when it is rebuilt lazily.
-pub const VIEW_INTERVAL: Duration = Duration::from_millis(50);
-
-#[derive(Debug, Clone)]
-pub struct Joined {
-    pub id: u64,
-    pub address: Arc<str>,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Proposal {
-    Entered {
-        round: u64,
-    },
-    AlreadyProposed {
-        round: u64,
-    },
-    /// The validator is gone (it cannot happen to a live session).
-    Unknown,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct ValidatorView {
-    pub address: Arc<str>,
-    pub stake: u64,
-    /// stake / total stake of the connected validators.
-    pub share: f64,
-    pub wins: u64,
-    pub expected_wins: f64,
-    /// Candidates proposed since it connected.
-    pub proposed: u64,
-    pub connected_since: String,
-}
-
-/// One entry of `/transactionPool`: a candidate of the open round and its odds.
-///
-/// The odds are public while the round is open (every entrant's stake and the total are),
-/// the outcome is not: on a pos-lottery-v2 chain the seed needs the block's reveal, which
-/// the server publishes only in the block itself, after the entries are frozen.
-#[derive(Debug, Clone, Serialize)]
-pub struct PendingView {
-    /// Always `"candidate"`.
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub address: Arc<str>,
-    pub bpm: u32,
-    /// The validator's stake now; the draw reads it again when the round closes.
-    pub stake: u64,
-    pub proposed_at: String,
-    /// The open round's total entered stake: the draw's `T` if nothing changes before the
-    /// round closes. A u128, so it may exceed 2^64.
-    pub total: u128,
-    /// stake / total: the chance to win this round as things stand.
-    pub chance: f64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct StatsView {
-    pub height: u64,
-    pub round: u64,
-    pub rounds_run: u64,
-    pub empty_rounds: u64,
-    pub validators: usize,
-    pub candidates: usize,
-    pub total_stake: u128,
-    pub burned_stake: u128,
-    pub connections: usize,
-    pub round_secs: Option<f64>,
-    pub next_round_at: Option<String>,
-    pub seconds_left: Option<f64>,
-    pub chi_square: Option<ChiSquare>,
-}
-
-/// One server event, already serialized, for the HTTP event stream.
-#[derive(Debug, Clone)]
-pub struct Event {
-    pub name: &'static str,
-    pub data: Arc<str>,
-}
-
-#[derive(Serialize)]
-struct ValidatorEvent<'a> {
-    address: &'a str,
-    stake: u64,
-}
-
-#[derive(Serialize)]
-struct SlashedEvent<'a> {
-    address: &'a str,
-    stake: u64,
-    burned: u128,
-}
-
-#[derive(Serialize)]
-struct RoundEvent {
-    round: u64,
-    empty: bool,
-}
-
-#[derive(Serialize)]
-struct BlockEvent<'a> {
-    block: &'a Block,
-    draw: DrawSummary,
-}
-
-#[derive(Serialize)]
-struct DrawSummary {
-    entrants: usize,
-    /// The winner's stake in the draw.
-    stake: u64,
-    total: u128,
-    counter: u64,
-    target: u128,
 }
 
 /// Channels and settings the round task is built from.
@@ -758,105 +498,6 @@ impl Round {
         Some(v)
     }
 
-    /// Builds the readers' view of the state now.
-    fn build_view(&self) -> View {
-        let total = self.total_stake();
-        let total_f = total as f64;
-        let mut validators: Vec<ValidatorView> = self
-            .validators
-            .values()
-            .map(|v| {
-                let t = self.tallies.get(&*v.address).copied().unwrap_or_default();
-                ValidatorView {
-                    address: v.address.clone(),
-                    stake: v.stake,
-                    share: if total_f > 0.0 {
-                        v.stake as f64 / total_f
-                    } else {
-                        0.0
-                    },
-                    wins: t.wins,
-                    expected_wins: t.expected,
-                    proposed: v.proposed,
-                    connected_since: rfc3339(v.joined_at),
-                }
-            })
-            .collect();
-        validators.sort_by(|a, b| b.stake.cmp(&a.stake).then(a.address.cmp(&b.address)));
-        // Stakes as the draw would read them if the round closed now.
-        let entered: Vec<(&Arc<str>, &Pending, u64)> = self
-            .candidates
-            .iter()
-            .map(|(address, p)| {
-                let stake = self.validators.get(&p.id).map_or(0, |v| v.stake);
-                (address, p, stake)
-            })
-            .collect();
-        let entered_total: u128 = entered.iter().map(|(_, _, s)| u128::from(*s)).sum();
-        let pool = entered
-            .into_iter()
-            .map(|(address, p, stake)| PendingView {
-                kind: "candidate",
-                address: address.clone(),
-                bpm: p.bpm,
-                stake,
-                proposed_at: rfc3339(p.at),
-                total: entered_total,
-                chance: if entered_total > 0 {
-                    stake as f64 / entered_total as f64
-                } else {
-                    0.0
-                },
-            })
-            .collect();
-        View {
-            draw: if self.secrets.is_some() {
-                "pos-lottery-v2"
-            } else {
-                "pos-lottery-v1"
-            },
-            validators,
-            pool,
-            height: self.tip.index,
-            round: self.number,
-            rounds_run: self.rounds_run,
-            empty_rounds: self.empty_rounds,
-            total_stake: total,
-            burned_stake: match &self.ledger {
-                Some(l) => l.burned(),
-                None => self.burned,
-            },
-            round_secs: match &self.ticks {
-                TickSource::Every(_, p) => Some(p.as_secs_f64()),
-                TickSource::Manual(_) | TickSource::Ended => None,
-            },
-            next_tick: self.next_tick,
-            chi_square: chi_square(self.tallies.values()),
-            ledger: self.ledger.as_ref().map(|l| Arc::new(l.view())),
-        }
-    }
-
-    /// Publishes a fresh view now.
-    fn publish(&mut self) {
-        let view = Arc::new(self.build_view());
-        self.view_tx.send_replace(view);
-        self.view_dirty = false;
-        self.view_published = Instant::now();
-    }
-
-    /// The state changed: publish now while that is cheap or the last view is old enough,
-    /// otherwise soon (the run loop publishes a dirty view after [`VIEW_INTERVAL`]).
-    fn changed(&mut self) {
-        // Ledger mode's view lists every account: many accounts make every rebuild dear.
-        let accounts = self.ledger.as_ref().map_or(0, |l| l.accounts.map.len());
-        let small = self.validators.len() + self.candidates.len() + accounts <= VIEW_EAGER_MAX;
-        if small || self.view_published.elapsed() >= VIEW_INTERVAL {
-            self.publish();
-        } else {
-            self.view_dirty = true;
-        }
-    }
-
     fn total_stake(&self) -> u128 {
         self.validators.values().map(|v| u128::from(v.stake)).sum()
     }
@@ -1093,36 +734,6 @@ impl Round {
         self.shared.announced.fetch_add(1, Ordering::SeqCst);
         let _ = self.announce_tx.send(line);
     }
-
-    /// Publishes an event for the HTTP stream. Typed payloads, not `json!`: a `u128` total
-    /// above `u64::MAX` cannot live in a `serde_json::Value`, but serializes fine directly.
-    fn event(&self, name: &'static str, data: &impl Serialize) {
-        if self.event_tx.receiver_count() > 0 {
-            let Ok(data) = serde_json::to_string(data) else {
-                return;
-            };
-            let data: Arc<str> = data.into();
-            let _ = self.event_tx.send(Event { name, data });
-        }
-    }
-}
-
-/// The round timer. After a stall (a slow disk, say) longer than a round it closes one round
-/// at once, then goes back to the schedule: `Burst` would close every missed round back to
-/// back without serving a command in between.
-fn round_interval(start: Instant, period: Duration) -> Interval {
-    let mut interval = tokio::time::interval_at(start, period);
-    interval.set_missed_tick_behavior(MissedTickBehavior::Skip);
-    interval
-}
-
-async fn tick_opt(interval: &mut Option<Interval>) {
-    match interval {
-        Some(i) => {
-            i.tick().await;
-        }
-        None => std::future::pending().await,
-    }
 }
 
 /// A block's JSON, exactly its line in `chain.jsonl`.
@@ -1134,29 +745,4 @@ fn block_json(block: &Block) -> Bytes {
 /// RFC 3339 in UTC with millisecond precision and a `Z`.
 pub fn rfc3339(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test(start_paused = true)]
-    async fn after_a_stall_one_round_closes_then_the_schedule_resumes() {
-        let period = Duration::from_secs(30);
-        let t0 = Instant::now();
-        let mut interval = round_interval(t0 + period, period);
-        interval.tick().await;
-        assert_eq!(Instant::now(), t0 + period);
-        // A stall of three and a half rounds, as a slow fsync would cause.
-        tokio::time::advance(period * 7 / 2).await;
-        let stalled_until = Instant::now();
-        interval.tick().await;
-        assert_eq!(Instant::now(), stalled_until, "one round closes at once");
-        interval.tick().await;
-        assert_eq!(
-            Instant::now(),
-            t0 + period * 5,
-            "the next closes on the original schedule, not back to back"
-        );
-    }
 }
