@@ -9,95 +9,21 @@ use std::io::BufRead;
 
 use serde::{Deserialize, Serialize};
 
-use crate::chain::{
-    compute_entries_hash_bytes, decode_hash, hex_matches, is_hex64, Block, ChainError,
-    BLOCK_SIGNING_PREFIX,
-};
-use crate::lottery::{compute_seed, compute_seed_v2, pick_winner, LotteryError};
+use crate::chain::{decode_hash, Block, ChainError};
+use crate::lottery::{compute_seed, pick_winner, LotteryError};
 use crate::replay::Replay;
 use crate::tx::Genesis;
 
+mod draw_check;
+mod signatures;
+mod slashes;
+use draw_check::check_draw;
+use signatures::SignatureCheck;
+pub use signatures::Signatures;
+pub use slashes::{audit_slashes, Burns, SlashRecord, SLASHES_FILE};
+
 pub const CHAIN_FILE: &str = "chain.jsonl";
 pub const DRAWS_FILE: &str = "draws.jsonl";
-/// One line per slash, made durable before the slashed validator is told.
-pub const SLASHES_FILE: &str = "slashes.jsonl";
-
-/// One line of `slashes.jsonl`: who was slashed, in which round, and how much was burned.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SlashRecord {
-    /// The round that was open when the validator was slashed.
-    #[serde(rename = "Round")]
-    pub round: u64,
-    #[serde(rename = "Address")]
-    pub address: String,
-    #[serde(rename = "Burned")]
-    pub burned: u64,
-}
-
-/// What `slashes.jsonl` adds up to.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct Burns {
-    pub slashes: u64,
-    pub burned: u128,
-    pub repairs: Vec<Repair>,
-}
-
-/// Reads every slash record; a torn last line is a crash leftover (its validator was never
-/// told), anything else unreadable is damage.
-pub fn audit_slashes(mut r: impl BufRead) -> Result<Burns, AuditError> {
-    let mut out = Burns::default();
-    let mut offset = 0u64;
-    let mut line_no = 0u64;
-    let io_err =
-        |e: std::io::Error| AuditError::new(SLASHES_FILE, None, format!("cannot read: {e}"));
-    while let Some(line) = read_line(&mut r, &mut offset).map_err(io_err)? {
-        line_no += 1;
-        let parsed = serde_json::from_slice::<SlashRecord>(&line.bytes);
-        let record = match parsed {
-            Ok(record) if line.terminated => record,
-            outcome => {
-                if read_line(&mut r, &mut offset).map_err(io_err)?.is_none() {
-                    out.repairs.push(Repair {
-                        file: SLASHES_FILE,
-                        offset: line.offset,
-                        reason: if line.terminated {
-                            "unparseable last line (torn write)"
-                        } else {
-                            "last line has no newline (torn write)"
-                        },
-                    });
-                    break;
-                }
-                let why = match outcome {
-                    Err(e) => format!("line {line_no} is not a valid slash record: {e}"),
-                    Ok(_) => format!("line {line_no} has no newline"),
-                };
-                return Err(AuditError::new(SLASHES_FILE, None, why));
-            }
-        };
-        if !is_hex64(&record.address) {
-            return Err(AuditError::new(
-                SLASHES_FILE,
-                None,
-                format!(
-                    "line {line_no}: Address is {:?}, not 64 lowercase hex characters",
-                    record.address
-                ),
-            ));
-        }
-        if record.burned == 0 {
-            return Err(AuditError::new(
-                SLASHES_FILE,
-                None,
-                format!("line {line_no}: Burned is 0; a slash burns a stake of at least 1"),
-            ));
-        }
-        out.slashes += 1;
-        out.burned += u128::from(record.burned);
-    }
-    Ok(out)
-}
 
 /// One line of `draws.jsonl`: a draw's full inputs and outputs.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -185,184 +111,6 @@ impl Audit {
     }
 }
 
-/// Which block signatures an audit checks (v2 chains).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Signatures {
-    /// Every one (`verify`), batch-verified.
-    All,
-    /// Only the newest n (start-up: the reveal chain and every hash are checked in full, and
-    /// the files were written by this server).
-    Newest(usize),
-}
-
-/// How many signatures are batch-verified at once (one `verify_batch` call).
-const SIGNATURE_BATCH: usize = 1024;
-/// Batches gathered before they are verified, split across the cores: enough to keep every
-/// core busy for a while per thread start, few enough to cost only a few MB.
-const PARALLEL_BATCHES: usize = 16;
-/// The most threads one flush uses.
-const MAX_SIGNATURE_THREADS: usize = 8;
-
-/// A block's index, `Hash` and `Signature` as found (hex text, already checked by
-/// [`Block::validate_alone`]). Decoded only when verified: a block whose signature start-up
-/// skips costs a copy, not a decode and an allocation.
-struct PendingSignature {
-    index: u64,
-    hash: [u8; 64],
-    signature: [u8; 128],
-}
-
-impl PendingSignature {
-    /// What the server signed (see [`Block::signing_message`]) and the signature; `None`
-    /// when the signature is not hex.
-    fn decode(&self) -> Option<(Vec<u8>, ed25519_dalek::Signature)> {
-        let mut raw = [0u8; 64];
-        hex::decode_to_slice(self.signature, &mut raw).ok()?;
-        let message = [BLOCK_SIGNING_PREFIX.as_bytes(), &self.hash].concat();
-        Some((message, ed25519_dalek::Signature::from_bytes(&raw)))
-    }
-}
-
-/// Collects block signatures and verifies them in batches, on every core.
-struct SignatureCheck {
-    key: ed25519_dalek::VerifyingKey,
-    mode: Signatures,
-    pending: VecDeque<PendingSignature>,
-    checked: u64,
-}
-
-/// True when every signature in `batch` verifies under `key` (one batch verification).
-fn verify_batch(key: &ed25519_dalek::VerifyingKey, batch: &[PendingSignature]) -> bool {
-    let Some(decoded) = batch
-        .iter()
-        .map(PendingSignature::decode)
-        .collect::<Option<Vec<_>>>()
-    else {
-        return false;
-    };
-    let msgs: Vec<&[u8]> = decoded.iter().map(|d| d.0.as_slice()).collect();
-    let sigs: Vec<ed25519_dalek::Signature> = decoded.iter().map(|d| d.1).collect();
-    let keys = vec![*key; batch.len()];
-    ed25519_dalek::verify_batch(&msgs, &sigs, &keys).is_ok()
-}
-
-impl SignatureCheck {
-    fn new(genesis: &Block, mode: Signatures) -> Result<SignatureCheck, AuditError> {
-        let bad = |why: String| AuditError::new(CHAIN_FILE, Some(0), why);
-        let hex_key = genesis.server_key.as_deref().unwrap_or_default();
-        let raw = decode_hash(hex_key)
-            .ok_or_else(|| bad(format!("ServerKey is {hex_key:?}, not 64 hex characters")))?;
-        let key = ed25519_dalek::VerifyingKey::from_bytes(&raw)
-            .map_err(|_| bad(format!("ServerKey {hex_key} is not an Ed25519 public key")))?;
-        // A small-order key "verifies" forged signatures under some implementations.
-        if key.is_weak() {
-            return Err(bad(format!(
-                "ServerKey {hex_key} is a weak (small-order) key"
-            )));
-        }
-        Ok(SignatureCheck {
-            key,
-            mode,
-            pending: VecDeque::new(),
-            checked: 0,
-        })
-    }
-
-    fn push(&mut self, block: &Block) -> Result<(), AuditError> {
-        let sig = block.signature.as_deref().unwrap_or_default();
-        let (Ok(hash), Ok(signature)) = (
-            <[u8; 64]>::try_from(block.hash.as_bytes()),
-            <[u8; 128]>::try_from(sig.as_bytes()),
-        ) else {
-            return Err(AuditError::new(
-                CHAIN_FILE,
-                Some(block.index),
-                "Signature is not 128 hex characters",
-            ));
-        };
-        self.pending.push_back(PendingSignature {
-            index: block.index,
-            hash,
-            signature,
-        });
-        match self.mode {
-            Signatures::All if self.pending.len() >= SIGNATURE_BATCH * PARALLEL_BATCHES => {
-                self.flush()
-            }
-            Signatures::Newest(n) if self.pending.len() > n => {
-                self.pending.pop_front();
-                Ok(())
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Verifies what is pending; the first bad signature is named by its block.
-    fn flush(&mut self) -> Result<(), AuditError> {
-        if self.pending.is_empty() {
-            return Ok(());
-        }
-        let key = self.key;
-        let pending = self.pending.make_contiguous();
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .clamp(1, MAX_SIGNATURE_THREADS);
-        // Each thread takes an equal share; each share is verified in batches.
-        let share = pending.len().div_ceil(threads).max(1);
-        let batch = share.min(SIGNATURE_BATCH);
-        let verify_share =
-            move |part: &[PendingSignature]| part.chunks(batch).all(|c| verify_batch(&key, c));
-        let all_good = if threads == 1 || pending.len() <= batch {
-            verify_share(pending)
-        } else {
-            std::thread::scope(|scope| {
-                let mut inline = true;
-                let handles: Vec<_> = pending
-                    .chunks(share)
-                    .filter_map(|part| {
-                        match std::thread::Builder::new()
-                            .name("verify-signatures".into())
-                            .spawn_scoped(scope, move || verify_share(part))
-                        {
-                            Ok(h) => Some(h),
-                            // No thread to be had: this one does that share itself.
-                            Err(_) => {
-                                inline &= verify_share(part);
-                                None
-                            }
-                        }
-                    })
-                    .collect();
-                handles
-                    .into_iter()
-                    .fold(inline, |ok, h| h.join().unwrap_or(false) && ok)
-            })
-        };
-        if !all_good {
-            let bad = self
-                .pending
-                .iter()
-                .find(|p| {
-                    p.decode()
-                        .is_none_or(|(m, s)| self.key.verify_strict(&m, &s).is_err())
-                })
-                .or(self.pending.front())
-                .map_or(0, |p| p.index);
-            return Err(AuditError::new(
-                CHAIN_FILE,
-                Some(bad),
-                format!(
-                    "Signature does not verify under the ServerKey {}: this block was not signed by the chain's server",
-                    hex::encode(self.key.as_bytes())
-                ),
-            ));
-        }
-        self.checked += self.pending.len() as u64;
-        self.pending.clear();
-        Ok(())
-    }
-}
-
 /// The first thing wrong, with where it is.
 #[derive(Debug, thiserror::Error)]
 #[error("{file}{}: {reason}", block.map(|i| format!(", block {i}")).unwrap_or_default())]
@@ -384,98 +132,6 @@ impl AuditError {
             reason: reason.into(),
         }
     }
-}
-
-/// Why a draw line does not match what the draw recomputes to. Each says what it found.
-#[derive(Debug, thiserror::Error)]
-enum DrawMismatch {
-    #[error("the draw line has Index {found}, expected {expected}")]
-    Index { found: u64, expected: u64 },
-    #[error("entries are not in strictly ascending address order: entry {at} is {address:?} after {before:?}")]
-    Order {
-        at: usize,
-        address: String,
-        before: String,
-    },
-    #[error("entry {0} has address {1:?}, not 64 lowercase hex characters")]
-    Address(usize, String),
-    #[error("entry {0} ({1}) has stake 0; every stake is at least 1")]
-    ZeroStake(usize, String),
-    #[error("the block's EntriesHash is {found}, but the draw line's entries hash to {computed}")]
-    EntriesHash { found: String, computed: String },
-    #[error("draw cannot be computed: {0}")]
-    Lottery(#[from] LotteryError),
-    /// What the draw recomputes to, against what the file says.
-    #[error("{0}")]
-    Outcome(String),
-    #[error("the block's Validator is {found}, but the draw's winner is {winner}")]
-    Validator { found: String, winner: String },
-}
-
-/// Recomputes the draw behind `block` (on top of `prev`) and checks `draw` against it.
-fn check_draw(prev: &Block, block: &Block, draw: &DrawRecord) -> Result<(), DrawMismatch> {
-    if draw.index != block.index {
-        return Err(DrawMismatch::Index {
-            found: draw.index,
-            expected: block.index,
-        });
-    }
-    for (i, pair) in draw.entries.windows(2).enumerate() {
-        if let [a, b] = pair {
-            if a.0 >= b.0 {
-                return Err(DrawMismatch::Order {
-                    at: i + 1,
-                    address: b.0.clone(),
-                    before: a.0.clone(),
-                });
-            }
-        }
-    }
-    for (i, (address, stake)) in draw.entries.iter().enumerate() {
-        if !is_hex64(address) {
-            return Err(DrawMismatch::Address(i, address.clone()));
-        }
-        // The server never accepts a stake below 1 (MIN_STAKE >= 1), and an entry of 0
-        // could never win: one in a file was put there by hand.
-        if *stake == 0 {
-            return Err(DrawMismatch::ZeroStake(i, address.clone()));
-        }
-    }
-    let computed = compute_entries_hash_bytes(&draw.entries);
-    if !hex_matches(&block.entries_hash, &computed) {
-        return Err(DrawMismatch::EntriesHash {
-            found: block.entries_hash.clone(),
-            computed: hex::encode(computed),
-        });
-    }
-    let tip_hash = prev.hash_bytes().unwrap_or_default();
-    // The block's version decides the seed: v2 blocks carry their reveal.
-    let seed = match block.reveal_bytes() {
-        Some(reveal) => compute_seed_v2(&tip_hash, block.index, &computed, &reveal),
-        None => compute_seed(&tip_hash, block.index),
-    };
-    let d = pick_winner(&seed, &draw.entries)?;
-    let winner = draw
-        .entries
-        .get(d.winner)
-        .map(|e| e.0.clone())
-        .unwrap_or_default();
-    if (d.total, d.counter, d.target, &winner)
-        != (draw.total, draw.counter, draw.target, &draw.winner)
-    {
-        return Err(DrawMismatch::Outcome(format!(
-            "the draw recomputes to Total {}, Counter {}, Target {}, winner {winner}; \
-             the file says Total {}, Counter {}, Target {}, Winner {}",
-            d.total, d.counter, d.target, draw.total, draw.counter, draw.target, draw.winner
-        )));
-    }
-    if block.validator != winner {
-        return Err(DrawMismatch::Validator {
-            found: block.validator.clone(),
-            winner,
-        });
-    }
-    Ok(())
 }
 
 /// A line as read: where it starts, its bytes without `\n`, and whether `\n` ended it.
@@ -1049,25 +705,6 @@ mod tests {
         };
         let err = check_draw(&genesis, &block, &draw).unwrap_err().to_string();
         assert!(err.contains("has stake 0"), "{err}");
-    }
-
-    #[test]
-    fn slashes_add_up_and_a_torn_last_line_is_a_leftover() {
-        let a = addr('a');
-        let text = format!(
-            "{{\"Round\":1,\"Address\":\"{a}\",\"Burned\":5}}\n{{\"Round\":2,\"Address\":\"{a}\",\"Burned\":{}}}\n",
-            u64::MAX
-        );
-        let b = audit_slashes(text.as_bytes()).unwrap();
-        assert_eq!((b.slashes, b.burned), (2, 5 + u128::from(u64::MAX)));
-        let torn = &text.as_bytes()[..text.len() - 3];
-        let b = audit_slashes(torn).unwrap();
-        assert_eq!((b.slashes, b.burned), (1, 5));
-        assert_eq!(b.repairs.len(), 1);
-        let zero = format!("{{\"Round\":1,\"Address\":\"{a}\",\"Burned\":0}}\n");
-        assert!(audit_slashes(zero.as_bytes()).is_err());
-        let middle = format!("{{\n{text}");
-        assert!(audit_slashes(middle.as_bytes()).is_err());
     }
 
     #[test]
