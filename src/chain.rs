@@ -17,6 +17,14 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+mod hashes;
+mod in_memory;
+use hashes::push_decimal;
+pub use hashes::{
+    compute_entries_hash, compute_entries_hash_bytes, decode_hash, hex_matches, is_hex64,
+};
+pub use in_memory::Chain;
+
 /// Smallest and largest heart rate a block may carry (the genesis block carries 0).
 pub const BPM_RANGE: std::ops::RangeInclusive<u32> = 1..=300;
 
@@ -562,167 +570,6 @@ impl Block {
     }
 }
 
-/// `EntriesHash`: hex SHA-256 over each entry in draw order as `address \n stake \n`.
-pub fn compute_entries_hash<A: AsRef<str>>(entries: &[(A, u64)]) -> String {
-    hex::encode(compute_entries_hash_bytes(entries))
-}
-
-/// The raw digest behind [`compute_entries_hash`].
-pub fn compute_entries_hash_bytes<A: AsRef<str>>(entries: &[(A, u64)]) -> [u8; 32] {
-    // Fed in 64 KiB chunks: a million entries are one pass over ~85 MB, not 4M tiny updates.
-    const CHUNK: usize = 64 * 1024;
-    let mut h = Sha256::new();
-    let mut buf: Vec<u8> = Vec::with_capacity(CHUNK + 128);
-    for (address, stake) in entries {
-        buf.extend_from_slice(address.as_ref().as_bytes());
-        buf.push(b'\n');
-        push_decimal(&mut buf, *stake);
-        buf.push(b'\n');
-        if buf.len() >= CHUNK {
-            h.update(&buf);
-            buf.clear();
-        }
-    }
-    h.update(&buf);
-    h.finalize().into()
-}
-
-/// Appends `n` in decimal without allocating.
-fn push_decimal(buf: &mut Vec<u8>, mut n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i = i.saturating_sub(1);
-        if let Some(d) = digits.get_mut(i) {
-            *d = b'0'.saturating_add((n % 10) as u8);
-        }
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    buf.extend_from_slice(digits.get(i..).unwrap_or_default());
-}
-
-/// True for exactly 64 lowercase hex characters.
-pub fn is_hex64(s: &str) -> bool {
-    s.len() == 64 && s.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
-}
-
-/// True when `hex` is exactly the lowercase hex of `raw`. Compares without decoding or
-/// allocating: start-up and `verify` make this check several times per block.
-pub fn hex_matches(hex: &str, raw: &[u8; 32]) -> bool {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
-    let hex = hex.as_bytes();
-    hex.len() == 64
-        && raw.iter().zip(hex.chunks_exact(2)).all(|(b, pair)| {
-            pair.first() == DIGITS.get(usize::from(b >> 4))
-                && pair.get(1) == DIGITS.get(usize::from(b & 0xf))
-        })
-}
-
-/// The 32 bytes a 64-hex hash stands for; `None` if it is not hex of that length.
-pub fn decode_hash(s: &str) -> Option<[u8; 32]> {
-    let mut out = [0u8; 32];
-    hex::decode_to_slice(s, &mut out).ok()?;
-    Some(out)
-}
-
-/// The chain: a genesis block and every block appended after it, each checked on the way in.
-#[derive(Debug, Clone)]
-pub struct Chain {
-    blocks: Vec<Block>,
-}
-
-impl Chain {
-    /// A chain holding only `genesis`, which must be a valid genesis block.
-    pub fn new(genesis: Block) -> Result<Chain, ChainError> {
-        if genesis.index != 0 {
-            return Err(ChainError::IndexMismatch {
-                index: genesis.index,
-                expected: 0,
-            });
-        }
-        genesis.validate_alone()?;
-        Ok(Chain {
-            blocks: vec![genesis],
-        })
-    }
-
-    /// Rebuilds a chain from blocks, checking every link. Fails on the first bad block.
-    pub fn from_blocks(blocks: Vec<Block>) -> Result<Chain, ChainError> {
-        let mut iter = blocks.into_iter();
-        let mut chain = Chain::new(iter.next().ok_or(ChainError::Empty)?)?;
-        for block in iter {
-            chain.append(block)?;
-        }
-        Ok(chain)
-    }
-
-    /// A chain from blocks that [`crate::ledger::audit`] has already checked with these
-    /// same rules, skipping a second pass over every hash; only emptiness is checked.
-    pub fn from_audited_blocks(blocks: Vec<Block>) -> Result<Chain, ChainError> {
-        if blocks.is_empty() {
-            return Err(ChainError::Empty);
-        }
-        Ok(Chain { blocks })
-    }
-
-    /// The newest block.
-    pub fn tip(&self) -> &Block {
-        // A Chain is only built by `new`, which stores the genesis block; nothing removes it.
-        self.blocks
-            .last()
-            .unwrap_or_else(|| unreachable!("a chain always has its genesis"))
-    }
-
-    /// Appends `block` if it validly follows the tip; otherwise leaves the chain unchanged.
-    pub fn append(&mut self, block: Block) -> Result<(), ChainError> {
-        block.validate_after(self.tip())?;
-        self.blocks.push(block);
-        Ok(())
-    }
-
-    /// Re-checks every block and link from genesis to tip.
-    pub fn verify(&self) -> Result<(), ChainError> {
-        let mut prev: Option<&Block> = None;
-        for block in &self.blocks {
-            match prev {
-                None => {
-                    if block.index != 0 {
-                        return Err(ChainError::IndexMismatch {
-                            index: block.index,
-                            expected: 0,
-                        });
-                    }
-                    block.validate_alone()?
-                }
-                Some(p) => block.validate_after(p)?,
-            }
-            prev = Some(block);
-        }
-        Ok(())
-    }
-
-    pub fn blocks(&self) -> &[Block] {
-        &self.blocks
-    }
-
-    pub fn get(&self, index: u64) -> Option<&Block> {
-        usize::try_from(index).ok().and_then(|i| self.blocks.get(i))
-    }
-
-    /// Number of blocks, genesis included.
-    pub fn len(&self) -> usize {
-        self.blocks.len()
-    }
-
-    /// Always false: a chain holds at least its genesis block.
-    pub fn is_empty(&self) -> bool {
-        self.blocks.is_empty()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -783,23 +630,6 @@ mod tests {
         assert_eq!(
             b.compute_hash(),
             hex::encode(Sha256::digest(text.as_bytes()))
-        );
-    }
-
-    #[test]
-    fn entries_hash_of_nothing_is_sha256_of_empty_string() {
-        let none: [(&str, u64); 0] = [];
-        assert_eq!(compute_entries_hash(&none), EMPTY_ENTRIES_HASH);
-        assert_eq!(
-            compute_entries_hash(&[("alice", 50), ("bob", 30)]),
-            hex::encode(Sha256::digest(b"alice\n50\nbob\n30\n"))
-        );
-        let edge = [("a", 0), ("b", 9), ("c", 10), ("d", u64::MAX)];
-        assert_eq!(
-            compute_entries_hash(&edge),
-            hex::encode(Sha256::digest(
-                b"a\n0\nb\n9\nc\n10\nd\n18446744073709551615\n"
-            ))
         );
     }
 
@@ -881,18 +711,6 @@ mod tests {
         g.bpm = 5;
         g.hash = g.compute_hash();
         assert!(matches!(Chain::new(g), Err(ChainError::BadGenesis { .. })));
-    }
-
-    #[test]
-    fn hex_matches_only_the_exact_lowercase_hex() {
-        let raw: [u8; 32] = core::array::from_fn(|i| (i * 37) as u8);
-        let hex = hex::encode(raw);
-        assert!(hex_matches(&hex, &raw));
-        assert!(!hex_matches(&hex.to_uppercase(), &raw));
-        assert!(!hex_matches(&hex[..62], &raw));
-        let mut other = raw;
-        other[31] ^= 1;
-        assert!(!hex_matches(&hex, &other));
     }
 
     #[test]
