@@ -9,9 +9,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{BufReader, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 
-use ed25519_dalek::SigningKey;
-
-use crate::chain::{decode_hash, Block};
+use crate::chain::Block;
 use crate::ledger::{
     audit_full, audit_slashes, Audit, AuditError, DrawRecord, Signatures, SlashRecord, CHAIN_FILE,
     DRAWS_FILE, SLASHES_FILE,
@@ -21,13 +19,15 @@ use crate::pool::{
     PoolError, POOL_FILE,
 };
 use crate::replay::TRANSACTIONS_FILE;
-use crate::seed::{SecretChain, SecretRecord, CHECKPOINT_EVERY};
+use crate::seed::SecretChain;
 use crate::tx::{Accounts, Tx, TxRecord, GENESIS_FILE};
 
-/// The server's Ed25519 secret key (v2 chains): one line, 64 hex, mode 0600.
-pub const SERVER_KEY_FILE: &str = "server.key";
-/// The server's reveal chains (v2 chains): one JSON line each, mode 0600; see [`crate::seed`].
-pub const SEED_SECRET_FILE: &str = "seed-secret";
+mod index;
+mod secrets;
+pub use index::{read_chain_array, read_line_at, stream_chain_array, ChainIndex};
+use secrets::{append_secret_line, load_secrets, make_secrets};
+pub use secrets::{new_seed_chain, Secrets, SEED_SECRET_FILE, SERVER_KEY_FILE};
+
 /// Block signatures checked at start-up: the newest ones. Every hash, link, draw and the
 /// whole reveal chain are checked regardless; `verify` checks every signature.
 pub const START_SIGNATURES: usize = 1000;
@@ -39,16 +39,6 @@ pub enum NewChain {
     V1,
     /// pos-lottery-v2: a committed reveal chain of this many reveals, and signed blocks.
     V2 { seed_chain_len: u64 },
-}
-
-/// A v2 chain's secrets, loaded and matched against the chain.
-#[derive(Debug, Clone)]
-pub struct Secrets {
-    pub key: SigningKey,
-    /// The reveal chain the next block draws from.
-    pub seed: SecretChain,
-    /// How many of its reveals are used already.
-    pub used: u64,
 }
 
 /// The lock file: held with `flock` for the server's lifetime, it holds the server's pid.
@@ -472,139 +462,6 @@ fn reader(f: Option<&File>) -> BufReader<Box<dyn Read + '_>> {
     BufReader::with_capacity(1 << 20, inner)
 }
 
-/// Opens a file for appending with mode 0600 (it holds secrets), creating it if missing.
-fn open_secret_file(path: &Path) -> std::io::Result<File> {
-    let mut options = OpenOptions::new();
-    options.append(true).create(true);
-    #[cfg(unix)]
-    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    options.open(path)
-}
-
-/// Appends one reveal chain record to `seed-secret`, fsynced, making the file if needed.
-fn append_secret_line(dir: &Path, chain: &SecretChain) -> Result<(), StoreError> {
-    let path = dir.join(SEED_SECRET_FILE);
-    let existed = path.exists();
-    let mut f = open_secret_file(&path).map_err(io_err(&path))?;
-    let mut line = serde_json::to_vec(&chain.to_record()).map_err(|e| io_err(&path)(e.into()))?;
-    line.push(b'\n');
-    f.write_all(&line).map_err(io_err(&path))?;
-    f.sync_all().map_err(io_err(&path))?;
-    if !existed {
-        sync_dir(dir)?;
-    }
-    Ok(())
-}
-
-/// Every reveal chain in `seed-secret`, oldest first.
-fn read_secret_lines(dir: &Path) -> Result<Vec<SecretChain>, StoreError> {
-    let path = dir.join(SEED_SECRET_FILE);
-    let text = match std::fs::read_to_string(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-        Err(e) => return Err(io_err(&path)(e)),
-    };
-    let bad = |n: usize, why: String| StoreError::Secrets(path.clone(), format!("line {n}: {why}"));
-    let mut out = Vec::new();
-    for (i, line) in text.lines().enumerate() {
-        // A torn last line is a rotation that crashed before its block: never committed.
-        let Ok(record) = serde_json::from_str::<SecretRecord>(line) else {
-            if i + 1 == text.lines().count() && !text.ends_with('\n') {
-                break;
-            }
-            return Err(bad(i + 1, "not a reveal chain record".into()));
-        };
-        out.push(SecretChain::from_record(&record).map_err(|e| bad(i + 1, e.to_string()))?);
-    }
-    Ok(out)
-}
-
-/// Reads `server.key` and finds the reveal chain `commit` in `seed-secret`.
-fn load_secrets(
-    dir: &Path,
-    server_key: &[u8; 32],
-    commit: &[u8; 32],
-    used: u64,
-) -> Result<Secrets, StoreError> {
-    let key_path = dir.join(SERVER_KEY_FILE);
-    let text = std::fs::read_to_string(&key_path).map_err(|e| {
-        StoreError::Secrets(
-            key_path.clone(),
-            format!("{e}: a v2 chain needs the key that signs its blocks"),
-        )
-    })?;
-    let raw = decode_hash(text.trim()).ok_or_else(|| {
-        StoreError::Secrets(key_path.clone(), "not one line of 64 lowercase hex".into())
-    })?;
-    let key = SigningKey::from_bytes(&raw);
-    if key.verifying_key().to_bytes() != *server_key {
-        return Err(StoreError::Secrets(
-            key_path,
-            format!(
-                "its public key is {}, but the chain's ServerKey is {}: this key did not make this chain",
-                hex::encode(key.verifying_key().to_bytes()),
-                hex::encode(server_key)
-            ),
-        ));
-    }
-    let seed = read_secret_lines(dir)?
-        .into_iter()
-        .find(|c| c.commit() == *commit)
-        .ok_or_else(|| {
-            StoreError::Secrets(
-                dir.join(SEED_SECRET_FILE),
-                format!(
-                    "no reveal chain with commitment {}, which the chain draws from",
-                    hex::encode(commit)
-                ),
-            )
-        })?;
-    if used >= seed.len() {
-        return Err(StoreError::Secrets(
-            dir.join(SEED_SECRET_FILE),
-            format!(
-                "the reveal chain {} is used up ({used} of {} reveals) and the chain carries no NextSeedCommit",
-                hex::encode(commit),
-                seed.len()
-            ),
-        ));
-    }
-    Ok(Secrets { key, seed, used })
-}
-
-/// Makes the first reveal chain of a new v2 chain and the key (reusing a key found there, as
-/// after a crash before the genesis block), durable before the genesis block that commits to
-/// them.
-fn make_secrets(dir: &Path, seed_chain_len: u64) -> Result<Secrets, StoreError> {
-    let key_path = dir.join(SERVER_KEY_FILE);
-    let key = match std::fs::read_to_string(&key_path) {
-        Ok(text) => SigningKey::from_bytes(&decode_hash(text.trim()).ok_or_else(|| {
-            StoreError::Secrets(key_path.clone(), "not one line of 64 lowercase hex".into())
-        })?),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            let key = SigningKey::from_bytes(&rand::random::<[u8; 32]>());
-            let mut f = open_secret_file(&key_path).map_err(io_err(&key_path))?;
-            writeln!(f, "{}", hex::encode(key.to_bytes())).map_err(io_err(&key_path))?;
-            f.sync_all().map_err(io_err(&key_path))?;
-            sync_dir(dir)?;
-            key
-        }
-        Err(e) => return Err(io_err(&key_path)(e)),
-    };
-    // Always a fresh reveal chain: one left in seed-secret may belong to a chain whose files
-    // were removed, and its reveals are public; reusing them would make every draw
-    // predictable. An unused record left by a crash before the genesis block costs nothing.
-    let seed = new_seed_chain(seed_chain_len)
-        .map_err(|e| StoreError::Secrets(dir.join(SEED_SECRET_FILE), e.to_string()))?;
-    append_secret_line(dir, &seed)?;
-    Ok(Secrets { key, seed, used: 0 })
-}
-
-/// A fresh reveal chain of `n` reveals from 32 random bytes (N hashes).
-pub fn new_seed_chain(n: u64) -> Result<SecretChain, crate::seed::SeedError> {
-    SecretChain::new(n, CHECKPOINT_EVERY.min(n.max(1)), rand::random())
-}
-
 /// Creates `dir` if missing (making each new directory's entry durable in its parent), then
 /// takes an exclusive `flock` on its lock file and writes our pid into it. The kernel drops
 /// the lock when the process ends, `kill -9` included, so a stale lock file never blocks.
@@ -664,171 +521,6 @@ fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
             _ => Path::new("."),
         };
         sync_dir(parent)?;
-    }
-    Ok(())
-}
-
-/// Reads one line of `file` (such as [`CHAIN_FILE`] or [`DRAWS_FILE`]) by its span, as
-/// recorded by [`Store::append`] or the audit.
-pub fn read_line_at(dir: &Path, file: &str, offset: u64, len: u32) -> std::io::Result<Vec<u8>> {
-    let mut f = File::open(dir.join(file))?;
-    f.seek(SeekFrom::Start(offset))?;
-    let mut buf = vec![0u8; len as usize];
-    f.read_exact(&mut buf)?;
-    Ok(buf)
-}
-
-/// Where every block line and draw line is in the data directory: the server's only record
-/// of history in memory (16 bytes a block each), shared by the round task, which appends,
-/// and the HTTP side, which reads lines straight from the files. A read never sees a span
-/// that is not yet durable: spans are pushed only after [`Store::append`] returns.
-#[derive(Debug)]
-pub struct ChainIndex {
-    dir: PathBuf,
-    spans: std::sync::RwLock<IndexSpans>,
-}
-
-#[derive(Debug, Default)]
-struct IndexSpans {
-    blocks: Vec<(u64, u32)>,
-    /// By block index − 1: the genesis block has no draw.
-    draws: Vec<(u64, u32)>,
-}
-
-impl ChainIndex {
-    pub fn new(dir: PathBuf, blocks: Vec<(u64, u32)>, draws: Vec<(u64, u32)>) -> ChainIndex {
-        ChainIndex {
-            dir,
-            spans: std::sync::RwLock::new(IndexSpans { blocks, draws }),
-        }
-    }
-
-    fn spans(&self) -> std::sync::RwLockReadGuard<'_, IndexSpans> {
-        // A panic while holding the lock cannot leave the vectors half-pushed.
-        self.spans.read().unwrap_or_else(|p| p.into_inner())
-    }
-
-    /// Records a block that is now durable.
-    pub fn push(&self, spans: Spans) {
-        let mut s = self.spans.write().unwrap_or_else(|p| p.into_inner());
-        s.blocks.push(spans.block);
-        s.draws.push(spans.draw);
-    }
-
-    /// Blocks in the chain, genesis included.
-    pub fn len(&self) -> u64 {
-        self.spans().blocks.len() as u64
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
-    /// Block `index`'s JSON line (without `\n`), or `None` past the tip. Blocking I/O.
-    pub fn read_block(&self, index: u64) -> std::io::Result<Option<Vec<u8>>> {
-        let span = usize::try_from(index)
-            .ok()
-            .and_then(|i| self.spans().blocks.get(i).copied());
-        span.map(|(off, len)| read_line_at(&self.dir, CHAIN_FILE, off, len))
-            .transpose()
-    }
-
-    /// Block `index`'s draw line, or `None` for the genesis block and past the tip.
-    pub fn read_draw(&self, index: u64) -> std::io::Result<Option<Vec<u8>>> {
-        let span = index
-            .checked_sub(1)
-            .and_then(|i| usize::try_from(i).ok())
-            .and_then(|i| self.spans().draws.get(i).copied());
-        span.map(|(off, len)| read_line_at(&self.dir, DRAWS_FILE, off, len))
-            .transpose()
-    }
-
-    /// Up to `limit` block lines from `from`, in one read, and the index after the last.
-    pub fn read_blocks(&self, from: u64, limit: usize) -> std::io::Result<(Vec<Vec<u8>>, u64)> {
-        let range: Vec<(u64, u32)> = {
-            let s = self.spans();
-            let start = usize::try_from(from)
-                .unwrap_or(usize::MAX)
-                .min(s.blocks.len());
-            let end = start.saturating_add(limit).min(s.blocks.len());
-            s.blocks[start..end].to_vec()
-        };
-        let (Some(first), Some(last)) = (range.first(), range.last()) else {
-            return Ok((Vec::new(), from));
-        };
-        let start = first.0;
-        let end = last.0 + u64::from(last.1);
-        let bytes = read_line_at(&self.dir, CHAIN_FILE, start, (end - start) as u32)?;
-        let lines = range
-            .iter()
-            .map(|(off, len)| {
-                let at = (off - start) as usize;
-                bytes[at..at + *len as usize].to_vec()
-            })
-            .collect::<Vec<_>>();
-        let next = from + lines.len() as u64;
-        Ok((lines, next))
-    }
-
-    /// How many bytes of `chain.jsonl` hold the blocks known now (each line with its `\n`).
-    pub fn chain_bytes(&self) -> u64 {
-        self.spans()
-            .blocks
-            .last()
-            .map_or(0, |(off, len)| off + u64::from(*len) + 1)
-    }
-}
-
-/// Reads the first `len` bytes of `chain.jsonl` (whole lines) and makes them one JSON array
-/// line, `[block,block,...]\n`: what the tutorial broadcasts and `/blockchain` serves.
-pub fn read_chain_array(dir: &Path, len: u64) -> std::io::Result<Vec<u8>> {
-    let mut out = Vec::with_capacity(usize::try_from(len).unwrap_or(0).saturating_add(2));
-    stream_chain_array(dir, len, |chunk| {
-        out.extend_from_slice(&chunk);
-        true
-    })?;
-    Ok(out)
-}
-
-/// Like [`read_chain_array`], in chunks of at most 64 KiB handed to `send` (which returns
-/// false to stop), so a whole-chain answer costs bounded memory however long the chain.
-pub fn stream_chain_array(
-    dir: &Path,
-    len: u64,
-    mut send: impl FnMut(bytes::Bytes) -> bool,
-) -> std::io::Result<()> {
-    const CHUNK: u64 = 64 * 1024;
-    if len == 0 {
-        send(bytes::Bytes::from_static(b"[]\n"));
-        return Ok(());
-    }
-    let mut f = File::open(dir.join(CHAIN_FILE))?;
-    if !send(bytes::Bytes::from_static(b"[")) {
-        return Ok(());
-    }
-    let mut left = len;
-    while left > 0 {
-        let n = left.min(CHUNK);
-        let mut buf = vec![0u8; n as usize];
-        f.read_exact(&mut buf)?;
-        left -= n;
-        for b in &mut buf {
-            if *b == b'\n' {
-                *b = b',';
-            }
-        }
-        if left == 0 {
-            // The range ends with the last line's newline, now a comma: close the array.
-            buf.pop();
-            buf.extend_from_slice(b"]\n");
-        }
-        if !send(buf.into()) {
-            return Ok(());
-        }
     }
     Ok(())
 }
