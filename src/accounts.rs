@@ -66,6 +66,8 @@ pub struct Accounts {
     /// Addresses already found to be valid keys: decompressing a point costs about as much
     /// as half a signature check, and the same recipients come back block after block.
     valid_keys: std::collections::HashSet<String>,
+    /// The chain's `BlockReward` (its genesis block's): every reward's `Amount + Cut`.
+    pub block_reward: Option<u64>,
 }
 
 /// What applying one transaction found wrong (a replay names the block).
@@ -100,6 +102,12 @@ impl Accounts {
             genesis_total: total,
             ..Accounts::default()
         }
+    }
+
+    /// Checks every reward against the chain's `BlockReward`.
+    pub fn with_block_reward(mut self, block_reward: Option<u64>) -> Accounts {
+        self.block_reward = block_reward;
+        self
     }
 
     pub fn get(&self, address: &str) -> Account {
@@ -215,6 +223,13 @@ impl Accounts {
                         return Err(invalid(format!(
                             "the reward goes to {to}, but the block's winner is {winner}"
                         )));
+                    }
+                    if let Some(r) = self.block_reward {
+                        if amount.checked_add(*cut) != Some(r) {
+                            return Err(invalid(format!(
+                                "Amount {amount} + Cut {cut} is not the chain's BlockReward {r}"
+                            )));
+                        }
                     }
                     let room = u64::MAX.saturating_sub(self.supply);
                     if *amount > room {

@@ -95,6 +95,15 @@ pub struct Block {
         skip_serializing_if = "Option::is_none"
     )]
     pub accounts_hash: Option<String>,
+    /// Ledger mode, genesis only: the reward every block of the chain mints for its winner
+    /// (`BLOCK_REWARD` when the chain was made), so `verify` checks each reward against it.
+    #[serde(
+        rename = "BlockReward",
+        default,
+        deserialize_with = "present_u64",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub block_reward: Option<u64>,
     /// Ledger mode, every block after genesis: the hash of its transactions (see
     /// [`crate::tx::compute_tx_hash`]), which live in `transactions.jsonl`.
     #[serde(
@@ -119,6 +128,11 @@ pub struct Block {
 /// A v2 field is absent or a string: `null` is refused, so no block has two spellings.
 fn present<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     String::deserialize(d).map(Some)
+}
+
+/// [`present`] for a number.
+fn present_u64<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    u64::deserialize(d).map(Some)
 }
 
 /// What is wrong with a block, named by its index.
@@ -229,6 +243,7 @@ impl Block {
             reveal: None,
             next_seed_commit: None,
             accounts_hash: None,
+            block_reward: None,
             tx_hash: None,
             hash: String::new(),
             signature: None,
@@ -256,9 +271,11 @@ impl Block {
         self
     }
 
-    /// A ledger-mode genesis: v2, and committed to the genesis allocation's `accounts_hash`.
-    pub fn with_accounts_hash(mut self, accounts_hash: [u8; 32]) -> Block {
+    /// A ledger-mode genesis: v2, and committed to the genesis allocation's `accounts_hash`
+    /// and to the chain's `block_reward`.
+    pub fn with_accounts_hash(mut self, accounts_hash: [u8; 32], block_reward: u64) -> Block {
         self.accounts_hash = Some(hex::encode(accounts_hash));
+        self.block_reward = Some(block_reward);
         self.hash = self.compute_hash();
         self
     }
@@ -339,22 +356,29 @@ impl Block {
                 text.push(b'\n');
             }
         }
-        // v2 fields, when present, in their published order; a v1 block has none, so its
-        // hash is exactly the v1 rule.
+        // v2 and ledger fields, when present, in their published order (`BlockReward`, in
+        // decimal, right after `AccountsHash`); a v1 block has none, so its hash is exactly the
+        // v1 rule.
+        let push = |text: &mut Vec<u8>, field: &Option<String>| {
+            if let Some(f) = field {
+                text.extend_from_slice(f.as_bytes());
+                text.push(b'\n');
+            }
+        };
         for field in [
             &self.seed_commit,
             &self.server_key,
             &self.reveal,
             &self.next_seed_commit,
             &self.accounts_hash,
-            &self.tx_hash,
-        ]
-        .into_iter()
-        .flatten()
-        {
-            text.extend_from_slice(field.as_bytes());
+        ] {
+            push(&mut text, field);
+        }
+        if let Some(reward) = self.block_reward {
+            push_decimal(&mut text, reward);
             text.push(b'\n');
         }
+        push(&mut text, &self.tx_hash);
         Sha256::digest(&text).into()
     }
 
@@ -430,8 +454,10 @@ impl Block {
         };
         let misplaced = misplaced.or(if index == 0 && self.tx_hash.is_some() {
             Some("a genesis block carries no TxHash")
-        } else if index > 0 && self.accounts_hash.is_some() {
-            Some("only the genesis block carries AccountsHash")
+        } else if index > 0 && (self.accounts_hash.is_some() || self.block_reward.is_some()) {
+            Some("only the genesis block carries AccountsHash and BlockReward")
+        } else if index == 0 && self.accounts_hash.is_some() != self.block_reward.is_some() {
+            Some("a ledger-mode genesis block carries both AccountsHash and BlockReward")
         } else if self.is_ledger() && !v2 {
             Some("a ledger-mode block is a v2 block, but this one has no SeedCommit or Reveal")
         } else {

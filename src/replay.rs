@@ -65,7 +65,7 @@ impl<'a> Replay<'a> {
             ));
         }
         Ok(Replay {
-            accounts: Accounts::from_genesis(genesis),
+            accounts: Accounts::from_genesis(genesis).with_block_reward(genesis_block.block_reward),
             chain_id: genesis_block.hash.clone(),
             txs,
             offset: 0,

@@ -22,7 +22,7 @@ use crate::round::{
     COMMAND_QUEUE, EVENT_QUEUE,
 };
 use crate::session::{Session, SessionConfig};
-use crate::store::{ChainIndex, NewChain, Store, StoreError};
+use crate::store::{ChainIndex, LedgerSetup, NewChain, Store, StoreError};
 
 /// The line a connection over `MAX_CONNECTIONS` gets before it is closed.
 pub const SERVER_FULL: &[u8] = b"server full\n";
@@ -96,12 +96,16 @@ pub async fn run(
     };
     let seed_chain_len = config.seed_chain_len;
     let genesis = config.genesis.clone();
+    let block_reward = config.block_reward;
     let mut opened = tokio::task::spawn_blocking(move || {
         Store::open_with(
             &dir,
             keep,
             NewChain::V2 { seed_chain_len },
-            genesis.as_ref(),
+            genesis.as_ref().map(|genesis| LedgerSetup {
+                genesis,
+                block_reward,
+            }),
             || crate::round::rfc3339(chrono::Utc::now()),
         )
     })

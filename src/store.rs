@@ -32,6 +32,14 @@ pub use secrets::{new_seed_chain, Secrets, SEED_SECRET_FILE, SERVER_KEY_FILE};
 /// whole reveal chain are checked regardless; `verify` checks every signature.
 pub const START_SIGNATURES: usize = 1000;
 
+/// Ledger mode's settings, as a start needs them.
+#[derive(Debug, Clone, Copy)]
+pub struct LedgerSetup<'a> {
+    pub genesis: &'a GenesisSetting,
+    /// `BLOCK_REWARD`: committed by a new chain's genesis block, and must match it later.
+    pub block_reward: u64,
+}
+
 /// What kind of chain a start makes in an empty directory.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NewChain {
@@ -145,15 +153,18 @@ impl Store {
 
     /// [`Store::open`], making a `new_chain` when the directory holds none. A v2 chain also
     /// loads `server.key` and `seed-secret`, which must match its genesis block. With
-    /// `genesis` (ledger mode, always v2) the directory must be, or become, a ledger-mode
-    /// directory made from that genesis file; without it, a tutorial-mode one.
+    /// `ledger` (ledger mode, always v2) the directory must be, or become, a ledger-mode
+    /// directory made from that genesis file and block reward; without it, a tutorial-mode
+    /// one.
     pub fn open_with(
         dir: &Path,
         keep_recent: usize,
         new_chain: NewChain,
-        genesis: Option<&GenesisSetting>,
+        ledger: Option<LedgerSetup<'_>>,
         genesis_time: impl FnOnce() -> String,
     ) -> Result<Opened, StoreError> {
+        let genesis = ledger.map(|l| l.genesis);
+        let block_reward = ledger.map_or(0, |l| l.block_reward);
         let lock = lock_dir(dir)?;
         let has_chain = dir.join(CHAIN_FILE).metadata().is_ok_and(|m| m.len() > 0);
         let mode = choose_mode(dir, has_chain, genesis)?;
@@ -294,7 +305,7 @@ impl Store {
                         made.key.verifying_key().to_bytes(),
                     );
                     let genesis = match &mode {
-                        Some((g, _)) => genesis.with_accounts_hash(g.accounts_hash()),
+                        Some((g, _)) => genesis.with_accounts_hash(g.accounts_hash(), block_reward),
                         None => genesis,
                     }
                     .sign_with(&made.key);
@@ -331,10 +342,22 @@ impl Store {
                     transfer_signatures: state.transfer_signatures,
                     ..Default::default()
                 });
+                let genesis_block = genesis_block(dir, &audit)?;
+                if genesis_block.block_reward != Some(block_reward) {
+                    return Err(StoreError::Ledger(PoolError::Bad(
+                        dir.to_path_buf(),
+                        format!(
+                            "BLOCK_REWARD is {block_reward}, but this ledger-mode chain's genesis block fixes its reward at {}: a chain keeps the block reward it was made with (start it with BLOCK_REWARD={0})",
+                            genesis_block.block_reward.map_or("nothing".into(), |r| r.to_string())
+                        ),
+                    )));
+                }
+                let mut accounts = accounts;
+                accounts.block_reward = genesis_block.block_reward;
                 Some(LedgerOpened {
                     accounts,
                     pending,
-                    chain_id: chain_id(dir, &audit)?,
+                    chain_id: genesis_block.hash,
                 })
             }
         };
@@ -525,13 +548,14 @@ fn create_dir_durably(dir: &Path) -> Result<(), StoreError> {
     Ok(())
 }
 
-/// The genesis block's `Hash`: what every login and transfer of a ledger chain signs.
-fn chain_id(dir: &Path, audit: &Audit) -> Result<String, StoreError> {
+/// The genesis block, read back: its `Hash` is what every login and transfer of a ledger
+/// chain signs, and its `BlockReward` what every block mints.
+fn genesis_block(dir: &Path, audit: &Audit) -> Result<Block, StoreError> {
     let span = audit.block_spans.first().copied().unwrap_or_default();
     let line = read_line_at(dir, CHAIN_FILE, span.0, span.1).map_err(io_err(dir))?;
     let genesis: Block =
         serde_json::from_slice(&line).map_err(|e| io_err(dir)(std::io::Error::other(e)))?;
-    Ok(genesis.hash)
+    Ok(genesis)
 }
 
 /// Makes a newly created file's directory entry durable too.
