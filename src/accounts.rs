@@ -362,6 +362,28 @@ mod tests {
     }
 
     #[test]
+    fn a_reward_must_be_the_chains_block_reward() {
+        let a = address_of(&key(1));
+        let s = Accounts::from_genesis(&Genesis {
+            accounts: [(a.clone(), 5)].into(),
+        })
+        .with_block_reward(Some(10));
+        let reward = |amount, cut| Tx::Reward {
+            to: a.clone(),
+            amount,
+            cut,
+        };
+        assert!(s.clone().apply_block(&[reward(10, 0)], &a).is_ok());
+        let err = s.clone().apply_block(&[reward(11, 0)], &a).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("Amount 11 + Cut 0 is not the chain's BlockReward 10"),
+            "{err}"
+        );
+        assert!(s.clone().apply_block(&[reward(9, 0)], &a).is_err());
+    }
+
+    #[test]
     fn a_reward_is_cut_to_what_fits_and_the_cut_is_recorded() {
         let mut accounts = BTreeMap::new();
         let a = address_of(&key(1));

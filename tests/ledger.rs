@@ -769,7 +769,7 @@ async fn a_restart_keeps_balances_wins_nonces_and_pending_transfers() {
 }
 
 #[tokio::test]
-async fn a_restart_with_another_genesis_or_none_is_refused() {
+async fn a_restart_with_another_genesis_none_or_another_block_reward_is_refused() {
     let server = ledger(TWO).await;
     let dir = server.stop_keeping_dir().await;
     let before = std::fs::read(dir.path().join("chain.jsonl")).unwrap();
@@ -791,6 +791,24 @@ async fn a_restart_with_another_genesis_or_none_is_refused() {
         let err = server.handle.await.unwrap().unwrap_err();
         let text = err.to_string();
         assert!(text.contains("holds a ledger-mode chain"), "{text}");
+        server.dir
+    };
+    // The genesis block fixed the reward: another BLOCK_REWARD is refused, not applied.
+    let dir = {
+        let server = start_in(dir, |c| {
+            c.block_reward = REWARD + 1;
+            c.genesis = Some(common::genesis_setting(TWO));
+        })
+        .await;
+        let err = server.handle.await.unwrap().unwrap_err();
+        let text = format!("{err:#}");
+        assert!(
+            text.contains(&format!(
+                "BLOCK_REWARD is {}, but this ledger-mode chain's genesis block fixes its reward at {REWARD}",
+                REWARD + 1
+            )),
+            "{text}"
+        );
         server.dir
     };
     assert_eq!(
