@@ -303,31 +303,12 @@ impl Round {
     async fn handle(&mut self, cmd: Command) -> Result<(), RoundError> {
         match cmd {
             Command::Join { stake, reply } => {
-                let id = self.next_id;
-                self.next_id += 1;
+                // The address: SHA-256 of the per-start salt and the connection's id.
                 let mut h = Sha256::new();
                 h.update(self.salt);
-                h.update(id.to_be_bytes());
+                h.update(self.next_id.to_be_bytes());
                 let address: Arc<str> = hex::encode(h.finalize()).into();
-                tracing::info!(%address, stake, "validator joined");
-                self.event(
-                    "validator_joined",
-                    &ValidatorEvent {
-                        address: &address,
-                        stake,
-                    },
-                );
-                self.validators.insert(
-                    id,
-                    Validator {
-                        address: address.clone(),
-                        stake,
-                        joined_at: Utc::now(),
-                        proposed: 0,
-                    },
-                );
-                self.changed();
-                let _ = reply.send(Joined { id, address });
+                let _ = reply.send(self.add_validator(address, stake));
             }
             Command::Propose { id, bpm, at, reply } => {
                 let round = self.number;
@@ -432,27 +413,7 @@ impl Round {
                     let _ = reply.send(Err(available));
                     return Ok(());
                 }
-                let id = self.next_id;
-                self.next_id += 1;
-                tracing::info!(%address, stake, "validator joined");
-                self.event(
-                    "validator_joined",
-                    &ValidatorEvent {
-                        address: &address,
-                        stake,
-                    },
-                );
-                self.validators.insert(
-                    id,
-                    Validator {
-                        address: address.clone(),
-                        stake,
-                        joined_at: Utc::now(),
-                        proposed: 0,
-                    },
-                );
-                self.changed();
-                let _ = reply.send(Ok(Joined { id, address }));
+                let _ = reply.send(Ok(self.add_validator(address, stake)));
             }
             Command::Transfer { transfer, reply } => match &mut self.ledger {
                 Some(l) => l.submit(transfer, reply),
@@ -486,6 +447,31 @@ impl Round {
             }
         }
         Ok(())
+    }
+
+    /// Adds a validator with the next id (its stake already bonded in ledger mode).
+    fn add_validator(&mut self, address: Arc<str>, stake: u64) -> Joined {
+        let id = self.next_id;
+        self.next_id += 1;
+        tracing::info!(%address, stake, "validator joined");
+        self.event(
+            "validator_joined",
+            &ValidatorEvent {
+                address: &address,
+                stake,
+            },
+        );
+        self.validators.insert(
+            id,
+            Validator {
+                address: address.clone(),
+                stake,
+                joined_at: Utc::now(),
+                proposed: 0,
+            },
+        );
+        self.changed();
+        Joined { id, address }
     }
 
     /// Removes a validator and its pending candidate, at once: it can no longer win.
