@@ -10,7 +10,8 @@
 
 One small ledger, every value derived from the one before: account keys (secret keys 32 bytes
 of 0x01, 0x02, 0x03), a genesis allocation and its AccountsHash, a signed ledger-mode genesis
-block (server key 32 bytes of 0x07, as in tests/vectors/v2.json) whose Hash is the chain id, a
+block (server key 32 bytes of 0x07, as in tests/vectors/v2.json; BlockReward 10) whose Hash is
+the chain id, a
 login challenge on that chain id, a transfer on it, and block 1 holding that transfer, a slash
 and the reward, with its TxHash, Hash and Signature. Ed25519 is deterministic (RFC 8032), so
 any implementation reproduces every signature. Needs the `cryptography` package.
@@ -37,8 +38,8 @@ SERVER_SECRET = bytes([0x07]) * 32
 ACCOUNT_SECRETS = [bytes([n]) * 32 for n in (1, 2, 3)]
 ORDER = (
     "Index", "Timestamp", "BPM", "PrevHash", "Validator", "Round", "EntriesHash",
-    "SeedCommit", "ServerKey", "Reveal", "NextSeedCommit", "AccountsHash", "TxHash", "Hash",
-    "Signature",
+    "SeedCommit", "ServerKey", "Reveal", "NextSeedCommit", "AccountsHash", "BlockReward",
+    "TxHash", "Hash", "Signature",
 )  # fmt: skip
 CHALLENGE_NONCE = bytes(range(32)).hex()
 T0, T1 = "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:30.000Z"
@@ -154,7 +155,10 @@ class Ledger:
     """Everything the vectors hold, built step by step. `edit` hooks change one input before
     it is sealed, for the tampered copies --check audits (each later value re-derived)."""
 
-    def __init__(self, edit_genesis=None, edit_txs=None, edit_entries=None, edit_block=None):
+    def __init__(
+        self, edit_genesis=None, edit_txs=None, edit_entries=None, edit_block=None,
+        edit_genesis_block=None,
+    ):  # fmt: skip
         self.server = key(SERVER_SECRET)
         self.keys = [key(s) for s in ACCOUNT_SECRETS]
         a, b, c = self.addresses = [public_hex(k) for k in self.keys]
@@ -167,7 +171,10 @@ class Ledger:
             "EntriesHash": entries_hash([]), "SeedCommit": self.reveals[0].hex(),
             "ServerKey": public_hex(self.server),
             "AccountsHash": sha(accounts_hash_input(self.accounts).encode()).hex(),
+            "BlockReward": REWARD,
         }  # fmt: skip
+        if edit_genesis_block:
+            edit_genesis_block(genesis)
         self.genesis = seal(genesis, self.server)
         self.chain_id = self.genesis["Hash"]
         # Block 1: a and b enter the draw; a sends b 25 (its first transfer), c is slashed 10
@@ -282,7 +289,8 @@ def vectors():
             "id": sha(canonical_line(t).encode()).hex(),
         },  # fmt: skip
         "chain": {
-            "comment": "The ledger-mode genesis block (v2, with AccountsHash) and block 1 "
+            "comment": "The ledger-mode genesis block (v2, with AccountsHash and BlockReward, "
+            "hashed as its decimal text) and block 1 "
             "(Reveal s_1 of the reveal chain s_N = 32 bytes of 0x01, N = 4, as in v2.json), "
             "both signed with server_key over `pos-lottery block v2 <Hash>` (Signature is "
             "not covered by Hash). Block 1's transactions: the transfer above, a slash of "
@@ -383,7 +391,21 @@ def check():
         ("reward to another account (re-sealed)", {"edit_txs": lambda g, txs: txs[:2] + [dict(
          txs[2], To=c)]}, None, False, 1, "transaction 2 (reward): the reward goes to "),
         ("reward with a Cut below the cap (re-sealed)", {"edit_txs": lambda g, txs: txs[:2] + [
-         dict(txs[2], Cut=1)]}, None, False, 1, "transaction 2 (reward): Cut is 1, but only"),
+         dict(txs[2], Amount=REWARD - 1, Cut=1)]}, None, False, 1,
+         "transaction 2 (reward): Cut is 1, but only"),
+        ("reward of more than BlockReward (re-sealed)", {"edit_txs": lambda g, txs: txs[:2] + [
+         dict(txs[2], Amount=REWARD + 1)]}, None, False, 1,
+         f"transactions.jsonl, block 1: transaction 2 (reward): Amount {REWARD + 1} + Cut 0 is "
+         f"not the chain's BlockReward {REWARD}"),
+        ("reward of less than BlockReward (re-sealed)", {"edit_txs": lambda g, txs: txs[:2] + [
+         dict(txs[2], Amount=REWARD - 1)]}, None, False, 1,
+         f"transactions.jsonl, block 1: transaction 2 (reward): Amount {REWARD - 1} + Cut 0 is "
+         f"not the chain's BlockReward {REWARD}"),
+        ("genesis without BlockReward (re-sealed)", {"edit_genesis_block": lambda blk: blk.pop(
+         "BlockReward")}, None, False, 1, "chain.jsonl, block 0: BlockReward is missing"),
+        ("BlockReward on block 1 (re-sealed)", {"edit_block": lambda blk: blk.update(
+         BlockReward=REWARD, TxHash=blk.pop("TxHash"))}, None, False, 1,  # in field order
+         "chain.jsonl, block 1: BlockReward is present, but only the genesis block"),
         ("reward not last (re-sealed)", {"edit_txs": lambda g, txs: [txs[2], txs[0], txs[1]]},
          None, False, 1, "transaction 0 (reward): a reward is only the last transaction"),
         ("no reward (re-sealed)", {"edit_txs": lambda g, txs: txs[:2]}, None, False, 1,

@@ -4,10 +4,11 @@
     python3 scripts/recompute_balances.py [DATA_DIR] [--top N] [--json]     (default: data)
 
 A ledger-mode chain is a pos-lottery-v2 chain whose genesis block carries AccountsHash (the hash
-of genesis.json's allocation) and whose every later block carries TxHash (the hash of its line
-in transactions.jsonl). This script first runs every check of scripts/recompute_draws.py on
-chain.jsonl and draws.jsonl (imported from it: fields, Hash with AccountsHash and TxHash
-covered, links, reveals, draws, block signatures), then, block by block in the same pass:
+of genesis.json's allocation) and BlockReward (what every block mints for its winner), and whose
+every later block carries TxHash (the hash of its line in transactions.jsonl). This script first
+runs every check of scripts/recompute_draws.py on chain.jsonl and draws.jsonl (imported from it:
+fields, Hash with AccountsHash, BlockReward and TxHash covered, links, reveals, draws, block
+signatures), then, block by block in the same pass:
 
 - genesis.json: exactly {"accounts": {"<address>": <balance>, ...}}, every address an Ed25519
   public key (64 lowercase hex), every balance at least 1, the total at most 2^64 - 1, and
@@ -18,8 +19,9 @@ covered, links, reveals, draws, block signatures), then, block by block in the s
   `pos-lottery transfer v1 <chain id> <from> <to> <amount> <nonce>` (chain id = the genesis
   block's Hash), From != To, Amount >= 1, To an Ed25519 public key, Nonce = the sender's last
   nonce + 1, Amount <= its balance; a slash burns 1 <= Amount <= balance; the last transaction,
-  and only the last, is the reward to the block's Validator, Amount <= 2^64 - 1 - supply, Cut
-  above 0 only when the reward fills the supply to 2^64 - 1;
+  and only the last, is the reward to the block's Validator, Amount + Cut = the genesis
+  block's BlockReward, Amount <= 2^64 - 1 - supply, Cut above 0 only when the reward fills the
+  supply to 2^64 - 1;
 - after each block, every entry of its draw stakes at most its account's balance.
 
 Signatures need the `cryptography` package (pip install cryptography): without it they are
@@ -234,6 +236,7 @@ class Ledger:
         self.data, self.verify = data, verify
         self.accounts = {}  # address -> [balance, nonce, wins]
         self.chain_id = None
+        self.block_reward = None  # the genesis block's BlockReward: every reward's Amount + Cut
         self.genesis = self.minted = self.burned = self.cut = 0
         self.counts = {"transfer": 0, "slash": 0, "reward": 0}
         self.signatures = 0  # transfer signatures verified
@@ -300,6 +303,8 @@ class Ledger:
             self.accounts[address] = [balance, 0, 0]
         self.genesis = sum(accounts.values())
         self.chain_id = block["Hash"]
+        # recompute_draws checked it is there: a ledger-mode genesis carries both fields.
+        self.block_reward = block["BlockReward"]
 
     def apply(self, tx, last, validator):
         """Applies one transaction; returns what is wrong with it, or None."""
@@ -330,6 +335,8 @@ class Ledger:
         to, amount, cut = tx["To"], tx["Amount"], tx["Cut"]
         if to != validator:
             return f"the reward goes to {short(to)}, but the block's winner is {validator}"
+        if amount + cut != self.block_reward:
+            return f"Amount {amount} + Cut {cut} is not the chain's BlockReward {self.block_reward}"
         room = U64_MAX - self.supply()
         if amount > room:
             return f"Amount {amount} would take the supply past 2^64 - 1 (room for {room})"

@@ -15,8 +15,9 @@ when the `cryptography` package is importable (otherwise only its shape, and the
 so). ServerKey must be a valid, not small-order, curve point either way (checked here in pure
 Python).
 
-A ledger-mode chain (its v2 genesis block carries AccountsHash, every later block a TxHash) is
-checked the same way, the two fields included in each Hash; its balances are replayed by
+A ledger-mode chain (its v2 genesis block carries AccountsHash and BlockReward, every later block
+a TxHash) is checked the same way, the three fields included in each Hash; its balances (and every
+reward against BlockReward) are replayed by
 scripts/recompute_balances.py, which runs this audit and adds transactions.jsonl and
 genesis.json to it.
 
@@ -59,22 +60,25 @@ DRAW_FIELDS = {
     "Index": U64_MAX, "Entries": list, "Total": U128_MAX, "Counter": U64_MAX,
     "Target": U128_MAX, "Winner": str,
 }  # fmt: skip
-# pos-lottery-v2's fields: each present on some blocks only (absent keys are left out).
+# pos-lottery-v2's fields (and ledger mode's): each present on some blocks only (absent keys are
+# left out). BlockReward is a number, the others are hex strings.
 V2_FIELDS = {
     "SeedCommit": str, "ServerKey": str, "Reveal": str, "NextSeedCommit": str,
-    "AccountsHash": str, "TxHash": str, "Signature": str,
+    "AccountsHash": str, "BlockReward": U64_MAX, "TxHash": str, "Signature": str,
 }  # fmt: skip
 SLASH_FIELDS = {"Round": U64_MAX, "Address": str, "Burned": U64_MAX}
-# Hashed in this order when present: the v1 fields, then the v2 ones but Signature.
+# Hashed in this order when present: the v1 fields, then the v2 ones but Signature (BlockReward
+# as its decimal text).
 HASHED_FIELDS = (
     "Index", "Timestamp", "BPM", "PrevHash", "Validator", "Round", "EntriesHash",
-    "SeedCommit", "ServerKey", "Reveal", "NextSeedCommit", "AccountsHash", "TxHash",
+    "SeedCommit", "ServerKey", "Reveal", "NextSeedCommit", "AccountsHash", "BlockReward", "TxHash",
 )  # fmt: skip
 # Which v2 fields each kind of block carries: (required, allowed). Ledger mode (a genesis block
-# with AccountsHash) adds TxHash to every later block.
+# with AccountsHash and BlockReward, never one without the other) adds TxHash to every later
+# block.
 V2_GENESIS = (
     {"SeedCommit", "ServerKey", "Signature"},
-    {"SeedCommit", "ServerKey", "AccountsHash", "Signature"},
+    {"SeedCommit", "ServerKey", "AccountsHash", "BlockReward", "Signature"},
 )
 V2_BLOCK = ({"Reveal", "Signature"}, {"Reveal", "NextSeedCommit", "Signature"})
 LEDGER_BLOCK = (
@@ -278,7 +282,7 @@ def block_hash(b):
 
 def check_v2_fields(block, k, v2, ledger=False):
     """Which of the v2 fields the block carries, by chain version, mode and position
-    (`ledger`: the genesis block carries AccountsHash)."""
+    (`ledger`: the genesis block carries AccountsHash, and so BlockReward)."""
     present = [f for f in V2_FIELDS if f in block]
     if not v2:
         if present:
@@ -305,7 +309,18 @@ def check_v2_fields(block, k, v2, ledger=False):
             if k == 0:
                 return f"{field} is present, but the genesis block of a v2 chain carries none"
             return f"{field} is present, but only the genesis block of a v2 chain carries one"
+    if k == 0 and ("AccountsHash" in block) != ("BlockReward" in block):
+        has, lacks = (
+            ("AccountsHash", "BlockReward") if "AccountsHash" in block
+            else ("BlockReward", "AccountsHash")
+        )  # fmt: skip
+        return (
+            f"{lacks} is missing; a ledger-mode genesis block carries both AccountsHash and "
+            f"BlockReward, and this one has {has}"
+        )
     for field in present:
+        if field == "BlockReward":
+            continue  # a u64, checked when the line was parsed
         ok = is_hex128 if field == "Signature" else is_hex64
         if not ok(block[field]):
             n = 128 if field == "Signature" else 64
@@ -431,7 +446,7 @@ class V2:
         self.commit = None  # (hex, where it comes from) the next Reveal must hash to
         self.rotations = 0
         self.signatures = 0
-        self.ledger = False  # ledger mode: the genesis block carries AccountsHash
+        self.ledger = False  # ledger mode: the genesis block carries AccountsHash (and BlockReward)
 
 
 def check_v2(block, state):

@@ -104,7 +104,7 @@ fn key(n: u8) -> SigningKey {
 }
 
 /// A ledger-mode chain built the way the server builds one, from its inputs alone: a signed v2
-/// genesis block committed to the allocation, then blocks that each draw on the tip (seed v2),
+/// genesis block committed to the allocation and to `REWARD` (BlockReward), then blocks that each draw on the tip (seed v2),
 /// carry the pool's transactions and the winner's reward, commit to them with TxHash, and are
 /// signed. `state` is the Rust replay of every block appended so far.
 struct Ledger {
@@ -115,6 +115,8 @@ struct Ledger {
     draws: Vec<DrawRecord>,
     records: Vec<TxRecord>,
     state: Accounts,
+    /// What the next block mints for its winner (`REWARD` when honest).
+    reward: u64,
 }
 
 impl Ledger {
@@ -129,10 +131,11 @@ impl Ledger {
             reveals.commit(),
             server.verifying_key().to_bytes(),
         )
-        .with_accounts_hash(genesis.accounts_hash())
+        .with_accounts_hash(genesis.accounts_hash(), REWARD)
         .sign_with(&server);
         Ledger {
-            state: Accounts::from_genesis(&genesis),
+            state: Accounts::from_genesis(&genesis).with_block_reward(Some(REWARD)),
+            reward: REWARD,
             server,
             reveals,
             genesis,
@@ -167,7 +170,7 @@ impl Ledger {
         let d = pick_winner(&seed, &entries).unwrap();
         let winner = entries[d.winner].0.clone();
         let mut txs = txs;
-        txs.push(self.state.reward_for(&winner, REWARD));
+        txs.push(self.state.reward_for(&winner, self.reward));
         let secs = index * 30;
         let block = Block::next(
             &tip,
@@ -408,6 +411,27 @@ fn each_tampering_is_named_by_file_and_block() {
         ),
     );
 
+    // The genesis block's BlockReward edited, nothing re-sealed: its Hash covers it.
+    let t = l.write();
+    let path = t.path().join(CHAIN_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    assert!(text.contains(&format!("\"BlockReward\":{REWARD},")));
+    std::fs::write(
+        &path,
+        text.replacen(
+            &format!("\"BlockReward\":{REWARD},"),
+            &format!("\"BlockReward\":{},", REWARD + 1),
+            1,
+        ),
+    )
+    .unwrap();
+    replay(t.path(), &[]).assert_failed(
+        t.path(),
+        CHAIN_FILE,
+        0,
+        &format!("Hash is {}, but its fields hash to ", l.blocks[0].hash),
+    );
+
     // A genesis balance edited: the genesis block's AccountsHash no longer matches.
     let t = l.write();
     let path = t.path().join(GENESIS_FILE);
@@ -516,6 +540,25 @@ fn re_signed_ledger_lies_are_caught_by_the_replay_rules() {
             address_of(&a)
         ),
     );
+
+    // A reward of more than the chain's BlockReward, and one of less.
+    for reward in [REWARD + 1, REWARD - 1] {
+        let mut l = Ledger::new(&[(&a, 1000), (&b, 500)]);
+        l.block(&[(&a, 10)], Vec::new()).unwrap();
+        l.reward = reward;
+        let err = l.block(&[(&a, 10)], Vec::new()).unwrap_err();
+        assert!(err.contains("is not the chain's BlockReward 10"), "{err}");
+        let t = l.write();
+        replay(t.path(), &[]).assert_failed(
+            t.path(),
+            TX_FILE,
+            2,
+            &format!(
+                "transaction 0 (reward): Amount {reward} + Cut 0 is not the chain's BlockReward \
+                 {REWARD}"
+            ),
+        );
+    }
 
     // A slash of more than the account holds.
     let mut l = Ledger::new(&[(&a, 1000), (&b, 500)]);

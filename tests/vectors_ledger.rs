@@ -1,8 +1,8 @@
 //! The published known answers of ledger mode (tests/vectors/ledger.json, computed with Python
 //! by scripts/make_ledger_vectors.py), reproduced with the Rust code: keys and addresses, the
 //! login signature, a signed transfer with its canonical line and id, the genesis allocation's
-//! AccountsHash, and a signed ledger-mode chain (genesis + one block of transactions) line for
-//! line, replayed to the published balances.
+//! AccountsHash, and a signed ledger-mode chain (genesis with BlockReward + one block of
+//! transactions) line for line, replayed to the published balances.
 
 use std::process::Command;
 
@@ -156,13 +156,15 @@ fn the_ledger_chain_is_reproduced_line_for_line_and_replays() {
     let blocks = v["blocks"].as_array().unwrap();
     let g: Block = serde_json::from_value(blocks[0]["block"].clone()).unwrap();
     let genesis_file = Genesis::parse(str_of(&all["genesis"]["file"])).unwrap();
+    // The vector chain's BlockReward is the reward its block 1 mints (10, no Cut).
+    assert_eq!(g.block_reward, Some(10));
 
     let genesis = Block::genesis_v2(
         g.timestamp.clone(),
         hex32(&Value::from(g.seed_commit.clone().unwrap())),
         server.verifying_key().to_bytes(),
     )
-    .with_accounts_hash(genesis_file.accounts_hash())
+    .with_accounts_hash(genesis_file.accounts_hash(), 10)
     .sign_with(&server);
     assert_eq!(
         serde_json::to_string(&genesis).unwrap(),
@@ -175,6 +177,15 @@ fn the_ledger_chain_is_reproduced_line_for_line_and_replays() {
     );
     assert_eq!(genesis.hash, str_of(&all["chain_id"]), "the chain id");
     assert!(genesis.is_ledger());
+    // BlockReward is hashed as its decimal text, right after AccountsHash.
+    assert!(
+        str_of(&blocks[0]["hash_input"]).ends_with(&format!(
+            "\n{}\n10\n",
+            str_of(&all["genesis"]["accounts_hash"])
+        )),
+        "{}",
+        str_of(&blocks[0]["hash_input"])
+    );
 
     // Block 1: the draw on top of genesis, its transactions, then the block.
     let want: Block = serde_json::from_value(blocks[1]["block"].clone()).unwrap();
@@ -265,8 +276,9 @@ fn the_ledger_chain_is_reproduced_line_for_line_and_replays() {
         .unwrap();
     }
 
-    // Replayed from genesis, every transaction checked alone first, as verify does.
-    let mut state = Accounts::from_genesis(&genesis_file);
+    // Replayed from genesis, every transaction checked alone first, as verify does, and every
+    // reward against the chain's BlockReward.
+    let mut state = Accounts::from_genesis(&genesis_file).with_block_reward(genesis.block_reward);
     for tx in &record.transactions {
         if let Tx::Transfer(t) = tx {
             t.check_alone(&genesis.hash).unwrap();
