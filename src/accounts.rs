@@ -306,7 +306,13 @@ impl Accounts {
 
     /// The reward the winner gets for `block_reward`: cut to what fits under 2^64 − 1.
     pub fn reward_for(&self, winner: &str, block_reward: u64) -> Tx {
-        let room = u64::MAX.saturating_sub(self.supply);
+        self.reward_after_burning(winner, block_reward, 0)
+    }
+
+    /// [`Accounts::reward_for`] in a block whose earlier transactions burn `burned` first
+    /// (its slashes), which makes that much more room under 2^64 − 1.
+    pub fn reward_after_burning(&self, winner: &str, block_reward: u64, burned: u64) -> Tx {
+        let room = u64::MAX.saturating_sub(self.supply.saturating_sub(burned));
         let amount = block_reward.min(room);
         Tx::Reward {
             to: winner.to_string(),

@@ -305,22 +305,13 @@ impl Ledger {
     /// The next block's transactions: the pool, then `winner`'s reward, cut to what fits
     /// under a 2^64 − 1 supply once the pool's slashes have burned theirs.
     pub fn block_txs(&self, winner: &str, block_reward: u64) -> Vec<Tx> {
-        let burned: u64 = self
-            .pool
-            .iter()
-            .map(|t| match t {
-                Tx::Slash { amount, .. } => *amount,
-                _ => 0,
-            })
-            .fold(0u64, u64::saturating_add);
-        let room = u64::MAX.saturating_sub(self.accounts.supply.saturating_sub(burned));
-        let amount = block_reward.min(room);
+        // The pool's burns fit a u64: each was part of the supply.
+        let burned = u64::try_from(self.pool_burned).unwrap_or(u64::MAX);
         let mut txs = self.pool.clone();
-        txs.push(Tx::Reward {
-            to: winner.to_string(),
-            amount,
-            cut: block_reward.saturating_sub(amount),
-        });
+        txs.push(
+            self.accounts
+                .reward_after_burning(winner, block_reward, burned),
+        );
         txs
     }
 
