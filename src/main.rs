@@ -92,7 +92,7 @@ struct ServeArgs {
     /// Smallest accepted stake
     #[arg(long, allow_negative_numbers = true, env = "MIN_STAKE", default_value = "1", value_parser = config::parse_at_least_one)]
     min_stake: u64,
-    /// Tokens added to the winner's stake after each win
+    /// Tokens added to the winner's stake after each win (ledger mode: to its balance, and fixed by the chain's genesis block)
     #[arg(long, allow_negative_numbers = true, env = "BLOCK_REWARD", default_value = "0", value_parser = config::parse_u64)]
     block_reward: u64,
     /// The data directory: chain, draws, slashes, the lock and (v2) the server's key and reveal chains (created if missing)
