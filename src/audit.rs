@@ -16,7 +16,7 @@ use crate::ledger::{
     audit_full, audit_slashes, Audit, AuditError, LedgerFiles, Signatures, CHAIN_FILE, DRAWS_FILE,
     SLASHES_FILE,
 };
-use crate::pool::{read_genesis, GenesisSetting};
+use crate::pool::{read_genesis, read_snapshots, GenesisSetting};
 use crate::replay::TRANSACTIONS_FILE;
 use crate::stats::{chi_square, ChiSquare};
 use crate::tx::GENESIS_FILE;
@@ -74,10 +74,15 @@ pub fn check_with(dir: &Path, genesis: Option<&GenesisSetting>) -> Result<Audit,
         Some(_) => Some(open(TRANSACTIONS_FILE)?),
         None => None,
     };
+    let (snapshots, torn_snapshot) = match &copy {
+        Some(_) => read_snapshots(dir).map_err(|e| CheckError::Ledger(e.to_string()))?,
+        None => (Vec::new(), None),
+    };
     let ledger = match (&copy, &mut txs) {
         (Some((g, _)), Some(r)) => Some(LedgerFiles {
             genesis: g,
             transactions: r,
+            snapshots: &snapshots,
         }),
         _ => None,
     };
@@ -89,6 +94,13 @@ pub fn check_with(dir: &Path, genesis: Option<&GenesisSetting>) -> Result<Audit,
         Signatures::All,
     )
     .map_err(bad)?;
+    if let Some(offset) = torn_snapshot {
+        a.repairs.push(crate::ledger::Repair {
+            file: crate::epoch::SNAPSHOTS_FILE,
+            offset,
+            reason: "torn last snapshot line (a crash before its epoch had a block)",
+        });
+    }
     if let Some(l) = &a.ledger {
         // The supply is tracked apart from the balances: the two must agree.
         let s = &l.accounts;

@@ -113,6 +113,15 @@ pub struct Block {
         skip_serializing_if = "Option::is_none"
     )]
     pub tx_hash: Option<String>,
+    /// Ledger mode, on an epoch's first block: the hash of that epoch's stake snapshot (see
+    /// [`crate::epoch::Snapshot::hash`]), which lives in `snapshots.jsonl`.
+    #[serde(
+        rename = "SnapshotHash",
+        default,
+        deserialize_with = "present",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub snapshot_hash: Option<String>,
     #[serde(rename = "Hash")]
     pub hash: String,
     /// v2: the server's signature over `pos-lottery block v2 <Hash>`; not covered by `Hash`.
@@ -245,6 +254,7 @@ impl Block {
             accounts_hash: None,
             block_reward: None,
             tx_hash: None,
+            snapshot_hash: None,
             hash: String::new(),
             signature: None,
         };
@@ -283,6 +293,13 @@ impl Block {
     /// Commits a ledger-mode block to its transactions (see [`crate::tx::compute_tx_hash`]).
     pub fn with_tx_hash(mut self, tx_hash: [u8; 32]) -> Block {
         self.tx_hash = Some(hex::encode(tx_hash));
+        self.hash = self.compute_hash();
+        self
+    }
+
+    /// Commits the first block of an epoch to the epoch's stake snapshot.
+    pub fn with_snapshot_hash(mut self, snapshot_hash: [u8; 32]) -> Block {
+        self.snapshot_hash = Some(hex::encode(snapshot_hash));
         self.hash = self.compute_hash();
         self
     }
@@ -379,6 +396,7 @@ impl Block {
             text.push(b'\n');
         }
         push(&mut text, &self.tx_hash);
+        push(&mut text, &self.snapshot_hash);
         Sha256::digest(&text).into()
     }
 
@@ -419,6 +437,7 @@ impl Block {
             ("NextSeedCommit", &self.next_seed_commit),
             ("AccountsHash", &self.accounts_hash),
             ("TxHash", &self.tx_hash),
+            ("SnapshotHash", &self.snapshot_hash),
         ] {
             if let Some(v) = value {
                 if !is_hex64(v) {
@@ -454,6 +473,8 @@ impl Block {
         };
         let misplaced = misplaced.or(if index == 0 && self.tx_hash.is_some() {
             Some("a genesis block carries no TxHash")
+        } else if self.snapshot_hash.is_some() && (index == 0 || self.tx_hash.is_none()) {
+            Some("only a ledger-mode block after genesis carries SnapshotHash")
         } else if index > 0 && (self.accounts_hash.is_some() || self.block_reward.is_some()) {
             Some("only the genesis block carries AccountsHash and BlockReward")
         } else if index == 0 && self.accounts_hash.is_some() != self.block_reward.is_some() {

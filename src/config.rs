@@ -53,6 +53,8 @@ pub struct Config {
     /// Ledger mode: `POST /api/transactions` a second, server-wide, with a burst of as
     /// many; beyond it a `429`. `0` means no limit.
     pub transfers_per_sec: u64,
+    /// Ledger mode: rounds per epoch (each epoch draws with its stake snapshot).
+    pub epoch_rounds: u64,
 }
 
 /// `TRANSFERS_PER_SEC` unless set: well above what two cores verify and commit.
@@ -80,6 +82,7 @@ impl Config {
             seed_chain_len: 1024,
             genesis: None,
             transfers_per_sec: DEFAULT_TRANSFERS_PER_SEC,
+            epoch_rounds: 10,
         }
     }
 }

@@ -528,6 +528,7 @@ async fn info(State(app): State<App>) -> ApiResult<Response> {
         seed_chain_len: c.seed_chain_len,
         genesis: c.genesis.as_ref().map(|g| g.path.display().to_string()),
         transfers_per_sec: c.transfers_per_sec,
+        epoch_rounds: c.epoch_rounds,
         stats: s,
     })
     .into_response())
@@ -563,6 +564,7 @@ struct Info {
     /// The `GENESIS` file's path; `null` in tutorial mode.
     genesis: Option<String>,
     transfers_per_sec: u64,
+    epoch_rounds: u64,
     stats: Stats,
 }
 

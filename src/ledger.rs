@@ -230,6 +230,8 @@ pub fn audit_with(
 pub struct LedgerFiles<'a> {
     pub genesis: &'a Genesis,
     pub transactions: &'a mut dyn BufRead,
+    /// `snapshots.jsonl`, read and checked record by record (see [`crate::pool::read_snapshots`]).
+    pub snapshots: &'a [crate::epoch::Snapshot],
 }
 
 /// [`audit_with`], and for a ledger-mode chain the ledger replayed from `ledger` (see
@@ -280,7 +282,7 @@ pub fn audit_full(
                         ))
                     }
                     (_, Some(files)) => {
-                        replay = Some(Replay::new(&block, files.genesis, files.transactions)?)
+                        replay = Some(Replay::new(&block, files.genesis, files.transactions, files.snapshots)?)
                     }
                 }
                 if block.is_v2() {

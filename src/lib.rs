@@ -25,6 +25,7 @@ pub mod chain;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod epoch;
 pub mod fanout;
 pub mod http;
 pub mod input;

@@ -128,6 +128,9 @@ struct ServeArgs {
     /// Ledger mode: signed transfers (POST /api/transactions) accepted per second, server-wide, in bursts of as many; beyond it a 429; 0 means no limit
     #[arg(long, allow_negative_numbers = true, env = "TRANSFERS_PER_SEC", default_value = "20000", value_parser = config::parse_u64)]
     transfers_per_sec: u64,
+    /// Ledger mode: rounds per epoch; each epoch's draws weigh the stakes snapshotted when its first round opened (a change applies from the next epoch)
+    #[arg(long, allow_negative_numbers = true, env = "EPOCH_ROUNDS", default_value = "10", value_parser = config::parse_at_least_one)]
+    epoch_rounds: u64,
 }
 
 fn parse_genesis(s: &str) -> Result<pos_lottery::pool::GenesisSetting, String> {
@@ -153,6 +156,7 @@ impl ServeArgs {
             seed_chain_len: self.seed_chain_len,
             genesis: self.genesis,
             transfers_per_sec: self.transfers_per_sec,
+            epoch_rounds: self.epoch_rounds,
         }
     }
 }

@@ -20,6 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::epoch::{Snapshot, SNAPSHOTS_FILE};
 use crate::replay::TRANSACTIONS_FILE;
 use crate::tx::{Genesis, Tx, TxRecord, GENESIS_FILE};
 
@@ -175,6 +176,75 @@ pub fn write_genesis_copy(dir: &Path, bytes: &[u8]) -> Result<(), PoolError> {
     sync_dir(dir)
 }
 
+/// Reads `snapshots.jsonl` (missing reads as none), each record checked after the one before.
+/// A torn last line is a crash leftover: a snapshot is fsynced before any block of its epoch,
+/// so none has a block; its offset comes back for the server to cut (`verify` only warns).
+/// Anything else unreadable is damage.
+///
+/// # Errors
+/// A bad record, or I/O.
+pub fn read_snapshots(dir: &Path) -> Result<(Vec<Snapshot>, Option<u64>), PoolError> {
+    let path = dir.join(SNAPSHOTS_FILE);
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((Vec::new(), None)),
+        Err(e) => return Err(io_err(&path)(e)),
+    };
+    let mut out: Vec<Snapshot> = Vec::new();
+    let mut torn = None;
+    let mut offset = 0usize;
+    let mut rest = bytes.as_slice();
+    let mut line_no = 0usize;
+    while !rest.is_empty() {
+        line_no += 1;
+        let (line, terminated) = match rest.iter().position(|b| *b == b'\n') {
+            Some(i) => (rest.get(..i).unwrap_or_default(), true),
+            None => (rest, false),
+        };
+        let used = line.len() + usize::from(terminated);
+        let last = used >= rest.len();
+        let parsed = serde_json::from_slice::<Snapshot>(line);
+        match (parsed, terminated) {
+            (Ok(snapshot), true) => {
+                snapshot
+                    .check(out.last())
+                    .map_err(|e| PoolError::Bad(path.clone(), format!("line {line_no}: {e}")))?;
+                out.push(snapshot);
+            }
+            (_, _) if last => {
+                torn = Some(offset as u64);
+                break;
+            }
+            (Err(e), _) => {
+                return Err(PoolError::Bad(
+                    path,
+                    format!("line {line_no} is not a snapshot record: {e}"),
+                ))
+            }
+            // Only the last line can lack its newline.
+            (Ok(_), false) => break,
+        }
+        offset += used;
+        rest = rest.get(used..).unwrap_or_default();
+    }
+    Ok((out, torn))
+}
+
+/// Cuts a torn last snapshot line (see [`read_snapshots`]).
+///
+/// # Errors
+/// I/O.
+pub fn cut_snapshots(dir: &Path, at: u64) -> Result<(), PoolError> {
+    let path = dir.join(SNAPSHOTS_FILE);
+    tracing::warn!(file = %path.display(), offset = at, "torn last snapshot line: truncating at byte {at}");
+    let f = OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .map_err(io_err(&path))?;
+    f.set_len(at).map_err(io_err(&path))?;
+    f.sync_all().map_err(io_err(&path))
+}
+
 /// What the pool log held at start-up.
 #[derive(Debug, Default)]
 pub struct PoolLog {
@@ -277,6 +347,8 @@ pub struct LedgerFiles {
     txs: File,
     txs_len: u64,
     pool: File,
+    /// `snapshots.jsonl`, opened on the first snapshot.
+    snapshots: Option<File>,
 }
 
 impl LedgerFiles {
@@ -325,7 +397,36 @@ impl LedgerFiles {
             txs,
             txs_len,
             pool,
+            snapshots: None,
         })
+    }
+
+    /// Appends an epoch's stake snapshot, fsynced (with its directory entry the first time),
+    /// before any block of the epoch is written.
+    ///
+    /// # Errors
+    /// I/O.
+    pub fn append_snapshot(&mut self, snapshot: &Snapshot) -> Result<(), PoolError> {
+        let path = self.dir.join(SNAPSHOTS_FILE);
+        if self.snapshots.is_none() {
+            let existed = path.exists();
+            let f = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .open(&path)
+                .map_err(io_err(&path))?;
+            if !existed {
+                sync_dir(&self.dir)?;
+            }
+            self.snapshots = Some(f);
+        }
+        let mut line = serde_json::to_vec(snapshot).map_err(|e| io_err(&path)(e.into()))?;
+        line.push(b'\n');
+        let Some(f) = self.snapshots.as_mut() else {
+            return Ok(());
+        };
+        f.write_all(&line).map_err(io_err(&path))?;
+        f.sync_data().map_err(io_err(&path))
     }
 
     /// Appends a block's transactions line, fsynced; returns its offset and length.

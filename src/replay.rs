@@ -12,6 +12,7 @@ use std::io::BufRead;
 use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::chain::{hex_matches, Block};
+use crate::epoch::{Snapshot, SNAPSHOTS_FILE};
 use crate::ledger::{next_record, AuditError, DrawRecord, Repair};
 use crate::tx::{compute_tx_hash, parse_signature, verifying_key, Accounts, Genesis, Tx, TxRecord};
 
@@ -32,6 +33,11 @@ pub struct Replay<'a> {
     pub signatures_checked: u64,
     /// The last replayed block's transactions.
     pub last_txs: Vec<Tx>,
+    /// Every epoch's stake snapshot, in order (`snapshots.jsonl`, each checked after the one
+    /// before), the one in force, and whether a block of its epoch has committed to it.
+    snapshots: &'a [Snapshot],
+    active: Option<usize>,
+    committed: bool,
     /// Senders' keys, decompressed once.
     keys: HashMap<String, VerifyingKey>,
 }
@@ -45,6 +51,7 @@ impl<'a> Replay<'a> {
         genesis_block: &Block,
         genesis: &Genesis,
         txs: &'a mut dyn BufRead,
+        snapshots: &'a [Snapshot],
     ) -> Result<Replay<'a>, AuditError> {
         let computed = genesis.accounts_hash();
         let Some(found) = &genesis_block.accounts_hash else {
@@ -72,6 +79,9 @@ impl<'a> Replay<'a> {
             spans: Vec::new(),
             signatures_checked: 0,
             last_txs: Vec::new(),
+            snapshots,
+            active: None,
+            committed: false,
             keys: HashMap::new(),
         })
     }
@@ -81,6 +91,7 @@ impl<'a> Replay<'a> {
     /// # Errors
     /// The first thing wrong, naming the file and block.
     pub fn block(&mut self, block: &Block, draw: &DrawRecord) -> Result<(), AuditError> {
+        self.check_epoch(block, draw)?;
         let index = block.index;
         let bad = |why: String| AuditError::new(TRANSACTIONS_FILE, Some(index), why);
         let mut torn = Vec::new();
@@ -138,6 +149,91 @@ impl<'a> Replay<'a> {
         }
         self.spans.push((off, len));
         self.last_txs = record.transactions;
+        Ok(())
+    }
+
+    /// The block's epoch: a snapshot whose first round has come is in force from then on (its
+    /// stakes held at that height), the epoch's first block carries its `SnapshotHash`, and
+    /// each draw entry is in the snapshot with at most its snapshot stake. Before the first
+    /// snapshot (epoch 0) entries weigh their bonds, which only the balance bounds.
+    fn check_epoch(&mut self, block: &Block, draw: &DrawRecord) -> Result<(), AuditError> {
+        let index = block.index;
+        let next = |s: &Self| s.active.map_or(0, |i| i.saturating_add(1));
+        while let Some(s) = self.snapshots.get(next(self)) {
+            if s.first_round > block.round {
+                break;
+            }
+            for (address, stake) in &s.stakes {
+                let balance = self.accounts.get(address).balance;
+                if *stake > balance {
+                    return Err(AuditError::new(
+                        SNAPSHOTS_FILE,
+                        Some(index),
+                        format!(
+                            "epoch {}: {address} has snapshot stake {stake}, but its account holds {balance} when the epoch opens",
+                            s.epoch
+                        ),
+                    ));
+                }
+            }
+            self.active = Some(next(self));
+            self.committed = false;
+        }
+        let active = self.active.and_then(|i| self.snapshots.get(i));
+        let chain_err = |why: String| AuditError::new(crate::ledger::CHAIN_FILE, Some(index), why);
+        match (active, &block.snapshot_hash) {
+            (Some(s), found) if !self.committed => {
+                let computed = s.hash();
+                match found {
+                    Some(h) if hex_matches(h, &computed) => self.committed = true,
+                    Some(h) => {
+                        return Err(chain_err(format!(
+                            "SnapshotHash is {h}, but epoch {}'s snapshot hashes to {}",
+                            s.epoch,
+                            hex::encode(computed)
+                        )))
+                    }
+                    None => {
+                        return Err(chain_err(format!(
+                            "the first block of epoch {} (from round {}) carries no SnapshotHash",
+                            s.epoch, s.first_round
+                        )))
+                    }
+                }
+            }
+            (_, Some(h)) => {
+                return Err(chain_err(format!(
+                    "SnapshotHash {h} on a block that opens no epoch{}",
+                    if active.is_none() {
+                        format!(": {SNAPSHOTS_FILE} holds no snapshot whose first round is at or before round {}", block.round)
+                    } else {
+                        String::new()
+                    }
+                )))
+            }
+            _ => {}
+        }
+        if let Some(s) = active {
+            for (address, stake) in &draw.entries {
+                match s.stake_of(address) {
+                    Some(cap) if *stake <= cap => {}
+                    Some(cap) => {
+                        return Err(AuditError::new(
+                            crate::ledger::DRAWS_FILE,
+                            Some(index),
+                            format!("entry {address} weighs {stake}, above its epoch {} snapshot stake {cap}", s.epoch),
+                        ))
+                    }
+                    None => {
+                        return Err(AuditError::new(
+                            crate::ledger::DRAWS_FILE,
+                            Some(index),
+                            format!("entry {address} is not in epoch {}'s stake snapshot, so it is not an entrant in that epoch", s.epoch),
+                        ))
+                    }
+                }
+            }
+        }
         Ok(())
     }
 

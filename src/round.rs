@@ -27,11 +27,11 @@ mod command;
 pub mod ledger;
 mod ticks;
 mod view;
-pub use command::{Command, Joined, Proposal, StatusView};
+pub use command::{Command, Joined, NotEntrant, Proposal, StatusView};
 use ledger::{Ledger, LoginError};
 pub use ticks::Ticks;
 use ticks::{round_interval, tick_opt, TickSource};
-use view::{BlockEvent, DrawSummary, RoundEvent, SlashedEvent, ValidatorEvent};
+use view::{BlockEvent, DrawSummary, EpochEvent, RoundEvent, SlashedEvent, ValidatorEvent};
 pub use view::{Event, PendingView, StatsView, ValidatorView, View, VIEW_EAGER_MAX, VIEW_INTERVAL};
 
 /// Capacity of the command channel: sessions wait (backpressure) when it is full.
@@ -69,6 +69,8 @@ pub struct RoundSetup {
     pub event_tx: broadcast::Sender<Event>,
     /// Where the round task publishes its [`View`].
     pub view_tx: watch::Sender<Arc<View>>,
+    /// Ledger mode: `EPOCH_ROUNDS` for the next snapshot.
+    pub epoch_rounds: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -142,6 +144,7 @@ pub struct Round {
     view_published: Instant,
     /// Ledger mode's accounts and pool; `None` in tutorial mode.
     ledger: Option<Ledger>,
+    epoch_rounds: u64,
 }
 
 impl Round {
@@ -162,7 +165,13 @@ impl Round {
         } else {
             audit.recent.iter().skip(skip).map(block_json).collect()
         };
-        let number = tip.round + 1;
+        // Rounds go on after the last block's, and never back into an epoch already opened
+        // (whose snapshot is on disk, maybe with no block yet).
+        let opened_epoch = ledger
+            .as_ref()
+            .and_then(|l| l.snapshot())
+            .map_or(0, |s| s.first_round.saturating_sub(1));
+        let number = tip.round.max(opened_epoch) + 1;
         setup.shared.round.store(number, Ordering::Relaxed);
         let (ticks, next_tick) = match setup.ticks {
             Ticks::Every(period) => {
@@ -208,6 +217,7 @@ impl Round {
             view_dirty: false,
             view_published: Instant::now(),
             ledger,
+            epoch_rounds: setup.epoch_rounds,
         };
         // Readers see the state from the first moment, not an empty default view.
         round.publish();
@@ -222,6 +232,8 @@ impl Round {
         mut cmd_rx: mpsc::Receiver<Command>,
         shutdown: CancellationToken,
     ) -> Result<(), RoundError> {
+        // The first round may open an epoch (a restart at its boundary).
+        self.open_epoch().await?;
         self.publish();
         loop {
             let publish_at = self.view_published + VIEW_INTERVAL;
@@ -230,7 +242,10 @@ impl Round {
                 _ = shutdown.cancelled() => return Ok(()),
                 _ = tokio::time::sleep_until(publish_at), if self.view_dirty => self.publish(),
                 tick = self.ticks.next() => match tick {
-                    Some(()) => self.close_round().await?,
+                    Some(()) => {
+                        self.close_round().await?;
+                        self.open_epoch().await?;
+                    }
                     // Manual ticks ended: keep serving commands, close no more rounds.
                     None => self.ticks = TickSource::Ended,
                 },
@@ -317,12 +332,15 @@ impl Round {
                     Some(v) if self.candidates.contains_key(&v.address) => {
                         Proposal::AlreadyProposed { round }
                     }
-                    Some(v) => {
-                        v.proposed += 1;
-                        self.candidates
-                            .insert(v.address.clone(), Pending { id, bpm, at });
-                        Proposal::Entered { round }
-                    }
+                    Some(v) => match self.ledger.as_ref().and_then(|l| l.not_entrant(&v.address)) {
+                        Some(not) => Proposal::NotEntrant(not),
+                        None => {
+                            v.proposed += 1;
+                            self.candidates
+                                .insert(v.address.clone(), Pending { id, bpm, at });
+                            Proposal::Entered { round }
+                        }
+                    },
                 };
                 if matches!(answer, Proposal::Entered { .. }) {
                     self.changed();
@@ -471,7 +489,12 @@ impl Round {
             },
         );
         self.changed();
-        Joined { id, address }
+        let not_entrant_in = self.ledger.as_ref().and_then(|l| l.not_entrant(&address));
+        Joined {
+            id,
+            address,
+            not_entrant_in,
+        }
     }
 
     /// Removes a validator and its pending candidate, at once: it can no longer win.
@@ -507,14 +530,18 @@ impl Round {
         }
         let candidates = std::mem::take(&mut self.candidates);
         // Stakes are read now, at draw time; a validator that left has no candidate.
+        // Ledger mode: a bond weighs at most its epoch's snapshot stake.
         let entries: Vec<(String, u64)> = candidates
             .iter()
             .map(|(a, p)| {
-                (
-                    a.to_string(),
-                    self.validators.get(&p.id).map_or(0, |v| v.stake),
-                )
+                let bond = self.validators.get(&p.id).map_or(0, |v| v.stake);
+                let weight = match &self.ledger {
+                    Some(l) => l.weight(a, bond),
+                    None => bond,
+                };
+                (a.to_string(), weight)
             })
+            .filter(|(_, w)| *w > 0)
             .collect();
         let tip = &self.tip;
         let index = tip.index + 1;
@@ -565,6 +592,14 @@ impl Round {
         });
         let block = match &txs {
             Some(t) => block.with_tx_hash(compute_tx_hash(&t.transactions)),
+            None => block,
+        };
+        // The epoch's first block commits to its stake snapshot.
+        let block = match self.ledger.as_ref().filter(|l| !l.snapshot_committed) {
+            Some(l) => match l.snapshot() {
+                Some(s) => block.with_snapshot_hash(s.hash()),
+                None => block,
+            },
             None => block,
         };
         let entrants = entries.len();
@@ -630,9 +665,11 @@ impl Round {
         crate::ledger::tally(&mut self.tallies, &record);
         match (&mut self.ledger, &txs) {
             // The reward is credited to the balance, not the bond.
-            (Some(l), Some(t)) => l
-                .applied(&t.transactions, &winner)
-                .map_err(|e| RoundError::Ledger(format!("block {index}: {e}")))?,
+            (Some(l), Some(t)) => {
+                l.snapshot_committed = true;
+                l.applied(&t.transactions, &winner)
+                    .map_err(|e| RoundError::Ledger(format!("block {index}: {e}")))?
+            }
             _ => {
                 if let Some(v) = self.validators.get_mut(&pending.id) {
                     v.stake = v.stake.saturating_add(self.block_reward);
@@ -668,6 +705,60 @@ impl Round {
                 },
             },
         );
+        Ok(())
+    }
+
+    /// Ledger mode: when the round just opened starts an epoch, snapshots the bonds of the
+    /// staked accounts (or copies the previous snapshot when nobody is staked, as after a
+    /// restart), durably, before any block of the epoch.
+    async fn open_epoch(&mut self) -> Result<(), RoundError> {
+        let Some(ledger) = &self.ledger else {
+            return Ok(());
+        };
+        let round = self.number;
+        let Some(epoch) = crate::epoch::opens_epoch(ledger.snapshot(), self.epoch_rounds, round)
+        else {
+            return Ok(());
+        };
+        let bonds: Vec<(String, u64)> = self
+            .validators
+            .values()
+            .map(|v| (v.address.to_string(), v.stake))
+            .collect();
+        let Some(snapshot) =
+            crate::epoch::take_snapshot(epoch, round, self.epoch_rounds, bonds, ledger.snapshot())
+        else {
+            tracing::info!(round, "no account is staked: epoch 0 (bootstrap) goes on");
+            return Ok(());
+        };
+        let store = self.store.clone();
+        let snapshot = tokio::task::spawn_blocking(move || {
+            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
+            store.append_snapshot(&snapshot).map(|()| snapshot)
+        })
+        .await??;
+        tracing::info!(
+            epoch,
+            first_round = round,
+            accounts = snapshot.stakes.len(),
+            total = %snapshot.total(),
+            "epoch opened: stake snapshot taken"
+        );
+        self.event(
+            "epoch",
+            &EpochEvent {
+                epoch,
+                first_round: round,
+                last_round: snapshot.last_round(),
+                accounts: snapshot.stakes.len(),
+                total: snapshot.total(),
+            },
+        );
+        if let Some(l) = &mut self.ledger {
+            l.snapshots.push(snapshot);
+            l.snapshot_committed = false;
+        }
+        self.changed();
         Ok(())
     }
 

@@ -150,6 +150,7 @@ pub async fn run(
             announce_tx: announce_tx.clone(),
             event_tx: event_tx.clone(),
             view_tx,
+            epoch_rounds: config.epoch_rounds,
         },
     )?;
     if let Ok(addr) = listener.local_addr() {

@@ -499,9 +499,16 @@ impl Session {
                         None => return Flow::Close,
                     },
                 };
-                let Joined { id, address } = joined;
+                let Joined {
+                    id,
+                    address,
+                    not_entrant_in,
+                } = joined;
                 self.state = State::Validator { id, proposed_in: 0 };
                 self.say(&format!("you are validator {address} with stake {stake}"));
+                if let Some(not) = not_entrant_in {
+                    self.say(&not_entrant_line(not));
+                }
                 self.say(BPM_PROMPT);
             }
             Err(e) => {
@@ -556,6 +563,9 @@ impl Session {
                                 proposed_in: round,
                             };
                             self.say(&already(round));
+                        }
+                        Some(Proposal::NotEntrant(not)) => {
+                            self.say(&format!("BPM not entered: {}", not_entrant_line(not)));
                         }
                         Some(Proposal::Unknown) | None => return Flow::Close,
                     }
@@ -701,6 +711,16 @@ fn status_line(s: &StatusView, watching: bool) -> String {
             s.round, s.height
         ),
     }
+}
+
+/// Ledger mode: why an account's BPMs do not enter this epoch's draws.
+fn not_entrant_line(not: crate::round::NotEntrant) -> String {
+    format!(
+        "not an entrant in epoch {}: your account is not in its stake snapshot; stay staked and you enter the draws from epoch {} (round {})",
+        not.epoch,
+        not.epoch.saturating_add(1),
+        not.next_round
+    )
 }
 
 fn already(round: u64) -> String {

@@ -15,8 +15,8 @@ use crate::ledger::{
     DRAWS_FILE, SLASHES_FILE,
 };
 use crate::pool::{
-    choose_mode, pending_after, read_pool, write_genesis_copy, GenesisSetting, LedgerFiles,
-    PoolError, POOL_FILE,
+    choose_mode, cut_snapshots, pending_after, read_pool, read_snapshots, write_genesis_copy,
+    GenesisSetting, LedgerFiles, PoolError, POOL_FILE,
 };
 use crate::replay::TRANSACTIONS_FILE;
 use crate::seed::SecretChain;
@@ -123,6 +123,10 @@ pub struct LedgerOpened {
     pub pending: Vec<Tx>,
     /// The genesis block's `Hash`.
     pub chain_id: String,
+    /// Every epoch's stake snapshot so far, oldest first.
+    pub snapshots: Vec<crate::epoch::Snapshot>,
+    /// The tip block's `Round`.
+    pub tip_round: u64,
 }
 
 /// Where a block's line and its draw line landed, for serving them later.
@@ -192,10 +196,15 @@ impl Store {
         }
         let txs_r = read(&txs_path)?;
         let mut txs_reader = reader(txs_r.as_ref());
+        let (snapshots, torn_snapshot) = match &mode {
+            Some(_) => read_snapshots(dir)?,
+            None => (Vec::new(), None),
+        };
         let ledger_files = match &mode {
             Some((g, _)) if has_chain => Some(crate::ledger::LedgerFiles {
                 genesis: g,
                 transactions: &mut txs_reader,
+                snapshots: &snapshots,
             }),
             _ => None,
         };
@@ -332,6 +341,9 @@ impl Store {
                 let pending = pending_after(log, tip, &state.last_txs)
                     .map_err(|why| StoreError::Ledger(PoolError::Bad(dir.join(POOL_FILE), why)))?;
                 store.ledger = Some(LedgerFiles::open(dir, cut_txs, tip, &pending)?);
+                if let Some(at) = torn_snapshot {
+                    cut_snapshots(dir, at)?;
+                }
                 let accounts = if created {
                     Accounts::from_genesis(&g)
                 } else {
@@ -358,6 +370,8 @@ impl Store {
                     accounts,
                     pending,
                     chain_id: genesis_block.hash,
+                    snapshots,
+                    tip_round: audit.tip.as_ref().map_or(0, |t| t.round),
                 })
             }
         };
@@ -402,6 +416,14 @@ impl Store {
             block: written,
             draw,
         })
+    }
+
+    /// Ledger mode: appends accepted transactions to the pool log, one fsync for all.
+    pub fn append_snapshot(&mut self, snapshot: &crate::epoch::Snapshot) -> Result<(), StoreError> {
+        match &mut self.ledger {
+            Some(files) => Ok(files.append_snapshot(snapshot)?),
+            None => Ok(()),
+        }
     }
 
     /// Ledger mode: appends accepted transactions to the pool log, one fsync for all.

@@ -182,6 +182,7 @@ async fn info_lists_every_setting() {
         c.http_max_connections = 9;
         c.http_timeout = Duration::from_secs(11);
         c.transfers_per_sec = 123;
+        c.epoch_rounds = 4;
     })
     .await;
     let (status, body) = server.get("/info").await;
@@ -207,6 +208,7 @@ async fn info_lists_every_setting() {
         ("seed_chain_len", Value::from(1024)),
         ("tcp_addr", Value::from(server.addr.to_string())),
         ("transfers_per_sec", Value::from(123)),
+        ("epoch_rounds", Value::from(4)),
         ("mode", Value::from("tutorial")),
         ("genesis", Value::Null),
     ] {

@@ -84,6 +84,17 @@ pub struct StatusView {
 pub struct Joined {
     pub id: u64,
     pub address: Arc<str>,
+    /// Ledger mode: the epoch in force, when this account is not in its stake snapshot (it
+    /// enters the draws from the next epoch, if still staked when that one opens).
+    pub not_entrant_in: Option<NotEntrant>,
+}
+
+/// Ledger mode: an account outside the stake snapshot of the epoch in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NotEntrant {
+    pub epoch: u64,
+    /// Where the next epoch opens.
+    pub next_round: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -94,6 +105,8 @@ pub enum Proposal {
     AlreadyProposed {
         round: u64,
     },
+    /// Ledger mode: not in the stake snapshot of the epoch in force.
+    NotEntrant(NotEntrant),
     /// The validator is gone (it cannot happen to a live session).
     Unknown,
 }

@@ -11,6 +11,8 @@ use std::sync::{Arc, OnceLock};
 use serde::{Serialize, Serializer};
 use tokio::sync::oneshot;
 
+use crate::epoch::Snapshot;
+use crate::round::NotEntrant;
 use crate::store::LedgerOpened;
 use crate::tx::{Account, Accounts, ApplyError, Transfer, Tx, TxError};
 
@@ -154,6 +156,10 @@ pub struct Ledger {
     pub pool: Vec<Tx>,
     /// Admitted, waiting for the next pool fsync.
     unsynced: Vec<(Tx, Ack)>,
+    /// Every epoch's stake snapshot so far, oldest first; the last is in force.
+    pub snapshots: Vec<Snapshot>,
+    /// Whether a block of the newest snapshot's epoch has committed to it yet.
+    pub snapshot_committed: bool,
     /// Accounts with a logged-in session: one session per account.
     sessions: HashSet<Arc<str>>,
     /// `pool` as readers see it, kept alongside so a view does not rebuild it.
@@ -176,6 +182,11 @@ impl Ledger {
             sessions: HashSet::new(),
             pool_view: PoolView::default(),
             pool_burned: 0,
+            snapshot_committed: opened
+                .snapshots
+                .last()
+                .is_none_or(|s| opened.tip_round >= s.first_round),
+            snapshots: opened.snapshots,
         };
         for (i, tx) in opened.pending.into_iter().enumerate() {
             let why = match &tx {
@@ -274,6 +285,28 @@ impl Ledger {
     /// Burned so far, pending slashes included (they are durable in the pool log).
     pub fn burned(&self) -> u128 {
         self.accounts.burned.saturating_add(self.pool_burned)
+    }
+
+    /// The snapshot in force; `None` in the bootstrap epoch 0.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshots.last()
+    }
+
+    /// `Some` when `address` is not an entrant in the epoch in force.
+    pub fn not_entrant(&self, address: &str) -> Option<NotEntrant> {
+        let s = self.snapshot()?;
+        s.stake_of(address).is_none().then(|| NotEntrant {
+            epoch: s.epoch,
+            next_round: s.next_first_round(),
+        })
+    }
+
+    /// What `address`'s bond weighs in a draw now: at most its snapshot stake.
+    pub fn weight(&self, address: &str, bond: u64) -> u64 {
+        match self.snapshot() {
+            Some(s) => s.stake_of(address).map_or(0, |cap| cap.min(bond)),
+            None => bond,
+        }
     }
 
     pub fn has_unsynced(&self) -> bool {

@@ -137,6 +137,16 @@ pub(super) struct ValidatorEvent<'a> {
     pub(super) stake: u64,
 }
 
+/// Ledger mode: an epoch opened with its stake snapshot.
+#[derive(Serialize)]
+pub(super) struct EpochEvent {
+    pub(super) epoch: u64,
+    pub(super) first_round: u64,
+    pub(super) last_round: u64,
+    pub(super) accounts: usize,
+    pub(super) total: u128,
+}
+
 #[derive(Serialize)]
 pub(super) struct SlashedEvent<'a> {
     pub(super) address: &'a str,

@@ -1,0 +1,285 @@
+//! Ledger mode's epochs and stake snapshots: pure, like [`crate::tx`].
+//!
+//! Epoch e covers `EPOCH_ROUNDS` rounds. When an epoch's first round opens, the server
+//! snapshots the bonded stake of every account with a staked session; in that epoch's draws an
+//! entrant weighs `min(snapshot stake, current bond)` and an account outside the snapshot is not
+//! an entrant, so stake moved after the snapshot cannot change the odds. Until the first
+//! snapshot a chain is in epoch 0, the bootstrap epoch: every staked account is an entrant,
+//! weighed by its bond.
+//!
+//! A snapshot is one line of `snapshots.jsonl`, fsynced before any block of its epoch, and the
+//! epoch's first block commits to it with `SnapshotHash` ([`Snapshot::hash`]). Each holds its
+//! own `EpochRounds`, so the audit needs no setting; a changed `EPOCH_ROUNDS` applies from the
+//! next epoch.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::chain::is_hex64;
+
+pub const SNAPSHOTS_FILE: &str = "snapshots.jsonl";
+
+/// One line of `snapshots.jsonl`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Snapshot {
+    #[serde(rename = "Epoch")]
+    pub epoch: u64,
+    /// The epoch's first round; it lasts `EpochRounds` rounds.
+    #[serde(rename = "FirstRound")]
+    pub first_round: u64,
+    #[serde(rename = "EpochRounds")]
+    pub epoch_rounds: u64,
+    /// (address, stake) in ascending address order, every stake at least 1.
+    #[serde(rename = "Stakes")]
+    pub stakes: Vec<(String, u64)>,
+}
+
+/// Why a snapshot record is not one the server could have written.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SnapshotError {
+    #[error("Epoch {found} does not follow Epoch {prev}")]
+    Epoch { found: u64, prev: u64 },
+    #[error("FirstRound {found} is inside the previous epoch, which runs to round {prev_last}")]
+    FirstRound { found: u64, prev_last: u64 },
+    #[error("Epoch {0} is not above 0: epoch 0 is the bootstrap epoch, which has no snapshot")]
+    Zero(u64),
+    #[error("EpochRounds is 0")]
+    NoRounds,
+    #[error("no stakes: a snapshot holds at least one account")]
+    Empty,
+    #[error(
+        "stake {0} ({1:?}): the addresses are not 64 lowercase hex in strictly ascending order"
+    )]
+    Order(usize, String),
+    #[error("stake {0} ({1}) is 0")]
+    ZeroStake(usize, String),
+}
+
+impl Snapshot {
+    /// `SnapshotHash`: SHA-256 over `<Epoch>\n<FirstRound>\n<EpochRounds>\n`, then each stake
+    /// as `<address>\n<stake>\n` in address order.
+    pub fn hash(&self) -> [u8; 32] {
+        let mut h = Sha256::new();
+        h.update(
+            format!(
+                "{}\n{}\n{}\n",
+                self.epoch, self.first_round, self.epoch_rounds
+            )
+            .as_bytes(),
+        );
+        for (address, stake) in &self.stakes {
+            h.update(address.as_bytes());
+            h.update(b"\n");
+            h.update(stake.to_string().as_bytes());
+            h.update(b"\n");
+        }
+        h.finalize().into()
+    }
+
+    /// The last round of the epoch.
+    pub fn last_round(&self) -> u64 {
+        self.first_round
+            .saturating_add(self.epoch_rounds)
+            .saturating_sub(1)
+    }
+
+    /// The first round after this epoch: where the next one opens.
+    pub fn next_first_round(&self) -> u64 {
+        self.first_round.saturating_add(self.epoch_rounds)
+    }
+
+    /// The snapshot stake of `address`, if it is in the snapshot.
+    pub fn stake_of(&self, address: &str) -> Option<u64> {
+        self.stakes
+            .binary_search_by(|(a, _)| a.as_str().cmp(address))
+            .ok()
+            .and_then(|i| self.stakes.get(i))
+            .map(|(_, s)| *s)
+    }
+
+    /// The snapshot's total stake.
+    pub fn total(&self) -> u128 {
+        self.stakes.iter().map(|(_, s)| u128::from(*s)).sum()
+    }
+
+    /// Checks the record on its own and after `prev` (the snapshot before it, if any).
+    ///
+    /// # Errors
+    /// What is wrong.
+    pub fn check(&self, prev: Option<&Snapshot>) -> Result<(), SnapshotError> {
+        if self.epoch == 0 {
+            return Err(SnapshotError::Zero(self.epoch));
+        }
+        if self.epoch_rounds == 0 {
+            return Err(SnapshotError::NoRounds);
+        }
+        if let Some(p) = prev {
+            if self.epoch <= p.epoch {
+                return Err(SnapshotError::Epoch {
+                    found: self.epoch,
+                    prev: p.epoch,
+                });
+            }
+            if self.first_round < p.next_first_round() {
+                return Err(SnapshotError::FirstRound {
+                    found: self.first_round,
+                    prev_last: p.last_round(),
+                });
+            }
+        }
+        if self.stakes.is_empty() {
+            return Err(SnapshotError::Empty);
+        }
+        let mut before: Option<&str> = None;
+        for (i, (address, stake)) in self.stakes.iter().enumerate() {
+            if !is_hex64(address) || before.is_some_and(|b| b >= address.as_str()) {
+                return Err(SnapshotError::Order(i, address.clone()));
+            }
+            if *stake == 0 {
+                return Err(SnapshotError::ZeroStake(i, address.clone()));
+            }
+            before = Some(address);
+        }
+        Ok(())
+    }
+}
+
+/// The epoch that opens with `round`, if one does: after the newest snapshot, the round its
+/// epoch hands over at (or any later round, when rounds were skipped); before any snapshot,
+/// rounds `e * epoch_rounds + 1` for e >= 1.
+pub fn opens_epoch(newest: Option<&Snapshot>, epoch_rounds: u64, round: u64) -> Option<u64> {
+    match newest {
+        Some(s) if round >= s.next_first_round() => Some(s.epoch.saturating_add(1)),
+        Some(_) => None,
+        None => {
+            let n = epoch_rounds.max(1);
+            let before = round.checked_sub(1)?;
+            (before > 0 && before.checked_rem(n) == Some(0)).then(|| before.checked_div(n))?
+        }
+    }
+}
+
+/// What a snapshot taken now holds: the bonds of the staked accounts, or (when none is
+/// staked, as after a restart) the previous snapshot's stakes; `None` when both are empty,
+/// and the chain stays in its bootstrap epoch.
+pub fn take_snapshot(
+    epoch: u64,
+    first_round: u64,
+    epoch_rounds: u64,
+    mut bonds: Vec<(String, u64)>,
+    prev: Option<&Snapshot>,
+) -> Option<Snapshot> {
+    bonds.retain(|(_, s)| *s > 0);
+    bonds.sort();
+    bonds.dedup_by(|b, a| {
+        // One session per account: a second entry for an address is never made, but if it
+        // were, the stakes add up rather than vanish.
+        if a.0 == b.0 {
+            a.1 = a.1.saturating_add(b.1);
+            true
+        } else {
+            false
+        }
+    });
+    let stakes = if bonds.is_empty() {
+        prev.map(|p| p.stakes.clone())?
+    } else {
+        bonds
+    };
+    Some(Snapshot {
+        epoch,
+        first_round,
+        epoch_rounds: epoch_rounds.max(1),
+        stakes,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(c: char) -> String {
+        std::iter::repeat_n(c, 64).collect()
+    }
+
+    #[test]
+    fn epochs_open_on_schedule_before_and_after_the_first_snapshot() {
+        // Before any snapshot: rounds 11, 21, 31... with 10 rounds an epoch.
+        assert_eq!(opens_epoch(None, 10, 1), None);
+        assert_eq!(opens_epoch(None, 10, 10), None);
+        assert_eq!(opens_epoch(None, 10, 11), Some(1));
+        assert_eq!(opens_epoch(None, 10, 31), Some(3));
+        let s = Snapshot {
+            epoch: 3,
+            first_round: 31,
+            epoch_rounds: 5,
+            stakes: vec![(a('a'), 1)],
+        };
+        // After one: its own length decides, whatever the setting is now.
+        assert_eq!(opens_epoch(Some(&s), 10, 35), None);
+        assert_eq!(opens_epoch(Some(&s), 10, 36), Some(4));
+        assert_eq!(opens_epoch(Some(&s), 10, 40), Some(4));
+    }
+
+    #[test]
+    fn a_snapshot_of_nobody_copies_the_previous_one_or_waits() {
+        assert_eq!(take_snapshot(1, 11, 10, vec![], None), None);
+        let s = take_snapshot(1, 11, 10, vec![(a('b'), 5), (a('a'), 7)], None).unwrap();
+        assert_eq!(s.stakes, vec![(a('a'), 7), (a('b'), 5)]);
+        assert_eq!(s.check(None), Ok(()));
+        let next = take_snapshot(2, 21, 10, vec![], Some(&s)).unwrap();
+        assert_eq!(next.stakes, s.stakes);
+        assert_eq!(next.check(Some(&s)), Ok(()));
+        assert_eq!(s.stake_of(&a('b')), Some(5));
+        assert_eq!(s.stake_of(&a('c')), None);
+        assert_eq!(s.total(), 12);
+    }
+
+    #[test]
+    fn snapshot_records_are_checked_in_order() {
+        let s = take_snapshot(1, 11, 10, vec![(a('a'), 7)], None).unwrap();
+        let mut early = take_snapshot(2, 20, 10, vec![(a('a'), 7)], None).unwrap();
+        assert!(matches!(
+            early.check(Some(&s)),
+            Err(SnapshotError::FirstRound { .. })
+        ));
+        early.first_round = 21;
+        early.epoch = 1;
+        assert!(matches!(
+            early.check(Some(&s)),
+            Err(SnapshotError::Epoch { .. })
+        ));
+        let mut unordered = s.clone();
+        unordered.stakes = vec![(a('b'), 1), (a('a'), 1)];
+        assert!(matches!(
+            unordered.check(None),
+            Err(SnapshotError::Order(1, _))
+        ));
+    }
+
+    #[test]
+    fn the_snapshot_hash_covers_every_field() {
+        let s = Snapshot {
+            epoch: 1,
+            first_round: 11,
+            epoch_rounds: 10,
+            stakes: vec![(a('a'), 7)],
+        };
+        let text = format!("1\n11\n10\n{}\n7\n", a('a'));
+        assert_eq!(s.hash(), <[u8; 32]>::from(Sha256::digest(text.as_bytes())));
+        let mut other = s.clone();
+        other.epoch_rounds = 9;
+        assert_ne!(other.hash(), s.hash());
+    }
+}
