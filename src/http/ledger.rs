@@ -214,6 +214,8 @@ pub(super) struct LedgerStats {
     accounts: usize,
     pending_transfers: usize,
     pending_slashes: usize,
+    /// The epoch in force (`null` in the bootstrap epoch 0).
+    epoch: Option<crate::round::ledger::EpochView>,
 }
 
 impl LedgerStats {
@@ -226,6 +228,7 @@ impl LedgerStats {
             accounts: l.accounts.len(),
             pending_transfers: l.pool.transfers(),
             pending_slashes: l.pool.len() - l.pool.transfers(),
+            epoch: l.epoch.clone(),
         }
     }
 }

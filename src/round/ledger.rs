@@ -51,6 +51,17 @@ pub struct AccountView {
     pub connected: bool,
 }
 
+/// The epoch in force, as `/api/stats` shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct EpochView {
+    pub epoch: u64,
+    pub first_round: u64,
+    pub last_round: u64,
+    /// Accounts in its stake snapshot, and their total snapshot stake.
+    pub snapshot_accounts: usize,
+    pub snapshot_stake: u128,
+}
+
 /// A pending transfer or slash as `/transactionPool` shows it.
 #[derive(Debug, Clone, Serialize)]
 pub struct PendingTxView {
@@ -75,6 +86,8 @@ pub struct LedgerView {
     pub transfers: u64,
     /// The pending transfers and slashes, in acceptance order.
     pub pool: PoolView,
+    /// The epoch in force and its stake snapshot; `None` in the bootstrap epoch 0.
+    pub epoch: Option<EpochView>,
     /// Address to position in `accounts`, built by the first reader that looks one up, so
     /// the round task never pays for it.
     #[serde(skip)]
@@ -386,6 +399,13 @@ impl Ledger {
             cut: self.accounts.cut,
             transfers: self.accounts.transfers,
             pool: self.pool_view.clone(),
+            epoch: self.snapshot().map(|s| EpochView {
+                epoch: s.epoch,
+                first_round: s.first_round,
+                last_round: s.last_round(),
+                snapshot_accounts: s.stakes.len(),
+                snapshot_stake: s.total(),
+            }),
             index: OnceLock::new(),
         }
     }
