@@ -171,14 +171,17 @@ pub fn opens_epoch(newest: Option<&Snapshot>, epoch_rounds: u64, round: u64) -> 
 }
 
 /// What a snapshot taken now holds: the bonds of the staked accounts, or (when none is
-/// staked, as after a restart) the previous snapshot's stakes; `None` when both are empty,
-/// and the chain stays in its bootstrap epoch.
+/// staked, as after a restart) the previous snapshot's stakes, each cut to what its account
+/// holds now (`balance`: it may have spent since, and a snapshot stake above the balance when
+/// its epoch opens is one the audit refuses); `None` when both are empty, and the epoch in
+/// force (the bootstrap epoch 0 before any snapshot) goes on.
 pub fn take_snapshot(
     epoch: u64,
     first_round: u64,
     epoch_rounds: u64,
     mut bonds: Vec<(String, u64)>,
     prev: Option<&Snapshot>,
+    balance: impl Fn(&str) -> u64,
 ) -> Option<Snapshot> {
     bonds.retain(|(_, s)| *s > 0);
     bonds.sort();
@@ -193,10 +196,18 @@ pub fn take_snapshot(
         }
     });
     let stakes = if bonds.is_empty() {
-        prev.map(|p| p.stakes.clone())?
+        prev?
+            .stakes
+            .iter()
+            .map(|(a, s)| (a.clone(), (*s).min(balance(a))))
+            .filter(|(_, s)| *s > 0)
+            .collect()
     } else {
         bonds
     };
+    if stakes.is_empty() {
+        return None;
+    }
     Some(Snapshot {
         epoch,
         first_round,
@@ -234,13 +245,19 @@ mod tests {
 
     #[test]
     fn a_snapshot_of_nobody_copies_the_previous_one_or_waits() {
-        assert_eq!(take_snapshot(1, 11, 10, vec![], None), None);
-        let s = take_snapshot(1, 11, 10, vec![(a('b'), 5), (a('a'), 7)], None).unwrap();
+        let rich = |_: &str| u64::MAX;
+        assert_eq!(take_snapshot(1, 11, 10, vec![], None, rich), None);
+        let s = take_snapshot(1, 11, 10, vec![(a('b'), 5), (a('a'), 7)], None, rich).unwrap();
         assert_eq!(s.stakes, vec![(a('a'), 7), (a('b'), 5)]);
         assert_eq!(s.check(None), Ok(()));
-        let next = take_snapshot(2, 21, 10, vec![], Some(&s)).unwrap();
+        let next = take_snapshot(2, 21, 10, vec![], Some(&s), rich).unwrap();
         assert_eq!(next.stakes, s.stakes);
         assert_eq!(next.check(Some(&s)), Ok(()));
+        // A copy holds no more than each account has left, and nobody with nothing left.
+        let spent = |x: &str| if x == a('a') { 3 } else { 0 };
+        let cut = take_snapshot(2, 21, 10, vec![], Some(&s), spent).unwrap();
+        assert_eq!(cut.stakes, vec![(a('a'), 3)]);
+        assert_eq!(take_snapshot(2, 21, 10, vec![], Some(&s), |_| 0), None);
         assert_eq!(s.stake_of(&a('b')), Some(5));
         assert_eq!(s.stake_of(&a('c')), None);
         assert_eq!(s.total(), 12);
@@ -248,8 +265,8 @@ mod tests {
 
     #[test]
     fn snapshot_records_are_checked_in_order() {
-        let s = take_snapshot(1, 11, 10, vec![(a('a'), 7)], None).unwrap();
-        let mut early = take_snapshot(2, 20, 10, vec![(a('a'), 7)], None).unwrap();
+        let s = take_snapshot(1, 11, 10, vec![(a('a'), 7)], None, |_| 7).unwrap();
+        let mut early = take_snapshot(2, 20, 10, vec![(a('a'), 7)], None, |_| 7).unwrap();
         assert!(matches!(
             early.check(Some(&s)),
             Err(SnapshotError::FirstRound { .. })

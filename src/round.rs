@@ -725,10 +725,20 @@ impl Round {
             .values()
             .map(|v| (v.address.to_string(), v.stake))
             .collect();
-        let Some(snapshot) =
-            crate::epoch::take_snapshot(epoch, round, self.epoch_rounds, bonds, ledger.snapshot())
-        else {
-            tracing::info!(round, "no account is staked: epoch 0 (bootstrap) goes on");
+        let Some(snapshot) = crate::epoch::take_snapshot(
+            epoch,
+            round,
+            self.epoch_rounds,
+            bonds,
+            ledger.snapshot(),
+            |a| ledger.account(a).balance,
+        ) else {
+            let going_on = ledger.snapshot().map_or(0, |s| s.epoch);
+            tracing::info!(
+                round,
+                epoch = going_on,
+                "no account is staked: the epoch in force goes on"
+            );
             return Ok(());
         };
         let store = self.store.clone();
