@@ -360,14 +360,15 @@ def check():
     other = "ee" * 32
     ok = (
         "ok: 2 blocks (height 1), 1 draw recomputed, 3 transactions replayed (1 transfer, "
-        "1 slash, 1 reward), 2 block signatures and 1 transfer signature checked; 3 accounts "
-        "hold a balance; supply 1750 = genesis 1750 + rewards 10 - burned 10"
+        "1 slash, 1 reward), 2 block signatures and 1 transfer signature checked; no stake "
+        "snapshots (epoch 0); 3 accounts hold a balance; supply 1750 = genesis 1750 + rewards 10 "
+        "- burned 10"
     )
     cases = [
         # (name, Ledger kwargs, raw transactions.jsonl text or None, no_crypto, exit, text)
         ("intact", {}, None, False, 0, ok),
         ("intact, no cryptography", {}, None, True, 0,
-         "reward), signatures not checked (pip install cryptography); 3 accounts"),
+         "reward), signatures not checked (pip install cryptography); no stake snapshots"),
         ("transfer amount edited, not re-sealed", {}, tx_line_amount, False, 1,
          "transactions.jsonl, block 1: the transactions hash to "),
         ("genesis balance edited, not re-sealed", {}, "genesis", False, 1,

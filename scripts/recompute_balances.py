@@ -7,8 +7,8 @@ A ledger-mode chain is a pos-lottery-v2 chain whose genesis block carries Accoun
 of genesis.json's allocation) and BlockReward (what every block mints for its winner), and whose
 every later block carries TxHash (the hash of its line in transactions.jsonl). This script first
 runs every check of scripts/recompute_draws.py on chain.jsonl and draws.jsonl (imported from it:
-fields, Hash with AccountsHash, BlockReward and TxHash covered, links, reveals, draws, block
-signatures), then, block by block in the same pass:
+fields, Hash with AccountsHash, BlockReward, TxHash and SnapshotHash covered, links, reveals,
+draws, block signatures), then, block by block in the same pass:
 
 - genesis.json: exactly {"accounts": {"<address>": <balance>, ...}}, every address an Ed25519
   public key (64 lowercase hex), every balance at least 1, the total at most 2^64 - 1, and
@@ -22,7 +22,19 @@ signatures), then, block by block in the same pass:
   and only the last, is the reward to the block's Validator, Amount + Cut = the genesis
   block's BlockReward, Amount <= 2^64 - 1 - supply, Cut above 0 only when the reward fills the
   supply to 2^64 - 1;
-- after each block, every entry of its draw stakes at most its account's balance.
+- after each block, every entry of its draw stakes at most its account's balance;
+- snapshots.jsonl (missing: none), one stake snapshot per epoch >= 1, exactly
+  {"Epoch": e, "FirstRound": r, "EpochRounds": n, "Stakes": [["<address>", <stake>], ...]}:
+  Epoch above 0 and above the previous record's, EpochRounds >= 1, FirstRound at or after the
+  previous record's FirstRound + EpochRounds, at least one stake, addresses 64 lowercase hex in
+  strictly ascending order, every stake at least 1. Its SnapshotHash is SHA-256 over
+  `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<address>\\n<stake>\\n` per stake. Before a
+  block's transactions apply, each snapshot whose FirstRound is at or before the block's Round
+  comes into force (in order), every stake in it at most its account's balance after the blocks
+  before; the first block at or after a snapshot comes into force carries its SnapshotHash, and
+  no other block carries one; while a snapshot is in force every draw entry is in it and weighs
+  at most its snapshot stake. Before the first snapshot (epoch 0) only the balance bounds an
+  entry. A snapshot whose FirstRound is after the tip is the epoch in progress.
 
 Signatures need the `cryptography` package (pip install cryptography): without it they are
 checked for shape only, and the summary says so. Strictness is that of ed25519-dalek's
@@ -30,14 +42,17 @@ verify_strict, which the server uses: S below the group order, and neither the k
 small order (checked here in pure Python; the curve equation by `cryptography`). An address is
 valid when ed25519-dalek can decompress it (the low 255 bits taken mod p, as it does).
 
-The three line files are streamed in lockstep; only the accounts are held in memory.
-genesis.json is one JSON object, read whole. Crash leftovers are warnings, as in
-recompute_draws.py: a torn last line, and one transactions line whose block was never written.
+The three line files are streamed in lockstep; only the accounts (and the snapshots) are held in
+memory. genesis.json is one JSON object, read whole. Crash leftovers are warnings, as in
+recompute_draws.py: a torn last line (of snapshots.jsonl too: a snapshot is fsynced before any
+block of its epoch, so none can depend on a torn one), and one transactions line whose block was
+never written.
 
 Exit 0 with the accounts (address, balance, nonce, wins; by balance, largest first) and an
 `ok: ...` line; exit 1 with one line `FAILED: <dir>/<file>, block <k>: <reason>` at the first
-violation, or `error: ...` on stderr when the directory cannot be read; exit 2 on a usage
-error. With --json, stdout is one JSON object instead, either way.
+violation (`FAILED: <dir>/snapshots.jsonl, line <n>: <reason>` for a bad snapshot record), or
+`error: ...` on stderr when the directory cannot be read; exit 2 on a usage error. With --json,
+stdout is one JSON object instead, either way.
 """
 import argparse
 import functools
@@ -72,10 +87,12 @@ from recompute_draws import (  # noqa: E402  (the path above first)
 
 GENESIS_FILE = "genesis.json"
 TX_FILE = "transactions.jsonl"
+SNAPSHOTS_FILE = "snapshots.jsonl"
 TRANSFER_PREFIX = "pos-lottery transfer v1"
 ED_L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
 
 TX_RECORD_FIELDS = {"Index": U64_MAX, "Transactions": list}
+SNAPSHOT_FIELDS = {"Epoch": U64_MAX, "FirstRound": U64_MAX, "EpochRounds": U64_MAX, "Stakes": list}
 TX_FIELDS = {
     "transfer": {"Type": str, "From": str, "To": str, "Amount": U64_MAX, "Nonce": U64_MAX,
                  "Signature": str},
@@ -229,6 +246,104 @@ def read_genesis(path):
     return accounts
 
 
+class BadSnapshot(Failed):
+    """A snapshots.jsonl record that is not one the server could have written: named by its
+    line, not by a block."""
+
+
+def parse_snapshot(raw):
+    record = parse(raw, SNAPSHOT_FIELDS)
+    for i, stake in enumerate(record["Stakes"]):
+        if not (type(stake) is list and len(stake) == 2 and type(stake[0]) is str):
+            raise Unparseable(f"stake {i} is {short(stake)}, not [address, stake]")
+        if type(stake[1]) is not int or stake[1] > U64_MAX:
+            why = f"not an integer from 0 to {U64_MAX}"
+            raise Unparseable(f"stake {i} is {short(stake[1])}, {why}")
+        try:
+            stake[0].encode("utf-8")
+        except UnicodeEncodeError:
+            raise Unparseable(f"stake {i} address holds a lone surrogate escape") from None
+    return record
+
+
+def next_first_round(s):
+    """The round after the epoch (where the next one may open), at most 2^64 - 1 as in Rust."""
+    return min(s["FirstRound"] + s["EpochRounds"], U64_MAX)
+
+
+def snapshot_problem(s, prev):
+    """What is wrong with snapshot record `s` after `prev` (None for the first), as
+    src/epoch.rs Snapshot::check words it; None if nothing."""
+    if s["Epoch"] == 0:
+        why = "epoch 0 is the bootstrap epoch, which has no snapshot"
+        return f"Epoch {s['Epoch']} is not above 0: {why}"
+    if s["EpochRounds"] == 0:
+        return "EpochRounds is 0"
+    if prev is not None:
+        if s["Epoch"] <= prev["Epoch"]:
+            return f"Epoch {s['Epoch']} does not follow Epoch {prev['Epoch']}"
+        if s["FirstRound"] < next_first_round(prev):
+            return (
+                f"FirstRound {s['FirstRound']} is inside the previous epoch, which runs to round "
+                f"{next_first_round(prev) - 1}"
+            )
+    if not s["Stakes"]:
+        return "no stakes: a snapshot holds at least one account"
+    before = None
+    for i, (address, stake) in enumerate(s["Stakes"]):
+        if not is_hex64(address) or (before is not None and before >= address):
+            why = "the addresses are not 64 lowercase hex in strictly ascending order"
+            return f"stake {i} ({json.dumps(address)}): {why}"
+        if stake == 0:
+            return f"stake {i} ({address}) is 0"
+        before = address
+    return None
+
+
+def snapshot_hash(s):
+    """SnapshotHash: hex SHA-256 over `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then each
+    stake as `<address>\\n<stake>\\n` in order."""
+    text = f"{s['Epoch']}\n{s['FirstRound']}\n{s['EpochRounds']}\n"
+    text += "".join(f"{a}\n{stake}\n" for a, stake in s["Stakes"])
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def read_snapshots(path, warnings):
+    """Every record of snapshots.jsonl (none when it is missing), each checked after the one
+    before. A last line that is torn (no newline, or unparseable) is a crash leftover: a
+    warning, and not a snapshot. Anything else wrong is BadSnapshot, by line."""
+    try:
+        f = open(path, "rb")
+    except FileNotFoundError:
+        return []
+    out = []
+    with f:
+        lines, n = Lines(f), 0
+        line = lines.next()
+        while line is not None:
+            n += 1
+            offset, raw, terminated = line
+            following = lines.next()
+            try:
+                record = parse_snapshot(raw)
+            except Unparseable as e:
+                if following is None:
+                    why = "torn last snapshot line (a crash before its epoch had a block)"
+                    warnings.append((SNAPSHOTS_FILE, offset, why))
+                    break
+                raise BadSnapshot(SNAPSHOTS_FILE, n, f"not a snapshot record: {e}") from None
+            if not terminated:  # only the last line can lack its newline
+                why = "torn last snapshot line (a crash before its epoch had a block)"
+                warnings.append((SNAPSHOTS_FILE, offset, why))
+                break
+            problem = snapshot_problem(record, out[-1] if out else None)
+            if problem:
+                raise BadSnapshot(SNAPSHOTS_FILE, n, problem)
+            out.append(record)
+            line = following
+    return out
+
+
 class Ledger:
     """The replayed state: every account seen, and the supply's parts."""
 
@@ -242,6 +357,10 @@ class Ledger:
         self.signatures = 0  # transfer signatures verified
         self.lines = None  # transactions.jsonl, opened at the genesis block
         self.warnings = None
+        self.snapshots = []  # snapshots.jsonl, read at the genesis block
+        self.active = None  # the index of the snapshot in force, None in epoch 0
+        self.committed = False  # whether a block has carried the SnapshotHash of that one
+        self.caps = {}  # the stakes of the snapshot in force, by address
 
     def account(self, address):
         return self.accounts.setdefault(address, [0, 0, 0])
@@ -254,6 +373,7 @@ class Ledger:
         k = block["Index"]
         if k == 0:
             return self.start(block, v2)
+        self.check_epoch(block, draw)
         got = next_record(self.lines, TX_FILE, k, parse_tx_record, self.warnings)
         if got is None:
             # Like a draw line, a transactions line is made durable before its block.
@@ -305,6 +425,71 @@ class Ledger:
         self.chain_id = block["Hash"]
         # recompute_draws checked it is there: a ledger-mode genesis carries both fields.
         self.block_reward = block["BlockReward"]
+        self.snapshots = read_snapshots(os.path.join(self.data, SNAPSHOTS_FILE), self.warnings)
+
+    def in_force(self):
+        return None if self.active is None else self.snapshots[self.active]
+
+    def check_epoch(self, block, draw):
+        """Block k's epoch, before its transactions apply: the snapshots whose first round has
+        come into force (each stake at most its account's balance at that height), the epoch's
+        first block carries the SnapshotHash of the one in force, no other block carries one,
+        and every draw entry is in that snapshot, weighing at most its snapshot stake. Worded
+        as src/replay.rs words it."""
+        k, found = block["Index"], block.get("SnapshotHash")
+        nxt = 0 if self.active is None else self.active + 1
+        while nxt < len(self.snapshots) and self.snapshots[nxt]["FirstRound"] <= block["Round"]:
+            s = self.snapshots[nxt]
+            for address, stake in s["Stakes"]:
+                balance = self.accounts[address][0] if address in self.accounts else 0
+                if stake > balance:
+                    raise Failed(
+                        SNAPSHOTS_FILE, k,
+                        f"epoch {s['Epoch']}: {address} has snapshot stake {stake}, but its "
+                        f"account holds {balance} when the epoch opens",
+                    )  # fmt: skip
+            self.active, self.committed, nxt = nxt, False, nxt + 1
+            self.caps = dict(s["Stakes"])
+        s = self.in_force()
+        if s is not None and not self.committed:
+            computed = snapshot_hash(s)
+            if found is None:
+                raise Failed(
+                    CHAIN_FILE, k,
+                    f"the first block of epoch {s['Epoch']} (from round {s['FirstRound']}) "
+                    "carries no SnapshotHash",
+                )  # fmt: skip
+            if found != computed:
+                raise Failed(
+                    CHAIN_FILE, k,
+                    f"SnapshotHash is {found}, but epoch {s['Epoch']}'s snapshot hashes to "
+                    f"{computed}",
+                )  # fmt: skip
+            self.committed = True
+        elif found is not None:
+            why = f"SnapshotHash {found} on a block that opens no epoch"
+            if s is None:
+                why += (
+                    f": {SNAPSHOTS_FILE} holds no snapshot whose first round is at or before "
+                    f"round {block['Round']}"
+                )
+            raise Failed(CHAIN_FILE, k, why)
+        if s is None:
+            return
+        for address, stake in draw["Entries"]:
+            cap = self.caps.get(address)
+            if cap is None:
+                raise Failed(
+                    DRAWS_FILE, k,
+                    f"entry {address} is not in epoch {s['Epoch']}'s stake snapshot, so it is "
+                    "not an entrant in that epoch",
+                )  # fmt: skip
+            if stake > cap:
+                raise Failed(
+                    DRAWS_FILE, k,
+                    f"entry {address} weighs {stake}, above its epoch {s['Epoch']} snapshot "
+                    f"stake {cap}",
+                )  # fmt: skip
 
     def apply(self, tx, last, validator):
         """Applies one transaction; returns what is wrong with it, or None."""
@@ -402,6 +587,31 @@ def plural(n, word):
     return f"{n} {word}{'' if n == 1 else 'es' if word.endswith('sh') else 's'}"
 
 
+def epoch_summary(ledger):
+    """The snapshots read, the epoch in force at the tip (0 before any) and from which round,
+    and how many snapshots no block has reached yet (the epoch in progress), with a phrase for
+    the ok line."""
+    n, s = len(ledger.snapshots), ledger.in_force()
+    opened = 0 if ledger.active is None else ledger.active + 1
+    pending = n - opened
+    out = {"snapshots": n, "epoch": 0 if s is None else s["Epoch"],
+           "first_round": None if s is None else s["FirstRound"], "pending": pending}  # fmt: skip
+    if n == 0:
+        out["text"] = "no stake snapshots (epoch 0)"
+        return out
+    text = f"{plural(n, 'stake snapshot')} checked, "
+    text += "epoch 0 at the tip" if s is None else (
+        f"epoch {s['Epoch']} (from round {s['FirstRound']}) at the tip"
+    )  # fmt: skip
+    if pending:
+        nxt = ledger.snapshots[opened]
+        text += f", epoch {nxt['Epoch']} opens at round {nxt['FirstRound']}"
+        if pending > 1:
+            text += f" ({pending} snapshots ahead of the tip)"
+    out["text"] = text
+    return out
+
+
 def run(data, top, as_json):
     """Prints the report for directory `data`; returns the exit code."""
     if not os.path.isdir(data):
@@ -430,9 +640,13 @@ def run(data, top, as_json):
         print(f"error: {e.filename}: {e.strerror}", file=sys.stderr)
         return 1
     except Failed as e:
-        where = f"{os.path.join(data, e.file)}, block {e.where}"
+        # A bad snapshot record is named by its line; everything else by its block.
+        unit = "line" if isinstance(e, BadSnapshot) else "block"
+        where = f"{os.path.join(data, e.file)}, {unit} {e.where}"
         if as_json:
-            print(json.dumps({"ok": False, "file": os.path.join(data, e.file), "block": e.where,
+            print(json.dumps({"ok": False, "file": os.path.join(data, e.file),
+                              "block": None if unit == "line" else e.where,
+                              **({"line": e.where} if unit == "line" else {}),
                               "reason": e.reason}))  # fmt: skip
         else:
             print(f"FAILED: {where}: {e.reason}")
@@ -448,6 +662,7 @@ def run(data, top, as_json):
         for file, offset, reason in warnings
     ]
     checked = ledger.verify is not None and v2.verify is not None
+    epochs = epoch_summary(ledger)
     if as_json:
         print(json.dumps({
             "ok": True, "blocks": blocks, "height": blocks - 1, "draws": draws,
@@ -459,6 +674,8 @@ def run(data, top, as_json):
                          for a, (b, n, w) in shown],
             "holders": holders, "supply": supply, "genesis": ledger.genesis,
             "minted": ledger.minted, "burned": ledger.burned, "cut": ledger.cut,
+            "snapshots": epochs["snapshots"], "epoch": epochs["epoch"],
+            "epoch_first_round": epochs["first_round"], "snapshots_pending": epochs["pending"],
             "warnings": warning_lines,
         }))  # fmt: skip
         return 0
@@ -481,7 +698,7 @@ def run(data, top, as_json):
     cut = f" (cut {ledger.cut}: past 2^64 - 1)" if ledger.cut else ""
     print(
         f"ok: {blocks} blocks (height {blocks - 1}), {plural(draws, 'draw')} recomputed, "
-        f"{plural(n, 'transaction')} replayed ({kinds}), {signatures}; "
+        f"{plural(n, 'transaction')} replayed ({kinds}), {signatures}; {epochs['text']}; "
         f"{holders} account{' holds' if holders == 1 else 's hold'} a balance; "
         f"supply {supply} = genesis {ledger.genesis} + rewards {ledger.minted}{cut} "
         f"- burned {ledger.burned}"

@@ -16,10 +16,11 @@ so). ServerKey must be a valid, not small-order, curve point either way (checked
 Python).
 
 A ledger-mode chain (its v2 genesis block carries AccountsHash and BlockReward, every later block
-a TxHash) is checked the same way, the three fields included in each Hash; its balances (and every
-reward against BlockReward) are replayed by
-scripts/recompute_balances.py, which runs this audit and adds transactions.jsonl and
-genesis.json to it.
+a TxHash, an epoch's first block a SnapshotHash) is checked the same way, the four fields
+included in each Hash; its balances (and every reward against BlockReward) and its epochs (which
+block opens each, and its draws against the epoch's stake snapshot) are replayed by
+scripts/recompute_balances.py, which runs this audit and adds transactions.jsonl, snapshots.jsonl
+and genesis.json to it.
 
 Both files are streamed in lockstep, one line at a time, so memory stays flat however long the
 chain. What an ordinary crash leaves (the server's own rule) is a warning, not a failure: a torn
@@ -64,7 +65,8 @@ DRAW_FIELDS = {
 # left out). BlockReward is a number, the others are hex strings.
 V2_FIELDS = {
     "SeedCommit": str, "ServerKey": str, "Reveal": str, "NextSeedCommit": str,
-    "AccountsHash": str, "BlockReward": U64_MAX, "TxHash": str, "Signature": str,
+    "AccountsHash": str, "BlockReward": U64_MAX, "TxHash": str, "SnapshotHash": str,
+    "Signature": str,
 }  # fmt: skip
 SLASH_FIELDS = {"Round": U64_MAX, "Address": str, "Burned": U64_MAX}
 # Hashed in this order when present: the v1 fields, then the v2 ones but Signature (BlockReward
@@ -72,10 +74,12 @@ SLASH_FIELDS = {"Round": U64_MAX, "Address": str, "Burned": U64_MAX}
 HASHED_FIELDS = (
     "Index", "Timestamp", "BPM", "PrevHash", "Validator", "Round", "EntriesHash",
     "SeedCommit", "ServerKey", "Reveal", "NextSeedCommit", "AccountsHash", "BlockReward", "TxHash",
+    "SnapshotHash",
 )  # fmt: skip
 # Which v2 fields each kind of block carries: (required, allowed). Ledger mode (a genesis block
 # with AccountsHash and BlockReward, never one without the other) adds TxHash to every later
-# block.
+# block, and SnapshotHash to the first block of each epoch (which block that is, only
+# snapshots.jsonl says: scripts/recompute_balances.py checks it).
 V2_GENESIS = (
     {"SeedCommit", "ServerKey", "Signature"},
     {"SeedCommit", "ServerKey", "AccountsHash", "BlockReward", "Signature"},
@@ -83,7 +87,7 @@ V2_GENESIS = (
 V2_BLOCK = ({"Reveal", "Signature"}, {"Reveal", "NextSeedCommit", "Signature"})
 LEDGER_BLOCK = (
     {"Reveal", "TxHash", "Signature"},
-    {"Reveal", "NextSeedCommit", "TxHash", "Signature"},
+    {"Reveal", "NextSeedCommit", "TxHash", "SnapshotHash", "Signature"},
 )
 GENESIS = {"BPM": 0, "PrevHash": "", "Validator": "", "Round": 0, "EntriesHash": EMPTY_ENTRIES_HASH}
 
@@ -299,6 +303,11 @@ def check_v2_fields(block, k, v2, ledger=False):
         return (
             "TxHash is present, but this chain is not in ledger mode "
             "(its genesis block has no AccountsHash)"
+        )
+    if "SnapshotHash" in block and (k == 0 or not ledger):
+        return (
+            "SnapshotHash is present, but only a ledger-mode block after genesis (the first "
+            "block of an epoch) carries one"
         )
     if k > 0 and ledger:
         where = "every block of a ledger-mode chain after genesis"

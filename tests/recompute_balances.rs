@@ -2,13 +2,17 @@
 //! directory, against directories built with the Rust pure API (src/tx.rs, chain::Block, the
 //! v2 draw): it prints the balances and supply the Rust replay (`Accounts::apply_block`)
 //! reaches, and names the block of each tampering, including ones re-signed by the server so
-//! that only the ledger rules can catch them. Skipped, with a line saying so, without python3.
+//! that only the ledger rules can catch them. Directories with epochs (snapshots.jsonl, the
+//! epochs' first blocks carrying SnapshotHash) are checked against the Rust audit that
+//! `verify` runs (`pos_lottery::audit::check`): the same verdict, word for word. Skipped, with
+//! a line saying so, without python3.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use ed25519_dalek::SigningKey;
 use pos_lottery::chain::{compute_entries_hash, Block};
+use pos_lottery::epoch::{Snapshot, SNAPSHOTS_FILE};
 use pos_lottery::ledger::{DrawRecord, CHAIN_FILE, DRAWS_FILE};
 use pos_lottery::lottery::{compute_seed_v2, pick_winner};
 use pos_lottery::seed::SecretChain;
@@ -117,6 +121,13 @@ struct Ledger {
     state: Accounts,
     /// What the next block mints for its winner (`REWARD` when honest).
     reward: u64,
+    /// `snapshots.jsonl`: every epoch's stake snapshot so far.
+    snapshots: Vec<Snapshot>,
+    /// Whether a block has committed to the newest snapshot (with its SnapshotHash).
+    committed: bool,
+    /// For a tampering: the next block's SnapshotHash, whatever the epochs say (`Some(None)`:
+    /// none).
+    force_snapshot_hash: Option<Option<[u8; 32]>>,
 }
 
 impl Ledger {
@@ -142,7 +153,34 @@ impl Ledger {
             blocks: vec![block],
             draws: Vec::new(),
             records: Vec::new(),
+            snapshots: Vec::new(),
+            committed: true,
+            force_snapshot_hash: None,
         }
+    }
+
+    /// Writes epoch `epoch`'s stake snapshot (from `first_round`, `epoch_rounds` long), as the
+    /// server does when the round opens: the first block at or after `first_round` commits to
+    /// it.
+    fn snapshot(
+        &mut self,
+        epoch: u64,
+        first_round: u64,
+        epoch_rounds: u64,
+        stakes: &[(&SigningKey, u64)],
+    ) -> Snapshot {
+        let mut stakes: Vec<(String, u64)> =
+            stakes.iter().map(|(k, s)| (address_of(k), *s)).collect();
+        stakes.sort();
+        let s = Snapshot {
+            epoch,
+            first_round,
+            epoch_rounds,
+            stakes,
+        };
+        self.snapshots.push(s.clone());
+        self.committed = false;
+        s
     }
 
     fn chain_id(&self) -> String {
@@ -172,16 +210,30 @@ impl Ledger {
         let mut txs = txs;
         txs.push(self.state.reward_for(&winner, self.reward));
         let secs = index * 30;
+        let round = index * 2;
         let block = Block::next(
             &tip,
             format!("2026-01-01T00:{:02}:{:02}.000Z", secs / 60, secs % 60),
             60 + index as u32,
             winner.clone(),
-            index * 2,
+            round,
             entries_hash,
         )
+        .with_tx_hash(compute_tx_hash(&txs));
+        // As the server builds it (src/round.rs close_round): TxHash, then the epoch's first
+        // block commits to its snapshot, then the reveal and the signature.
+        let due = match self.snapshots.last() {
+            Some(s) if !self.committed && s.first_round <= round => {
+                self.committed = true;
+                Some(s.hash())
+            }
+            _ => None,
+        };
+        let block = match self.force_snapshot_hash.take().unwrap_or(due) {
+            Some(h) => block.with_snapshot_hash(h),
+            None => block,
+        }
         .with_reveal(reveal, None)
-        .with_tx_hash(compute_tx_hash(&txs))
         .sign_with(&self.server);
         self.draws.push(DrawRecord {
             index,
@@ -224,6 +276,9 @@ impl Ledger {
         ];
         for (name, text) in files {
             std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        if !self.snapshots.is_empty() {
+            std::fs::write(dir.path().join(SNAPSHOTS_FILE), lines(&self.snapshots)).unwrap();
         }
         dir
     }
@@ -329,7 +384,8 @@ fn an_intact_ledger_replays_to_the_rust_balances_and_supply() {
         *lines.last().unwrap(),
         format!(
             "ok: 5 blocks (height 4), 4 draws recomputed, 11 transactions replayed \
-             (5 transfers, 2 slashes, 4 rewards), {signatures}; 4 accounts hold a balance; \
+             (5 transfers, 2 slashes, 4 rewards), {signatures}; no stake snapshots (epoch 0); 4 \
+             accounts hold a balance; \
              supply {} = genesis 1800 + rewards 40 - burned 17",
             s.supply
         )
@@ -684,4 +740,405 @@ fn not_a_ledger_directory_or_bad_arguments_get_one_clean_line() {
         v["reason"],
         "no accounts: a genesis file allocates at least one"
     );
+}
+
+/// Three accounts over five blocks (rounds 2, 4, ..., 10) and three epochs: epoch 0 (no
+/// snapshot) for blocks 1 and 2; epoch 1 (rounds 5 to 8) opened by block 3 at round 6; epoch 2
+/// from round 9, opened by block 5 at round 10 (the first block at or after its first round);
+/// and epoch 3's snapshot (from round 13), taken but with no block yet. `tamper` changes the
+/// ledger before each step (0: before epoch 1's snapshot, 1..=5: before block k), for the
+/// re-signed lies.
+fn epochs(tamper: impl Fn(usize, &mut Ledger)) -> Ledger {
+    let (a, b, c) = (key(1), key(2), key(3));
+    let mut l = Ledger::new(&[(&a, 1000), (&b, 500), (&c, 300)]);
+    let id = l.chain_id();
+    tamper(1, &mut l);
+    l.block(
+        &[(&a, 100), (&b, 50), (&c, 40)],
+        vec![Tx::Transfer(Transfer::sign(
+            &a,
+            &id,
+            &address_of(&c),
+            30,
+            1,
+        ))],
+    )
+    .unwrap();
+    tamper(2, &mut l);
+    l.block(&[(&a, 100), (&c, 40)], Vec::new()).unwrap();
+    tamper(0, &mut l);
+    if l.snapshots.is_empty() {
+        l.snapshot(1, 5, 4, &[(&a, 100), (&b, 50)]);
+    }
+    tamper(3, &mut l);
+    l.block(&[(&a, 100), (&b, 30)], Vec::new()).unwrap();
+    tamper(4, &mut l);
+    l.block(
+        &[(&a, 80), (&b, 50)],
+        vec![Tx::Transfer(Transfer::sign(&b, &id, &address_of(&c), 5, 1))],
+    )
+    .unwrap();
+    if l.snapshots.len() == 1 {
+        l.snapshot(2, 9, 4, &[(&b, 20), (&c, 40)]);
+    }
+    tamper(5, &mut l);
+    l.block(&[(&b, 20), (&c, 40)], Vec::new()).unwrap();
+    l.snapshot(3, 13, 4, &[(&c, 40)]);
+    l
+}
+
+/// What `verify`'s audit says of the directory.
+fn rust_audit(dir: &Path) -> Result<pos_lottery::ledger::Audit, String> {
+    pos_lottery::audit::check(dir).map_err(|e| e.to_string())
+}
+
+#[test]
+fn an_epoch_ledger_replays_as_the_rust_audit_does() {
+    if !have_python() {
+        return;
+    }
+    let l = epochs(|_, _| {});
+    let t = l.write();
+    let audit = rust_audit(t.path()).unwrap();
+    assert_eq!(audit.block_count, 6);
+    let state = &audit.ledger.as_ref().unwrap().accounts;
+    assert_eq!(expected_rows(state), expected_rows(&l.state));
+    // Blocks 3 and 5 open epochs 1 and 2: only they carry a SnapshotHash.
+    let carried: Vec<u64> = l
+        .blocks
+        .iter()
+        .filter(|b| b.snapshot_hash.is_some())
+        .map(|b| b.index)
+        .collect();
+    assert_eq!(carried, [3, 5]);
+    assert_eq!(
+        l.blocks[5].snapshot_hash.as_deref(),
+        Some(hex::encode(l.snapshots[1].hash()).as_str())
+    );
+
+    let run = replay(t.path(), &[]);
+    let lines = run.assert_ok();
+    let rows = expected_rows(state);
+    let got: Vec<_> = lines[1..=rows.len()].iter().map(|l| parse_row(l)).collect();
+    assert_eq!(got, rows);
+    let last = *lines.last().unwrap();
+    assert!(
+        last.contains(
+            "; 3 stake snapshots checked, epoch 2 (from round 9) at the tip, epoch 3 opens at \
+             round 13; 3 accounts hold a balance; supply 1850 = genesis 1800 + rewards 50 - \
+             burned 0"
+        ),
+        "{last}"
+    );
+    let run = replay(t.path(), &["--json"]);
+    run.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["snapshots"], 3);
+    assert_eq!(v["epoch"], 2);
+    assert_eq!(v["epoch_first_round"], 9);
+    assert_eq!(v["snapshots_pending"], 1);
+    assert_eq!(v["supply"], state.supply);
+
+    // The chain audit alone accepts SnapshotHash where it stands, and hashes it.
+    python(DRAWS_SCRIPT, &[t.path().to_str().unwrap()]).assert_ok();
+
+    // Before any snapshot: epoch 0, and the ok line says so.
+    let (l, _) = four_blocks(2);
+    let t = l.write();
+    let run = replay(t.path(), &[]);
+    assert!(
+        run.assert_ok()
+            .last()
+            .unwrap()
+            .contains("checked; no stake snapshots (epoch 0); 4 accounts hold"),
+        "{}",
+        run.stdout
+    );
+}
+
+/// Asserts that the Python replay and the Rust audit refuse `dir` with the same line:
+/// `FAILED: ` and the Rust error, word for word.
+fn assert_same_failure(dir: &Path, file: &str, block: u64, reason: &str) {
+    let rust = rust_audit(dir).map(|_| ()).unwrap_err();
+    assert!(
+        rust.starts_with(&format!("{}/{file}, block {block}: ", dir.display())),
+        "{rust}"
+    );
+    assert!(rust.contains(reason), "{rust} should say {reason:?}");
+    let run = replay(dir, &[]);
+    run.assert_failed(dir, file, block, reason);
+    assert_eq!(run.stdout, format!("FAILED: {rust}\n"));
+}
+
+/// Lies about epochs, each re-signed by the server's key (every later block, draw and reward
+/// re-derived), and edits of snapshots.jsonl: the Python replay names each as the Rust audit
+/// does.
+#[test]
+fn epoch_lies_are_named_as_the_rust_audit_names_them() {
+    if !have_python() {
+        return;
+    }
+    let (a, b, c) = (
+        address_of(&key(1)),
+        address_of(&key(2)),
+        address_of(&key(3)),
+    );
+
+    // A snapshot stake edited after its block committed to it.
+    let l = epochs(|_, _| {});
+    let t = l.write();
+    let path = t.path().join(SNAPSHOTS_FILE);
+    let text = std::fs::read_to_string(&path).unwrap();
+    let edited = text.replacen(&format!("[\"{b}\",50]"), &format!("[\"{b}\",49]"), 1);
+    assert_ne!(edited, text);
+    std::fs::write(&path, edited).unwrap();
+    let mut tampered = l.snapshots[0].clone();
+    tampered.stakes.iter_mut().for_each(|(x, s)| {
+        if *x == b {
+            *s = 49
+        }
+    });
+    assert_same_failure(
+        t.path(),
+        CHAIN_FILE,
+        3,
+        &format!(
+            "SnapshotHash is {}, but epoch 1's snapshot hashes to {}",
+            hex::encode(l.snapshots[0].hash()),
+            hex::encode(tampered.hash())
+        ),
+    );
+
+    // An entry outside the snapshot in force (c, in epoch 1's draw).
+    let l = epochs(|step, l| {
+        if step == 4 {
+            // Block 4 is built here instead, with c entered; the rest follows.
+            l.block(&[(&key(1), 80), (&key(3), 10)], Vec::new())
+                .unwrap();
+        }
+    });
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        DRAWS_FILE,
+        4,
+        &format!(
+            "entry {c} is not in epoch 1's stake snapshot, so it is not an entrant in that epoch"
+        ),
+    );
+
+    // An entry weighing more than its snapshot stake.
+    let mut l = epochs(|_, _| {});
+    l.blocks.truncate(3);
+    l.draws.truncate(2);
+    l.records.truncate(2);
+    l.snapshots.truncate(1);
+    l.committed = false;
+    l.state = Accounts::from_genesis(&l.genesis).with_block_reward(Some(REWARD));
+    for r in &l.records {
+        let winner = l.draws[r.index as usize - 1].winner.clone();
+        l.state.apply_block(&r.transactions, &winner).unwrap();
+    }
+    l.block(&[(&key(1), 101), (&key(2), 50)], Vec::new())
+        .unwrap();
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        DRAWS_FILE,
+        3,
+        &format!("entry {a} weighs 101, above its epoch 1 snapshot stake 100"),
+    );
+
+    // The epoch's first block without SnapshotHash, and SnapshotHash on a later block.
+    let l = epochs(|step, l| {
+        if step == 3 {
+            l.force_snapshot_hash = Some(None);
+        }
+    });
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        CHAIN_FILE,
+        3,
+        "the first block of epoch 1 (from round 5) carries no SnapshotHash",
+    );
+    let l = epochs(|step, l| {
+        if step == 4 {
+            l.force_snapshot_hash = Some(Some(l.snapshots[0].hash()));
+        }
+    });
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        CHAIN_FILE,
+        4,
+        &format!(
+            "SnapshotHash {} on a block that opens no epoch",
+            hex::encode(l.snapshots[0].hash())
+        ),
+    );
+    // ... or before any snapshot.
+    let l = epochs(|step, l| {
+        if step == 2 {
+            l.force_snapshot_hash = Some(Some([7; 32]));
+        }
+    });
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        CHAIN_FILE,
+        2,
+        &format!(
+            "SnapshotHash {} on a block that opens no epoch: snapshots.jsonl holds no snapshot \
+             whose first round is at or before round 4",
+            "07".repeat(32)
+        ),
+    );
+
+    // A snapshot stake above what the account holds when the epoch opens (b has 500 after
+    // blocks 1 and 2: it won neither).
+    let l = epochs(|step, l| {
+        if step == 0 {
+            l.snapshot(1, 5, 4, &[(&key(1), 100), (&key(2), 5000)]);
+        }
+    });
+    let t = l.write();
+    let held = l.state.get(&b).balance;
+    assert!(held < 5000);
+    let rust = rust_audit(t.path()).map(|_| ()).unwrap_err();
+    assert!(rust.contains("has snapshot stake 5000"), "{rust}");
+    assert_same_failure(
+        t.path(),
+        SNAPSHOTS_FILE,
+        3,
+        &format!("epoch 1: {b} has snapshot stake 5000, but its account holds "),
+    );
+}
+
+/// snapshots.jsonl read as the server reads it: a torn last line is a crash leftover (a
+/// warning; the Rust audit lists it as a repair at the same byte), a record that does not
+/// follow the one before is damage, named by its line.
+#[test]
+fn snapshot_records_are_read_as_the_server_reads_them() {
+    if !have_python() {
+        return;
+    }
+    let l = epochs(|_, _| {});
+
+    // A torn last line: the epoch-3 snapshot cut short.
+    let t = l.write();
+    let path = t.path().join(SNAPSHOTS_FILE);
+    let len = std::fs::metadata(&path).unwrap().len();
+    let last = serde_json::to_string(&l.snapshots[2]).unwrap().len() as u64 + 1;
+    let at = len - last;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .open(&path)
+        .unwrap()
+        .set_len(len - 5)
+        .unwrap();
+    let audit = rust_audit(t.path()).unwrap();
+    let repair = audit
+        .repairs
+        .iter()
+        .find(|r| r.file == SNAPSHOTS_FILE)
+        .unwrap();
+    assert_eq!(repair.offset, at);
+    let run = replay(t.path(), &[]);
+    let lines = run.assert_ok();
+    assert_eq!(
+        lines[0],
+        format!(
+            "warning: {}/{SNAPSHOTS_FILE}: torn last snapshot line (a crash before its epoch \
+             had a block) at byte {at}; the server cuts it off at its next start",
+            t.path().display()
+        )
+    );
+    assert!(
+        lines
+            .last()
+            .unwrap()
+            .contains("; 2 stake snapshots checked, epoch 2 (from round 9) at the tip; "),
+        "{}",
+        run.stdout
+    );
+
+    // Records that do not follow each other, or break a rule on their own: both refuse the
+    // directory at the same line.
+    let lines_of = |l: &Ledger| -> Vec<String> {
+        l.snapshots
+            .iter()
+            .map(|s| serde_json::to_string(s).unwrap())
+            .collect()
+    };
+    let c = address_of(&key(3));
+    let all = lines_of(&l);
+    // (line index, its new text, what both say after `line <n>: `)
+    for (i, text, reason) in [
+        (
+            1,
+            all[1].replace("\"Epoch\":2", "\"Epoch\":1"),
+            "Epoch 1 does not follow Epoch 1",
+        ),
+        (
+            1,
+            all[1].replace("\"FirstRound\":9", "\"FirstRound\":8"),
+            "FirstRound 8 is inside the previous epoch, which runs to round 8",
+        ),
+        (
+            2,
+            all[2].replace("\"EpochRounds\":4", "\"EpochRounds\":0"),
+            "EpochRounds is 0",
+        ),
+        (
+            2,
+            all[2].replace(&format!("\"{c}\",40"), &format!("\"{c}\",0")),
+            &format!("stake 0 ({c}) is 0"),
+        ),
+        (
+            2,
+            all[2].replace("\"Stakes\":[", "\"Stakes\":[[\"zz\",1],"),
+            "stake 0 (\"zz\"): the addresses are not 64 lowercase hex in strictly ascending order",
+        ),
+        (
+            2,
+            all[2].replace(&format!("[[\"{c}\",40]]"), "[]"),
+            "no stakes: a snapshot holds at least one account",
+        ),
+        (0, "{\"Epoch\":1}".to_string(), "not a snapshot record: "),
+        (1, String::new(), "not a snapshot record: "),
+    ] {
+        let t = l.write();
+        let mut edited = all.clone();
+        edited[i] = text;
+        let path = t.path().join(SNAPSHOTS_FILE);
+        std::fs::write(&path, edited.join("\n") + "\n").unwrap();
+        let n = i + 1;
+        let rust = rust_audit(t.path()).map(|_| ()).unwrap_err();
+        let run = replay(t.path(), &[]);
+        assert_eq!(run.code, Some(1), "{}{}", run.stdout, run.stderr);
+        assert_eq!(run.stdout.lines().count(), 1, "{}", run.stdout);
+        if reason == "not a snapshot record: " {
+            // serde's words and Python's differ after that.
+            let want = format!("{}: line {n} is not a snapshot record: ", path.display());
+            assert!(rust.starts_with(&want), "{rust} should start with {want}");
+            let want = format!("FAILED: {}, line {n}: {reason}", path.display());
+            assert!(
+                run.stdout.starts_with(&want),
+                "{} should start with {want}",
+                run.stdout
+            );
+        } else {
+            assert_eq!(rust, format!("{}: line {n}: {reason}", path.display()));
+            assert_eq!(
+                run.stdout,
+                format!("FAILED: {}, line {n}: {reason}\n", path.display())
+            );
+        }
+        let run = replay(t.path(), &["--json"]);
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(v["ok"], false);
+        assert_eq!(v["line"], n);
+        assert_eq!(v["block"], serde_json::Value::Null);
+    }
 }
