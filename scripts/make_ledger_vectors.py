@@ -13,8 +13,10 @@ of 0x01, 0x02, 0x03), a genesis allocation and its AccountsHash, a signed ledger
 block (server key 32 bytes of 0x07, as in tests/vectors/v2.json; BlockReward 10) whose Hash is
 the chain id, a
 login challenge on that chain id, a transfer on it, and block 1 holding that transfer, a slash
-and the reward, with its TxHash, Hash and Signature. Ed25519 is deterministic (RFC 8032), so
-any implementation reproduces every signature. Needs the `cryptography` package.
+and the reward, with its TxHash, Hash and Signature; then epoch 1's stake snapshot (from round
+11, 10 rounds, the two entrants' bonds) with its SnapshotHash, and block 2 (round 11), the first
+block of epoch 1, which carries that SnapshotHash. Ed25519 is deterministic (RFC 8032), so any
+implementation reproduces every signature. Needs the `cryptography` package.
 
 This script does not import recompute_balances.py or recompute_draws.py: the vectors and the
 audit are two computations that must agree.
@@ -39,11 +41,15 @@ ACCOUNT_SECRETS = [bytes([n]) * 32 for n in (1, 2, 3)]
 ORDER = (
     "Index", "Timestamp", "BPM", "PrevHash", "Validator", "Round", "EntriesHash",
     "SeedCommit", "ServerKey", "Reveal", "NextSeedCommit", "AccountsHash", "BlockReward",
-    "TxHash", "Hash", "Signature",
+    "TxHash", "SnapshotHash", "Hash", "Signature",
 )  # fmt: skip
 CHALLENGE_NONCE = bytes(range(32)).hex()
 T0, T1 = "2026-01-01T00:00:00.000Z", "2026-01-01T00:00:30.000Z"
+T2 = "2026-01-01T00:05:30.000Z"  # round 11, 30 s a round
 REWARD = 10
+# Epoch 1: rounds 11 to 20 (EPOCH_ROUNDS 10: the first snapshot is taken when round 11 opens).
+EPOCH, FIRST_ROUND, EPOCH_ROUNDS = 1, 11, 10
+SNAPSHOT_FIELDS = ("Epoch", "FirstRound", "EpochRounds", "Stakes")
 
 
 def sha(data):
@@ -138,6 +144,12 @@ def sample(seed, entries):
             return address, c, t, T
 
 
+def snapshot_hash_input(snapshot):
+    """`<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<address>\\n<stake>\\n` per stake."""
+    head = "".join(f"{snapshot[f]}\n" for f in SNAPSHOT_FIELDS[:3])
+    return head + "".join(f"{a}\n{s}\n" for a, s in snapshot["Stakes"])
+
+
 def hash_input(block):
     return "".join(f"{block[f]}\n" for f in ORDER if f in block and f not in ("Hash", "Signature"))
 
@@ -157,7 +169,7 @@ class Ledger:
 
     def __init__(
         self, edit_genesis=None, edit_txs=None, edit_entries=None, edit_block=None,
-        edit_genesis_block=None,
+        edit_genesis_block=None, edit_snapshot=None, edit_entries2=None, edit_block2=None,
     ):  # fmt: skip
         self.server = key(SERVER_SECRET)
         self.keys = [key(s) for s in ACCOUNT_SECRETS]
@@ -202,14 +214,46 @@ class Ledger:
             edit_block(block)
         self.block = seal(block, self.server)
         self.record = {"Index": 1, "Transactions": self.txs}
+        # Epoch 1 opens at round 11 (rounds 2 to 10 drew nobody): the snapshot holds the bonds
+        # of the two staked accounts, written before block 2, which commits to it. In its draw
+        # a weighs 90 (its bond, lowered below its snapshot stake 100), b its snapshot stake.
+        self.snapshot = {"Epoch": EPOCH, "FirstRound": FIRST_ROUND, "EpochRounds": EPOCH_ROUNDS,
+                         "Stakes": [[x, s] for x, s in sorted([(a, 100), (b, 50)])]}  # fmt: skip
+        if edit_snapshot:
+            edit_snapshot(self.snapshot)
+        self.snapshot_hash = sha(snapshot_hash_input(self.snapshot).encode()).hex()
+        self.entries2 = sorted([(a, 90), (b, 50)])
+        if edit_entries2:
+            self.entries2 = edit_entries2(self.entries2)
+        eh2 = entries_hash(self.entries2)
+        reveal2 = self.reveals[2].hex()
+        winner2, counter2, target2, total2 = sample(
+            seed_v2(self.block["Hash"], 2, eh2, reveal2), self.entries2
+        )
+        self.draw2 = {"Index": 2, "Entries": [list(e) for e in self.entries2], "Total": total2,
+                      "Counter": counter2, "Target": target2, "Winner": winner2}  # fmt: skip
+        self.txs2 = [{"Type": "reward", "To": winner2, "Amount": REWARD, "Cut": 0}]
+        block2 = {
+            "Index": 2, "Timestamp": T2, "BPM": 75, "PrevHash": self.block["Hash"],
+            "Validator": winner2, "Round": FIRST_ROUND, "EntriesHash": eh2, "Reveal": reveal2,
+            "TxHash": tx_hash(self.txs2), "SnapshotHash": self.snapshot_hash,
+        }  # fmt: skip
+        if edit_block2:
+            edit_block2(block2)
+        self.block2 = seal(block2, self.server)
+        self.record2 = {"Index": 2, "Transactions": self.txs2}
 
-    def write_dir(self, directory, extra_tx_lines=""):
+    def tx_lines(self):
+        return line(self.record) + "\n" + line(self.record2) + "\n"
+
+    def write_dir(self, directory, extra_tx_lines="", extra_snapshot_lines=""):
         os.makedirs(directory)
         files = {
             "genesis.json": genesis_file(self.accounts),
-            "chain.jsonl": line(self.genesis) + "\n" + line(self.block) + "\n",
-            "draws.jsonl": line(self.draw) + "\n",
-            "transactions.jsonl": line(self.record) + "\n" + extra_tx_lines,
+            "chain.jsonl": "".join(line(b) + "\n" for b in (self.genesis, self.block, self.block2)),
+            "draws.jsonl": line(self.draw) + "\n" + line(self.draw2) + "\n",
+            "transactions.jsonl": self.tx_lines() + extra_tx_lines,
+            "snapshots.jsonl": line(self.snapshot) + "\n" + extra_snapshot_lines,
         }
         for name, text in files.items():
             with open(os.path.join(directory, name), "w") as f:
@@ -217,24 +261,29 @@ class Ledger:
 
 
 def replay(ledger):
-    """Balances after block 1, by the replay rules (the vector chain is valid)."""
+    """Balances after block 1 and after block 2, by the replay rules (the vector chain is
+    valid)."""
     state = {a: {"balance": b, "nonce": 0, "wins": 0} for a, b in ledger.accounts.items()}
     supply, minted, burned = sum(ledger.accounts.values()), 0, 0
-    for tx in ledger.txs:
-        if tx["Type"] == "transfer":
-            state[tx["From"]]["balance"] -= tx["Amount"]
-            state[tx["From"]]["nonce"] = tx["Nonce"]
-            state[tx["To"]]["balance"] += tx["Amount"]
-        elif tx["Type"] == "slash":
-            state[tx["Address"]]["balance"] -= tx["Amount"]
-            supply, burned = supply - tx["Amount"], burned + tx["Amount"]
-        else:
-            state[tx["To"]]["balance"] += tx["Amount"]
-            state[tx["To"]]["wins"] += 1
-            supply, minted = supply + tx["Amount"], minted + tx["Amount"]
-    accounts = [dict(address=a, **s) for a, s in sorted(state.items())]
-    return {"accounts": accounts, "supply": supply, "genesis": sum(ledger.accounts.values()),
-            "minted": minted, "burned": burned}  # fmt: skip
+    out = []
+    for k, txs in ((1, ledger.txs), (2, ledger.txs2)):
+        for tx in txs:
+            if tx["Type"] == "transfer":
+                state[tx["From"]]["balance"] -= tx["Amount"]
+                state[tx["From"]]["nonce"] = tx["Nonce"]
+                state[tx["To"]]["balance"] += tx["Amount"]
+            elif tx["Type"] == "slash":
+                state[tx["Address"]]["balance"] -= tx["Amount"]
+                supply, burned = supply - tx["Amount"], burned + tx["Amount"]
+            else:
+                state[tx["To"]]["balance"] += tx["Amount"]
+                state[tx["To"]]["wins"] += 1
+                supply, minted = supply + tx["Amount"], minted + tx["Amount"]
+        accounts = [dict(address=a, **s) for a, s in sorted(state.items())]
+        out.append({"block": k, "accounts": accounts, "supply": supply,
+                    "genesis": sum(ledger.accounts.values()), "minted": minted,
+                    "burned": burned})  # fmt: skip
+    return out
 
 
 def vectors():
@@ -288,28 +337,46 @@ def vectors():
             "canonical_line": canonical_line(t),
             "id": sha(canonical_line(t).encode()).hex(),
         },  # fmt: skip
+        "snapshot": {
+            "comment": "Epoch 1's stake snapshot, a line of snapshots.jsonl (compact JSON, "
+            "keys in order, stakes in ascending address order, without the newline): the bonds "
+            "of keys[0] and keys[1] when round 11 opened. SnapshotHash = SHA-256 of hash_input: "
+            "`<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<address>\\n<stake>\\n` "
+            "per stake. Block 2 of the chain below, the epoch's first block, carries it.",
+            "record": g.snapshot,
+            "line": line(g.snapshot),
+            "hash_input": snapshot_hash_input(g.snapshot),
+            "SnapshotHash": g.snapshot_hash,
+            "last_round": FIRST_ROUND + EPOCH_ROUNDS - 1,
+        },
         "chain": {
             "comment": "The ledger-mode genesis block (v2, with AccountsHash and BlockReward, "
-            "hashed as its decimal text) and block 1 "
-            "(Reveal s_1 of the reveal chain s_N = 32 bytes of 0x01, N = 4, as in v2.json), "
-            "both signed with server_key over `pos-lottery block v2 <Hash>` (Signature is "
-            "not covered by Hash). Block 1's transactions: the transfer above, a slash of "
-            "keys[2]'s stake, the reward (10) to the winner, last. `line` is the file line "
-            "as the server writes it (compact JSON, keys in order, without the newline).",
+            "hashed as its decimal text), block 1 "
+            "(Reveal s_1 of the reveal chain s_N = 32 bytes of 0x01, N = 4, as in v2.json) "
+            "and block 2 (Reveal s_2, round 11: the first block of epoch 1, with SnapshotHash "
+            "after TxHash), all signed with server_key over `pos-lottery block v2 <Hash>` "
+            "(Signature is not covered by Hash). Block 1's transactions: the transfer above, a "
+            "slash of keys[2]'s stake, the reward (10) to the winner, last; block 2's: the "
+            "reward only. Block 2's draw weighs each entrant at most its snapshot stake. "
+            "`line` is the file line as the server writes it (compact JSON, keys in order, "
+            "without the newline). `after`: the balances after each block.",
             "blocks": [
                 {"block": blk, "line": line(blk), "hash_input": hash_input(blk),
                  "Hash": blk["Hash"], "Signature": blk["Signature"]}
-                for blk in (g.genesis, g.block)
+                for blk in (g.genesis, g.block, g.block2)
             ],  # fmt: skip
-            "draws": [{"draw": g.draw, "line": line(g.draw)}],
+            "draws": [{"draw": d, "line": line(d)} for d in (g.draw, g.draw2)],
             "transactions": [
                 {
-                    "record": g.record,
-                    "line": line(g.record),
-                    "canonical_lines": [canonical_line(x) for x in g.txs],
-                    "tx_hash_input": "".join(canonical_line(x) + "\n" for x in g.txs),
-                    "TxHash": g.block["TxHash"],
+                    "record": record,
+                    "line": line(record),
+                    "canonical_lines": [canonical_line(x) for x in record["Transactions"]],
+                    "tx_hash_input": "".join(
+                        canonical_line(x) + "\n" for x in record["Transactions"]
+                    ),
+                    "TxHash": blk["TxHash"],
                 }
+                for record, blk in ((g.record, g.block), (g.record2, g.block2))
             ],
             "after": replay(g),
         },
@@ -353,22 +420,29 @@ def check():
         ] + txs[1:]
 
     def tx_line_amount(g):  # the transfer's amount edited in the file, nothing re-sealed
-        return line(g.record).replace('"Amount":25', '"Amount":26', 1)
+        return g.tx_lines().replace('"Amount":25', '"Amount":26', 1)
+
+    def snapshot_stake(g):  # b's snapshot stake edited in the file, nothing re-sealed
+        return line(g.snapshot).replace(f'["{b}",50]', f'["{b}",51]', 1) + "\n"
 
     g = Ledger()
     a, b, c = g.addresses
     other = "ee" * 32
     ok = (
-        "ok: 2 blocks (height 1), 1 draw recomputed, 3 transactions replayed (1 transfer, "
-        "1 slash, 1 reward), 2 block signatures and 1 transfer signature checked; no stake "
-        "snapshots (epoch 0); 3 accounts hold a balance; supply 1750 = genesis 1750 + rewards 10 "
-        "- burned 10"
+        "ok: 3 blocks (height 2), 2 draws recomputed, 4 transactions replayed (1 transfer, "
+        "1 slash, 2 rewards), 3 block signatures and 1 transfer signature checked; 1 stake "
+        "snapshot checked, epoch 1 (from round 11) at the tip; 3 accounts hold a balance; "
+        "supply 1760 = genesis 1750 + rewards 20 - burned 10"
     )
+    tampered_hash = sha(snapshot_hash_input(dict(g.snapshot, Stakes=[
+        [x, 51 if x == b else s] for x, s in g.snapshot["Stakes"]])).encode()).hex()  # fmt: skip
+    epoch2 = {"Epoch": 2, "FirstRound": 21, "EpochRounds": 10, "Stakes": [[a, 100]]}
+    no_epoch = f"on a block that opens no epoch: snapshots.jsonl holds no snapshot whose first "
     cases = [
         # (name, Ledger kwargs, raw transactions.jsonl text or None, no_crypto, exit, text)
         ("intact", {}, None, False, 0, ok),
         ("intact, no cryptography", {}, None, True, 0,
-         "reward), signatures not checked (pip install cryptography); no stake snapshots"),
+         "rewards), signatures not checked (pip install cryptography); 1 stake snapshot"),
         ("transfer amount edited, not re-sealed", {}, tx_line_amount, False, 1,
          "transactions.jsonl, block 1: the transactions hash to "),
         ("genesis balance edited, not re-sealed", {}, "genesis", False, 1,
@@ -420,18 +494,66 @@ def check():
          "warning: transactions.jsonl: last transactions line has no block"),
         ("genesis with a zero balance", {"edit_genesis": lambda acc: acc.update({other: 0})},
          None, False, 1, "genesis.json, block 0: account "),
+        # Epochs: snapshots.jsonl and the SnapshotHash of block 2, epoch 1's first block.
+        ("snapshot stake edited, not re-sealed", {}, ("snapshots", snapshot_stake), False, 1,
+         f"chain.jsonl, block 2: SnapshotHash is {g.snapshot_hash}, but epoch 1's snapshot "
+         f"hashes to {tampered_hash}"),
+        ("entry outside the snapshot (re-sealed)", {"edit_entries2": lambda e: sorted(
+         e + [(c, 30)])}, None, False, 1, f"draws.jsonl, block 2: entry {c} is not in epoch "
+         "1's stake snapshot, so it is not an entrant in that epoch"),
+        ("entry above its snapshot stake (re-sealed)", {"edit_entries2": lambda e: [
+         (x, 60 if x == b else s) for x, s in e]}, None, False, 1,
+         f"draws.jsonl, block 2: entry {b} weighs 60, above its epoch 1 snapshot stake 50"),
+        ("snapshot stake above the balance (re-sealed)", {"edit_snapshot": lambda sn: sn.update(
+         Stakes=[[x, 600 if x == b else s] for x, s in sn["Stakes"]])}, None, False, 1,
+         f"snapshots.jsonl, block 2: epoch 1: {b} has snapshot stake 600, but its account "
+         "holds 525 when the epoch opens"),
+        ("epoch's first block without SnapshotHash (re-sealed)", {"edit_block2": lambda blk:
+         blk.pop("SnapshotHash")}, None, False, 1, "chain.jsonl, block 2: the first block of "
+         "epoch 1 (from round 11) carries no SnapshotHash"),
+        ("SnapshotHash on block 1 (re-sealed)", {"edit_block": lambda blk: blk.update(
+         SnapshotHash="ab" * 32)}, None, False, 1,
+         f"chain.jsonl, block 1: SnapshotHash {'ab' * 32} {no_epoch}round is at or before "
+         "round 1"),
+        ("no snapshots.jsonl", {}, ("snapshots", None), False, 1,
+         f"chain.jsonl, block 2: SnapshotHash {g.snapshot_hash} {no_epoch}round is at or "
+         "before round 11"),
+        ("SnapshotHash on the genesis block (re-sealed)", {"edit_genesis_block": lambda blk:
+         blk.update(SnapshotHash="ab" * 32)}, None, False, 1,
+         "chain.jsonl, block 0: SnapshotHash is present, but only a ledger-mode block after "
+         "genesis"),
+        ("snapshot record with Epoch 0 (re-sealed)", {"edit_snapshot": lambda sn: sn.update(
+         Epoch=0)}, None, False, 1, "snapshots.jsonl, line 1: Epoch 0 is not above 0"),
+        ("a second snapshot inside the first epoch", {}, ("snapshots+", line(dict(
+         epoch2, FirstRound=20)) + "\n"), False, 1, "snapshots.jsonl, line 2: FirstRound 20 is "
+         "inside the previous epoch, which runs to round 20"),
+        ("the next epoch's snapshot, no block yet", {}, ("snapshots+", line(epoch2) + "\n"),
+         False, 0, "2 stake snapshots checked, epoch 1 (from round 11) at the tip, epoch 2 "
+         "opens at round 21; 3 accounts"),
+        ("a torn last snapshot line", {}, ("snapshots+", line(epoch2)[:30]), False, 0,
+         "warning: snapshots.jsonl: torn last snapshot line (a crash before its epoch had a "
+         "block) at byte "),
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, kwargs, raw, no_crypto, code, text) in enumerate(cases):
             g = Ledger(**kwargs)
             d = os.path.join(tmp, str(i))
             if raw == "spare":
-                g.write_dir(d, line({"Index": 2, "Transactions": []}) + "\n")
+                g.write_dir(d, line({"Index": 3, "Transactions": []}) + "\n")
+            elif isinstance(raw, tuple) and raw[0] == "snapshots+":
+                g.write_dir(d, extra_snapshot_lines=raw[1])
             else:
                 g.write_dir(d)
             if callable(raw):
                 with open(os.path.join(d, "transactions.jsonl"), "w") as f:
-                    f.write(raw(g) + "\n")
+                    f.write(raw(g))
+            elif isinstance(raw, tuple) and raw[0] == "snapshots":
+                path = os.path.join(d, "snapshots.jsonl")
+                if raw[1] is None:
+                    os.remove(path)
+                else:
+                    with open(path, "w") as f:
+                        f.write(raw[1](g))
             elif raw == "genesis":
                 with open(os.path.join(d, "genesis.json"), "w") as f:
                     f.write(genesis_file(dict(g.accounts, **{a: 1001})))

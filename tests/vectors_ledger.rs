@@ -1,13 +1,16 @@
 //! The published known answers of ledger mode (tests/vectors/ledger.json, computed with Python
 //! by scripts/make_ledger_vectors.py), reproduced with the Rust code: keys and addresses, the
 //! login signature, a signed transfer with its canonical line and id, the genesis allocation's
-//! AccountsHash, and a signed ledger-mode chain (genesis with BlockReward + one block of
-//! transactions) line for line, replayed to the published balances.
+//! AccountsHash, epoch 1's stake snapshot and its SnapshotHash, and a signed ledger-mode chain
+//! (genesis with BlockReward, a block of transactions, then the epoch's first block carrying
+//! SnapshotHash) line for line, replayed to the published balances and audited by `verify`'s
+//! code as a data directory.
 
 use std::process::Command;
 
 use ed25519_dalek::SigningKey;
 use pos_lottery::chain::{compute_entries_hash, Block, Chain};
+use pos_lottery::epoch::{opens_epoch, Snapshot, SNAPSHOTS_FILE};
 use pos_lottery::ledger::DrawRecord;
 use pos_lottery::lottery::{compute_seed_v2, pick_winner};
 use pos_lottery::tx::{
@@ -263,7 +266,98 @@ fn the_ledger_chain_is_reproduced_line_for_line_and_replays() {
         hex::encode(sha256(str_of(&blocks[1]["hash_input"]))),
         block.hash
     );
-    let chain = Chain::from_blocks(vec![genesis.clone(), block.clone()]).unwrap();
+    // Block 2, round 11: the first block of epoch 1, committed to its stake snapshot, its
+    // draw weighing each entrant at most its snapshot stake. Built as the server builds it
+    // (TxHash, then SnapshotHash, then the reveal and the signature).
+    let snapshot: Snapshot = serde_json::from_value(all["snapshot"]["record"].clone()).unwrap();
+    let want2: Block = serde_json::from_value(blocks[2]["block"].clone()).unwrap();
+    assert_eq!(want2.round, snapshot.first_round);
+    let d2 = &v["draws"][1];
+    let draw2: DrawRecord = serde_json::from_value(d2["draw"].clone()).unwrap();
+    assert_eq!(serde_json::to_string(&draw2).unwrap(), str_of(&d2["line"]));
+    for (address, stake) in &draw2.entries {
+        assert!(*stake <= snapshot.stake_of(address).unwrap(), "{address}");
+    }
+    let entries_hash2 = compute_entries_hash(&draw2.entries);
+    let reveal2 = want2.reveal_bytes().unwrap();
+    let seed2 = compute_seed_v2(
+        &block.hash_bytes().unwrap(),
+        2,
+        &hex32(&Value::from(entries_hash2.clone())),
+        &reveal2,
+    );
+    let won2 = pick_winner(&seed2, &draw2.entries).unwrap();
+    assert_eq!(draw2.entries[won2.winner].0, draw2.winner);
+    assert_eq!(
+        (won2.counter, won2.target, won2.total),
+        (draw2.counter, draw2.target, draw2.total)
+    );
+    let t2 = &v["transactions"][1];
+    let record2: TxRecord = serde_json::from_value(t2["record"].clone()).unwrap();
+    assert_eq!(
+        serde_json::to_string(&record2).unwrap(),
+        str_of(&t2["line"])
+    );
+    assert_eq!(record2.index, 2);
+    let lines2: Vec<String> = record2
+        .transactions
+        .iter()
+        .map(Tx::canonical_line)
+        .collect();
+    assert_eq!(
+        lines2,
+        t2["canonical_lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(str_of)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(
+        compute_tx_hash(&record2.transactions),
+        sha256(str_of(&t2["tx_hash_input"]))
+    );
+    assert_eq!(
+        hex::encode(compute_tx_hash(&record2.transactions)),
+        str_of(&t2["TxHash"])
+    );
+    let block2 = Block::next(
+        &block,
+        want2.timestamp.clone(),
+        want2.bpm,
+        draw2.winner.clone(),
+        want2.round,
+        entries_hash2,
+    )
+    .with_tx_hash(compute_tx_hash(&record2.transactions))
+    .with_snapshot_hash(snapshot.hash())
+    .with_reveal(reveal2, None)
+    .sign_with(&server);
+    assert_eq!(
+        serde_json::to_string(&block2).unwrap(),
+        str_of(&blocks[2]["line"])
+    );
+    assert_eq!(block2.hash, str_of(&blocks[2]["Hash"]));
+    assert_eq!(
+        hex::encode(sha256(str_of(&blocks[2]["hash_input"]))),
+        block2.hash
+    );
+    // SnapshotHash is hashed last, right after TxHash; in the JSON it comes before Hash.
+    assert_eq!(
+        block2.snapshot_hash.as_deref(),
+        Some(str_of(&all["snapshot"]["SnapshotHash"]))
+    );
+    assert!(str_of(&blocks[2]["hash_input"]).ends_with(&format!(
+        "\n{}\n{}\n",
+        str_of(&t2["TxHash"]),
+        str_of(&all["snapshot"]["SnapshotHash"])
+    )));
+    assert!(str_of(&blocks[2]["line"]).contains(&format!(
+        "\"SnapshotHash\":\"{}\",\"Hash\":",
+        str_of(&all["snapshot"]["SnapshotHash"])
+    )));
+
+    let chain = Chain::from_blocks(vec![genesis.clone(), block.clone(), block2.clone()]).unwrap();
     chain.verify().unwrap();
     for b in chain.blocks() {
         let message = b.signing_message();
@@ -277,18 +371,38 @@ fn the_ledger_chain_is_reproduced_line_for_line_and_replays() {
     }
 
     // Replayed from genesis, every transaction checked alone first, as verify does, and every
-    // reward against the chain's BlockReward.
+    // reward against the chain's BlockReward; the balances after each block as published.
     let mut state = Accounts::from_genesis(&genesis_file).with_block_reward(genesis.block_reward);
-    for tx in &record.transactions {
-        if let Tx::Transfer(t) = tx {
-            t.check_alone(&genesis.hash).unwrap();
+    let after = v["after"].as_array().unwrap();
+    assert_eq!(after.len(), 2);
+    for (i, (b, r, d)) in [(&block, &record, &draw), (&block2, &record2, &draw2)]
+        .into_iter()
+        .enumerate()
+    {
+        for tx in &r.transactions {
+            if let Tx::Transfer(t) = tx {
+                t.check_alone(&genesis.hash).unwrap();
+            }
+        }
+        if i == 1 {
+            // The snapshot's stakes are held when its epoch opens (before block 2 applies).
+            for (address, stake) in &snapshot.stakes {
+                assert!(*stake <= state.get(address).balance, "{address}");
+            }
+        }
+        state.apply_block(&r.transactions, &b.validator).unwrap();
+        let want = &after[i];
+        assert_eq!(want["block"], b.index);
+        assert_accounts(&state, want);
+        for (address, stake) in &d.entries {
+            assert!(*stake <= state.get(address).balance);
         }
     }
-    state
-        .apply_block(&record.transactions, &block.validator)
-        .unwrap();
-    let after = &v["after"];
-    for a in after["accounts"].as_array().unwrap() {
+}
+
+/// `state` holds exactly what `want` (one of the vectors' `after` entries) publishes.
+fn assert_accounts(state: &Accounts, want: &Value) {
+    for a in want["accounts"].as_array().unwrap() {
         let got = state.get(str_of(&a["address"]));
         assert_eq!(
             (got.balance, got.nonce, got.wins),
@@ -301,13 +415,102 @@ fn the_ledger_chain_is_reproduced_line_for_line_and_replays() {
             a["address"]
         );
     }
-    assert_eq!(state.supply, after["supply"].as_u64().unwrap());
-    assert_eq!(state.genesis_total, after["genesis"].as_u64().unwrap());
-    assert_eq!(state.minted, u128::from(after["minted"].as_u64().unwrap()));
-    assert_eq!(state.burned, u128::from(after["burned"].as_u64().unwrap()));
-    for (address, stake) in &draw.entries {
-        assert!(*stake <= state.get(address).balance);
+    assert_eq!(state.supply, want["supply"].as_u64().unwrap());
+    assert_eq!(state.genesis_total, want["genesis"].as_u64().unwrap());
+    assert_eq!(state.minted, u128::from(want["minted"].as_u64().unwrap()));
+    assert_eq!(state.burned, u128::from(want["burned"].as_u64().unwrap()));
+}
+
+#[test]
+fn the_snapshot_record_parses_prints_checks_and_hashes_as_published() {
+    let all = vectors();
+    let v = &all["snapshot"];
+    let line = str_of(&v["line"]);
+    let s: Snapshot = serde_json::from_str(line).unwrap();
+    assert_eq!(serde_json::to_string(&s).unwrap(), line);
+    assert_eq!(serde_json::to_value(&s).unwrap(), v["record"]);
+    assert_eq!(s.check(None), Ok(()));
+    assert_eq!(s.hash(), sha256(str_of(&v["hash_input"])));
+    assert_eq!(hex::encode(s.hash()), str_of(&v["SnapshotHash"]));
+    assert_eq!(
+        str_of(&v["hash_input"]),
+        format!(
+            "{}\n{}\n{}\n{}",
+            s.epoch,
+            s.first_round,
+            s.epoch_rounds,
+            s.stakes
+                .iter()
+                .map(|(a, stake)| format!("{a}\n{stake}\n"))
+                .collect::<String>()
+        )
+    );
+    assert_eq!(s.last_round(), v["last_round"].as_u64().unwrap());
+    // The bonds of keys[0] (100) and keys[1] (50) when round 11 opened; keys[2] is not in it.
+    let k = keys(&all);
+    let (a, b, c) = (address_of(&k[0]), address_of(&k[1]), address_of(&k[2]));
+    assert_eq!(s.stake_of(&a), Some(100));
+    assert_eq!(s.stake_of(&b), Some(50));
+    assert_eq!(s.stake_of(&c), None);
+    // With EPOCH_ROUNDS 10, the first epoch opens at round 11.
+    assert_eq!(opens_epoch(None, 10, 11), Some(1));
+    // Unknown fields are refused, and any edit changes the hash.
+    assert!(serde_json::from_str::<Snapshot>(&line.replacen('{', "{\"X\":1,", 1)).is_err());
+    let mut edited = s.clone();
+    edited.stakes[0].1 = 51;
+    assert_ne!(edited.hash(), s.hash());
+}
+
+/// The vector chain written out as a data directory: `verify`'s own audit accepts it (epoch
+/// rules included) and reaches the published balances, and refuses a snapshot edited after
+/// its block committed to it.
+#[test]
+fn the_vector_chain_as_a_data_directory_passes_the_rust_audit() {
+    let all = vectors();
+    let v = &all["chain"];
+    let dir = tempfile::tempdir().unwrap();
+    let lines = |items: &Value| -> String {
+        items
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| format!("{}\n", str_of(&x["line"])))
+            .collect()
+    };
+    let snapshot_line = format!("{}\n", str_of(&all["snapshot"]["line"]));
+    for (name, text) in [
+        ("genesis.json", str_of(&all["genesis"]["file"]).to_string()),
+        ("chain.jsonl", lines(&v["blocks"])),
+        ("draws.jsonl", lines(&v["draws"])),
+        ("transactions.jsonl", lines(&v["transactions"])),
+        (SNAPSHOTS_FILE, snapshot_line.clone()),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
     }
+    let audit = pos_lottery::audit::check(dir.path()).unwrap();
+    assert_eq!(audit.block_count, 3);
+    assert!(audit.repairs.is_empty());
+    let ledger = audit.ledger.unwrap();
+    assert_accounts(&ledger.accounts, &v["after"][1]);
+
+    // b's snapshot stake edited, nothing re-sealed: block 2's SnapshotHash no longer matches.
+    let b = address_of(&keys(&all)[1]);
+    let edited = snapshot_line.replacen(&format!("[\"{b}\",50]"), &format!("[\"{b}\",51]"), 1);
+    assert_ne!(edited, snapshot_line);
+    std::fs::write(dir.path().join(SNAPSHOTS_FILE), &edited).unwrap();
+    let err = pos_lottery::audit::check(dir.path())
+        .unwrap_err()
+        .to_string();
+    let edited_hash: Snapshot = serde_json::from_str(edited.trim_end()).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "{}/chain.jsonl, block 2: SnapshotHash is {}, but epoch 1's snapshot hashes to {}",
+            dir.path().display(),
+            str_of(&all["snapshot"]["SnapshotHash"]),
+            hex::encode(edited_hash.hash())
+        )
+    );
 }
 
 /// True when python3 and its `cryptography` package are both there; otherwise says why the
