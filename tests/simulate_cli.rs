@@ -31,6 +31,23 @@ async fn simulate(args: &[&str]) -> Output {
         .unwrap()
 }
 
+/// Runs simulate (with `--json`) against `server`, closing a round every 200 ms until the run
+/// ends (the test is the server's round timer); it must exit 0. Returns the JSON summary.
+async fn simulate_ok(server: &common::TestServer, args: &[&str]) -> serde_json::Value {
+    let run = simulate(args);
+    tokio::pin!(run);
+    let mut rounds = tokio::time::interval(Duration::from_millis(200));
+    let out = loop {
+        tokio::select! {
+            out = &mut run => break out,
+            _ = rounds.tick() => server.tick().await,
+        }
+    };
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 /// A port nothing listens on: bound, then released.
 fn closed_port() -> u16 {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
@@ -99,19 +116,7 @@ async fn simulate_against_a_live_server_checks_deliveries_and_exits_0() {
         "--quiet",
         "--json",
     ];
-    let run = simulate(&args);
-    tokio::pin!(run);
-    // The test is the server's round timer: a round closes every 200 ms until the run ends.
-    let mut rounds = tokio::time::interval(Duration::from_millis(200));
-    let out = loop {
-        tokio::select! {
-            out = &mut run => break out,
-            _ = rounds.tick() => server.tick().await,
-        }
-    };
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = simulate_ok(&server, &args).await;
     assert_eq!(summary["error"], serde_json::Value::Null);
     let once = &summary["fanout"]["exactly_once"];
     assert_eq!(once["ok"], true, "{once}");
@@ -166,18 +171,7 @@ async fn simulate_with_keys_logs_in_stakes_from_balances_and_sends_transfers() {
         "--quiet",
         "--json",
     ];
-    let run = simulate(&args);
-    tokio::pin!(run);
-    let mut rounds = tokio::time::interval(Duration::from_millis(200));
-    let out = loop {
-        tokio::select! {
-            out = &mut run => break out,
-            _ = rounds.tick() => server.tick().await,
-        }
-    };
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
-    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let summary = simulate_ok(&server, &args).await;
     // One bot per key file, each logged in; a stake of 900 is cut to the 500 it holds.
     assert_eq!(summary["validators"], 4);
     assert_eq!(summary["joins"]["joined"], 4, "{}", summary["joins"]);
