@@ -733,12 +733,16 @@ impl Round {
             ledger.snapshot(),
             |a| ledger.account(a).balance,
         ) else {
-            let going_on = ledger.snapshot().map_or(0, |s| s.epoch);
-            tracing::info!(
-                round,
-                epoch = going_on,
-                "no account is staked: the epoch in force goes on"
-            );
+            // Before the first snapshot this happens once an epoch's worth of rounds; after it
+            // (a copy with nothing left) it is retried every round, so it is quieter then.
+            match ledger.snapshot() {
+                None => tracing::info!(round, "no account is staked: epoch 0 goes on"),
+                Some(s) => tracing::debug!(
+                    round,
+                    epoch = s.epoch,
+                    "no account is staked and the last snapshot holds nothing now: the epoch in force goes on"
+                ),
+            }
             return Ok(());
         };
         let store = self.store.clone();
