@@ -24,6 +24,7 @@ use crate::store::{ChainIndex, Secrets, Store, StoreError};
 use crate::tx::{compute_tx_hash, TxError, TxRecord};
 
 mod command;
+mod epochs;
 pub mod ledger;
 mod ticks;
 mod view;
@@ -31,7 +32,7 @@ pub use command::{Command, Joined, NotEntrant, Proposal, StatusView};
 use ledger::{Ledger, LoginError};
 pub use ticks::Ticks;
 use ticks::{round_interval, tick_opt, TickSource};
-use view::{BlockEvent, DrawSummary, EpochEvent, RoundEvent, SlashedEvent, ValidatorEvent};
+use view::{BlockEvent, DrawSummary, RoundEvent, SlashedEvent, ValidatorEvent};
 pub use view::{Event, PendingView, StatsView, ValidatorView, View, VIEW_EAGER_MAX, VIEW_INTERVAL};
 
 /// Capacity of the command channel: sessions wait (backpressure) when it is full.
@@ -705,74 +706,6 @@ impl Round {
                 },
             },
         );
-        Ok(())
-    }
-
-    /// Ledger mode: when the round just opened starts an epoch, snapshots the bonds of the
-    /// staked accounts (or copies the previous snapshot when nobody is staked, as after a
-    /// restart), durably, before any block of the epoch.
-    async fn open_epoch(&mut self) -> Result<(), RoundError> {
-        let Some(ledger) = &self.ledger else {
-            return Ok(());
-        };
-        let round = self.number;
-        let Some(epoch) = crate::epoch::opens_epoch(ledger.snapshot(), self.epoch_rounds, round)
-        else {
-            return Ok(());
-        };
-        let bonds: Vec<(String, u64)> = self
-            .validators
-            .values()
-            .map(|v| (v.address.to_string(), v.stake))
-            .collect();
-        let Some(snapshot) = crate::epoch::take_snapshot(
-            epoch,
-            round,
-            self.epoch_rounds,
-            bonds,
-            ledger.snapshot(),
-            |a| ledger.account(a).balance,
-        ) else {
-            // Before the first snapshot this happens once an epoch's worth of rounds; after it
-            // (a copy with nothing left) it is retried every round, so it is quieter then.
-            match ledger.snapshot() {
-                None => tracing::info!(round, "no account is staked: epoch 0 goes on"),
-                Some(s) => tracing::debug!(
-                    round,
-                    epoch = s.epoch,
-                    "no account is staked and the last snapshot holds nothing now: the epoch in force goes on"
-                ),
-            }
-            return Ok(());
-        };
-        let store = self.store.clone();
-        let snapshot = tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-            store.append_snapshot(&snapshot).map(|()| snapshot)
-        })
-        .await??;
-        tracing::info!(
-            epoch,
-            first_round = round,
-            accounts = snapshot.stakes.len(),
-            total = %snapshot.total(),
-            "epoch opened: stake snapshot taken"
-        );
-        self.event(
-            "epoch",
-            &EpochEvent {
-                epoch,
-                first_round: round,
-                last_round: snapshot.last_round(),
-                accounts: snapshot.stakes.len(),
-                total: snapshot.total(),
-            },
-        );
-        if let Some(l) = &mut self.ledger {
-            l.snapshots.push(snapshot);
-            l.snapshot_committed = false;
-        }
-        self.changed();
         Ok(())
     }
 
