@@ -39,6 +39,8 @@ pub const GENESIS_FILE: &str = "genesis.json";
 pub const AUTH_PREFIX: &str = "pos-lottery auth v1";
 /// What a transfer signs, followed by `<chain id> <from> <to> <amount> <nonce>`.
 pub const TRANSFER_PREFIX: &str = "pos-lottery transfer v1";
+/// What an attestation signs, followed by `<chain id> <index> <hash>`.
+pub const ATTEST_PREFIX: &str = "pos-lottery attest v1";
 
 /// The genesis allocation: address to balance, in address order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -201,6 +203,19 @@ pub fn auth_message(chain_id: &str, nonce: &str) -> String {
 pub fn sign_auth(key: &SigningKey, chain_id: &str, nonce: &str) -> String {
     hex::encode(
         key.sign(auth_message(chain_id, nonce).as_bytes())
+            .to_bytes(),
+    )
+}
+
+/// The bytes an attestation signs: `pos-lottery attest v1 <chain id> <index> <hash>`.
+pub fn attest_message(chain_id: &str, index: u64, hash: &str) -> String {
+    format!("{ATTEST_PREFIX} {chain_id} {index} {hash}")
+}
+
+/// Signs an attestation of block `index` with hash `hash`; returns 128 lowercase hex.
+pub fn sign_attest(key: &SigningKey, chain_id: &str, index: u64, hash: &str) -> String {
+    hex::encode(
+        key.sign(attest_message(chain_id, index, hash).as_bytes())
             .to_bytes(),
     )
 }
