@@ -55,6 +55,8 @@ pub struct Config {
     pub transfers_per_sec: u64,
     /// Ledger mode: rounds per epoch (each epoch draws with its stake snapshot).
     pub epoch_rounds: u64,
+    /// Ledger mode: `FINALITY`, the share of snapshot stake a block's attesters must pass.
+    pub finality: crate::attest::Fraction,
 }
 
 /// `TRANSFERS_PER_SEC` unless set: well above what two cores verify and commit.
@@ -83,6 +85,7 @@ impl Config {
             genesis: None,
             transfers_per_sec: DEFAULT_TRANSFERS_PER_SEC,
             epoch_rounds: 10,
+            finality: crate::attest::Fraction::DEFAULT,
         }
     }
 }

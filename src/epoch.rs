@@ -25,6 +25,7 @@
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
+use crate::attest::Fraction;
 use crate::chain::is_hex64;
 
 pub const SNAPSHOTS_FILE: &str = "snapshots.jsonl";
@@ -40,6 +41,14 @@ pub struct Snapshot {
     pub first_round: u64,
     #[serde(rename = "EpochRounds")]
     pub epoch_rounds: u64,
+    /// `FINALITY` for the epoch's blocks; absent in records made before attestations, which
+    /// read as 3/4 (and hash without it).
+    #[serde(
+        rename = "Finality",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub finality: Option<Fraction>,
     /// (address, stake) in ascending address order, every stake at least 1.
     #[serde(rename = "Stakes")]
     pub stakes: Vec<(String, u64)>,
@@ -67,8 +76,9 @@ pub enum SnapshotError {
 }
 
 impl Snapshot {
-    /// `SnapshotHash`: SHA-256 over `<Epoch>\n<FirstRound>\n<EpochRounds>\n`, then each stake
-    /// as `<address>\n<stake>\n` in address order.
+    /// `SnapshotHash`: SHA-256 over `<Epoch>\n<FirstRound>\n<EpochRounds>\n`, then
+    /// `<p>/<q>\n` when it carries `Finality`, then each stake as `<address>\n<stake>\n` in
+    /// address order.
     pub fn hash(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(
@@ -78,6 +88,9 @@ impl Snapshot {
             )
             .as_bytes(),
         );
+        if let Some(f) = &self.finality {
+            h.update(format!("{f}\n").as_bytes());
+        }
         for (address, stake) in &self.stakes {
             h.update(address.as_bytes());
             h.update(b"\n");
@@ -179,6 +192,7 @@ pub fn take_snapshot(
     epoch: u64,
     first_round: u64,
     epoch_rounds: u64,
+    finality: Fraction,
     mut bonds: Vec<(String, u64)>,
     prev: Option<&Snapshot>,
     balance: impl Fn(&str) -> u64,
@@ -212,6 +226,7 @@ pub fn take_snapshot(
         epoch,
         first_round,
         epoch_rounds: epoch_rounds.max(1),
+        finality: Some(finality),
         stakes,
     })
 }
@@ -219,6 +234,8 @@ pub fn take_snapshot(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const F: Fraction = Fraction::DEFAULT;
 
     fn a(c: char) -> String {
         std::iter::repeat_n(c, 64).collect()
@@ -235,6 +252,7 @@ mod tests {
             epoch: 3,
             first_round: 31,
             epoch_rounds: 5,
+            finality: None,
             stakes: vec![(a('a'), 1)],
         };
         // After one: its own length decides, whatever the setting is now.
@@ -246,18 +264,18 @@ mod tests {
     #[test]
     fn a_snapshot_of_nobody_copies_the_previous_one_or_waits() {
         let rich = |_: &str| u64::MAX;
-        assert_eq!(take_snapshot(1, 11, 10, vec![], None, rich), None);
-        let s = take_snapshot(1, 11, 10, vec![(a('b'), 5), (a('a'), 7)], None, rich).unwrap();
+        assert_eq!(take_snapshot(1, 11, 10, F, vec![], None, rich), None);
+        let s = take_snapshot(1, 11, 10, F, vec![(a('b'), 5), (a('a'), 7)], None, rich).unwrap();
         assert_eq!(s.stakes, vec![(a('a'), 7), (a('b'), 5)]);
         assert_eq!(s.check(None), Ok(()));
-        let next = take_snapshot(2, 21, 10, vec![], Some(&s), rich).unwrap();
+        let next = take_snapshot(2, 21, 10, F, vec![], Some(&s), rich).unwrap();
         assert_eq!(next.stakes, s.stakes);
         assert_eq!(next.check(Some(&s)), Ok(()));
         // A copy holds no more than each account has left, and nobody with nothing left.
         let spent = |x: &str| if x == a('a') { 3 } else { 0 };
-        let cut = take_snapshot(2, 21, 10, vec![], Some(&s), spent).unwrap();
+        let cut = take_snapshot(2, 21, 10, F, vec![], Some(&s), spent).unwrap();
         assert_eq!(cut.stakes, vec![(a('a'), 3)]);
-        assert_eq!(take_snapshot(2, 21, 10, vec![], Some(&s), |_| 0), None);
+        assert_eq!(take_snapshot(2, 21, 10, F, vec![], Some(&s), |_| 0), None);
         assert_eq!(s.stake_of(&a('b')), Some(5));
         assert_eq!(s.stake_of(&a('c')), None);
         assert_eq!(s.total(), 12);
@@ -265,8 +283,8 @@ mod tests {
 
     #[test]
     fn snapshot_records_are_checked_in_order() {
-        let s = take_snapshot(1, 11, 10, vec![(a('a'), 7)], None, |_| 7).unwrap();
-        let mut early = take_snapshot(2, 20, 10, vec![(a('a'), 7)], None, |_| 7).unwrap();
+        let s = take_snapshot(1, 11, 10, F, vec![(a('a'), 7)], None, |_| 7).unwrap();
+        let mut early = take_snapshot(2, 20, 10, F, vec![(a('a'), 7)], None, |_| 7).unwrap();
         assert!(matches!(
             early.check(Some(&s)),
             Err(SnapshotError::FirstRound { .. })
@@ -291,10 +309,21 @@ mod tests {
             epoch: 1,
             first_round: 11,
             epoch_rounds: 10,
+            finality: None,
             stakes: vec![(a('a'), 7)],
         };
         let text = format!("1\n11\n10\n{}\n7\n", a('a'));
         assert_eq!(s.hash(), <[u8; 32]>::from(Sha256::digest(text.as_bytes())));
+        let mut two_thirds = s.clone();
+        two_thirds.finality = Some(Fraction { p: 2, q: 3 });
+        let text = format!("1\n11\n10\n2/3\n{}\n7\n", a('a'));
+        assert_eq!(
+            two_thirds.hash(),
+            <[u8; 32]>::from(Sha256::digest(text.as_bytes()))
+        );
+        let json = serde_json::to_string(&two_thirds).unwrap();
+        assert!(json.contains(r#""EpochRounds":10,"Finality":"2/3","Stakes""#), "{json}");
+        assert!(!serde_json::to_string(&s).unwrap().contains("Finality"));
         let mut other = s.clone();
         other.epoch_rounds = 9;
         assert_ne!(other.hash(), s.hash());

@@ -8,6 +8,8 @@
 //! - pure consensus logic, no I/O: [`input`] (what a validator types), [`lottery`] (the
 //!   draw), [`chain`] (blocks and hashing), [`ledger`] (auditing the files), [`stats`]
 //!   (the fairness test);
+//! - ledger mode, pure: [`tx`] (genesis, signed messages), [`accounts`] (balances),
+//!   [`epoch`] (stake snapshots), [`attest`] (attestations and finality);
 //! - [`store`]: the data directory, written durably before announcements;
 //! - [`round`]: the one task that owns validators, candidates and the chain;
 //! - [`session`] and [`codec`]: one TCP connection; [`server`]: accept loop and shutdown;
@@ -20,6 +22,7 @@
 //! - settings live in [`config`].
 
 pub mod accounts;
+pub mod attest;
 pub mod audit;
 pub mod chain;
 pub mod client;

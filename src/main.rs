@@ -131,6 +131,9 @@ struct ServeArgs {
     /// Ledger mode: rounds per epoch; each epoch's draws weigh the stakes snapshotted when its first round opened (a change applies from the next epoch)
     #[arg(long, allow_negative_numbers = true, env = "EPOCH_ROUNDS", default_value = "10", value_parser = config::parse_at_least_one)]
     epoch_rounds: u64,
+    /// Ledger mode: a block is final once its attesters hold more than this fraction of its epoch's snapshot stake: p/q (3/4, 2/3) or a decimal (0.75), read exactly, 0 < p < q (a change applies from the next epoch)
+    #[arg(long, env = "FINALITY", default_value = "3/4", value_parser = pos_lottery::attest::Fraction::parse)]
+    finality: pos_lottery::attest::Fraction,
 }
 
 fn parse_genesis(s: &str) -> Result<pos_lottery::pool::GenesisSetting, String> {
@@ -157,6 +160,7 @@ impl ServeArgs {
             genesis: self.genesis,
             transfers_per_sec: self.transfers_per_sec,
             epoch_rounds: self.epoch_rounds,
+            finality: self.finality,
         }
     }
 }

@@ -72,6 +72,8 @@ pub struct RoundSetup {
     pub view_tx: watch::Sender<Arc<View>>,
     /// Ledger mode: `EPOCH_ROUNDS` for the next snapshot.
     pub epoch_rounds: u64,
+    /// Ledger mode: `FINALITY` for the next snapshot.
+    pub finality: crate::attest::Fraction,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +148,7 @@ pub struct Round {
     /// Ledger mode's accounts and pool; `None` in tutorial mode.
     ledger: Option<Ledger>,
     epoch_rounds: u64,
+    finality: crate::attest::Fraction,
 }
 
 impl Round {
@@ -219,6 +222,7 @@ impl Round {
             view_published: Instant::now(),
             ledger,
             epoch_rounds: setup.epoch_rounds,
+            finality: setup.finality,
         };
         // Readers see the state from the first moment, not an empty default view.
         round.publish();

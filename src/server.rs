@@ -151,6 +151,7 @@ pub async fn run(
             event_tx: event_tx.clone(),
             view_tx,
             epoch_rounds: config.epoch_rounds,
+            finality: config.finality,
         },
     )?;
     if let Ok(addr) = listener.local_addr() {

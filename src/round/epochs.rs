@@ -25,6 +25,7 @@ impl Round {
             epoch,
             round,
             self.epoch_rounds,
+            self.finality,
             bonds,
             ledger.snapshot(),
             |a| ledger.account(a).balance,

@@ -1,0 +1,566 @@
+//! Ledger mode's attestations and finality: pure, like [`crate::epoch`].
+//!
+//! After block k is announced, each account in the stake snapshot of block k's epoch may sign
+//! `pos-lottery attest v1 <chain id> <k> <hash>`: "I recomputed this draw and it is right".
+//! Block k is final once the snapshot stake of its attesters is more than `FINALITY` (p/q) of
+//! the snapshot's total: `attested * q > total * p`. Attestations are counted while the round
+//! in progress is inside the block's window (up to the end of the epoch after its own), never
+//! after; finality is never revoked.
+//!
+//! The server and `verify` both count through [`Tracker`], so the live count and the replay
+//! apply one rule. Signatures are checked by the caller (on the session's thread, or in
+//! parallel by the replay); everything here is cheap.
+#![cfg_attr(
+    not(test),
+    deny(
+        clippy::unwrap_used,
+        clippy::expect_used,
+        clippy::panic,
+        clippy::indexing_slicing,
+        clippy::arithmetic_side_effects
+    )
+)]
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::fmt;
+use std::sync::Arc;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use crate::epoch::Snapshot;
+
+/// The largest denominator `FINALITY` may have: keeps `stake * q` inside a u128.
+pub const MAX_DENOMINATOR: u64 = 1_000_000_000;
+
+/// A finality threshold p/q, 0 < p < q, in lowest terms.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Fraction {
+    pub p: u64,
+    pub q: u64,
+}
+
+impl Fraction {
+    /// The default: more than three quarters, as the forger/attestor design has it.
+    pub const DEFAULT: Fraction = Fraction { p: 3, q: 4 };
+
+    /// Reads `p/q` or a decimal such as `0.75`, exactly (no floating point), and reduces it.
+    ///
+    /// # Errors
+    /// A one-line reason: not a fraction, not strictly between 0 and 1, or a denominator
+    /// above 10^9 (nine decimals).
+    pub fn parse(text: &str) -> Result<Fraction, String> {
+        let t = text.trim();
+        let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+        let (p, q) = if let Some((p, q)) = t.split_once('/') {
+            if !digits(p) || !digits(q) {
+                return Err(format!("{t:?} is not a fraction p/q of whole numbers"));
+            }
+            let parse = |s: &str| {
+                s.parse::<u64>()
+                    .map_err(|_| format!("{t:?}: {s} is too large"))
+            };
+            (parse(p)?, parse(q)?)
+        } else if let Some((whole, frac)) = t.split_once('.') {
+            if !(whole.is_empty() || digits(whole)) || !digits(frac) {
+                return Err(format!("{t:?} is not a decimal such as 0.75"));
+            }
+            if frac.len() > 9 {
+                return Err(format!("{t:?} has more than 9 decimals"));
+            }
+            if whole.bytes().any(|b| b != b'0') {
+                return Err(format!("{t:?} is not below 1"));
+            }
+            let q = 10u64.pow(u32::try_from(frac.len()).unwrap_or(9));
+            (frac.parse::<u64>().map_err(|e| e.to_string())?, q)
+        } else {
+            return Err(format!(
+                "{t:?} is neither a fraction p/q (such as 3/4 or 2/3) nor a decimal (such as 0.75)"
+            ));
+        };
+        if p == 0 || p >= q {
+            return Err(format!("{t:?} is not strictly between 0 and 1"));
+        }
+        let g = gcd(p, q);
+        let reduced = Fraction {
+            p: p.checked_div(g).unwrap_or(p),
+            q: q.checked_div(g).unwrap_or(q),
+        };
+        if reduced.q > MAX_DENOMINATOR {
+            return Err(format!(
+                "{t:?}: the denominator is above {MAX_DENOMINATOR} once reduced"
+            ));
+        }
+        Ok(reduced)
+    }
+
+    /// `attested * q > total * p`: strictly more than the fraction.
+    pub fn is_final(&self, attested: u128, total: u128) -> bool {
+        // attested and total are sums of u64 stakes within a u64 supply; q and p are at most
+        // 10^9: no product overflows a u128.
+        attested.saturating_mul(u128::from(self.q)) > total.saturating_mul(u128::from(self.p))
+    }
+}
+
+impl fmt::Display for Fraction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}/{}", self.p, self.q)
+    }
+}
+
+impl Serialize for Fraction {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl<'de> Deserialize<'de> for Fraction {
+    /// Only the canonical `p/q` in lowest terms: a record says it one way.
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Fraction, D::Error> {
+        let text = String::deserialize(d)?;
+        let f = Fraction::parse(&text).map_err(serde::de::Error::custom)?;
+        if f.to_string() != text {
+            return Err(serde::de::Error::custom(format!(
+                "Finality {text:?} is not written p/q in lowest terms (as {f})"
+            )));
+        }
+        Ok(f)
+    }
+}
+
+fn gcd(mut a: u64, mut b: u64) -> u64 {
+    while b != 0 {
+        let r = a.checked_rem(b).unwrap_or(0);
+        a = b;
+        b = r;
+    }
+    a.max(1)
+}
+
+/// `⌊1000 a / t⌋ / 10` with one decimal, rounded down: `75.0`, `66.6`, `100.0`.
+pub fn percent(attested: u128, total: u128) -> String {
+    let tenths = attested
+        .saturating_mul(1000)
+        .checked_div(total)
+        .unwrap_or(0);
+    format!(
+        "{}.{}",
+        tenths.checked_div(10).unwrap_or(0),
+        tenths.checked_rem(10).unwrap_or(0)
+    )
+}
+
+/// One attestation as counted: who, which block, and the round in progress then.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Vote<'a> {
+    pub address: &'a str,
+    pub index: u64,
+    pub hash: &'a str,
+    pub round: u64,
+}
+
+/// Why an attestation is not counted: the text after `attest refused: `.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("there is no block {0} yet")]
+    NoBlock(u64),
+    #[error("block {0} is from the bootstrap epoch 0, whose blocks cannot be attested")]
+    Bootstrap(u64),
+    #[error("block {index}'s attestation window closed after round {window_end}; the round in progress is {round}")]
+    Late {
+        index: u64,
+        window_end: u64,
+        round: u64,
+    },
+    #[error("block {index}'s hash is {expected}, not {found}")]
+    WrongHash {
+        index: u64,
+        expected: String,
+        found: String,
+    },
+    #[error("{address} is not in epoch {epoch}'s stake snapshot, which block {index} belongs to")]
+    NotInSnapshot {
+        address: String,
+        epoch: u64,
+        index: u64,
+    },
+    #[error("{address} has already attested block {index}")]
+    Duplicate { address: String, index: u64 },
+}
+
+/// A block that became final with an attestation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Finalized {
+    pub index: u64,
+    pub hash: String,
+    pub epoch: u64,
+    pub attested: u128,
+    pub total: u128,
+}
+
+impl Finalized {
+    /// `block <k> final: <p>% of stake attested`.
+    pub fn line(&self) -> String {
+        format!(
+            "block {} final: {}% of stake attested",
+            self.index,
+            percent(self.attested, self.total)
+        )
+    }
+}
+
+/// A block's attestation count, as the API shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct BlockFinality {
+    pub epoch: u64,
+    #[serde(rename = "final")]
+    pub is_final: bool,
+    pub attesters: u64,
+    pub attested_stake: u128,
+    pub snapshot_stake: u128,
+    /// The last round in which an attestation of it counts.
+    pub window_end: u64,
+}
+
+/// A block whose window is open.
+#[derive(Debug, Clone)]
+struct Open {
+    hash: String,
+    snapshot: Arc<Snapshot>,
+    finality: BlockFinality,
+    attesters: HashSet<Arc<str>>,
+}
+
+/// The attestation state: blocks still in their window, and what closed ones ended with.
+#[derive(Debug, Clone, Default)]
+pub struct Tracker {
+    open: BTreeMap<u64, Open>,
+    /// Blocks whose window closed (with a snapshot), by index: never changes again.
+    closed: Arc<HashMap<u64, BlockFinality>>,
+    /// The highest final block.
+    pub finalized_height: u64,
+    pub final_blocks: u64,
+    pub counted: u64,
+    /// The newest block seen (attestable or not).
+    tip: u64,
+}
+
+impl Tracker {
+    /// Block `index` (hash `hash`, closed in `round`) joined the chain; `snapshot` is the one
+    /// in force for it (`None` in epoch 0: it cannot be attested).
+    pub fn on_block(&mut self, index: u64, hash: &str, snapshot: Option<&Arc<Snapshot>>) {
+        self.tip = self.tip.max(index);
+        let Some(s) = snapshot else { return };
+        let window_end = s
+            .first_round
+            .saturating_add(s.epoch_rounds.saturating_mul(2))
+            .saturating_sub(1);
+        self.open.insert(
+            index,
+            Open {
+                hash: hash.to_string(),
+                snapshot: s.clone(),
+                finality: BlockFinality {
+                    epoch: s.epoch,
+                    is_final: false,
+                    attesters: 0,
+                    attested_stake: 0,
+                    snapshot_stake: s.total(),
+                    window_end,
+                },
+                attesters: HashSet::new(),
+            },
+        );
+    }
+
+    /// The round in progress is `round`: blocks whose window ended before it are closed for
+    /// good. Returns whether any closed.
+    pub fn close_before(&mut self, round: u64) -> bool {
+        let done: Vec<u64> = self
+            .open
+            .iter()
+            .filter(|(_, o)| o.finality.window_end < round)
+            .map(|(k, _)| *k)
+            .collect();
+        if done.is_empty() {
+            return false;
+        }
+        let closed = Arc::make_mut(&mut self.closed);
+        for k in done {
+            if let Some(o) = self.open.remove(&k) {
+                closed.insert(k, o.finality);
+            }
+        }
+        true
+    }
+
+    /// Checks an attestation (its signature already checked) without counting it.
+    ///
+    /// # Errors
+    /// The [`Refusal`].
+    pub fn check(&self, v: &Vote<'_>) -> Result<(), Refusal> {
+        let Some(o) = self.open.get(&v.index) else {
+            return Err(match self.closed.get(&v.index) {
+                Some(f) => Refusal::Late {
+                    index: v.index,
+                    window_end: f.window_end,
+                    round: v.round,
+                },
+                None if v.index > self.tip => Refusal::NoBlock(v.index),
+                None => Refusal::Bootstrap(v.index),
+            });
+        };
+        if v.round > o.finality.window_end {
+            return Err(Refusal::Late {
+                index: v.index,
+                window_end: o.finality.window_end,
+                round: v.round,
+            });
+        }
+        if v.hash != o.hash {
+            return Err(Refusal::WrongHash {
+                index: v.index,
+                expected: o.hash.clone(),
+                found: v.hash.to_string(),
+            });
+        }
+        if o.snapshot.stake_of(v.address).is_none() {
+            return Err(Refusal::NotInSnapshot {
+                address: v.address.to_string(),
+                epoch: o.snapshot.epoch,
+                index: v.index,
+            });
+        }
+        if o.attesters.contains(v.address) {
+            return Err(Refusal::Duplicate {
+                address: v.address.to_string(),
+                index: v.index,
+            });
+        }
+        Ok(())
+    }
+
+    /// Checks and counts an attestation. Returns the block's count after it, and
+    /// `Some(Finalized)` when this one made the block final.
+    ///
+    /// # Errors
+    /// The [`Refusal`]; nothing is counted.
+    pub fn count(&mut self, v: &Vote<'_>) -> Result<(BlockFinality, Option<Finalized>), Refusal> {
+        self.check(v)?;
+        let Some(o) = self.open.get_mut(&v.index) else {
+            return Err(Refusal::NoBlock(v.index));
+        };
+        let stake = o.snapshot.stake_of(v.address).unwrap_or(0);
+        o.attesters.insert(v.address.into());
+        let f = &mut o.finality;
+        f.attesters = f.attesters.saturating_add(1);
+        f.attested_stake = f.attested_stake.saturating_add(u128::from(stake));
+        self.counted = self.counted.saturating_add(1);
+        let threshold = o.snapshot.finality.unwrap_or(Fraction::DEFAULT);
+        let made_final =
+            !f.is_final && threshold.is_final(f.attested_stake, f.snapshot_stake);
+        let mut finalized = None;
+        if made_final {
+            f.is_final = true;
+            finalized = Some(Finalized {
+                index: v.index,
+                hash: o.hash.clone(),
+                epoch: f.epoch,
+                attested: f.attested_stake,
+                total: f.snapshot_stake,
+            });
+        }
+        let out = *f;
+        if made_final {
+            self.final_blocks = self.final_blocks.saturating_add(1);
+            self.finalized_height = self.finalized_height.max(v.index);
+        }
+        Ok((out, finalized))
+    }
+
+    /// Block `index`'s count; `None` for a block of epoch 0 or one not made yet.
+    pub fn get(&self, index: u64) -> Option<BlockFinality> {
+        self.open
+            .get(&index)
+            .map(|o| o.finality)
+            .or_else(|| self.closed.get(&index).copied())
+    }
+
+    /// What readers see: the open blocks' counts (a few epochs' worth) and the closed map,
+    /// shared, not copied.
+    pub fn view(&self) -> FinalityView {
+        FinalityView {
+            open: self.open.iter().map(|(k, o)| (*k, o.finality)).collect(),
+            closed: self.closed.clone(),
+            finalized_height: self.finalized_height,
+            final_blocks: self.final_blocks,
+            counted: self.counted,
+        }
+    }
+}
+
+/// The readers' copy of the [`Tracker`].
+#[derive(Debug, Clone, Default)]
+pub struct FinalityView {
+    open: BTreeMap<u64, BlockFinality>,
+    closed: Arc<HashMap<u64, BlockFinality>>,
+    pub finalized_height: u64,
+    pub final_blocks: u64,
+    pub counted: u64,
+}
+
+impl FinalityView {
+    pub fn get(&self, index: u64) -> Option<BlockFinality> {
+        self.open
+            .get(&index)
+            .copied()
+            .or_else(|| self.closed.get(&index).copied())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn a(c: char) -> String {
+        std::iter::repeat_n(c, 64).collect()
+    }
+
+    fn snapshot(finality: Option<Fraction>) -> Arc<Snapshot> {
+        Arc::new(Snapshot {
+            epoch: 1,
+            first_round: 11,
+            epoch_rounds: 10,
+            finality,
+            stakes: vec![(a('a'), 1), (a('b'), 1), (a('c'), 1), (a('d'), 1)],
+        })
+    }
+
+    fn vote(who: char, index: u64, hash: &str, round: u64) -> (String, u64, String, u64) {
+        (a(who), index, hash.to_string(), round)
+    }
+
+    fn count(
+        t: &mut Tracker,
+        v: &(String, u64, String, u64),
+    ) -> Result<(BlockFinality, Option<Finalized>), Refusal> {
+        t.count(&Vote {
+            address: &v.0,
+            index: v.1,
+            hash: &v.2,
+            round: v.3,
+        })
+    }
+
+    #[test]
+    fn fractions_are_read_exactly() {
+        assert_eq!(Fraction::parse("3/4"), Ok(Fraction { p: 3, q: 4 }));
+        assert_eq!(Fraction::parse("0.75"), Ok(Fraction { p: 3, q: 4 }));
+        assert_eq!(Fraction::parse("6/9"), Ok(Fraction { p: 2, q: 3 }));
+        assert_eq!(Fraction::parse(".5"), Ok(Fraction { p: 1, q: 2 }));
+        assert_eq!(
+            Fraction::parse("0.666666667"),
+            Ok(Fraction {
+                p: 666_666_667,
+                q: 1_000_000_000
+            })
+        );
+        for bad in [
+            "", "1", "0", "1/1", "4/3", "0/5", "0.0", "1.0", "0.1234567891", "-1/2", "1/-2",
+            "0.7x", "a/b", "3/4/5", "1e-1", "0.5.5",
+        ] {
+            assert!(Fraction::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        let f: Fraction = serde_json::from_str("\"2/3\"").unwrap();
+        assert_eq!(serde_json::to_string(&f).unwrap(), "\"2/3\"");
+        assert!(serde_json::from_str::<Fraction>("\"4/6\"").is_err());
+        assert!(serde_json::from_str::<Fraction>("\"0.75\"").is_err());
+    }
+
+    #[test]
+    fn final_is_strictly_more_than_the_fraction() {
+        let f = Fraction::DEFAULT;
+        assert!(!f.is_final(3, 4));
+        assert!(f.is_final(4, 4));
+        assert!(!f.is_final(750, 1000));
+        assert!(f.is_final(751, 1000));
+        let two_thirds = Fraction { p: 2, q: 3 };
+        assert!(!two_thirds.is_final(2, 3));
+        assert!(two_thirds.is_final(2_000_001, 3_000_000));
+        let huge = u128::from(u64::MAX);
+        assert!(!f.is_final(huge / 4 * 3, huge));
+        assert_eq!(percent(2, 3), "66.6");
+        assert_eq!(percent(3, 4), "75.0");
+        assert_eq!(percent(4, 4), "100.0");
+        assert_eq!(percent(751, 1000), "75.1");
+        assert_eq!(percent(0, 0), "0.0");
+    }
+
+    #[test]
+    fn a_block_is_final_one_attester_above_three_quarters_and_only_once() {
+        let mut t = Tracker::default();
+        let h = a('1');
+        t.on_block(5, &h, Some(&snapshot(None)));
+        for (i, who) in ['a', 'b', 'c'].into_iter().enumerate() {
+            let (f, fin) = count(&mut t, &vote(who, 5, &h, 12)).unwrap();
+            assert_eq!(f.attesters, i as u64 + 1);
+            assert!(fin.is_none(), "3 of 4 is not more than 3/4");
+        }
+        let (f, fin) = count(&mut t, &vote('d', 5, &h, 12)).unwrap();
+        assert!(f.is_final);
+        let fin = fin.unwrap();
+        assert_eq!(fin.line(), "block 5 final: 100.0% of stake attested");
+        assert_eq!(t.finalized_height, 5);
+        assert_eq!(t.final_blocks, 1);
+        assert_eq!(
+            count(&mut t, &vote('d', 5, &h, 12)),
+            Err(Refusal::Duplicate {
+                address: a('d'),
+                index: 5
+            })
+        );
+    }
+
+    #[test]
+    fn each_refusal_names_its_reason() {
+        let mut t = Tracker::default();
+        let h = a('1');
+        t.on_block(1, &a('0'), None);
+        t.on_block(2, &h, Some(&snapshot(Some(Fraction { p: 1, q: 2 }))));
+        assert_eq!(
+            count(&mut t, &vote('a', 3, &h, 12)),
+            Err(Refusal::NoBlock(3))
+        );
+        assert_eq!(
+            count(&mut t, &vote('a', 1, &a('0'), 12)),
+            Err(Refusal::Bootstrap(1))
+        );
+        assert!(matches!(
+            count(&mut t, &vote('a', 2, &a('2'), 12)),
+            Err(Refusal::WrongHash { index: 2, .. })
+        ));
+        assert!(matches!(
+            count(&mut t, &vote('e', 2, &h, 12)),
+            Err(Refusal::NotInSnapshot { epoch: 1, .. })
+        ));
+        // The window: epoch 1 is rounds 11..=20, its blocks count votes up to round 30.
+        assert!(matches!(
+            count(&mut t, &vote('a', 2, &h, 31)),
+            Err(Refusal::Late { window_end: 30, .. })
+        ));
+        count(&mut t, &vote('a', 2, &h, 30)).unwrap();
+        // 1/2 is not more than 1/2; 3/4 is.
+        assert!(!t.get(2).unwrap().is_final);
+        let (_, fin) = count(&mut t, &vote('b', 2, &h, 30)).unwrap();
+        assert!(fin.is_none());
+        let (_, fin) = count(&mut t, &vote('c', 2, &h, 30)).unwrap();
+        assert_eq!(fin.unwrap().line(), "block 2 final: 75.0% of stake attested");
+        assert!(t.close_before(31));
+        let view = t.view();
+        assert!(view.get(2).unwrap().is_final);
+        assert!(matches!(
+            count(&mut t, &vote('d', 2, &h, 31)),
+            Err(Refusal::Late { .. })
+        ));
+        assert_eq!(view.get(1), None);
+    }
+}
