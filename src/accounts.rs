@@ -154,7 +154,8 @@ impl Accounts {
                 let a = self.map.entry(address.clone()).or_default();
                 a.pending_out = a.pending_out.saturating_add(*amount);
             }
-            Tx::Reward { .. } => {}
+            // An attestation moves no tokens.
+            Tx::Reward { .. } | Tx::Attest(_) => {}
         }
     }
 
@@ -179,12 +180,14 @@ impl Accounts {
                 Tx::Reward { .. } if !last => {
                     return Err(invalid("a reward is only the last transaction".into()))
                 }
-                Tx::Transfer(_) | Tx::Slash { .. } if last => {
+                Tx::Transfer(_) | Tx::Slash { .. } | Tx::Attest(_) if last => {
                     return Err(invalid(
                         "the last transaction of a block is the winner's reward".into(),
                     ))
                 }
                 Tx::Transfer(t) => self.apply_transfer(t).map_err(|e| invalid(e.to_string()))?,
+                // Counted by the attestation tracker ([`crate::attest`]); no balance changes.
+                Tx::Attest(_) => {}
                 Tx::Slash {
                     address,
                     amount,

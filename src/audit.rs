@@ -179,7 +179,7 @@ pub fn verify_report(dir: &Path, a: &Audit) -> Vec<String> {
     if let Some(l) = &a.ledger {
         let s = &l.accounts;
         lines.push(format!(
-            "ledger: {} accounts hold a balance; supply {} = genesis {} + rewards {} - burned {}{}; {} transfers replayed, {} transfer signatures checked",
+            "ledger: {} accounts hold a balance; supply {} = genesis {} + rewards {} - burned {}{}; {} transfers replayed, {} signatures checked (transfers and attestations)",
             s.holders(),
             s.supply,
             s.genesis_total,
@@ -188,6 +188,11 @@ pub fn verify_report(dir: &Path, a: &Audit) -> Vec<String> {
             if s.cut > 0 { format!(" ({} of the rewards cut at 2^64 - 1)", s.cut) } else { String::new() },
             s.transfers,
             l.transfer_signatures
+        ));
+        let t = &l.tracker;
+        lines.push(format!(
+            "finality: {} attestations counted, {} blocks final, finalized height {}",
+            t.counted, t.final_blocks, t.finalized_height
         ));
     }
     lines

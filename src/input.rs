@@ -154,6 +154,27 @@ pub fn parse_transfer(line: &[u8]) -> Option<Result<(String, u64, u64, String), 
     })())
 }
 
+/// Ledger mode: `attest <index> <hash> <signature>` from a logged-in session; `None` when
+/// the line is not an attestation at all (it does not start with the word `attest`).
+pub fn parse_attest(line: &[u8]) -> Option<Result<(u64, String, String), String>> {
+    let text = String::from_utf8_lossy(line.trim_ascii()).into_owned();
+    let mut words = text.split_ascii_whitespace();
+    if words.next() != Some("attest") {
+        return None;
+    }
+    let usage = "expected `attest <block index> <block hash> <signature>`";
+    let rest: Vec<&str> = words.collect();
+    let [index, hash, signature] = rest.as_slice() else {
+        return Some(Err(usage.to_string()));
+    };
+    let Some(Some(index)) = parse_digits(index.as_bytes()) else {
+        return Some(Err(format!(
+            "block index {index:?} is not a whole number from 0 to 18446744073709551615; {usage}"
+        )));
+    };
+    Some(Ok((index, hash.to_string(), signature.to_string())))
+}
+
 /// Parses an answer to `Enter token balance:`, accepting `min..=u64::MAX`.
 pub fn parse_stake(line: &[u8], min: u64) -> Result<StakeInput, StakeError> {
     let s = line.trim_ascii();

@@ -98,6 +98,8 @@ pub struct LedgerState {
     pub transfer_signatures: u64,
     /// The tip block's transactions (empty at genesis).
     pub last_txs: Vec<crate::tx::Tx>,
+    /// Attestations counted, by block, with the blocks still in their window.
+    pub tracker: crate::attest::Tracker,
 }
 
 impl Audit {
@@ -418,6 +420,7 @@ pub fn audit_full(
         tx_spans: r.spans,
         transfer_signatures: r.signatures_checked,
         last_txs: r.last_txs,
+        tracker: r.tracker,
     });
     Ok(out)
 }

@@ -8,9 +8,11 @@
 
 use std::collections::HashMap;
 use std::io::BufRead;
+use std::sync::Arc;
 
 use ed25519_dalek::{Signature, VerifyingKey};
 
+use crate::attest::{Tracker, Vote};
 use crate::chain::{hex_matches, Block};
 use crate::epoch::{Snapshot, SNAPSHOTS_FILE};
 use crate::ledger::{next_record, AuditError, DrawRecord, Repair};
@@ -37,7 +39,13 @@ pub struct Replay<'a> {
     /// before), the one in force, and whether a block of its epoch has committed to it.
     snapshots: &'a [Snapshot],
     active: Option<usize>,
+    /// The snapshot in force, shared with the attestation tracker.
+    active_arc: Option<Arc<Snapshot>>,
     committed: bool,
+    /// Attestations counted so far, by block.
+    pub tracker: Tracker,
+    /// The previous block's `Round`: a block's attestations were counted after it.
+    prev_round: u64,
     /// Senders' keys, decompressed once.
     keys: HashMap<String, VerifyingKey>,
 }
@@ -81,7 +89,10 @@ impl<'a> Replay<'a> {
             last_txs: Vec::new(),
             snapshots,
             active: None,
+            active_arc: None,
             committed: false,
+            tracker: Tracker::default(),
+            prev_round: genesis_block.round,
             keys: HashMap::new(),
         })
     }
@@ -131,10 +142,17 @@ impl<'a> Replay<'a> {
             )));
         }
         self.check_signatures(&record.transactions)
-            .map_err(|(at, why)| bad(format!("transaction {at} (transfer): {why}")))?;
+            .map_err(|(at, why)| {
+                let kind = record.transactions.get(at).map_or("transfer", Tx::kind);
+                bad(format!("transaction {at} ({kind}): {why}"))
+            })?;
+        self.count_attestations(block, &record.transactions)
+            .map_err(|(at, why)| bad(format!("transaction {at} (attest): {why}")))?;
         self.accounts
             .apply_block(&record.transactions, &block.validator)
             .map_err(|e| bad(e.to_string()))?;
+        self.tracker.on_block(index, &block.hash, self.active_arc.as_ref());
+        self.prev_round = block.round;
         for (address, stake) in &draw.entries {
             let balance = self.accounts.get(address).balance;
             if *stake > balance {
@@ -177,6 +195,7 @@ impl<'a> Replay<'a> {
                 }
             }
             self.active = Some(next(self));
+            self.active_arc = Some(Arc::new(s.clone()));
             self.committed = false;
         }
         let active = self.active.and_then(|i| self.snapshots.get(i));
@@ -237,25 +256,63 @@ impl<'a> Replay<'a> {
         Ok(())
     }
 
+    /// The block's attestations, counted in order (their signatures are checked already):
+    /// each was counted in a round after the previous block's and no later than this
+    /// block's, and passes the tracker's rules (the block and its hash, its window, the
+    /// snapshot, one per account).
+    fn count_attestations(&mut self, block: &Block, txs: &[Tx]) -> Result<(), (usize, String)> {
+        self.tracker.close_before(self.prev_round.saturating_add(1));
+        for (at, tx) in txs.iter().enumerate() {
+            let Tx::Attest(a) = tx else { continue };
+            if a.round <= self.prev_round || a.round > block.round {
+                return Err((
+                    at,
+                    format!(
+                        "Round {} is not after the previous block's round {} and at most this block's round {}",
+                        a.round, self.prev_round, block.round
+                    ),
+                ));
+            }
+            self.tracker
+                .count(&Vote {
+                    address: &a.address,
+                    index: a.index,
+                    hash: &a.hash,
+                    round: a.round,
+                })
+                .map_err(|e| (at, e.to_string()))?;
+        }
+        Ok(())
+    }
+
     /// Every transfer's signature, checked with `verify_strict` (what the server checked when
     /// it accepted it; batch verification accepts a slightly different set), spread over the
     /// cores for a big block. On failure, the first bad one by position.
     fn check_signatures(&mut self, txs: &[Tx]) -> Result<(), (usize, String)> {
         let mut checks: Vec<(usize, Vec<u8>, Signature, VerifyingKey)> = Vec::new();
         for (i, tx) in txs.iter().enumerate() {
-            let Tx::Transfer(t) = tx else { continue };
-            let key = match self.keys.get(&t.from) {
+            let (field, signer, signature, message) = match tx {
+                Tx::Transfer(t) => ("From", &t.from, &t.signature, t.message(&self.chain_id)),
+                Tx::Attest(a) => (
+                    "Address",
+                    &a.address,
+                    &a.signature,
+                    a.message(&self.chain_id),
+                ),
+                _ => continue,
+            };
+            let key = match self.keys.get(signer) {
                 Some(k) => *k,
                 None => {
-                    let k = verifying_key(&t.from).ok_or_else(|| {
-                        (i, format!("From {:?} is not an Ed25519 public key", t.from))
+                    let k = verifying_key(signer).ok_or_else(|| {
+                        (i, format!("{field} {signer:?} is not an Ed25519 public key"))
                     })?;
-                    self.keys.insert(t.from.clone(), k);
+                    self.keys.insert(signer.clone(), k);
                     k
                 }
             };
-            let sig = parse_signature(&t.signature).map_err(|e| (i, e.to_string()))?;
-            checks.push((i, t.message(&self.chain_id).into_bytes(), sig, key));
+            let sig = parse_signature(signature).map_err(|e| (i, e.to_string()))?;
+            checks.push((i, message.into_bytes(), sig, key));
         }
         let first_bad = |part: &[(usize, Vec<u8>, Signature, VerifyingKey)]| {
             part.iter()
@@ -281,7 +338,11 @@ impl<'a> Replay<'a> {
             })
         };
         if let Some(i) = bad {
-            return Err((i, "the signature does not verify under From's key".into()));
+            let whose = match txs.get(i) {
+                Some(Tx::Attest(_)) => "Address",
+                _ => "From",
+            };
+            return Err((i, format!("the signature does not verify under {whose}'s key")));
         }
         self.signatures_checked += checks.len() as u64;
         Ok(())

@@ -32,7 +32,7 @@ pub use command::{Command, Joined, NotEntrant, Proposal, StatusView};
 use ledger::{Ledger, LoginError};
 pub use ticks::Ticks;
 use ticks::{round_interval, tick_opt, TickSource};
-use view::{BlockEvent, DrawSummary, RoundEvent, SlashedEvent, ValidatorEvent};
+use view::{BlockEvent, DrawSummary, FinalizedEvent, RoundEvent, SlashedEvent, ValidatorEvent};
 pub use view::{Event, PendingView, StatsView, ValidatorView, View, VIEW_EAGER_MAX, VIEW_INTERVAL};
 
 /// Capacity of the command channel: sessions wait (backpressure) when it is full.
@@ -311,10 +311,26 @@ impl Round {
                 self.event("transfer", t);
             }
         }
-        if let Some(ledger) = &mut self.ledger {
-            ledger.synced(txs, acks);
-        }
+        let finalized = match &mut self.ledger {
+            Some(ledger) => ledger.synced(txs, acks),
+            None => Vec::new(),
+        };
         self.changed();
+        for f in finalized {
+            tracing::info!(index = f.index, epoch = f.epoch, attested = %f.attested, total = %f.total, "block final");
+            self.announce(Bytes::from(format!("{}\n", f.line())));
+            self.event(
+                "finalized",
+                &FinalizedEvent {
+                    index: f.index,
+                    hash: &f.hash,
+                    epoch: f.epoch,
+                    attested: f.attested,
+                    total: f.total,
+                    percent: crate::attest::percent(f.attested, f.total),
+                },
+            );
+        }
         Ok(())
     }
 
@@ -438,6 +454,12 @@ impl Round {
                 }
                 let _ = reply.send(Ok(self.add_validator(address, stake)));
             }
+            Command::Attest { attestation, reply } => match &mut self.ledger {
+                Some(l) => l.attest(attestation, self.number, reply),
+                None => {
+                    let _ = reply.send(Err(ledger::AttestError::Tutorial));
+                }
+            },
             Command::Transfer { transfer, reply } => match &mut self.ledger {
                 Some(l) => l.submit(transfer, reply),
                 None => {
@@ -523,6 +545,10 @@ impl Round {
         self.number += 1;
         self.rounds_run += 1;
         self.shared.round.store(self.number, Ordering::Relaxed);
+        // Blocks whose attestation window ended with this round take no more.
+        if let Some(l) = &mut self.ledger {
+            l.tracker.close_before(self.number);
+        }
         if let TickSource::Every(_, period) = &self.ticks {
             self.next_tick = Some(Instant::now() + *period);
         }
@@ -673,7 +699,8 @@ impl Round {
             (Some(l), Some(t)) => {
                 l.snapshot_committed = true;
                 l.applied(&t.transactions, &winner)
-                    .map_err(|e| RoundError::Ledger(format!("block {index}: {e}")))?
+                    .map_err(|e| RoundError::Ledger(format!("block {index}: {e}")))?;
+                l.on_block(index, &block.hash);
             }
             _ => {
                 if let Some(v) = self.validators.get_mut(&pending.id) {

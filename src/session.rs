@@ -26,11 +26,11 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::{LineCodec, LineError, MAX_LINE_BYTES};
 use crate::fanout::{Claim, Fanout, Subscription};
 use crate::input::{
-    parse_auth, parse_bpm, parse_command, parse_stake, parse_transfer, BpmError, BpmInput,
+    parse_attest, parse_auth, parse_bpm, parse_command, parse_stake, parse_transfer, BpmError, BpmInput,
     SessionCommand, StakeInput,
 };
 use crate::round::{Command, Joined, Proposal, Shared, StatusView};
-use crate::tx::{auth_message, check_signature, Transfer};
+use crate::tx::{auth_message, check_signature, Attestation, Transfer};
 
 pub const BALANCE_PROMPT: &str = "Enter token balance:";
 pub const BPM_PROMPT: &str = "Enter a new BPM:";
@@ -47,7 +47,7 @@ pub const HELP_LINE_LEDGER: &str = "pos-lottery (ledger mode): sign the challeng
 /// `help` before logging in (ledger mode).
 pub const HELP_LOGIN: &str = "commands: help (this list), status (the round and the time left), watch (only watch the rounds), quit (leave); otherwise answer the challenge with `auth <address> <signature>`, the signature over `pos-lottery auth v1 <chain id> <nonce>`";
 /// `help` once logged in (ledger mode).
-pub const HELP_ACCOUNT: &str = "commands: help (this list), status (your balance, available tokens and stake, the round, the time left, your wins), transfer <to> <amount> <nonce> <signature> (send tokens; `pos-lottery transfer` signs one), watch (unbond and only watch), quit (leave; your stake is unbonded); a stake or a BPM otherwise, and a BPM that is not digits 0-9 gets your bonded stake burned";
+pub const HELP_ACCOUNT: &str = "commands: help (this list), status (your balance, available tokens and stake, the round, the time left, your wins), transfer <to> <amount> <nonce> <signature> (send tokens; `pos-lottery transfer` signs one), attest <block> <hash> <signature> (sign that you checked a block; `pos-lottery attest` signs one), watch (unbond and only watch), quit (leave; your stake is unbonded); a stake or a BPM otherwise, and a BPM that is not digits 0-9 gets your bonded stake burned";
 /// The stake prompt in ledger mode.
 pub const STAKE_PROMPT: &str = "Enter stake:";
 /// Failed logins tolerated before the connection is closed.
@@ -258,6 +258,9 @@ impl Session {
             if let Some(parsed) = parse_transfer(line) {
                 return self.on_transfer(parsed).await;
             }
+            if let Some(parsed) = parse_attest(line) {
+                return self.on_attest(parsed).await;
+            }
         }
         match self.state {
             State::Login { bad } => self.on_auth(line, bad).await,
@@ -425,6 +428,46 @@ impl Session {
         Flow::Continue
     }
 
+    /// Ledger mode: `attest <index> <hash> <signature>` from a logged-in session, staked or
+    /// not. The signature is checked here, on this session's thread, so checks spread over
+    /// the cores and the round task only counts.
+    async fn on_attest(&mut self, parsed: Result<(u64, String, String), String>) -> Flow {
+        let chain_id = self.config.chain_id.clone().unwrap_or_default();
+        let address = self.account.as_deref().unwrap_or_default().to_string();
+        let checked = parsed.and_then(|(index, hash, signature)| {
+            let a = Attestation {
+                address,
+                index,
+                hash,
+                round: 0,
+                signature,
+            };
+            a.check_alone(&chain_id)
+                .map(|()| a)
+                .map_err(|e| e.to_string())
+        });
+        let line = match checked {
+            Err(why) => format!("attest refused: {why}"),
+            Ok(attestation) => {
+                let index = attestation.index;
+                match self
+                    .ask(|reply| Command::Attest { attestation, reply })
+                    .await
+                {
+                    None => return Flow::Close,
+                    Some(Ok(f)) => format!(
+                        "attest accepted: block {index}, {} of {} snapshot stake attested",
+                        f.attested_stake, f.snapshot_stake
+                    ),
+                    Some(Err(e)) => format!("attest refused: {e}"),
+                }
+            }
+        };
+        self.say(&line);
+        self.reprompt();
+        Flow::Continue
+    }
+
     /// Ledger mode: `transfer <to> <amount> <nonce> <signature>` from a logged-in session.
     async fn on_transfer(&mut self, parsed: Result<(String, u64, u64, String), String>) -> Flow {
         let chain_id = self.config.chain_id.clone().unwrap_or_default();
@@ -453,12 +496,17 @@ impl Session {
             },
         };
         self.say(&line);
+        self.reprompt();
+        Flow::Continue
+    }
+
+    /// After a command's answer: the prompt of the state it came in.
+    fn reprompt(&mut self) {
         match self.state {
             State::Staking { .. } => self.say(STAKE_PROMPT),
             State::Validator { .. } => self.say(BPM_PROMPT),
             _ => {}
         }
-        Flow::Continue
     }
 
     async fn on_stake(&mut self, line: &[u8], bad: u8) -> Flow {

@@ -127,6 +127,8 @@ pub struct LedgerOpened {
     pub snapshots: Vec<crate::epoch::Snapshot>,
     /// The tip block's `Round`.
     pub tip_round: u64,
+    /// Attestations counted in the chain, by block.
+    pub tracker: crate::attest::Tracker,
 }
 
 /// Where a block's line and its draw line landed, for serving them later.
@@ -372,6 +374,7 @@ impl Store {
                     chain_id: genesis_block.hash,
                     snapshots,
                     tip_round: audit.tip.as_ref().map_or(0, |t| t.round),
+                    tracker: state.tracker,
                 })
             }
         };

@@ -329,6 +329,52 @@ pub fn transfer_message(chain_id: &str, from: &str, to: &str, amount: u64, nonce
     format!("{TRANSFER_PREFIX} {chain_id} {from} {to} {amount} {nonce}")
 }
 
+/// A signed attestation of block `index`, as counted: `round` is the round in progress when
+/// the server counted it (not signed: the attester signs only the block).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Attestation {
+    #[serde(rename = "Address")]
+    pub address: String,
+    #[serde(rename = "Index")]
+    pub index: u64,
+    #[serde(rename = "Hash")]
+    pub hash: String,
+    #[serde(rename = "Round")]
+    pub round: u64,
+    #[serde(rename = "Signature")]
+    pub signature: String,
+}
+
+impl Attestation {
+    /// What the attester signs.
+    pub fn message(&self, chain_id: &str) -> String {
+        attest_message(chain_id, self.index, &self.hash)
+    }
+
+    /// The checks that need no chain state: the address, the hash's form, the signature.
+    ///
+    /// # Errors
+    /// A one-line reason.
+    pub fn check_alone(&self, chain_id: &str) -> Result<(), TxError> {
+        if !is_hex64(&self.address) || !is_public_key(&self.address) {
+            return Err(TxError::Address("address", self.address.clone()));
+        }
+        if !is_hex64(&self.hash) {
+            return Err(TxError::Other(format!(
+                "hash {:?} is not a block hash (64 lowercase hex characters)",
+                self.hash
+            )));
+        }
+        check_signature(
+            &self.address,
+            self.message(chain_id).as_bytes(),
+            &self.signature,
+        )
+        .map_err(TxError::Signature)
+    }
+}
+
 /// One balance change. In a block: the pool's transfers and slashes in the order they were
 /// accepted, then the winner's reward, last.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -360,6 +406,9 @@ pub enum Tx {
         #[serde(rename = "Cut")]
         cut: u64,
     },
+    /// An attestation counted toward a block's finality; it moves no tokens.
+    #[serde(rename = "attest")]
+    Attest(Attestation),
 }
 
 /// A transfer inside a block's transaction list, with the file's capitalised field names.
@@ -408,7 +457,8 @@ mod transfer_fields {
 impl Tx {
     /// The line `TxHash` hashes (without its `\n`):
     /// `transfer <from> <to> <amount> <nonce> <signature>`,
-    /// `slash <address> <amount> <round> <line>`, `reward <to> <amount> <cut>`.
+    /// `slash <address> <amount> <round> <line>`, `reward <to> <amount> <cut>`,
+    /// `attest <address> <index> <hash> <round> <signature>`.
     pub fn canonical_line(&self) -> String {
         match self {
             Tx::Transfer(t) => format!(
@@ -422,6 +472,10 @@ impl Tx {
                 line,
             } => format!("slash {address} {amount} {round} {line}"),
             Tx::Reward { to, amount, cut } => format!("reward {to} {amount} {cut}"),
+            Tx::Attest(a) => format!(
+                "attest {} {} {} {} {}",
+                a.address, a.index, a.hash, a.round, a.signature
+            ),
         }
     }
 
@@ -430,12 +484,13 @@ impl Tx {
         hex::encode(Sha256::digest(self.canonical_line().as_bytes()))
     }
 
-    /// `"transfer"`, `"slash"` or `"reward"`.
+    /// `"transfer"`, `"slash"`, `"reward"` or `"attest"`.
     pub fn kind(&self) -> &'static str {
         match self {
             Tx::Transfer(_) => "transfer",
             Tx::Slash { .. } => "slash",
             Tx::Reward { .. } => "reward",
+            Tx::Attest(_) => "attest",
         }
     }
 }
@@ -572,5 +627,29 @@ mod tests {
         let t = Tx::Transfer(Transfer::sign(&key(1), "c", &a, 1, 1));
         let back: Tx = serde_json::from_str(&serde_json::to_string(&t).unwrap()).unwrap();
         assert_eq!(back, t);
+        let h = "ab".repeat(32);
+        let att = Attestation {
+            address: a.clone(),
+            index: 3,
+            hash: h.clone(),
+            round: 12,
+            signature: sign_attest(&key(1), "c", 3, &h),
+        };
+        assert_eq!(att.check_alone("c"), Ok(()));
+        assert!(att.check_alone("d").is_err());
+        let tx = Tx::Attest(att.clone());
+        assert_eq!(
+            tx.canonical_line(),
+            format!("attest {a} 3 {h} 12 {}", att.signature)
+        );
+        let json = serde_json::to_string(&tx).unwrap();
+        assert_eq!(
+            json,
+            format!(
+                r#"{{"Type":"attest","Address":"{a}","Index":3,"Hash":"{h}","Round":12,"Signature":"{}"}}"#,
+                att.signature
+            )
+        );
+        assert_eq!(serde_json::from_str::<Tx>(&json).unwrap(), tx);
     }
 }

@@ -7,8 +7,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio::sync::oneshot;
 
-use super::ledger::{LoginError, Welcome};
-use crate::tx::{Account, Transfer, TxError};
+use super::ledger::{AttestError, LoginError, Welcome};
+use crate::attest::BlockFinality;
+use crate::tx::{Account, Attestation, Transfer, TxError};
 
 /// A request to the round task. Each carries its own reply channel.
 #[derive(Debug)]
@@ -49,6 +50,13 @@ pub enum Command {
     Transfer {
         transfer: Transfer,
         reply: oneshot::Sender<Result<String, TxError>>,
+    },
+    /// Ledger mode: an attestation whose signature the sender of this command checked (its
+    /// `round` is set by the round task). Replies with the block's count once it is on
+    /// stable storage, or why it is refused.
+    Attest {
+        attestation: Attestation,
+        reply: oneshot::Sender<Result<BlockFinality, AttestError>>,
     },
     /// The connection ended, or typed `quit` or `watch`: withdraw the stake. Replies with
     /// the stake withdrawn when asked.

@@ -66,7 +66,7 @@ impl Round {
             },
         );
         if let Some(l) = &mut self.ledger {
-            l.snapshots.push(snapshot);
+            l.snapshots.push(std::sync::Arc::new(snapshot));
             l.snapshot_committed = false;
         }
         self.changed();

@@ -11,10 +11,11 @@ use std::sync::{Arc, OnceLock};
 use serde::{Serialize, Serializer};
 use tokio::sync::oneshot;
 
+use crate::attest::{BlockFinality, FinalityView, Finalized, Refusal, Tracker, Vote};
 use crate::epoch::Snapshot;
 use crate::round::NotEntrant;
 use crate::store::LedgerOpened;
-use crate::tx::{Account, Accounts, ApplyError, Transfer, Tx, TxError};
+use crate::tx::{Account, Accounts, ApplyError, Attestation, Transfer, Tx, TxError};
 
 /// Who is told once a pool entry is on stable storage.
 pub enum Ack {
@@ -22,6 +23,23 @@ pub enum Ack {
     Transfer(oneshot::Sender<Result<String, TxError>>, String),
     /// A slash: the stake burned.
     Slash(oneshot::Sender<Option<u64>>, u64),
+    /// An attestation: the block's count with it, and whether it made the block final.
+    Attest(
+        oneshot::Sender<Result<BlockFinality, AttestError>>,
+        BlockFinality,
+        Option<Finalized>,
+    ),
+}
+
+/// Why an attestation is not counted: the text after `attest refused: `.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AttestError {
+    #[error("{0}")]
+    Refused(#[from] Refusal),
+    #[error("{0}")]
+    Invalid(TxError),
+    #[error("this server runs in tutorial mode: there are no attestations")]
+    Tutorial,
 }
 
 /// What a login finds.
@@ -88,6 +106,9 @@ pub struct LedgerView {
     pub pool: PoolView,
     /// The epoch in force and its stake snapshot; `None` in the bootstrap epoch 0.
     pub epoch: Option<EpochView>,
+    /// Attestation counts and finality, by block.
+    #[serde(skip)]
+    pub finality: FinalityView,
     /// Address to position in `accounts`, built by the first reader that looks one up, so
     /// the round task never pays for it.
     #[serde(skip)]
@@ -170,7 +191,9 @@ pub struct Ledger {
     /// Admitted, waiting for the next pool fsync.
     unsynced: Vec<(Tx, Ack)>,
     /// Every epoch's stake snapshot so far, oldest first; the last is in force.
-    pub snapshots: Vec<Snapshot>,
+    pub snapshots: Vec<Arc<Snapshot>>,
+    /// Attestations counted, by block, and which blocks are final.
+    pub tracker: Tracker,
     /// Whether a block of the newest snapshot's epoch has committed to it yet.
     pub snapshot_committed: bool,
     /// Accounts with a logged-in session: one session per account.
@@ -199,7 +222,8 @@ impl Ledger {
                 .snapshots
                 .last()
                 .is_none_or(|s| opened.tip_round >= s.first_round),
-            snapshots: opened.snapshots,
+            snapshots: opened.snapshots.into_iter().map(Arc::new).collect(),
+            tracker: opened.tracker,
         };
         for (i, tx) in opened.pending.into_iter().enumerate() {
             let why = match &tx {
@@ -216,6 +240,16 @@ impl Ledger {
                         .then(|| format!("burns {amount} of {address}'s {available} available"))
                 }
                 Tx::Reward { .. } => Some("a reward is never pending".into()),
+                Tx::Attest(a) => a
+                    .check_alone(&l.chain_id)
+                    .map_err(|e| e.to_string())
+                    .and_then(|()| {
+                        l.tracker
+                            .count(&vote(a))
+                            .map(|_| ())
+                            .map_err(|e| e.to_string())
+                    })
+                    .err(),
             };
             if let Some(why) = why {
                 return Err(format!("pending entry {}: {why}", i + 1));
@@ -295,6 +329,33 @@ impl Ledger {
         self.unsynced.push((tx, Ack::Slash(reply, amount)));
     }
 
+    /// Counts an attestation whose signature the caller checked
+    /// ([`Attestation::check_alone`]) in the round in progress, `round`; it is acknowledged
+    /// (and a block it makes final announced) after the next pool fsync.
+    pub fn attest(
+        &mut self,
+        mut a: Attestation,
+        round: u64,
+        reply: oneshot::Sender<Result<BlockFinality, AttestError>>,
+    ) {
+        a.round = round;
+        // Counted now, so a duplicate in the same fsync group is refused; readers and the
+        // attester hear of it only once it is durable.
+        match self.tracker.count(&vote(&a)) {
+            Ok((count, finalized)) => self
+                .unsynced
+                .push((Tx::Attest(a), Ack::Attest(reply, count, finalized))),
+            Err(e) => {
+                let _ = reply.send(Err(e.into()));
+            }
+        }
+    }
+
+    /// Block `index` with `hash` joined the chain, in the epoch in force.
+    pub fn on_block(&mut self, index: u64, hash: &str) {
+        self.tracker.on_block(index, hash, self.snapshots.last());
+    }
+
     /// Burned so far, pending slashes included (they are durable in the pool log).
     pub fn burned(&self) -> u128 {
         self.accounts.burned.saturating_add(self.pool_burned)
@@ -302,7 +363,7 @@ impl Ledger {
 
     /// The snapshot in force; `None` in the bootstrap epoch 0.
     pub fn snapshot(&self) -> Option<&Snapshot> {
-        self.snapshots.last()
+        self.snapshots.last().map(|s| &**s)
     }
 
     /// `Some` when `address` is not an entrant in the epoch in force.
@@ -331,8 +392,10 @@ impl Ledger {
         self.unsynced.drain(..).unzip()
     }
 
-    /// The fsync is done: the entries join the pool and everyone is told.
-    pub fn synced(&mut self, txs: Vec<Tx>, acks: Vec<Ack>) {
+    /// The fsync is done: the entries join the pool and everyone is told. Returns the blocks
+    /// that became final.
+    pub fn synced(&mut self, txs: Vec<Tx>, acks: Vec<Ack>) -> Vec<Finalized> {
+        let mut finalized = Vec::new();
         self.pool_view.push(txs.iter().map(pending_view).collect());
         self.pool_burned += txs.iter().map(slash_amount).sum::<u128>();
         self.pool.extend(txs);
@@ -344,8 +407,13 @@ impl Ledger {
                 Ack::Slash(reply, amount) => {
                     let _ = reply.send(Some(amount));
                 }
+                Ack::Attest(reply, count, made_final) => {
+                    let _ = reply.send(Ok(count));
+                    finalized.extend(made_final);
+                }
             }
         }
+        finalized
     }
 
     /// The next block's transactions: the pool, then `winner`'s reward, cut to what fits
@@ -406,6 +474,7 @@ impl Ledger {
                 snapshot_accounts: s.stakes.len(),
                 snapshot_stake: s.total(),
             }),
+            finality: self.tracker.view(),
             index: OnceLock::new(),
         }
     }
@@ -417,6 +486,15 @@ fn pending_view(tx: &Tx) -> Arc<PendingTxView> {
         id: tx.id(),
         tx: pool_fields(tx),
     })
+}
+
+fn vote(a: &Attestation) -> Vote<'_> {
+    Vote {
+        address: &a.address,
+        index: a.index,
+        hash: &a.hash,
+        round: a.round,
+    }
 }
 
 fn slash_amount(tx: &Tx) -> u128 {
@@ -449,6 +527,13 @@ pub enum PendingFields {
         amount: u64,
         cut: u64,
     },
+    Attest {
+        address: String,
+        index: u64,
+        hash: String,
+        round: u64,
+        signature: String,
+    },
 }
 
 fn pool_fields(tx: &Tx) -> PendingFields {
@@ -472,6 +557,13 @@ fn pool_fields(tx: &Tx) -> PendingFields {
             line,
         },
         Tx::Reward { to, amount, cut } => PendingFields::Reward { to, amount, cut },
+        Tx::Attest(a) => PendingFields::Attest {
+            address: a.address,
+            index: a.index,
+            hash: a.hash,
+            round: a.round,
+            signature: a.signature,
+        },
     }
 }
 

@@ -147,6 +147,18 @@ pub(super) struct EpochEvent {
     pub(super) total: u128,
 }
 
+/// Ledger mode: a block's attesters passed `FINALITY` of its snapshot stake.
+#[derive(Serialize)]
+pub(super) struct FinalizedEvent<'a> {
+    pub(super) index: u64,
+    pub(super) hash: &'a str,
+    pub(super) epoch: u64,
+    pub(super) attested: u128,
+    pub(super) total: u128,
+    /// One decimal, rounded down, as the announcement says it.
+    pub(super) percent: String,
+}
+
 #[derive(Serialize)]
 pub(super) struct SlashedEvent<'a> {
     pub(super) address: &'a str,
