@@ -106,6 +106,7 @@ fn snapshot(epoch: u64, first_round: u64, of: &[(u8, u64)]) -> Snapshot {
         epoch,
         first_round,
         epoch_rounds: ROUNDS,
+        finality: Some(pos_lottery::attest::Fraction::DEFAULT),
         stakes: stakes(of),
     }
 }
@@ -250,7 +251,7 @@ async fn an_epoch_opens_with_a_snapshot_of_the_bonds_and_its_first_block_commits
     assert_eq!(
         lines(&dir, SNAPSHOTS_FILE),
         [format!(
-            "{{\"Epoch\":1,\"FirstRound\":4,\"EpochRounds\":3,\"Stakes\":[[\"{}\",{}],[\"{}\",{}]]}}",
+            "{{\"Epoch\":1,\"FirstRound\":4,\"EpochRounds\":3,\"Finality\":\"3/4\",\"Stakes\":[[\"{}\",{}],[\"{}\",{}]]}}",
             first.stakes[0].0, first.stakes[0].1, first.stakes[1].0, first.stakes[1].1
         )]
     );
