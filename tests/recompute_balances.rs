@@ -176,6 +176,8 @@ impl Ledger {
             epoch,
             first_round,
             epoch_rounds,
+            // Records from before attestations: the Python replay reads both forms.
+            finality: None,
             stakes,
         };
         self.snapshots.push(s.clone());
