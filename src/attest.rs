@@ -356,8 +356,7 @@ impl Tracker {
         f.attested_stake = f.attested_stake.saturating_add(u128::from(stake));
         self.counted = self.counted.saturating_add(1);
         let threshold = o.snapshot.finality.unwrap_or(Fraction::DEFAULT);
-        let made_final =
-            !f.is_final && threshold.is_final(f.attested_stake, f.snapshot_stake);
+        let made_final = !f.is_final && threshold.is_final(f.attested_stake, f.snapshot_stake);
         let mut finalized = None;
         if made_final {
             f.is_final = true;
@@ -465,8 +464,22 @@ mod tests {
             })
         );
         for bad in [
-            "", "1", "0", "1/1", "4/3", "0/5", "0.0", "1.0", "0.1234567891", "-1/2", "1/-2",
-            "0.7x", "a/b", "3/4/5", "1e-1", "0.5.5",
+            "",
+            "1",
+            "0",
+            "1/1",
+            "4/3",
+            "0/5",
+            "0.0",
+            "1.0",
+            "0.1234567891",
+            "-1/2",
+            "1/-2",
+            "0.7x",
+            "a/b",
+            "3/4/5",
+            "1e-1",
+            "0.5.5",
         ] {
             assert!(Fraction::parse(bad).is_err(), "{bad:?} accepted");
         }
@@ -553,7 +566,10 @@ mod tests {
         let (_, fin) = count(&mut t, &vote('b', 2, &h, 30)).unwrap();
         assert!(fin.is_none());
         let (_, fin) = count(&mut t, &vote('c', 2, &h, 30)).unwrap();
-        assert_eq!(fin.unwrap().line(), "block 2 final: 75.0% of stake attested");
+        assert_eq!(
+            fin.unwrap().line(),
+            "block 2 final: 75.0% of stake attested"
+        );
         assert!(t.close_before(31));
         let view = t.view();
         assert!(view.get(2).unwrap().is_final);

@@ -43,11 +43,7 @@ pub struct Snapshot {
     pub epoch_rounds: u64,
     /// `FINALITY` for the epoch's blocks; absent in records made before attestations, which
     /// read as 3/4 (and hash without it).
-    #[serde(
-        rename = "Finality",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "Finality", default, skip_serializing_if = "Option::is_none")]
     pub finality: Option<Fraction>,
     /// (address, stake) in ascending address order, every stake at least 1.
     #[serde(rename = "Stakes")]
@@ -322,7 +318,10 @@ mod tests {
             <[u8; 32]>::from(Sha256::digest(text.as_bytes()))
         );
         let json = serde_json::to_string(&two_thirds).unwrap();
-        assert!(json.contains(r#""EpochRounds":10,"Finality":"2/3","Stakes""#), "{json}");
+        assert!(
+            json.contains(r#""EpochRounds":10,"Finality":"2/3","Stakes""#),
+            "{json}"
+        );
         assert!(!serde_json::to_string(&s).unwrap().contains("Finality"));
         let mut other = s.clone();
         other.epoch_rounds = 9;

@@ -151,7 +151,8 @@ impl<'a> Replay<'a> {
         self.accounts
             .apply_block(&record.transactions, &block.validator)
             .map_err(|e| bad(e.to_string()))?;
-        self.tracker.on_block(index, &block.hash, self.active_arc.as_ref());
+        self.tracker
+            .on_block(index, &block.hash, self.active_arc.as_ref());
         self.prev_round = block.round;
         for (address, stake) in &draw.entries {
             let balance = self.accounts.get(address).balance;
@@ -305,7 +306,10 @@ impl<'a> Replay<'a> {
                 Some(k) => *k,
                 None => {
                     let k = verifying_key(signer).ok_or_else(|| {
-                        (i, format!("{field} {signer:?} is not an Ed25519 public key"))
+                        (
+                            i,
+                            format!("{field} {signer:?} is not an Ed25519 public key"),
+                        )
                     })?;
                     self.keys.insert(signer.clone(), k);
                     k
@@ -342,7 +346,10 @@ impl<'a> Replay<'a> {
                 Some(Tx::Attest(_)) => "Address",
                 _ => "From",
             };
-            return Err((i, format!("the signature does not verify under {whose}'s key")));
+            return Err((
+                i,
+                format!("the signature does not verify under {whose}'s key"),
+            ));
         }
         self.signatures_checked += checks.len() as u64;
         Ok(())

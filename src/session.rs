@@ -26,8 +26,8 @@ use tokio_util::sync::CancellationToken;
 use crate::codec::{LineCodec, LineError, MAX_LINE_BYTES};
 use crate::fanout::{Claim, Fanout, Subscription};
 use crate::input::{
-    parse_attest, parse_auth, parse_bpm, parse_command, parse_stake, parse_transfer, BpmError, BpmInput,
-    SessionCommand, StakeInput,
+    parse_attest, parse_auth, parse_bpm, parse_command, parse_stake, parse_transfer, BpmError,
+    BpmInput, SessionCommand, StakeInput,
 };
 use crate::round::{Command, Joined, Proposal, Shared, StatusView};
 use crate::tx::{auth_message, check_signature, Attestation, Transfer};

@@ -1,0 +1,282 @@
+//! Ledger mode's attestations and finality over real TCP, the server in-process with manual
+//! ticks: `attest <k> <hash> <signature>` counted by snapshot stake, a block final one unit
+//! above `FINALITY` and not at it, the `block <k> final` line every connection is sent once,
+//! each refusal, the window, a restart that keeps what was counted, and `verify` replaying it.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{address, key, number_after, start_in, Client, TestServer, BIN};
+use pos_lottery::tx::sign_attest;
+
+/// `EPOCH_ROUNDS`: epoch 1 is rounds 4..=6; its blocks take attestations up to round 9.
+const ROUNDS: u64 = 3;
+/// Snapshot stakes 50 + 25 + 24 + 1 = 100: 75 is exactly 3/4, 76 one unit above. Account 5
+/// never stakes, so it is in no snapshot.
+const ACCOUNTS: &[(u8, u64)] = &[(1, 50), (2, 25), (3, 24), (4, 1), (5, 10)];
+
+async fn ledger(dir: tempfile::TempDir) -> TestServer {
+    let genesis = common::genesis_setting(ACCOUNTS);
+    start_in(dir, move |c| {
+        c.epoch_rounds = ROUNDS;
+        c.genesis = Some(genesis);
+    })
+    .await
+}
+
+/// The next line that answers something: announcements and prompts are skipped.
+async fn reply(c: &mut Client) -> String {
+    loop {
+        let line = c.line().await;
+        let announcement = line.starts_with("winning validator: ")
+            || line.starts_with("block ") && line.contains(" final: ");
+        if !announcement && !line.starts_with("Enter ") {
+            return line;
+        }
+    }
+}
+
+async fn round_now(c: &mut Client) -> u64 {
+    c.send("status").await;
+    let line = reply(c).await;
+    assert!(line.starts_with("status: "), "{line}");
+    number_after(&line, "round ")
+}
+
+/// Closes rounds until `round` is open, waiting (bounded) for each: `c` asks `status`.
+async fn tick_to(server: &TestServer, c: &mut Client, round: u64) {
+    let mut now = round_now(c).await;
+    assert!(now <= round, "round {now} is open already, past {round}");
+    while now < round {
+        server.tick().await;
+        let deadline = tokio::time::Instant::now() + common::WAIT;
+        loop {
+            let seen = round_now(c).await;
+            if seen > now {
+                now = seen;
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {now} never closed"
+            );
+        }
+    }
+}
+
+/// Every client proposes, the round closes; returns the block's index and hash as the winner
+/// line `watcher` is sent says them.
+async fn block(
+    server: &TestServer,
+    proposers: &mut [Client],
+    watcher: &mut Client,
+) -> (u64, String) {
+    for c in proposers.iter_mut() {
+        c.send("70").await;
+        let answer = reply(c).await;
+        assert!(answer.starts_with("BPM 70 entered round "), "{answer}");
+    }
+    server.tick().await;
+    let line = watcher.line_containing("winning validator: ").await;
+    let index = number_after(&line, "(block ");
+    let hash = line
+        .split("hash ")
+        .nth(1)
+        .and_then(|h| h.strip_suffix(')'))
+        .unwrap_or_else(|| panic!("no hash in {line:?}"))
+        .to_string();
+    (index, hash)
+}
+
+async fn attest(c: &mut Client, chain_id: &str, n: u8, index: u64, hash: &str) -> String {
+    let sig = sign_attest(&key(n), chain_id, index, hash);
+    c.send(&format!("attest {index} {hash} {sig}")).await;
+    reply(c).await
+}
+
+fn accepted(index: u64, attested: u64) -> String {
+    format!("attest accepted: block {index}, {attested} of 100 snapshot stake attested")
+}
+
+fn verify(dir: &std::path::Path) -> (i32, String) {
+    let out = Command::new(BIN)
+        .arg("verify")
+        .arg(dir)
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+/// Accounts 1-4 staked with everything in epoch 0, then epoch 1 open (round 4) with all four
+/// in its snapshot; account 5 logged in, not staked. Returns the chain id too.
+async fn staked(server: &TestServer) -> (Vec<Client>, Client, String) {
+    let mut stakers = Vec::new();
+    for (n, balance) in &ACCOUNTS[..4] {
+        stakers.push(server.bonded(*n, *balance).await);
+    }
+    let (mut five, _) = server.login(5).await;
+    five.send("watch").await;
+    assert!(reply(&mut five).await.starts_with("watching: "));
+    let chain_id = {
+        let c = server.connect().await;
+        let mut c = c;
+        c.challenge().await.chain_id
+    };
+    tick_to(server, &mut five, ROUNDS + 1).await;
+    (stakers, five, chain_id)
+}
+
+#[tokio::test]
+async fn a_block_is_final_one_unit_above_three_quarters_and_everyone_is_told_once() {
+    let server = ledger(tempfile::tempdir().unwrap()).await;
+    let mut watcher = server.connect().await;
+    let (mut v, mut five, id) = staked(&server).await;
+
+    // A block of epoch 0 (none before round 4 here, so make one in epoch 1 and check
+    // epoch 0 through block 0, the genesis block).
+    let genesis_hash = id.clone();
+    assert_eq!(
+        attest(&mut v[0], &id, 1, 0, &genesis_hash).await,
+        "attest refused: block 0 is from the bootstrap epoch 0, whose blocks cannot be attested"
+    );
+    let (k, hash) = block(&server, &mut v, &mut watcher).await;
+
+    // Refusals change nothing.
+    assert_eq!(
+        attest(&mut v[0], &id, 1, k, &"0".repeat(64)).await,
+        format!(
+            "attest refused: block {k}'s hash is {hash}, not {}",
+            "0".repeat(64)
+        )
+    );
+    assert_eq!(
+        attest(&mut v[0], &id, 1, k + 5, &hash).await,
+        format!("attest refused: there is no block {} yet", k + 5)
+    );
+    v[0].send(&format!(
+        "attest {k} {hash} {}",
+        sign_attest(&key(2), &id, k, &hash)
+    ))
+    .await;
+    assert_eq!(
+        reply(&mut v[0]).await,
+        "attest refused: the signature does not verify"
+    );
+    v[0].send(&format!("attest {k} {hash}")).await;
+    assert_eq!(
+        reply(&mut v[0]).await,
+        "attest refused: expected `attest <block index> <block hash> <signature>`"
+    );
+    assert_eq!(
+        attest(&mut five, &id, 5, k, &hash).await,
+        format!(
+            "attest refused: {} is not in epoch 1's stake snapshot, which block {k} belongs to",
+            address(5)
+        )
+    );
+
+    // 50, then 75 of 100: exactly 3/4 is not more than 3/4.
+    assert_eq!(attest(&mut v[0], &id, 1, k, &hash).await, accepted(k, 50));
+    assert_eq!(attest(&mut v[1], &id, 2, k, &hash).await, accepted(k, 75));
+    assert_eq!(
+        attest(&mut v[1], &id, 2, k, &hash).await,
+        format!(
+            "attest refused: {} has already attested block {k}",
+            address(2)
+        )
+    );
+    // One unit more: final, and every connection is told, the watcher included.
+    assert_eq!(attest(&mut v[3], &id, 4, k, &hash).await, accepted(k, 76));
+    let final_line = format!("block {k} final: 76.0% of stake attested");
+    assert_eq!(watcher.line_containing(" final: ").await, final_line);
+    assert_eq!(five.line_containing(" final: ").await, final_line);
+    // Counted on, but never announced again: the next announcement is the next block's.
+    assert_eq!(attest(&mut v[2], &id, 3, k, &hash).await, accepted(k, 100));
+    let (next, next_hash) = block(&server, &mut v, &mut watcher).await;
+    let mut before_next = Vec::new();
+    loop {
+        let line = five.line().await;
+        if line.starts_with("winning validator: ") {
+            break;
+        }
+        before_next.push(line);
+    }
+    assert!(
+        !before_next.iter().any(|l| l.contains(" final: ")),
+        "{before_next:?}"
+    );
+
+    // Block `next` (round 5) takes attestations up to round 9, then never.
+    tick_to(&server, &mut five, 10).await;
+    assert_eq!(
+        attest(&mut v[0], &id, 1, next, &next_hash).await,
+        format!(
+            "attest refused: block {next}'s attestation window closed after round 9; the round in progress is 10"
+        )
+    );
+
+    // `verify` replays every attestation and the finality.
+    let dir = server.stop_keeping_dir().await;
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "finality: 4 attestations counted, 1 blocks final, finalized height {k}"
+        )),
+        "{out}"
+    );
+}
+
+#[tokio::test]
+async fn counted_attestations_survive_a_restart_before_their_block() {
+    let server = ledger(tempfile::tempdir().unwrap()).await;
+    let mut watcher = server.connect().await;
+    let (mut v, _five, id) = staked(&server).await;
+    let (k, hash) = block(&server, &mut v, &mut watcher).await;
+    assert_eq!(attest(&mut v[0], &id, 1, k, &hash).await, accepted(k, 50));
+    assert_eq!(attest(&mut v[3], &id, 4, k, &hash).await, accepted(k, 51));
+    drop(v);
+
+    // Acknowledged means durable: after a restart, in the pool, counted, not twice.
+    let dir = server.stop_keeping_dir().await;
+    let server = ledger(dir).await;
+    let (mut one, _) = server.login(1).await;
+    assert_eq!(
+        attest(&mut one, &id, 1, k, &hash).await,
+        format!(
+            "attest refused: {} has already attested block {k}",
+            address(1)
+        )
+    );
+    let (mut two, _) = server.login(2).await;
+    assert_eq!(attest(&mut two, &id, 2, k, &hash).await, accepted(k, 76));
+    assert_eq!(
+        one.line_containing(" final: ").await,
+        format!("block {k} final: 76.0% of stake attested")
+    );
+
+    // The next block carries all three, and `verify` counts them.
+    one.send("25").await;
+    let mut watcher = server.connect().await;
+    let _ = reply(&mut one).await;
+    let (next, _) = block(&server, &mut [one], &mut watcher).await;
+    assert_eq!(next, k + 1);
+    let dir = server.stop_keeping_dir().await;
+    let txs = std::fs::read_to_string(dir.path().join("transactions.jsonl")).unwrap();
+    let last = txs.lines().last().unwrap();
+    assert_eq!(last.matches("\"Type\":\"attest\"").count(), 3, "{last}");
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        out.contains(&format!(
+            "finality: 3 attestations counted, 1 blocks final, finalized height {k}"
+        )),
+        "{out}"
+    );
+}
