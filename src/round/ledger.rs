@@ -137,6 +137,7 @@ pub struct PoolView {
     chunks: Vec<Arc<[Arc<PendingTxView>]>>,
     len: usize,
     transfers: usize,
+    attestations: usize,
 }
 
 impl PoolView {
@@ -148,9 +149,15 @@ impl PoolView {
         self.len == 0
     }
 
-    /// How many of the entries are transfers (the rest are slashes).
+    /// How many of the entries are transfers.
     pub fn transfers(&self) -> usize {
         self.transfers
+    }
+
+    /// How many of the entries are attestations (the rest, neither these nor transfers, are
+    /// slashes).
+    pub fn attestations(&self) -> usize {
+        self.attestations
     }
 
     /// The entries in acceptance order.
@@ -164,6 +171,7 @@ impl PoolView {
         }
         self.len += entries.len();
         self.transfers += entries.iter().filter(|e| e.kind == "transfer").count();
+        self.attestations += entries.iter().filter(|e| e.kind == "attest").count();
         self.chunks.push(entries.into());
         // Like a binary counter: each entry is copied O(log pool) times in all.
         while let [.., a, b] = self.chunks.as_slice() {
