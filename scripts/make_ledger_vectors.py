@@ -15,8 +15,13 @@ the chain id, a
 login challenge on that chain id, a transfer on it, and block 1 holding that transfer, a slash
 and the reward, with its TxHash, Hash and Signature; then epoch 1's stake snapshot (from round
 11, 10 rounds, the two entrants' bonds) with its SnapshotHash, and block 2 (round 11), the first
-block of epoch 1, which carries that SnapshotHash. Ed25519 is deterministic (RFC 8032), so any
-implementation reproduces every signature. Needs the `cryptography` package.
+block of epoch 1, which carries that SnapshotHash. Then attestations and finality: blocks 3 to 6
+(rounds 12, 13, 21, 22) hold attest entries (`pos-lottery attest v1 <chain id> <index> <hash>`,
+signed by keys[0] and keys[1]) among a transfer and the rewards; block 4 rotates the reveal
+chain; epoch 2's snapshot (from round 21) carries Finality 2/3, and block 5, its first block,
+its SnapshotHash; which blocks end final (2, 3 and 5), and the threshold (attested * q >
+total * p) and percent cases. Ed25519 is deterministic (RFC 8032), so any implementation
+reproduces every signature. Needs the `cryptography` package.
 
 This script does not import recompute_balances.py or recompute_draws.py: the vectors and the
 audit are two computations that must agree.
@@ -50,6 +55,10 @@ REWARD = 10
 # Epoch 1: rounds 11 to 20 (EPOCH_ROUNDS 10: the first snapshot is taken when round 11 opens).
 EPOCH, FIRST_ROUND, EPOCH_ROUNDS = 1, 11, 10
 SNAPSHOT_FIELDS = ("Epoch", "FirstRound", "EpochRounds", "Stakes")
+# Epoch 2: rounds 21 to 30, its snapshot with Finality 2/3 (epoch 1's has none: 3/4 applies).
+FIRST_ROUND2, FINALITY2 = 21, "2/3"
+DEFAULT_FINALITY = "3/4"
+U64_MAX = 2**64 - 1
 
 
 def sha(data):
@@ -96,6 +105,7 @@ def canonical_line(tx):
     fields = {
         "transfer": ("From", "To", "Amount", "Nonce", "Signature"),
         "slash": ("Address", "Amount", "Round", "Line"),
+        "attest": ("Address", "Index", "Hash", "Round", "Signature"),
         "reward": ("To", "Amount", "Cut"),
     }[kind]
     return " ".join([kind] + [str(tx[f]) for f in fields])
@@ -103,6 +113,41 @@ def canonical_line(tx):
 
 def tx_hash(txs):
     return sha("".join(canonical_line(t) + "\n" for t in txs).encode()).hex()
+
+
+def attest_message(chain_id, index, block_hash):
+    return f"pos-lottery attest v1 {chain_id} {index} {block_hash}"
+
+
+def attest_entry(secret, chain_id, index, block_hash, round_):
+    """The attest entry of a transactions list: the signer's attestation of block `index`,
+    counted in round `round_` (which the signature does not cover)."""
+    k = key(secret)
+    signature = k.sign(attest_message(chain_id, index, block_hash).encode()).hex()
+    return {"Type": "attest", "Address": public_hex(k), "Index": index, "Hash": block_hash,
+            "Round": round_, "Signature": signature}  # fmt: skip
+
+
+def is_final(attested, total, p, q):
+    """A block is final once attested * q > total * p (strictly above p/q of the stake)."""
+    return attested * q > total * p
+
+
+def percent(attested, total):
+    """floor(1000 * attested / total) / 10, one decimal."""
+    tenths = 1000 * attested // total
+    return f"{tenths // 10}.{tenths % 10}"
+
+
+def fraction(text):
+    p, q = text.split("/")
+    return int(p), int(q)
+
+
+def timestamp(round_):
+    """Round r's block time: 30 s a round from T0 (T1 is round 1's, T2 round 11's)."""
+    seconds = 30 * round_
+    return f"2026-01-01T{seconds // 3600:02}:{seconds // 60 % 60:02}:{seconds % 60:02}.000Z"
 
 
 def transfer(secret, chain_id, to, amount, nonce):
@@ -145,8 +190,11 @@ def sample(seed, entries):
 
 
 def snapshot_hash_input(snapshot):
-    """`<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<address>\\n<stake>\\n` per stake."""
+    """`<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<p>/<q>\\n` when the record has a
+    Finality, then `<address>\\n<stake>\\n` per stake."""
     head = "".join(f"{snapshot[f]}\n" for f in SNAPSHOT_FIELDS[:3])
+    if "Finality" in snapshot:
+        head += f"{snapshot['Finality']}\n"
     return head + "".join(f"{a}\n{s}\n" for a, s in snapshot["Stakes"])
 
 
@@ -165,11 +213,13 @@ def seal(block, server):
 
 class Ledger:
     """Everything the vectors hold, built step by step. `edit` hooks change one input before
-    it is sealed, for the tampered copies --check audits (each later value re-derived)."""
+    it is sealed, for the tampered copies --check audits (each later value re-derived);
+    `edit_later(k, ledger, txs)` and `edit_later_block(k, block)` those of blocks 3 to 6."""
 
     def __init__(
         self, edit_genesis=None, edit_txs=None, edit_entries=None, edit_block=None,
         edit_genesis_block=None, edit_snapshot=None, edit_entries2=None, edit_block2=None,
+        edit_snapshot2=None, edit_later=None, edit_later_block=None,
     ):  # fmt: skip
         self.server = key(SERVER_SECRET)
         self.keys = [key(s) for s in ACCOUNT_SECRETS]
@@ -242,18 +292,87 @@ class Ledger:
             edit_block2(block2)
         self.block2 = seal(block2, self.server)
         self.record2 = {"Index": 2, "Transactions": self.txs2}
+        # Attestations (blocks 3 to 6). Epoch 2 opens at round 21 with Finality 2/3 and a's
+        # stake up to 101; the reveal chain rotates at block 4 (s_4 was its last reveal) to
+        # a new one from 32 bytes of 0x02.
+        self.snapshot2 = {"Epoch": EPOCH + 1, "FirstRound": FIRST_ROUND2,
+                          "EpochRounds": EPOCH_ROUNDS, "Finality": FINALITY2,
+                          "Stakes": [[x, s] for x, s in sorted([(a, 101), (b, 50)])]}  # fmt: skip
+        if edit_snapshot2:
+            edit_snapshot2(self.snapshot2)
+        self.snapshot2_hash = sha(snapshot_hash_input(self.snapshot2).encode()).hex()
+        self.reveals2 = reveal_chain(bytes([2]) * 32, 4)
+        self.hashes = [self.chain_id, self.block["Hash"], self.block2["Hash"]]
+        self.later = []  # (block, draw, transactions record) of blocks 3 to 6
+        # Block 3 (round 12): a sends b 5 (its second transfer) and attests block 2: 100 of
+        # epoch 1's 150, not final at 3/4 (100 * 4 > 150 * 3 is false).
+        self.attest3 = self.attest(0, 2, 12)
+        self.transfer3 = transfer(ACCOUNT_SECRETS[0], self.chain_id, b, 5, 2)
+        self.add_block(3, 12, 80, [self.transfer3, self.attest3], edit_later, edit_later_block)
+        # Block 4 (round 13): b attests block 2 (150 of 150: final) and a block 3 (100 of 150).
+        # It carries NextSeedCommit: the reveal chain rotates.
+        self.add_block(4, 13, 81, [self.attest(1, 2, 13), self.attest(0, 3, 13)], edit_later,
+                       edit_later_block, {"NextSeedCommit": self.reveals2[0].hex()})  # fmt: skip
+        # Block 5 (round 21, epoch 2's first: SnapshotHash): b attests block 3 of epoch 1,
+        # whose window runs to round 30 (11 + 2 * 10 - 1): 150 of 150, final.
+        self.add_block(5, FIRST_ROUND2, 82, [self.attest(1, 3, FIRST_ROUND2)], edit_later,
+                       edit_later_block, {"SnapshotHash": self.snapshot2_hash})  # fmt: skip
+        # Block 6 (round 22): a attests block 5: 101 of epoch 2's 151, final at 2/3
+        # (101 * 3 > 151 * 2), where it would not be at 3/4.
+        self.add_block(6, FIRST_ROUND2 + 1, 83, [self.attest(0, 5, FIRST_ROUND2 + 1)],
+                       edit_later, edit_later_block)  # fmt: skip
+
+    def attest(self, n, index, round_):
+        """keys[n]'s attest entry of block `index` (built already), counted in `round_`."""
+        return attest_entry(ACCOUNT_SECRETS[n], self.chain_id, index, self.hashes[index], round_)
+
+    def add_block(self, k, round_, bpm, txs, edit_later, edit_later_block, extra=None):
+        """Block k on the last one: a and b enter with 90 and 50 (within both snapshots),
+        `txs` then the winner's reward, Reveal from the rotated chain after block 4."""
+        a, b, _ = self.addresses
+        prev = self.hashes[-1]
+        entries = sorted([(a, 90), (b, 50)])
+        eh = entries_hash(entries)
+        reveal = (self.reveals[k] if k <= 4 else self.reveals2[k - 4]).hex()
+        winner, counter, target, total = sample(seed_v2(prev, k, eh, reveal), entries)
+        d = {"Index": k, "Entries": [list(e) for e in entries], "Total": total,
+             "Counter": counter, "Target": target, "Winner": winner}  # fmt: skip
+        txs = txs + [{"Type": "reward", "To": winner, "Amount": REWARD, "Cut": 0}]
+        if edit_later:
+            txs = edit_later(k, self, txs)
+        block = {"Index": k, "Timestamp": timestamp(round_), "BPM": bpm, "PrevHash": prev,
+                 "Validator": winner, "Round": round_, "EntriesHash": eh, "Reveal": reveal}
+        block.update(extra or {})
+        block["TxHash"] = tx_hash(txs)
+        if "SnapshotHash" in block:
+            block["SnapshotHash"] = block.pop("SnapshotHash")  # after TxHash, in field order
+        if edit_later_block:
+            edit_later_block(k, block)
+        block = seal(block, self.server)
+        self.hashes.append(block["Hash"])
+        self.later.append((block, d, {"Index": k, "Transactions": txs}))
+
+    def blocks(self):
+        return [self.genesis, self.block, self.block2] + [blk for blk, _, _ in self.later]
+
+    def records(self):
+        return [self.record, self.record2] + [r for _, _, r in self.later]
 
     def tx_lines(self):
-        return line(self.record) + "\n" + line(self.record2) + "\n"
+        return "".join(line(r) + "\n" for r in self.records())
+
+    def snapshot_lines(self):
+        return line(self.snapshot) + "\n" + line(self.snapshot2) + "\n"
 
     def write_dir(self, directory, extra_tx_lines="", extra_snapshot_lines=""):
         os.makedirs(directory)
+        draws = [self.draw, self.draw2] + [d for _, d, _ in self.later]
         files = {
             "genesis.json": genesis_file(self.accounts),
-            "chain.jsonl": "".join(line(b) + "\n" for b in (self.genesis, self.block, self.block2)),
-            "draws.jsonl": line(self.draw) + "\n" + line(self.draw2) + "\n",
+            "chain.jsonl": "".join(line(b) + "\n" for b in self.blocks()),
+            "draws.jsonl": "".join(line(d) + "\n" for d in draws),
             "transactions.jsonl": self.tx_lines() + extra_tx_lines,
-            "snapshots.jsonl": line(self.snapshot) + "\n" + extra_snapshot_lines,
+            "snapshots.jsonl": self.snapshot_lines() + extra_snapshot_lines,
         }
         for name, text in files.items():
             with open(os.path.join(directory, name), "w") as f:
@@ -261,13 +380,16 @@ class Ledger:
 
 
 def replay(ledger):
-    """Balances after block 1 and after block 2, by the replay rules (the vector chain is
-    valid)."""
+    """Balances after each block from 1 to 6, by the replay rules (the vector chain is valid;
+    an attestation moves nothing)."""
     state = {a: {"balance": b, "nonce": 0, "wins": 0} for a, b in ledger.accounts.items()}
     supply, minted, burned = sum(ledger.accounts.values()), 0, 0
     out = []
-    for k, txs in ((1, ledger.txs), (2, ledger.txs2)):
+    for record in ledger.records():
+        k, txs = record["Index"], record["Transactions"]
         for tx in txs:
+            if tx["Type"] == "attest":
+                continue
             if tx["Type"] == "transfer":
                 state[tx["From"]]["balance"] -= tx["Amount"]
                 state[tx["From"]]["nonce"] = tx["Nonce"]
@@ -284,6 +406,54 @@ def replay(ledger):
                     "genesis": sum(ledger.accounts.values()), "minted": minted,
                     "burned": burned})  # fmt: skip
     return out
+
+
+def finality(ledger):
+    """Every block with a stake snapshot (2 to 6; blocks 0 and 1 are in epoch 0, which no
+    attestation covers): its snapshot's epoch, Finality and window, the attestations counted
+    (in chain order) and when it became final. The vector chain is valid: every attestation
+    counts."""
+    snapshots = [ledger.snapshot, ledger.snapshot2]
+    rows = {}
+    for blk in ledger.blocks():
+        s = ([x for x in snapshots if x["FirstRound"] <= blk["Round"]] or [None])[-1]
+        if s is not None:
+            rows[blk["Index"]] = (s, {
+                "index": blk["Index"], "Hash": blk["Hash"], "epoch": s["Epoch"],
+                "finality": s.get("Finality", DEFAULT_FINALITY),
+                "window_last_round": s["FirstRound"] + 2 * s["EpochRounds"] - 1,
+                "total": sum(stake for _, stake in s["Stakes"]), "attesters": [],
+                "attested": 0, "percent": None, "final": False, "final_in_block": None,
+            })  # fmt: skip
+    for record in ledger.records():
+        for tx in record["Transactions"]:
+            if tx["Type"] != "attest":
+                continue
+            s, row = rows[tx["Index"]]
+            row["attesters"].append(tx["Address"])
+            row["attested"] += dict(s["Stakes"])[tx["Address"]]
+            if not row["final"] and is_final(row["attested"], row["total"],
+                                             *fraction(row["finality"])):  # fmt: skip
+                row["final"], row["final_in_block"] = True, record["Index"]
+    for _, row in rows.values():
+        row["percent"] = percent(row["attested"], row["total"])
+    return [row for _, row in rows.values()]
+
+
+THRESHOLDS = [
+    # (attested, total, finality): mostly pairs, a share of exactly p/q (not final) and one
+    # unit more (final); then the percent's floor.
+    (3, 4, "3/4"), (4, 4, "3/4"), (750, 1000, "3/4"), (751, 1000, "3/4"),
+    (100, 150, "3/4"), (150, 150, "3/4"), (2, 3, "2/3"), (3, 3, "2/3"),
+    (100, 150, "2/3"), (101, 150, "2/3"), (101, 151, "2/3"), (101, 151, "3/4"),
+    (1, 3, "1/3"), (2, 3, "1/3"), (0, 5, "1/2"), (1, 1001, "1/2"), (9999, 10000, "3/4"),
+    (1, 2, "1/2"), (2, 3, "1/2"),
+    # u128 arithmetic: total 2^64 - 1, at floor(total * p / q) (not final) and one above.
+    (U64_MAX * 3 // 4, U64_MAX, "3/4"), (U64_MAX * 3 // 4 + 1, U64_MAX, "3/4"),
+    (U64_MAX * 999999999 // 1000000000, U64_MAX, "999999999/1000000000"),
+    (U64_MAX * 999999999 // 1000000000 + 1, U64_MAX, "999999999/1000000000"),
+    (U64_MAX, U64_MAX, "999999999/1000000000"),
+]  # fmt: skip
 
 
 def vectors():
@@ -378,7 +548,122 @@ def vectors():
                 }
                 for record, blk in ((g.record, g.block), (g.record2, g.block2))
             ],
-            "after": replay(g),
+            "after": replay(g)[:2],
+        },
+        **attestation_vectors(g),
+    }
+
+
+def attestation_vectors(g):
+    """The keys added with attestations and finality (after the ones above, unchanged)."""
+    a = g.attest3
+    message = attest_message(g.chain_id, a["Index"], a["Hash"])
+    body = {"index": a["Index"], "hash": a["Hash"], "address": a["Address"],
+            "signature": a["Signature"]}  # fmt: skip
+    block3, _, record3 = g.later[0]
+    mixed = record3["Transactions"]
+    s2 = g.snapshot2
+    rows = finality(g)
+    final = [row["index"] for row in rows if row["final"]]
+    return {
+        "attestation": {
+            "comment": "keys[0]'s attestation of block 2 of the chain below (epoch 1's first "
+            "block), signed over `message` = `pos-lottery attest v1 <chain id> <index> <hash>`; "
+            "`command` is the line a client sends (authenticated), `json` the body of POST "
+            "/api/attestations; `entry` (and `tx_line`, compact JSON in key order) the attest "
+            "entry of block 3's transactions, counted in `round` 12 (Round is not signed); "
+            "canonical_line = `attest <Address> <Index> <Hash> <Round> <Signature>`, what "
+            "TxHash hashes (with its newline).",
+            "secret_key": ACCOUNT_SECRETS[0].hex(),
+            "address": a["Address"],
+            "chain_id": g.chain_id,
+            "index": a["Index"],
+            "hash": a["Hash"],
+            "message": message,
+            "signature": a["Signature"],
+            "command": f"attest {a['Index']} {a['Hash']} {a['Signature']}",
+            "json": line(body),
+            "round": a["Round"],
+            "entry": a,
+            "tx_line": line(a),
+            "canonical_line": canonical_line(a),
+        },
+        "tx_hash_mixed": {
+            "comment": "Block 3's transactions: a transfer (keys[0] to keys[1], 5, nonce 2), "
+            "the attestation above, the reward; TxHash = SHA-256 of tx_hash_input, each "
+            "canonical line followed by a newline.",
+            "transactions": mixed,
+            "canonical_lines": [canonical_line(x) for x in mixed],
+            "tx_hash_input": "".join(canonical_line(x) + "\n" for x in mixed),
+            "TxHash": block3["TxHash"],
+        },
+        "snapshot_finality": {
+            "comment": "Epoch 2's stake snapshot, with Finality right after EpochRounds: p/q in "
+            "lowest terms, 0 < p < q <= 1000000000. SnapshotHash = SHA-256 of hash_input: "
+            "`<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n<p>/<q>\\n`, then "
+            "`<address>\\n<stake>\\n` per stake. The `snapshot` vector above, a record made "
+            "before Finality existed, has no Finality field and no Finality line in its hash "
+            "input, and 3/4 applies to its blocks. Block 5 of the chain below carries this "
+            "SnapshotHash. `window_last_round`: the last round in which a block of this epoch "
+            "can be attested, FirstRound + 2 * EpochRounds - 1.",
+            "record": s2,
+            "line": line(s2),
+            "finality": s2["Finality"],
+            "p": fraction(s2["Finality"])[0],
+            "q": fraction(s2["Finality"])[1],
+            "hash_input": snapshot_hash_input(s2),
+            "SnapshotHash": g.snapshot2_hash,
+            "last_round": s2["FirstRound"] + s2["EpochRounds"] - 1,
+            "window_last_round": s2["FirstRound"] + 2 * s2["EpochRounds"] - 1,
+            "default_finality": DEFAULT_FINALITY,
+        },
+        "finality_thresholds": {
+            "comment": "A block is final once attested * q > total * p (u128 arithmetic): a "
+            "share exactly p/q is not final, one unit more is. percent = floor(1000 * "
+            "attested / total) / 10 with one decimal, as `block <k> final: <percent>% of stake "
+            "attested` shows it.",
+            "cases": [
+                {"attested": x, "total": t, "finality": f, "p": fraction(f)[0],
+                 "q": fraction(f)[1], "final": is_final(x, t, *fraction(f)),
+                 "percent": percent(x, t)}
+                for x, t, f in THRESHOLDS
+            ],  # fmt: skip
+        },
+        "attest_chain": {
+            "comment": "The chain above continued (same keys, server key, line format): "
+            "block 3 (round 12) holds tx_hash_mixed; block 4 (round 13) two attestations and "
+            "NextSeedCommit (the reveal chain rotates: its new chain's s_N is 32 bytes of "
+            "0x02, N = 4, and block 5 reveals its s_1); block 5 (round 21) opens epoch 2 "
+            "(snapshot_finality, SnapshotHash after TxHash); block 6 (round 22). Every draw: "
+            "keys[0] 90, keys[1] 50. `snapshots_file` is snapshots.jsonl for the whole chain. "
+            "`finality`: for each block with a snapshot, the attestations counted and whether "
+            "(and in which block) it became final; blocks 0 and 1 are in epoch 0 and cannot "
+            "be attested. `after`: the balances after each block (an attestation moves "
+            "nothing).",
+            "snapshots_file": g.snapshot_lines(),
+            "blocks": [
+                {"block": blk, "line": line(blk), "hash_input": hash_input(blk),
+                 "Hash": blk["Hash"], "Signature": blk["Signature"]}
+                for blk, _, _ in g.later
+            ],  # fmt: skip
+            "draws": [{"draw": d, "line": line(d)} for _, d, _ in g.later],
+            "transactions": [
+                {
+                    "record": record,
+                    "line": line(record),
+                    "canonical_lines": [canonical_line(x) for x in record["Transactions"]],
+                    "tx_hash_input": "".join(
+                        canonical_line(x) + "\n" for x in record["Transactions"]
+                    ),
+                    "TxHash": blk["TxHash"],
+                }
+                for blk, _, record in g.later
+            ],
+            "finality": rows,
+            "attestations": sum(len(row["attesters"]) for row in rows),
+            "blocks_final": len(final),
+            "finalized_height": max(final),
+            "after": replay(g)[2:],
         },
     }
 
@@ -422,27 +707,63 @@ def check():
     def tx_line_amount(g):  # the transfer's amount edited in the file, nothing re-sealed
         return g.tx_lines().replace('"Amount":25', '"Amount":26', 1)
 
-    def snapshot_stake(g):  # b's snapshot stake edited in the file, nothing re-sealed
-        return line(g.snapshot).replace(f'["{b}",50]', f'["{b}",51]', 1) + "\n"
+    def snapshot_stake(g):  # b's epoch 1 snapshot stake edited in the file, nothing re-sealed
+        return g.snapshot_lines().replace(f'["{b}",50]', f'["{b}",51]', 1)
+
+    def finality_text(old, new):  # epoch 2's Finality edited in the file, nothing re-sealed
+        return lambda g: g.snapshot_lines().replace(f'"Finality":"{old}"', f'"Finality":"{new}"')
+
+    def epoch1_finality(g):  # "Finality":"3/4" written into epoch 1's record, not re-sealed
+        rounds = '"EpochRounds":10,'
+        return g.snapshot_lines().replace(rounds, rounds + '"Finality":"3/4",', 1)
+
+    def later(k, n, make, insert=False):
+        """Block k's transaction n replaced by make(g) (or make(g) inserted before it)."""
+        def edit(kk, g, txs):
+            if kk != k:
+                return txs
+            return txs[:n] + [make(g)] + txs[n + (not insert):]
+        return edit
+
+    def signed(n, index, round_, hash_of=None):
+        """keys[n]'s attestation of block `index` with block `hash_of`'s Hash (its own by
+        default), counted in `round_`."""
+        return lambda g: attest_entry(ACCOUNT_SECRETS[n], g.chain_id, index,
+                                      g.hashes[index if hash_of is None else hash_of], round_)
+
+    def round_of(k, round_):  # block k moved to round `round_` (re-sealed)
+        def edit(kk, blk):
+            if kk == k:
+                blk.update(Timestamp=timestamp(round_), Round=round_)
+        return edit
 
     g = Ledger()
     a, b, c = g.addresses
+    h1, h2 = g.hashes[1], g.hashes[2]
     other = "ee" * 32
+    attested = "5 attestations counted: 3 blocks final, finalized height 5"
     ok = (
-        "ok: 3 blocks (height 2), 2 draws recomputed, 4 transactions replayed (1 transfer, "
-        "1 slash, 2 rewards), 3 block signatures and 1 transfer signature checked; 1 stake "
-        "snapshot checked, epoch 1 (from round 11) at the tip; 3 accounts hold a balance; "
-        "supply 1760 = genesis 1750 + rewards 20 - burned 10"
+        "ok: 7 blocks (height 6), 6 draws recomputed, 14 transactions replayed (2 transfers, "
+        "1 slash, 5 attestations, 6 rewards), 7 block signatures, 2 transfer signatures and 5 "
+        "attestation signatures checked; 2 stake snapshots checked, epoch 2 (from round 21) at "
+        f"the tip; {attested}; 3 accounts hold a balance; supply 1800 = genesis 1750 + rewards "
+        "60 - burned 10"
     )
     tampered_hash = sha(snapshot_hash_input(dict(g.snapshot, Stakes=[
         [x, 51 if x == b else s] for x, s in g.snapshot["Stakes"]])).encode()).hex()  # fmt: skip
-    epoch2 = {"Epoch": 2, "FirstRound": 21, "EpochRounds": 10, "Stakes": [[a, 100]]}
+    hash_34 = sha(snapshot_hash_input(dict(g.snapshot2, Finality="3/4")).encode()).hex()
+    hash_1_34 = sha(snapshot_hash_input(dict(g.snapshot, Finality="3/4")).encode()).hex()
+    epoch3 = {"Epoch": 3, "FirstRound": 31, "EpochRounds": 10, "Finality": "2/3",
+              "Stakes": [[a, 100]]}  # fmt: skip
     no_epoch = f"on a block that opens no epoch: snapshots.jsonl holds no snapshot whose first "
+    attest = "transactions.jsonl, block 3: transaction 1 (attest): "
+    not_pq = "is not p/q (decimal, no leading zeros) with 0 < p < q <= 1000000000"
     cases = [
         # (name, Ledger kwargs, raw transactions.jsonl text or None, no_crypto, exit, text)
         ("intact", {}, None, False, 0, ok),
         ("intact, no cryptography", {}, None, True, 0,
-         "rewards), signatures not checked (pip install cryptography); 1 stake snapshot"),
+         "rewards), signatures not checked (pip install cryptography); 2 stake snapshots "
+         f"checked, epoch 2 (from round 21) at the tip; {attested}; 3 accounts"),
         ("transfer amount edited, not re-sealed", {}, tx_line_amount, False, 1,
          "transactions.jsonl, block 1: the transactions hash to "),
         ("genesis balance edited, not re-sealed", {}, "genesis", False, 1,
@@ -524,22 +845,93 @@ def check():
          "genesis"),
         ("snapshot record with Epoch 0 (re-sealed)", {"edit_snapshot": lambda sn: sn.update(
          Epoch=0)}, None, False, 1, "snapshots.jsonl, line 1: Epoch 0 is not above 0"),
-        ("a second snapshot inside the first epoch", {}, ("snapshots+", line(dict(
-         epoch2, FirstRound=20)) + "\n"), False, 1, "snapshots.jsonl, line 2: FirstRound 20 is "
-         "inside the previous epoch, which runs to round 20"),
-        ("the next epoch's snapshot, no block yet", {}, ("snapshots+", line(epoch2) + "\n"),
-         False, 0, "2 stake snapshots checked, epoch 1 (from round 11) at the tip, epoch 2 "
-         "opens at round 21; 3 accounts"),
-        ("a torn last snapshot line", {}, ("snapshots+", line(epoch2)[:30]), False, 0,
+        ("a second snapshot inside the first epoch", {}, ("snapshots", lambda g: line(
+         g.snapshot) + "\n" + line(dict(g.snapshot2, FirstRound=20)) + "\n"), False, 1,
+         "snapshots.jsonl, line 2: FirstRound 20 is inside the previous epoch, which runs to "
+         "round 20"),
+        ("the next epoch's snapshot, no block yet", {}, ("snapshots+", line(epoch3) + "\n"),
+         False, 0, "3 stake snapshots checked, epoch 2 (from round 21) at the tip, epoch 3 "
+         f"opens at round 31; {attested}; 3 accounts"),
+        ("a torn last snapshot line", {}, ("snapshots+", line(epoch3)[:30]), False, 0,
          "warning: snapshots.jsonl: torn last snapshot line (a crash before its epoch had a "
          "block) at byte "),
+        # Finality: epoch 2's snapshot carries "2/3", epoch 1's none (3/4).
+        ("Finality edited in the file, not re-sealed", {}, ("snapshots", finality_text("2/3",
+         "3/4")), False, 1, f"chain.jsonl, block 5: SnapshotHash is {g.snapshot2_hash}, but "
+         f"epoch 2's snapshot hashes to {hash_34}"),
+        ("Finality 3/4 written into a record without one, not re-sealed", {}, ("snapshots",
+         epoch1_finality), False, 1, f"chain.jsonl, block 2: SnapshotHash is {g.snapshot_hash}, "
+         f"but epoch 1's snapshot hashes to {hash_1_34}"),
+        ("epoch 2 at Finality 3/4 (re-sealed): block 5 not final", {"edit_snapshot2": lambda sn:
+         sn.update(Finality="3/4")}, None, False, 0,
+         "5 attestations counted: 2 blocks final, finalized height 3; 3 accounts"),
+        ("Finality not in lowest terms (re-sealed)", {"edit_snapshot2": lambda sn: sn.update(
+         Finality="4/6")}, None, False, 1,
+         'snapshots.jsonl, line 2: Finality "4/6" is not in lowest terms (2/3)'),
+        ("Finality 3/3 (re-sealed)", {"edit_snapshot2": lambda sn: sn.update(Finality="3/3")},
+         None, False, 1, f'snapshots.jsonl, line 2: Finality "3/3" {not_pq}'),
+        ("Finality with a leading zero (re-sealed)", {"edit_snapshot2": lambda sn: sn.update(
+         Finality="02/3")}, None, False, 1, f'snapshots.jsonl, line 2: Finality "02/3" {not_pq}'),
+        ("Finality with q above 10^9 (re-sealed)", {"edit_snapshot2": lambda sn: sn.update(
+         Finality="2/1000000001")}, None, False, 1,
+         f'snapshots.jsonl, line 2: Finality "2/1000000001" {not_pq}'),
+        # Attestations: block 3's transaction 1 is keys[0]'s attestation of block 2.
+        ("attest signed by another key (re-sealed)", {"edit_later": later(3, 1, lambda g: dict(
+         signed(1, 2, 12)(g), Address=g.addresses[0]))}, None, False, 1,
+         f'{attest}the signature does not verify (by Address, over "pos-lottery attest v1 '
+         f'{g.chain_id} 2 {h2}")'),
+        ("attest of a wrong hash (re-sealed)", {"edit_later": later(3, 1, signed(0, 2, 12,
+         hash_of=1))}, None, False, 1, f'{attest}Hash is "{h1}", but block 2\'s Hash is {h2}'),
+        ("attest by an account outside the snapshot (re-sealed)", {"edit_later": later(3, 1,
+         signed(2, 2, 12))}, None, False, 1, f'{attest}Address "{c}" is not in epoch 1\'s '
+         "stake snapshot, so it cannot attest block 2"),
+        ("attest repeated in a later block (re-sealed)", {"edit_later": later(4, 0, signed(0, 2,
+         13))}, None, False, 1, "transactions.jsonl, block 4: transaction 0 (attest): "
+         f"{a} already attested block 2; an attestation counts once"),
+        ("attest repeated in the same block (re-sealed)", {"edit_later": later(3, 1, signed(0,
+         2, 12), insert=True)}, None, False, 1, "transactions.jsonl, block 3: transaction 2 "
+         f"(attest): {a} already attested block 2; an attestation counts once"),
+        ("attest with Round past the window (re-sealed)", {"edit_later": later(6, 1, signed(1,
+         4, 31), insert=True), "edit_later_block": round_of(6, 31)}, None, False, 1,
+         "transactions.jsonl, block 6: transaction 1 (attest): Round 31 is past block 4's "
+         "attestation window, which closed at round 30 (epoch 1: FirstRound 11 + 2 x "
+         "EpochRounds 10 - 1)"),
+        ("attest in the window's last round (re-sealed)", {"edit_later": later(6, 1, signed(1,
+         4, 30), insert=True), "edit_later_block": round_of(6, 30)}, None, False, 0,
+         "15 transactions replayed (2 transfers, 1 slash, 6 attestations, 6 rewards), 7 block "
+         "signatures, 2 transfer signatures and 6 attestation signatures checked; 2 stake "
+         "snapshots checked, epoch 2 (from round 21) at the tip; 6 attestations counted: 3 "
+         "blocks final, finalized height 5; 3 accounts"),
+        ("attest of an epoch-0 block (re-sealed)", {"edit_later": later(3, 1, signed(0, 1,
+         12))}, None, False, 1, f"{attest}block 1 is in epoch 0 (no stake snapshot's "
+         "FirstRound is at or before its round), so it cannot be attested"),
+        ("attest of the genesis block (re-sealed)", {"edit_later": later(3, 1, signed(0, 0,
+         12))}, None, False, 1, f"{attest}block 0 is in epoch 0"),
+        ("attest with Round not after the block before (re-sealed)", {"edit_later": later(3, 1,
+         lambda g: dict(g.attest3, Round=11))}, None, False, 1, f"{attest}Round 11 is outside "
+         "this block's rounds: after round 11 (block 2) and at most round 12"),
+        ("attest with Round after the block's (re-sealed)", {"edit_later": later(3, 1, lambda g:
+         dict(g.attest3, Round=13))}, None, False, 1, f"{attest}Round 13 is outside this "
+         "block's rounds: after round 11 (block 2) and at most round 12"),
+        ("attest of the block itself (re-sealed)", {"edit_later": later(3, 1, signed(0, 3, 12,
+         hash_of=2))}, None, False, 1, f"{attest}Index 3 is not an earlier block (this is "
+         "block 3)"),
+        ("attest after the reward (re-sealed)", {"edit_later": lambda k, g, txs: [txs[0],
+         txs[2], txs[1]] if k == 3 else txs}, None, False, 1, "transactions.jsonl, block 3: "
+         "transaction 1 (reward): a reward is only the last transaction"),
+        ("attest signature not hex (re-sealed)", {"edit_later": later(3, 1, lambda g: dict(
+         g.attest3, Signature="zz" * 64))}, None, False, 1,
+         f"{attest}the signature is not 128 lowercase hex characters"),
+        ("attest with an unknown field (re-sealed)", {"edit_later": later(3, 1, lambda g: dict(
+         g.attest3, Amount=1))}, None, False, 1, "transactions.jsonl, block 3: line is not a "
+         'valid record: transaction 1 (attest): unknown field "Amount"'),
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, kwargs, raw, no_crypto, code, text) in enumerate(cases):
             g = Ledger(**kwargs)
             d = os.path.join(tmp, str(i))
             if raw == "spare":
-                g.write_dir(d, line({"Index": 3, "Transactions": []}) + "\n")
+                g.write_dir(d, line({"Index": 7, "Transactions": []}) + "\n")
             elif isinstance(raw, tuple) and raw[0] == "snapshots+":
                 g.write_dir(d, extra_snapshot_lines=raw[1])
             else:

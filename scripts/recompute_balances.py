@@ -24,17 +24,35 @@ draws, block signatures), then, block by block in the same pass:
   supply to 2^64 - 1;
 - after each block, every entry of its draw stakes at most its account's balance;
 - snapshots.jsonl (missing: none), one stake snapshot per epoch >= 1, exactly
-  {"Epoch": e, "FirstRound": r, "EpochRounds": n, "Stakes": [["<address>", <stake>], ...]}:
-  Epoch above 0 and above the previous record's, EpochRounds >= 1, FirstRound at or after the
-  previous record's FirstRound + EpochRounds, at least one stake, addresses 64 lowercase hex in
-  strictly ascending order, every stake at least 1. Its SnapshotHash is SHA-256 over
-  `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<address>\\n<stake>\\n` per stake. Before a
+  {"Epoch": e, "FirstRound": r, "EpochRounds": n, "Finality": "p/q", "Stakes": [["<address>",
+  <stake>], ...]} with Finality optional (records made before finality have none; then 3/4
+  applies): Epoch above 0 and above the previous record's, EpochRounds >= 1, FirstRound at or
+  after the previous record's FirstRound + EpochRounds, Finality (when present) two decimal
+  integers without sign or leading zeros, 0 < p < q <= 1000000000, in lowest terms, at least one
+  stake, addresses 64 lowercase hex in strictly ascending order, every stake at least 1. Its
+  SnapshotHash is SHA-256 over `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<p>/<q>\\n` when
+  Finality is present (no line when absent), then `<address>\\n<stake>\\n` per stake. Before a
   block's transactions apply, each snapshot whose FirstRound is at or before the block's Round
   comes into force (in order), every stake in it at most its account's balance after the blocks
   before; the first block at or after a snapshot comes into force carries its SnapshotHash, and
   no other block carries one; while a snapshot is in force every draw entry is in it and weighs
   at most its snapshot stake. Before the first snapshot (epoch 0) only the balance bounds an
-  entry. A snapshot whose FirstRound is after the tip is the epoch in progress.
+  entry. A snapshot whose FirstRound is after the tip is the epoch in progress;
+- attestations: an entry {"Type": "attest", "Address": a, "Index": j, "Hash": h, "Round": r,
+  "Signature": s} (canonical line `attest <Address> <Index> <Hash> <Round> <Signature>`) may
+  stand anywhere in a block's transactions before the reward, and changes no balance and no
+  nonce. Block j's snapshot S is the one with the greatest FirstRound at or before block j's
+  Round (none in epoch 0); its attestation window runs to round
+  W = S.FirstRound + 2 * S.EpochRounds - 1 (at most 2^64 - 1). Each attest entry in block i
+  (Round r_i, the block before it Round r_prev) is checked in this order: r_prev < r <= r_i;
+  j < i; block j has a snapshot S; r <= W; h is block j's Hash; a is in S's stakes; no earlier
+  attest entry for (a, j); a strict Ed25519 signature by a over
+  `pos-lottery attest v1 <chain id> <j> <h>`. It then counts: attested[j] += a's stake in S.
+  Block j is final once attested[j] * q > total * p (total: the sum of S's stakes, p/q: S's
+  Finality), and stays final; a block whose window closed unfinal never becomes final. Only the
+  blocks whose window is still open are held in memory (their Hash, attested stake and
+  attesters), so the window and snapshot checks come before the Hash comparison: the Hash of a
+  block whose window has closed is no longer held, and no attestation of it can count anyway.
 
 Signatures need the `cryptography` package (pip install cryptography): without it they are
 checked for shape only, and the summary says so. Strictness is that of ed25519-dalek's
@@ -42,23 +60,29 @@ verify_strict, which the server uses: S below the group order, and neither the k
 small order (checked here in pure Python; the curve equation by `cryptography`). An address is
 valid when ed25519-dalek can decompress it (the low 255 bits taken mod p, as it does).
 
-The three line files are streamed in lockstep; only the accounts (and the snapshots) are held in
-memory. genesis.json is one JSON object, read whole. Crash leftovers are warnings, as in
-recompute_draws.py: a torn last line (of snapshots.jsonl too: a snapshot is fsynced before any
-block of its epoch, so none can depend on a torn one), and one transactions line whose block was
-never written.
+The three line files are streamed in lockstep; only the accounts, the snapshots and the blocks
+whose attestation window is open are held in memory. genesis.json is one JSON object, read
+whole. Crash leftovers are warnings, as in recompute_draws.py: a torn last line (of
+snapshots.jsonl too: a snapshot is fsynced before any block of its epoch, so none can depend on
+a torn one), and one transactions line whose block was never written.
 
 Exit 0 with the accounts (address, balance, nonce, wins; by balance, largest first) and an
-`ok: ...` line; exit 1 with one line `FAILED: <dir>/<file>, block <k>: <reason>` at the first
-violation (`FAILED: <dir>/snapshots.jsonl, line <n>: <reason>` for a bad snapshot record), or
-`error: ...` on stderr when the directory cannot be read; exit 2 on a usage error. With --json,
-stdout is one JSON object instead, either way.
+`ok: ...` line (when the chain holds attest entries, it counts them and their signatures, and
+says how many blocks are final and the finalized height, the highest final block's index); exit
+1 with one line `FAILED: <dir>/<file>, block <k>: <reason>` at the first violation
+(`FAILED: <dir>/snapshots.jsonl, line <n>: <reason>` for a bad snapshot record), or `error: ...`
+on stderr when the directory cannot be read; exit 2 on a usage error. With --json, stdout is one
+JSON object instead, either way (with `attestations`, `attestation_signatures`, `blocks_final`
+and `finalized_height`, null when no block is final).
 """
 import argparse
+import bisect
 import functools
 import hashlib
 import json
+import math
 import os
+import re
 import sys
 
 sys.dont_write_bytecode = True  # no __pycache__ left in scripts/
@@ -89,14 +113,23 @@ GENESIS_FILE = "genesis.json"
 TX_FILE = "transactions.jsonl"
 SNAPSHOTS_FILE = "snapshots.jsonl"
 TRANSFER_PREFIX = "pos-lottery transfer v1"
+ATTEST_PREFIX = "pos-lottery attest v1"
+DEFAULT_FINALITY = (3, 4)  # p/q of a snapshot record without Finality (made before it existed)
+FINALITY_MAX_Q = 1_000_000_000
+# p/q as the server writes it: decimal, no sign, no leading zero, at most 10 digits a side (any
+# longer is above FINALITY_MAX_Q anyway), so the text hashed is the numbers' own.
+FINALITY = re.compile(r"(0|[1-9][0-9]{0,9})/(0|[1-9][0-9]{0,9})").fullmatch
 ED_L = 2**252 + 27742317777372353535851937790883648493  # the order of the base point
 
 TX_RECORD_FIELDS = {"Index": U64_MAX, "Transactions": list}
 SNAPSHOT_FIELDS = {"Epoch": U64_MAX, "FirstRound": U64_MAX, "EpochRounds": U64_MAX, "Stakes": list}
+SNAPSHOT_OPTIONAL = {"Finality": str}
 TX_FIELDS = {
     "transfer": {"Type": str, "From": str, "To": str, "Amount": U64_MAX, "Nonce": U64_MAX,
                  "Signature": str},
     "slash": {"Type": str, "Address": str, "Amount": U64_MAX, "Round": U64_MAX, "Line": str},
+    "attest": {"Type": str, "Address": str, "Index": U64_MAX, "Hash": str, "Round": U64_MAX,
+               "Signature": str},
     "reward": {"Type": str, "To": str, "Amount": U64_MAX, "Cut": U64_MAX},
 }  # fmt: skip
 
@@ -108,6 +141,8 @@ def canonical_line(tx):
         fields = ("From", "To", "Amount", "Nonce", "Signature")
     elif kind == "slash":
         fields = ("Address", "Amount", "Round", "Line")
+    elif kind == "attest":
+        fields = ("Address", "Index", "Hash", "Round", "Signature")
     else:
         fields = ("To", "Amount", "Cut")
     return " ".join([kind] + [str(tx[f]) for f in fields])
@@ -128,7 +163,8 @@ def parse_tx_record(raw):
         kind = tx.get("Type")
         if kind not in TX_FIELDS:
             raise Unparseable(
-                f"transaction {i} has Type {short(kind)}, not \"transfer\", \"slash\" or \"reward\""
+                f"transaction {i} has Type {short(kind)}, not \"transfer\", \"slash\", "
+                "\"attest\" or \"reward\""
                 if "Type" in tx
                 else f"transaction {i} has no Type"
             )
@@ -252,7 +288,7 @@ class BadSnapshot(Failed):
 
 
 def parse_snapshot(raw):
-    record = parse(raw, SNAPSHOT_FIELDS)
+    record = parse(raw, SNAPSHOT_FIELDS, SNAPSHOT_OPTIONAL)
     for i, stake in enumerate(record["Stakes"]):
         if not (type(stake) is list and len(stake) == 2 and type(stake[0]) is str):
             raise Unparseable(f"stake {i} is {short(stake)}, not [address, stake]")
@@ -287,6 +323,18 @@ def snapshot_problem(s, prev):
                 f"FirstRound {s['FirstRound']} is inside the previous epoch, which runs to round "
                 f"{next_first_round(prev) - 1}"
             )
+    if "Finality" in s:
+        text = s["Finality"]
+        m = FINALITY(text)
+        p, q = (int(m[1]), int(m[2])) if m else (0, 0)
+        if not 0 < p < q <= FINALITY_MAX_Q:
+            return (
+                f"Finality {short(text)} is not p/q (decimal, no leading zeros) with "
+                f"0 < p < q <= {FINALITY_MAX_Q}"
+            )
+        g = math.gcd(p, q)
+        if g != 1:
+            return f"Finality {short(text)} is not in lowest terms ({p // g}/{q // g})"
     if not s["Stakes"]:
         return "no stakes: a snapshot holds at least one account"
     before = None
@@ -300,10 +348,27 @@ def snapshot_problem(s, prev):
     return None
 
 
+def finality(s):
+    """(p, q): a block of snapshot `s` is final once attested * q > total * p."""
+    if "Finality" not in s:
+        return DEFAULT_FINALITY
+    p, q = s["Finality"].split("/")
+    return int(p), int(q)
+
+
+def window_end(s):
+    """The last round in which a block of snapshot `s` can be attested (its epoch and the
+    next), at most 2^64 - 1 as in Rust."""
+    return min(s["FirstRound"] + 2 * s["EpochRounds"] - 1, U64_MAX)
+
+
 def snapshot_hash(s):
-    """SnapshotHash: hex SHA-256 over `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then each
-    stake as `<address>\\n<stake>\\n` in order."""
+    """SnapshotHash: hex SHA-256 over `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then
+    `<p>/<q>\\n` when the record has a Finality (checked canonical: its text is `<p>/<q>`), then
+    each stake as `<address>\\n<stake>\\n` in order."""
     text = f"{s['Epoch']}\n{s['FirstRound']}\n{s['EpochRounds']}\n"
+    if "Finality" in s:
+        text += f"{s['Finality']}\n"
     text += "".join(f"{a}\n{stake}\n" for a, stake in s["Stakes"])
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -344,8 +409,20 @@ def read_snapshots(path, warnings):
     return out
 
 
+class Window:
+    """The blocks of one snapshot whose attestation window is still open: for each, its Hash,
+    the stake that attested it, its attesters and whether it is final."""
+
+    def __init__(self, s):
+        self.epoch, self.end = s["Epoch"], window_end(s)
+        self.stakes = dict(s["Stakes"])
+        self.total = sum(self.stakes.values())
+        self.p, self.q = finality(s)
+        self.blocks = {}  # index -> [Hash, attested stake, set of attesters, final]
+
+
 class Ledger:
-    """The replayed state: every account seen, and the supply's parts."""
+    """The replayed state: every account seen, the supply's parts, and the attestations."""
 
     def __init__(self, data, verify):
         self.data, self.verify = data, verify
@@ -353,14 +430,24 @@ class Ledger:
         self.chain_id = None
         self.block_reward = None  # the genesis block's BlockReward: every reward's Amount + Cut
         self.genesis = self.minted = self.burned = self.cut = 0
-        self.counts = {"transfer": 0, "slash": 0, "reward": 0}
+        self.counts = {"transfer": 0, "slash": 0, "attest": 0, "reward": 0}
         self.signatures = 0  # transfer signatures verified
         self.lines = None  # transactions.jsonl, opened at the genesis block
         self.warnings = None
         self.snapshots = []  # snapshots.jsonl, read at the genesis block
+        self.first_rounds = []  # their FirstRounds
         self.active = None  # the index of the snapshot in force, None in epoch 0
         self.committed = False  # whether a block has carried the SnapshotHash of that one
         self.caps = {}  # the stakes of the snapshot in force, by address
+        # Attestations. Which snapshot each past block belongs to: the first block of each
+        # snapshot that has blocks (as parallel lists, ascending), so no block is held for it.
+        self.span_starts, self.span_snapshots = [], []
+        self.windows = {}  # snapshot index -> Window, while its window is open
+        self.block = None  # (index, Round, the previous block's Round) of the block replayed
+        self.prev_round = None  # the Round of the block before it
+        self.attest_signatures = 0
+        self.blocks_final = 0
+        self.finalized = None  # the highest final block's index
 
     def account(self, address):
         return self.accounts.setdefault(address, [0, 0, 0])
@@ -372,8 +459,46 @@ class Ledger:
         """recompute_draws.audit's hook: each block after its own checks and its draw's."""
         k = block["Index"]
         if k == 0:
-            return self.start(block, v2)
+            self.start(block, v2)
+        else:
+            self.replay(block, draw)
+        self.close_windows(block)
+
+    def snapshot_at(self, round_):
+        """The index of the snapshot with the greatest FirstRound at or before `round_` (their
+        FirstRounds ascend), None in epoch 0."""
+        i = bisect.bisect_right(self.first_rounds, round_)
+        return i - 1 if i else None
+
+    def snapshot_of(self, j):
+        """The index of block j's snapshot (j a block already replayed), None in epoch 0."""
+        i = bisect.bisect_right(self.span_starts, j)
+        return self.span_snapshots[i - 1] if i else None
+
+    def close_windows(self, block):
+        """Holds `block` for attestations while its window is open, and lets go of every
+        window that closed at or before its Round: a later attestation (Round above this
+        block's) of one of those blocks fails the window check before its Hash is needed."""
+        k, r = block["Index"], block["Round"]
+        n = self.snapshot_at(r)
+        if n is not None:
+            if not self.span_snapshots or self.span_snapshots[-1] != n:
+                self.span_starts.append(k)
+                self.span_snapshots.append(n)
+            # (A block whose window closed at its own round, in an epoch that outlived its
+            # rounds, is never held.)
+            if n not in self.windows and window_end(self.snapshots[n]) > r:
+                self.windows[n] = Window(self.snapshots[n])
+            if n in self.windows:
+                self.windows[n].blocks[k] = [block["Hash"], 0, set(), False]
+        for n in [n for n, w in self.windows.items() if w.end <= r]:
+            del self.windows[n]
+        self.prev_round = r
+
+    def replay(self, block, draw):
+        k = block["Index"]
         self.check_epoch(block, draw)
+        self.block = (k, block["Round"], self.prev_round)
         got = next_record(self.lines, TX_FILE, k, parse_tx_record, self.warnings)
         if got is None:
             # Like a draw line, a transactions line is made durable before its block.
@@ -426,6 +551,7 @@ class Ledger:
         # recompute_draws checked it is there: a ledger-mode genesis carries both fields.
         self.block_reward = block["BlockReward"]
         self.snapshots = read_snapshots(os.path.join(self.data, SNAPSHOTS_FILE), self.warnings)
+        self.first_rounds = [s["FirstRound"] for s in self.snapshots]
 
     def in_force(self):
         return None if self.active is None else self.snapshots[self.active]
@@ -501,6 +627,8 @@ class Ledger:
         self.counts[kind] += 1
         if kind == "transfer":
             return self.transfer(tx)
+        if kind == "attest":
+            return self.attest(tx)
         if kind == "slash":
             address, amount = tx["Address"], tx["Amount"]
             if not is_hex64(address):
@@ -564,6 +692,60 @@ class Ledger:
         a[0] -= amount
         a[1] = nonce
         self.account(to)[0] += amount
+        return None
+
+    def attest(self, a):
+        """Checks one attest entry of the block being replayed and counts it."""
+        i, r_block, r_prev = self.block
+        address, j, h, r = a["Address"], a["Index"], a["Hash"], a["Round"]
+        if not r_prev < r <= r_block:
+            return (
+                f"Round {r} is outside this block's rounds: after round {r_prev} (block {i - 1}) "
+                f"and at most round {r_block}"
+            )
+        if j >= i:
+            return f"Index {j} is not an earlier block (this is block {i})"
+        n = self.snapshot_of(j)
+        if n is None:
+            return (
+                f"block {j} is in epoch 0 (no stake snapshot's FirstRound is at or before its "
+                "round), so it cannot be attested"
+            )
+        s = self.snapshots[n]
+        end = window_end(s)
+        if r > end:
+            return (
+                f"Round {r} is past block {j}'s attestation window, which closed at round {end} "
+                f"(epoch {s['Epoch']}: FirstRound {s['FirstRound']} + 2 x EpochRounds "
+                f"{s['EpochRounds']} - 1)"
+            )
+        # r_prev < r <= end: no block at or after round `end` was replayed yet, so the
+        # window is still held.
+        w = self.windows[n]
+        held = w.blocks[j]
+        if h != held[0]:
+            return f"Hash is {short(h)}, but block {j}'s Hash is {held[0]}"
+        stake = w.stakes.get(address)
+        if stake is None:
+            return (
+                f"Address {short(address)} is not in epoch {w.epoch}'s stake snapshot, so it "
+                f"cannot attest block {j}"
+            )
+        if address in held[2]:
+            return f"{address} already attested block {j}; an attestation counts once"
+        if not is_hex128(a["Signature"]):
+            return "the signature is not 128 lowercase hex characters"
+        if self.verify is not None:
+            message = f"{ATTEST_PREFIX} {self.chain_id} {j} {h}"
+            if not self.verify(address, message.encode(), bytes.fromhex(a["Signature"])):
+                return f"the signature does not verify (by Address, over \"{message}\")"
+            self.attest_signatures += 1
+        held[1] += stake
+        held[2].add(address)
+        if not held[3] and held[1] * w.q > w.total * w.p:
+            held[3] = True
+            self.blocks_final += 1
+            self.finalized = j if self.finalized is None else max(self.finalized, j)
         return None
 
     def finish(self, blocks):
@@ -668,14 +850,17 @@ def run(data, top, as_json):
             "ok": True, "blocks": blocks, "height": blocks - 1, "draws": draws,
             "chain_id": ledger.chain_id, "transactions": sum(ledger.counts.values()),
             "transfers": ledger.counts["transfer"], "slashes": ledger.counts["slash"],
-            "rewards": ledger.counts["reward"], "signatures_checked": checked,
-            "block_signatures": v2.signatures, "transfer_signatures": ledger.signatures,
+            "rewards": ledger.counts["reward"], "attestations": ledger.counts["attest"],
+            "signatures_checked": checked, "block_signatures": v2.signatures,
+            "transfer_signatures": ledger.signatures,
+            "attestation_signatures": ledger.attest_signatures,
             "accounts": [{"address": a, "balance": b, "nonce": n, "wins": w}
                          for a, (b, n, w) in shown],
             "holders": holders, "supply": supply, "genesis": ledger.genesis,
             "minted": ledger.minted, "burned": ledger.burned, "cut": ledger.cut,
             "snapshots": epochs["snapshots"], "epoch": epochs["epoch"],
             "epoch_first_round": epochs["first_round"], "snapshots_pending": epochs["pending"],
+            "blocks_final": ledger.blocks_final, "finalized_height": ledger.finalized,
             "warnings": warning_lines,
         }))  # fmt: skip
         return 0
@@ -687,18 +872,33 @@ def run(data, top, as_json):
         print(f"{address}  {balance:>{width}}  {nonce:>5}  {wins:>5}")
     if len(shown) < len(rows):
         print(f"({len(rows) - len(shown)} more accounts not shown)")
-    n = sum(ledger.counts.values())
-    kinds = ", ".join(plural(ledger.counts[k], k) for k in ("transfer", "slash", "reward"))
+    n, attests = sum(ledger.counts.values()), ledger.counts["attest"]
+    # A chain without attest entries (every chain before finality) keeps its ok line as it was.
+    kinds = ", ".join(
+        plural(ledger.counts[k], "attestation" if k == "attest" else k)
+        for k in ("transfer", "slash", "attest", "reward")
+        if k != "attest" or attests
+    )
+    counted = [plural(v2.signatures, "block signature"),
+               plural(ledger.signatures, "transfer signature")]  # fmt: skip
+    if attests:
+        counted.append(plural(ledger.attest_signatures, "attestation signature"))
     signatures = (
-        f"{plural(v2.signatures, 'block signature')} and "
-        f"{plural(ledger.signatures, 'transfer signature')} checked"
+        f"{', '.join(counted[:-1])} and {counted[-1]} checked"
         if checked
         else "signatures not checked (pip install cryptography)"
     )
+    finality = ""
+    if attests:
+        finality = f"; {plural(attests, 'attestation')} counted: " + (
+            f"{plural(ledger.blocks_final, 'block')} final, finalized height {ledger.finalized}"
+            if ledger.blocks_final
+            else "no block final"
+        )
     cut = f" (cut {ledger.cut}: past 2^64 - 1)" if ledger.cut else ""
     print(
         f"ok: {blocks} blocks (height {blocks - 1}), {plural(draws, 'draw')} recomputed, "
-        f"{plural(n, 'transaction')} replayed ({kinds}), {signatures}; {epochs['text']}; "
+        f"{plural(n, 'transaction')} replayed ({kinds}), {signatures}; {epochs['text']}{finality}; "
         f"{holders} account{' holds' if holders == 1 else 's hold'} a balance; "
         f"supply {supply} = genesis {ledger.genesis} + rewards {ledger.minted}{cut} "
         f"- burned {ledger.burned}"
