@@ -33,6 +33,9 @@ pub struct Account {
     pub pending_out: u64,
     /// Its transfers waiting in the pool (server only).
     pub pending_transfers: u64,
+    /// Snapshot stake that may not be transferred yet: its epoch's attestation window is
+    /// open, and evidence could still burn it (server only).
+    pub locked: u64,
 }
 
 impl Account {
@@ -40,6 +43,14 @@ impl Account {
     pub fn available(&self) -> u64 {
         self.balance
             .saturating_sub(self.bonded)
+            .saturating_sub(self.pending_out)
+    }
+
+    /// balance − max(bonded, locked) − pending out: what a transfer may move. Bonding may
+    /// use locked tokens (they stay at stake); a transfer may not.
+    pub fn transferable(&self) -> u64 {
+        self.balance
+            .saturating_sub(self.bonded.max(self.locked))
             .saturating_sub(self.pending_out)
     }
 
@@ -137,6 +148,14 @@ impl Accounts {
                 available: a.available(),
             });
         }
+        if t.amount > a.transferable() {
+            return Err(TxError::Locked {
+                address: t.from.clone(),
+                amount: t.amount,
+                transferable: a.transferable(),
+                locked: a.locked,
+            });
+        }
         Ok(())
     }
 
@@ -150,7 +169,10 @@ impl Accounts {
             }
             Tx::Slash {
                 address, amount, ..
-            } => {
+            }
+            | Tx::Evidence(crate::tx::Evidence {
+                address, amount, ..
+            }) => {
                 let a = self.map.entry(address.clone()).or_default();
                 a.pending_out = a.pending_out.saturating_add(*amount);
             }
@@ -180,7 +202,7 @@ impl Accounts {
                 Tx::Reward { .. } if !last => {
                     return Err(invalid("a reward is only the last transaction".into()))
                 }
-                Tx::Transfer(_) | Tx::Slash { .. } | Tx::Attest(_) if last => {
+                Tx::Transfer(_) | Tx::Slash { .. } | Tx::Attest(_) | Tx::Evidence(_) if last => {
                     return Err(invalid(
                         "the last transaction of a block is the winner's reward".into(),
                     ))
@@ -209,17 +231,16 @@ impl Accounts {
                             "Line contains a newline; an offending line never does".into(),
                         ));
                     }
-                    let a = self.map.entry(address.clone()).or_default();
-                    if *amount > a.balance {
-                        return Err(invalid(format!(
-                            "burns {amount} from {address}, which holds only {}",
-                            a.balance
-                        )));
+                    self.burn(address, *amount).map_err(invalid)?;
+                }
+                // Its signatures and snapshot are checked by the replay; here, the burn.
+                Tx::Evidence(e) => {
+                    if e.amount == 0 {
+                        return Err(invalid(
+                            "Amount is 0; an evidence slash burns at least 1".into(),
+                        ));
                     }
-                    a.balance = a.balance.saturating_sub(*amount);
-                    a.pending_out = a.pending_out.saturating_sub(*amount);
-                    self.supply = self.supply.saturating_sub(*amount);
-                    self.burned = self.burned.saturating_add(u128::from(*amount));
+                    self.burn(&e.address, e.amount).map_err(invalid)?;
                 }
                 Tx::Reward { to, amount, cut } => {
                     if to != winner {
@@ -261,6 +282,21 @@ impl Accounts {
                 reason: "no transactions: every block ends with the winner's reward".into(),
             });
         }
+        Ok(())
+    }
+
+    fn burn(&mut self, address: &str, amount: u64) -> Result<(), String> {
+        let a = self.map.entry(address.to_string()).or_default();
+        if amount > a.balance {
+            return Err(format!(
+                "burns {amount} from {address}, which holds only {}",
+                a.balance
+            ));
+        }
+        a.balance = a.balance.saturating_sub(amount);
+        a.pending_out = a.pending_out.saturating_sub(amount);
+        self.supply = self.supply.saturating_sub(amount);
+        self.burned = self.burned.saturating_add(u128::from(amount));
         Ok(())
     }
 

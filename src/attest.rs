@@ -149,6 +149,14 @@ pub fn percent(attested: u128, total: u128) -> String {
     )
 }
 
+/// The last round in which a block of `s`'s epoch takes attestations: the end of the epoch
+/// after it (`(e + 2) * EPOCH_ROUNDS` when epochs start at `e * EPOCH_ROUNDS + 1`).
+pub fn window_end(s: &Snapshot) -> u64 {
+    s.first_round
+        .saturating_add(s.epoch_rounds.saturating_mul(2))
+        .saturating_sub(1)
+}
+
 /// One attestation as counted: who, which block, and the round in progress then.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Vote<'a> {
@@ -156,6 +164,30 @@ pub struct Vote<'a> {
     pub index: u64,
     pub hash: &'a str,
     pub round: u64,
+    /// Kept while the block's window is open: half of any evidence against the signer.
+    pub signature: &'a str,
+}
+
+/// Two signed hashes by one account for one block: evidence that it attested without
+/// checking (or lied). The first is the one the server had kept.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Equivocation {
+    pub address: String,
+    pub index: u64,
+    /// Its stake in the snapshot of the block's epoch: at most what the slash burns.
+    pub stake: u64,
+    pub first: (String, String),
+    pub second: (String, String),
+}
+
+/// What counting an attestation did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Counted {
+    pub finality: BlockFinality,
+    /// The block became final with it.
+    pub finalized: Option<Finalized>,
+    /// The same account had signed another hash for the block: evidence.
+    pub evidence: Option<Equivocation>,
 }
 
 /// Why an attestation is not counted: the text after `attest refused: `.
@@ -227,7 +259,12 @@ struct Open {
     hash: String,
     snapshot: Arc<Snapshot>,
     finality: BlockFinality,
-    attesters: HashSet<Arc<str>>,
+    /// Counted attesters and their signatures.
+    attesters: HashMap<Arc<str>, Box<str>>,
+    /// The first signed wrong hash of each snapshot account that sent one: (hash, signature).
+    wrong: HashMap<Arc<str>, (Box<str>, Box<str>)>,
+    /// Accounts with evidence against them for this block: one slash each.
+    evidenced: HashSet<Arc<str>>,
 }
 
 /// The attestation state: blocks still in their window, and what closed ones ended with.
@@ -250,10 +287,7 @@ impl Tracker {
     pub fn on_block(&mut self, index: u64, hash: &str, snapshot: Option<&Arc<Snapshot>>) {
         self.tip = self.tip.max(index);
         let Some(s) = snapshot else { return };
-        let window_end = s
-            .first_round
-            .saturating_add(s.epoch_rounds.saturating_mul(2))
-            .saturating_sub(1);
+        let window_end = window_end(s);
         self.open.insert(
             index,
             Open {
@@ -267,7 +301,9 @@ impl Tracker {
                     snapshot_stake: s.total(),
                     window_end,
                 },
-                attesters: HashSet::new(),
+                attesters: HashMap::new(),
+                wrong: HashMap::new(),
+                evidenced: HashSet::new(),
             },
         );
     }
@@ -330,7 +366,7 @@ impl Tracker {
                 index: v.index,
             });
         }
-        if o.attesters.contains(v.address) {
+        if o.attesters.contains_key(v.address) {
             return Err(Refusal::Duplicate {
                 address: v.address.to_string(),
                 index: v.index,
@@ -339,18 +375,29 @@ impl Tracker {
         Ok(())
     }
 
-    /// Checks and counts an attestation. Returns the block's count after it, and
-    /// `Some(Finalized)` when this one made the block final.
+    /// Checks and counts an attestation: the block's count after it, whether it made the
+    /// block final, and evidence when the account had signed a wrong hash for it before.
     ///
     /// # Errors
     /// The [`Refusal`]; nothing is counted.
-    pub fn count(&mut self, v: &Vote<'_>) -> Result<(BlockFinality, Option<Finalized>), Refusal> {
+    pub fn count(&mut self, v: &Vote<'_>) -> Result<Counted, Refusal> {
         self.check(v)?;
         let Some(o) = self.open.get_mut(&v.index) else {
             return Err(Refusal::NoBlock(v.index));
         };
         let stake = o.snapshot.stake_of(v.address).unwrap_or(0);
-        o.attesters.insert(v.address.into());
+        let address: Arc<str> = v.address.into();
+        o.attesters.insert(address.clone(), v.signature.into());
+        let evidence = match o.wrong.get(v.address) {
+            Some((hash, sig)) if o.evidenced.insert(address) => Some(Equivocation {
+                address: v.address.to_string(),
+                index: v.index,
+                stake,
+                first: (hash.to_string(), sig.to_string()),
+                second: (v.hash.to_string(), v.signature.to_string()),
+            }),
+            _ => None,
+        };
         let f = &mut o.finality;
         f.attesters = f.attesters.saturating_add(1);
         f.attested_stake = f.attested_stake.saturating_add(u128::from(stake));
@@ -373,7 +420,98 @@ impl Tracker {
             self.final_blocks = self.final_blocks.saturating_add(1);
             self.finalized_height = self.finalized_height.max(v.index);
         }
-        Ok((out, finalized))
+        Ok(Counted {
+            finality: out,
+            finalized,
+            evidence,
+        })
+    }
+
+    /// A correctly signed attestation that [`Tracker::count`] refused with
+    /// [`Refusal::WrongHash`]: kept, and evidence when the same account signed another hash
+    /// for the block before (a counted one or another wrong one), once per account and block.
+    /// Only snapshot accounts inside the window are kept: nobody else has stake to lose.
+    pub fn equivocation(&mut self, v: &Vote<'_>) -> Option<Equivocation> {
+        let o = self.open.get_mut(&v.index)?;
+        if v.round > o.finality.window_end || v.hash == o.hash {
+            return None;
+        }
+        let stake = o.snapshot.stake_of(v.address)?;
+        if o.evidenced.contains(v.address) {
+            return None;
+        }
+        let first = match (o.attesters.get(v.address), o.wrong.get(v.address)) {
+            (Some(sig), _) => (o.hash.clone(), sig.to_string()),
+            (None, Some((hash, sig))) if &**hash != v.hash => (hash.to_string(), sig.to_string()),
+            (None, Some(_)) => return None,
+            (None, None) => {
+                o.wrong
+                    .insert(v.address.into(), (v.hash.into(), v.signature.into()));
+                return None;
+            }
+        };
+        o.evidenced.insert(v.address.into());
+        Some(Equivocation {
+            address: v.address.to_string(),
+            index: v.index,
+            stake,
+            first,
+            second: (v.hash.to_string(), v.signature.to_string()),
+        })
+    }
+
+    /// Replays an evidence slash of `address` for block `index` recorded in round `round`
+    /// (its two signatures checked by the caller): the block is in its window, the account in
+    /// its snapshot, the hashes differ, and no earlier evidence names the same account and
+    /// block. Returns its snapshot stake, the most the slash may burn.
+    ///
+    /// # Errors
+    /// What is wrong, in words.
+    pub fn check_evidence(
+        &mut self,
+        address: &str,
+        index: u64,
+        hashes: (&str, &str),
+        round: u64,
+    ) -> Result<u64, String> {
+        if hashes.0 == hashes.1 {
+            return Err("the two hashes are the same: one hash signed twice is no evidence".into());
+        }
+        let Some(o) = self.open.get_mut(&index) else {
+            let probe = Vote {
+                address,
+                index,
+                hash: "",
+                round,
+                signature: "",
+            };
+            return Err(self.check(&probe).err().map_or_else(
+                || format!("block {index} takes no evidence"),
+                |e| e.to_string(),
+            ));
+        };
+        if round > o.finality.window_end {
+            return Err(Refusal::Late {
+                index,
+                window_end: o.finality.window_end,
+                round,
+            }
+            .to_string());
+        }
+        let Some(stake) = o.snapshot.stake_of(address) else {
+            return Err(Refusal::NotInSnapshot {
+                address: address.to_string(),
+                epoch: o.snapshot.epoch,
+                index,
+            }
+            .to_string());
+        };
+        if !o.evidenced.insert(address.into()) {
+            return Err(format!(
+                "{address} was already slashed on evidence for block {index}"
+            ));
+        }
+        Ok(stake)
     }
 
     /// Block `index`'s count; `None` for a block of epoch 0 or one not made yet.
@@ -447,7 +585,75 @@ mod tests {
             index: v.1,
             hash: &v.2,
             round: v.3,
+            signature: "sig",
         })
+        .map(|c| (c.finality, c.finalized))
+    }
+
+    #[test]
+    fn two_signed_hashes_for_one_block_are_evidence_in_either_order_once() {
+        let mut t = Tracker::default();
+        let h = a('1');
+        t.on_block(5, &h, Some(&snapshot(None)));
+        fn wrong<'a>(who: &'a str, hash: &'a str, sig: &'a str) -> Vote<'a> {
+            Vote {
+                address: who,
+                index: 5,
+                hash,
+                round: 12,
+                signature: sig,
+            }
+        }
+        let (aa, bb, e) = (a('a'), a('b'), a('e'));
+        let (w1, w2) = (a('7'), a('8'));
+        // Counted, then a wrong hash: evidence at once.
+        t.count(&Vote {
+            address: &aa,
+            index: 5,
+            hash: &h,
+            round: 12,
+            signature: "s1",
+        })
+        .unwrap();
+        let ev = t.equivocation(&wrong(&aa, &w1, "s2")).unwrap();
+        assert_eq!(ev.first, (h.clone(), "s1".to_string()));
+        assert_eq!(ev.second, (w1.clone(), "s2".to_string()));
+        assert_eq!(ev.stake, 1);
+        // Once per account and block.
+        assert_eq!(t.equivocation(&wrong(&aa, &w2, "s3")), None);
+        // A wrong hash first is kept; the same one again is nothing; the right one after it
+        // is counted, and is evidence.
+        assert_eq!(t.equivocation(&wrong(&bb, &w1, "s4")), None);
+        assert_eq!(t.equivocation(&wrong(&bb, &w1, "s4")), None);
+        let c = t
+            .count(&Vote {
+                address: &bb,
+                index: 5,
+                hash: &h,
+                round: 12,
+                signature: "s5",
+            })
+            .unwrap();
+        let ev = c.evidence.unwrap();
+        assert_eq!(ev.first, (w1.clone(), "s4".to_string()));
+        assert_eq!(ev.second, (h.clone(), "s5".to_string()));
+        // Two different wrong hashes.
+        let cc = a('c');
+        assert_eq!(t.equivocation(&wrong(&cc, &w1, "s6")), None);
+        assert!(t.equivocation(&wrong(&cc, &w2, "s7")).is_some());
+        // Nobody outside the snapshot is kept.
+        assert_eq!(t.equivocation(&wrong(&e, &w1, "s8")), None);
+        assert_eq!(t.equivocation(&wrong(&e, &w2, "s9")), None);
+        // The replay's side: evidence names a block in its window, a snapshot account, two
+        // hashes, once.
+        let mut r = Tracker::default();
+        r.on_block(5, &h, Some(&snapshot(None)));
+        assert_eq!(r.check_evidence(&aa, 5, (&h, &w1), 12), Ok(1));
+        assert!(r.check_evidence(&aa, 5, (&h, &w2), 12).is_err());
+        assert!(r.check_evidence(&bb, 5, (&w1, &w1), 12).is_err());
+        assert!(r.check_evidence(&e, 5, (&h, &w1), 12).is_err());
+        assert!(r.check_evidence(&bb, 5, (&h, &w1), 31).is_err());
+        assert!(r.check_evidence(&bb, 6, (&h, &w1), 12).is_err());
     }
 
     #[test]

@@ -264,24 +264,54 @@ impl<'a> Replay<'a> {
     fn count_attestations(&mut self, block: &Block, txs: &[Tx]) -> Result<(), (usize, String)> {
         self.tracker.close_before(self.prev_round.saturating_add(1));
         for (at, tx) in txs.iter().enumerate() {
-            let Tx::Attest(a) = tx else { continue };
-            if a.round <= self.prev_round || a.round > block.round {
+            let round = match tx {
+                Tx::Attest(a) => a.round,
+                Tx::Evidence(e) => e.round,
+                _ => continue,
+            };
+            if round <= self.prev_round || round > block.round {
                 return Err((
                     at,
                     format!(
-                        "Round {} is not after the previous block's round {} and at most this block's round {}",
-                        a.round, self.prev_round, block.round
+                        "Round {round} is not after the previous block's round {} and at most this block's round {}",
+                        self.prev_round, block.round
                     ),
                 ));
             }
-            self.tracker
-                .count(&Vote {
-                    address: &a.address,
-                    index: a.index,
-                    hash: &a.hash,
-                    round: a.round,
-                })
-                .map_err(|e| (at, e.to_string()))?;
+            match tx {
+                Tx::Attest(a) => {
+                    self.tracker
+                        .count(&Vote {
+                            address: &a.address,
+                            index: a.index,
+                            hash: &a.hash,
+                            round: a.round,
+                            signature: &a.signature,
+                        })
+                        .map_err(|e| (at, e.to_string()))?;
+                }
+                Tx::Evidence(e) => {
+                    let stake = self
+                        .tracker
+                        .check_evidence(
+                            &e.address,
+                            e.index,
+                            (&e.first_hash, &e.second_hash),
+                            e.round,
+                        )
+                        .map_err(|why| (at, why))?;
+                    if e.amount > stake {
+                        return Err((
+                            at,
+                            format!(
+                                "Amount {} is more than {}'s snapshot stake {stake} for block {}",
+                                e.amount, e.address, e.index
+                            ),
+                        ));
+                    }
+                }
+                _ => {}
+            }
         }
         Ok(())
     }
@@ -292,14 +322,18 @@ impl<'a> Replay<'a> {
     fn check_signatures(&mut self, txs: &[Tx]) -> Result<(), (usize, String)> {
         let mut checks: Vec<(usize, Vec<u8>, Signature, VerifyingKey)> = Vec::new();
         for (i, tx) in txs.iter().enumerate() {
-            let (field, signer, signature, message) = match tx {
-                Tx::Transfer(t) => ("From", &t.from, &t.signature, t.message(&self.chain_id)),
+            let (field, signer, signed) = match tx {
+                Tx::Transfer(t) => (
+                    "From",
+                    &t.from,
+                    vec![(t.message(&self.chain_id), t.signature.as_str())],
+                ),
                 Tx::Attest(a) => (
                     "Address",
                     &a.address,
-                    &a.signature,
-                    a.message(&self.chain_id),
+                    vec![(a.message(&self.chain_id), a.signature.as_str())],
                 ),
+                Tx::Evidence(e) => ("Address", &e.address, e.signed(&self.chain_id).into()),
                 _ => continue,
             };
             let key = match self.keys.get(signer) {
@@ -315,8 +349,10 @@ impl<'a> Replay<'a> {
                     k
                 }
             };
-            let sig = parse_signature(signature).map_err(|e| (i, e.to_string()))?;
-            checks.push((i, message.into_bytes(), sig, key));
+            for (message, signature) in signed {
+                let sig = parse_signature(signature).map_err(|e| (i, e.to_string()))?;
+                checks.push((i, message.into_bytes(), sig, key));
+            }
         }
         let first_bad = |part: &[(usize, Vec<u8>, Signature, VerifyingKey)]| {
             part.iter()
@@ -343,8 +379,8 @@ impl<'a> Replay<'a> {
         };
         if let Some(i) = bad {
             let whose = match txs.get(i) {
-                Some(Tx::Attest(_)) => "Address",
-                _ => "From",
+                Some(Tx::Transfer(_)) => "From",
+                _ => "Address",
             };
             return Err((
                 i,

@@ -21,7 +21,7 @@ use crate::chain::{compute_entries_hash, decode_hash, Block};
 use crate::ledger::{DrawRecord, SlashRecord, Tally};
 use crate::lottery::{compute_seed, compute_seed_v2, pick_winner};
 use crate::store::{ChainIndex, Secrets, Store, StoreError};
-use crate::tx::{compute_tx_hash, TxError, TxRecord};
+use crate::tx::{compute_tx_hash, Tx, TxError, TxRecord};
 
 mod command;
 mod epochs;
@@ -224,6 +224,9 @@ impl Round {
             epoch_rounds: setup.epoch_rounds,
             finality: setup.finality,
         };
+        if let Some(l) = &mut round.ledger {
+            l.relock(number);
+        }
         // Readers see the state from the first moment, not an empty default view.
         round.publish();
         Ok(round)
@@ -292,23 +295,38 @@ impl Round {
             store.append_pool(&txs).map(|()| txs)
         })
         .await??;
+        // Burned so far, counting this group's slashes one by one as they are told.
+        let mut burned = self.ledger.as_ref().map_or(0, |l| l.burned());
         for tx in &txs {
-            if let crate::tx::Tx::Slash {
-                address, amount, ..
-            } = tx
-            {
-                let burned = self.ledger.as_ref().map_or(0, |l| l.burned()) + u128::from(*amount);
-                tracing::warn!(%address, stake = amount, %burned, "validator slashed");
-                self.event(
-                    "slashed",
-                    &SlashedEvent {
-                        address,
-                        stake: *amount,
-                        burned,
-                    },
-                );
-            } else if let crate::tx::Tx::Transfer(t) = tx {
-                self.event("transfer", t);
+            match tx {
+                Tx::Slash {
+                    address, amount, ..
+                }
+                | Tx::Evidence(crate::tx::Evidence {
+                    address, amount, ..
+                }) => {
+                    burned += u128::from(*amount);
+                    match tx {
+                        Tx::Evidence(e) => {
+                            tracing::warn!(%address, stake = amount, index = e.index, %burned, "slashed on evidence: two hashes signed for one block")
+                        }
+                        _ => tracing::warn!(%address, stake = amount, %burned, "validator slashed"),
+                    }
+                    self.event(
+                        "slashed",
+                        &SlashedEvent {
+                            address,
+                            stake: *amount,
+                            burned,
+                            evidence: match tx {
+                                Tx::Evidence(e) => Some(e.index),
+                                _ => None,
+                            },
+                        },
+                    );
+                }
+                Tx::Transfer(t) => self.event("transfer", t),
+                _ => {}
             }
         }
         let finalized = match &mut self.ledger {
@@ -400,6 +418,7 @@ impl Round {
                         address: &v.address,
                         stake: v.stake,
                         burned: self.burned,
+                        evidence: None,
                     },
                 );
                 self.changed();
@@ -455,7 +474,10 @@ impl Round {
                 let _ = reply.send(Ok(self.add_validator(address, stake)));
             }
             Command::Attest { attestation, reply } => match &mut self.ledger {
-                Some(l) => l.attest(attestation, self.number, reply),
+                Some(l) => {
+                    l.attest(attestation, self.number, reply);
+                    self.cap_slashed_bonds();
+                }
                 None => {
                     let _ = reply.send(Err(ledger::AttestError::Tutorial));
                 }
@@ -524,6 +546,22 @@ impl Round {
         }
     }
 
+    /// Ledger mode: an account slashed on evidence keeps bonded no more than its balance
+    /// less what is pending out (the slash included), so its draw weight stays within what
+    /// it holds.
+    fn cap_slashed_bonds(&mut self) {
+        let Some(l) = &mut self.ledger else { return };
+        for address in l.take_slashed() {
+            let cap = l.bond_cap(&address);
+            for v in self.validators.values_mut() {
+                if *v.address == *address && v.stake > cap {
+                    l.unbond(&address, v.stake - cap);
+                    v.stake = cap;
+                }
+            }
+        }
+    }
+
     /// Removes a validator and its pending candidate, at once: it can no longer win.
     fn remove(&mut self, id: u64) -> Option<Validator> {
         let v = self.validators.remove(&id)?;
@@ -545,9 +583,13 @@ impl Round {
         self.number += 1;
         self.rounds_run += 1;
         self.shared.round.store(self.number, Ordering::Relaxed);
-        // Blocks whose attestation window ended with this round take no more.
+        // Blocks whose attestation window ended with this round take no more, and their
+        // snapshot stake is free to move.
         if let Some(l) = &mut self.ledger {
             l.tracker.close_before(self.number);
+            if l.relock_due(self.number) {
+                l.relock(self.number);
+            }
         }
         if let TickSource::Every(_, period) = &self.ticks {
             self.next_tick = Some(Instant::now() + *period);

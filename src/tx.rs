@@ -409,6 +409,50 @@ pub enum Tx {
     /// An attestation counted toward a block's finality; it moves no tokens.
     #[serde(rename = "attest")]
     Attest(Attestation),
+    /// Evidence: `Address` signed two different hashes for block `Index`; `Amount` of its
+    /// snapshot stake is burned.
+    #[serde(rename = "evidence")]
+    Evidence(Evidence),
+}
+
+/// An evidence slash: both signed attestations, checkable by anyone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Evidence {
+    #[serde(rename = "Address")]
+    pub address: String,
+    #[serde(rename = "Index")]
+    pub index: u64,
+    /// Burned: at most its stake in the snapshot of block `Index`'s epoch.
+    #[serde(rename = "Amount")]
+    pub amount: u64,
+    /// The round in progress when the second signature arrived.
+    #[serde(rename = "Round")]
+    pub round: u64,
+    #[serde(rename = "FirstHash")]
+    pub first_hash: String,
+    #[serde(rename = "FirstSignature")]
+    pub first_signature: String,
+    #[serde(rename = "SecondHash")]
+    pub second_hash: String,
+    #[serde(rename = "SecondSignature")]
+    pub second_signature: String,
+}
+
+impl Evidence {
+    /// Both signed messages with their signatures: what a checker verifies.
+    pub fn signed(&self, chain_id: &str) -> [(String, &str); 2] {
+        [
+            (
+                attest_message(chain_id, self.index, &self.first_hash),
+                &self.first_signature,
+            ),
+            (
+                attest_message(chain_id, self.index, &self.second_hash),
+                &self.second_signature,
+            ),
+        ]
+    }
 }
 
 /// A transfer inside a block's transaction list, with the file's capitalised field names.
@@ -458,7 +502,9 @@ impl Tx {
     /// The line `TxHash` hashes (without its `\n`):
     /// `transfer <from> <to> <amount> <nonce> <signature>`,
     /// `slash <address> <amount> <round> <line>`, `reward <to> <amount> <cut>`,
-    /// `attest <address> <index> <hash> <round> <signature>`.
+    /// `attest <address> <index> <hash> <round> <signature>`,
+    /// `evidence <address> <index> <amount> <round> <first hash> <first signature>
+    /// <second hash> <second signature>`.
     pub fn canonical_line(&self) -> String {
         match self {
             Tx::Transfer(t) => format!(
@@ -476,6 +522,17 @@ impl Tx {
                 "attest {} {} {} {} {}",
                 a.address, a.index, a.hash, a.round, a.signature
             ),
+            Tx::Evidence(e) => format!(
+                "evidence {} {} {} {} {} {} {} {}",
+                e.address,
+                e.index,
+                e.amount,
+                e.round,
+                e.first_hash,
+                e.first_signature,
+                e.second_hash,
+                e.second_signature
+            ),
         }
     }
 
@@ -484,13 +541,14 @@ impl Tx {
         hex::encode(Sha256::digest(self.canonical_line().as_bytes()))
     }
 
-    /// `"transfer"`, `"slash"`, `"reward"` or `"attest"`.
+    /// `"transfer"`, `"slash"`, `"reward"`, `"attest"` or `"evidence"`.
     pub fn kind(&self) -> &'static str {
         match self {
             Tx::Transfer(_) => "transfer",
             Tx::Slash { .. } => "slash",
             Tx::Reward { .. } => "reward",
             Tx::Attest(_) => "attest",
+            Tx::Evidence(_) => "evidence",
         }
     }
 }
@@ -533,6 +591,13 @@ pub enum TxError {
         address: String,
         amount: u64,
         available: u64,
+    },
+    #[error("amount {amount} is more than the {transferable} that {address} may move now: {locked} of its balance is snapshot stake, locked until the attestation windows of its epochs close (evidence of a double attestation could still burn it)")]
+    Locked {
+        address: String,
+        amount: u64,
+        transferable: u64,
+        locked: u64,
     },
     #[error("{0} holds no tokens on this chain")]
     Unknown(String),

@@ -68,6 +68,7 @@ impl Round {
         if let Some(l) = &mut self.ledger {
             l.snapshots.push(std::sync::Arc::new(snapshot));
             l.snapshot_committed = false;
+            l.relock(round);
         }
         self.changed();
         Ok(())

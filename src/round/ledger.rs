@@ -11,11 +11,15 @@ use std::sync::{Arc, OnceLock};
 use serde::{Serialize, Serializer};
 use tokio::sync::oneshot;
 
-use crate::attest::{BlockFinality, FinalityView, Finalized, Refusal, Tracker, Vote};
+use crate::attest::{
+    BlockFinality, Counted, Equivocation, FinalityView, Finalized, Refusal, Tracker, Vote,
+};
 use crate::epoch::Snapshot;
 use crate::round::NotEntrant;
 use crate::store::LedgerOpened;
-use crate::tx::{Account, Accounts, ApplyError, Attestation, Transfer, Tx, TxError};
+use crate::tx::{
+    check_signature, Account, Accounts, ApplyError, Attestation, Evidence, Transfer, Tx, TxError,
+};
 
 /// Who is told once a pool entry is on stable storage.
 pub enum Ack {
@@ -29,6 +33,13 @@ pub enum Ack {
         BlockFinality,
         Option<Finalized>,
     ),
+    /// An evidence slash, with the attester to refuse when its wrong hash made it.
+    Evidence(
+        Option<(
+            oneshot::Sender<Result<BlockFinality, AttestError>>,
+            AttestError,
+        )>,
+    ),
 }
 
 /// Why an attestation is not counted: the text after `attest refused: `.
@@ -40,6 +51,13 @@ pub enum AttestError {
     Invalid(TxError),
     #[error("this server runs in tutorial mode: there are no attestations")]
     Tutorial,
+    #[error("{refusal}; you had signed {first} for block {index}: two hashes for one block are evidence, and {amount} of your stake is burned")]
+    Equivocation {
+        refusal: Refusal,
+        first: String,
+        index: u64,
+        amount: u64,
+    },
 }
 
 /// What a login finds.
@@ -210,6 +228,10 @@ pub struct Ledger {
     pool_view: PoolView,
     /// What the pool's slashes burn.
     pool_burned: u128,
+    /// Accounts slashed on evidence whose bonds the round task has not capped yet.
+    slashed_now: Vec<String>,
+    /// Accounts whose snapshot stake is locked now (see [`Ledger::relock`]).
+    locked: Vec<String>,
 }
 
 impl Ledger {
@@ -226,6 +248,8 @@ impl Ledger {
             sessions: HashSet::new(),
             pool_view: PoolView::default(),
             pool_burned: 0,
+            slashed_now: Vec::new(),
+            locked: Vec::new(),
             snapshot_committed: opened
                 .snapshots
                 .last()
@@ -258,6 +282,7 @@ impl Ledger {
                             .map_err(|e| e.to_string())
                     })
                     .err(),
+                Tx::Evidence(e) => l.recheck_evidence(e).err(),
             };
             if let Some(why) = why {
                 return Err(format!("pending entry {}: {why}", i + 1));
@@ -350,13 +375,147 @@ impl Ledger {
         // Counted now, so a duplicate in the same fsync group is refused; readers and the
         // attester hear of it only once it is durable.
         match self.tracker.count(&vote(&a)) {
-            Ok((count, finalized)) => self
-                .unsynced
-                .push((Tx::Attest(a), Ack::Attest(reply, count, finalized))),
+            Ok(Counted {
+                finality,
+                finalized,
+                evidence,
+            }) => {
+                self.unsynced
+                    .push((Tx::Attest(a), Ack::Attest(reply, finality, finalized)));
+                if let Some(ev) = evidence {
+                    self.evidence(ev, round, None);
+                }
+            }
+            Err(refusal @ Refusal::WrongHash { .. }) => {
+                // Signed, but not this block's hash: kept, and evidence with another.
+                match self.tracker.equivocation(&vote(&a)) {
+                    Some(ev) => {
+                        let (first, index) = (ev.first.0.clone(), ev.index);
+                        let why = |amount| AttestError::Equivocation {
+                            refusal: refusal.clone(),
+                            first: first.clone(),
+                            index,
+                            amount,
+                        };
+                        self.evidence(ev, round, Some((reply, &why)));
+                    }
+                    None => {
+                        let _ = reply.send(Err(refusal.into()));
+                    }
+                }
+            }
             Err(e) => {
                 let _ = reply.send(Err(e.into()));
             }
         }
+    }
+
+    /// Admits the evidence slash for `ev`: its snapshot stake, or as much of it as its
+    /// balance still holds beyond what is pending out. The attester whose signature made the
+    /// evidence (if it did) is answered once the slash is durable. Returns whether anything
+    /// is burned; the account's bond is capped by the round task ([`Ledger::bond_cap`]).
+    fn evidence(
+        &mut self,
+        ev: Equivocation,
+        round: u64,
+        refuse: Option<(
+            oneshot::Sender<Result<BlockFinality, AttestError>>,
+            &dyn Fn(u64) -> AttestError,
+        )>,
+    ) -> bool {
+        let account = self.accounts.get(&ev.address);
+        let amount = ev
+            .stake
+            .min(account.balance.saturating_sub(account.pending_out));
+        if amount == 0 {
+            if let Some((reply, why)) = refuse {
+                let _ = reply.send(Err(why(0)));
+            }
+            return false;
+        }
+        let tx = Tx::Evidence(Evidence {
+            address: ev.address.clone(),
+            index: ev.index,
+            amount,
+            round,
+            first_hash: ev.first.0,
+            first_signature: ev.first.1,
+            second_hash: ev.second.0,
+            second_signature: ev.second.1,
+        });
+        self.accounts.admit(&tx);
+        self.slashed_now.push(ev.address);
+        let ack = refuse.map(|(reply, why)| (reply, why(amount)));
+        self.unsynced.push((tx, Ack::Evidence(ack)));
+        true
+    }
+
+    /// Locks, for the round in progress `round`, the snapshot stake of every account in a
+    /// snapshot whose attestation window is open (the one in force and the one before it),
+    /// and releases the rest. Run when a snapshot is taken, when a window closes, and at
+    /// start-up: O(snapshot) each time, a few times an epoch.
+    pub fn relock(&mut self, round: u64) {
+        for address in self.locked.drain(..) {
+            if let Some(a) = self.accounts.map.get_mut(&address) {
+                a.locked = 0;
+            }
+        }
+        for s in self.snapshots.iter().rev().take(2) {
+            if crate::attest::window_end(s) < round {
+                continue;
+            }
+            for (address, stake) in &s.stakes {
+                let a = self.accounts.map.entry(address.clone()).or_default();
+                if a.locked == 0 {
+                    self.locked.push(address.clone());
+                }
+                a.locked = a.locked.max(*stake);
+            }
+        }
+    }
+
+    /// Whether a snapshot's window closed with the round before `round`.
+    pub fn relock_due(&self, round: u64) -> bool {
+        self.snapshots
+            .iter()
+            .rev()
+            .take(2)
+            .any(|s| crate::attest::window_end(s).saturating_add(1) == round)
+    }
+
+    /// Accounts slashed on evidence since the round task last asked: their bonds must be
+    /// capped ([`Ledger::bond_cap`]).
+    pub fn take_slashed(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.slashed_now)
+    }
+
+    /// The most `address` may keep bonded: its balance less what is pending out of it.
+    pub fn bond_cap(&self, address: &str) -> u64 {
+        let a = self.accounts.get(address);
+        a.balance.saturating_sub(a.pending_out)
+    }
+
+    /// A pending evidence slash read back from the pool log at start-up: checked again.
+    fn recheck_evidence(&mut self, e: &Evidence) -> Result<(), String> {
+        for (message, signature) in e.signed(&self.chain_id) {
+            check_signature(&e.address, message.as_bytes(), signature)
+                .map_err(|err| err.to_string())?;
+        }
+        let stake = self.tracker.check_evidence(
+            &e.address,
+            e.index,
+            (&e.first_hash, &e.second_hash),
+            e.round,
+        )?;
+        let a = self.accounts.get(&e.address);
+        let room = a.balance.saturating_sub(a.pending_out);
+        if e.amount == 0 || e.amount > stake.min(room) {
+            return Err(format!(
+                "burns {} of {}'s snapshot stake {stake} with {room} left to burn",
+                e.amount, e.address
+            ));
+        }
+        Ok(())
     }
 
     /// Block `index` with `hash` joined the chain, in the epoch in force.
@@ -419,6 +578,10 @@ impl Ledger {
                     let _ = reply.send(Ok(count));
                     finalized.extend(made_final);
                 }
+                Ack::Evidence(Some((reply, why))) => {
+                    let _ = reply.send(Err(why));
+                }
+                Ack::Evidence(None) => {}
             }
         }
         finalized
@@ -502,12 +665,13 @@ fn vote(a: &Attestation) -> Vote<'_> {
         index: a.index,
         hash: &a.hash,
         round: a.round,
+        signature: &a.signature,
     }
 }
 
 fn slash_amount(tx: &Tx) -> u128 {
     match tx {
-        Tx::Slash { amount, .. } => u128::from(*amount),
+        Tx::Slash { amount, .. } | Tx::Evidence(Evidence { amount, .. }) => u128::from(*amount),
         _ => 0,
     }
 }
@@ -542,6 +706,16 @@ pub enum PendingFields {
         round: u64,
         signature: String,
     },
+    Evidence {
+        address: String,
+        index: u64,
+        amount: u64,
+        round: u64,
+        first_hash: String,
+        first_signature: String,
+        second_hash: String,
+        second_signature: String,
+    },
 }
 
 fn pool_fields(tx: &Tx) -> PendingFields {
@@ -571,6 +745,16 @@ fn pool_fields(tx: &Tx) -> PendingFields {
             hash: a.hash,
             round: a.round,
             signature: a.signature,
+        },
+        Tx::Evidence(e) => PendingFields::Evidence {
+            address: e.address,
+            index: e.index,
+            amount: e.amount,
+            round: e.round,
+            first_hash: e.first_hash,
+            first_signature: e.first_signature,
+            second_hash: e.second_hash,
+            second_signature: e.second_signature,
         },
     }
 }

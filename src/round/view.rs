@@ -164,6 +164,9 @@ pub(super) struct SlashedEvent<'a> {
     pub(super) address: &'a str,
     pub(super) stake: u64,
     pub(super) burned: u128,
+    /// The block it signed two hashes for, when the slash is on evidence.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub(super) evidence: Option<u64>,
 }
 
 #[derive(Serialize)]
