@@ -2,7 +2,7 @@
 //! listens until the run ends, and hands back a [`BotReport`]. [`Ctx`] is what all bots
 //! share: the settings, the live [`Counters`] and the table of announced blocks.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::io;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -15,12 +15,14 @@ use rand::Rng;
 use tokio::io::AsyncWriteExt;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::TcpStream;
+use tokio::sync::broadcast;
 use tokio::time::{sleep_until, timeout, Instant, Interval, MissedTickBehavior};
 use tokio_util::codec::FramedRead;
 use tokio_util::sync::CancellationToken;
 
 use ed25519_dalek::SigningKey;
 
+use super::attestor::{attest_line, Recent, SharedVerdicts, Verdict};
 use super::protocol::{Announcement, Reply, ReplyCodec};
 use super::tally::{Deliveries, Rounds};
 use crate::tx::{sign_auth, Transfer};
@@ -46,6 +48,8 @@ const BPM_RANGE: std::ops::RangeInclusive<u32> = 55..=180;
 /// Blocks whose every delivery time is kept for the lag quantiles (memory: 8 bytes per
 /// delivery, so 120 blocks x 10,000 connections is about 10 MB).
 const MAX_TIMED_BLOCKS: usize = 120;
+/// Blocks a bot heard of whose shared verdict it still waits for.
+const MAX_WAITING_VERDICTS: usize = 8;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Role {
@@ -80,6 +84,14 @@ pub(super) struct Counters {
     pub(super) transfers_sent: AtomicU64,
     pub(super) transfers_accepted: AtomicU64,
     pub(super) transfers_refused: AtomicU64,
+    /// Ledger mode with `--http`: `attest` lines sent, and their answers.
+    pub(super) attests_sent: AtomicU64,
+    pub(super) attests_accepted: AtomicU64,
+    pub(super) attests_refused: AtomicU64,
+    /// `block <k> final` lines, over all connections.
+    pub(super) final_lines: AtomicU64,
+    /// The last attestation answer or `final` line, for the drain.
+    pub(super) last_attest_us: AtomicU64,
 }
 
 /// One announced block, as seen by all bots together.
@@ -94,6 +106,13 @@ pub(super) struct Slot {
     pub(super) mismatches: u64,
     /// Every delivery time, for the first [`MAX_TIMED_BLOCKS`] blocks.
     pub(super) times_us: Option<Vec<u64>>,
+}
+
+/// The first `block <k> final` line any bot received for block k.
+#[derive(Debug, Clone)]
+pub(super) struct FinalSlot {
+    pub(super) first_us: u64,
+    pub(super) percent: String,
 }
 
 /// What all bots share.
@@ -117,11 +136,28 @@ pub(super) struct Ctx {
     pub(super) transfer_every: Option<Duration>,
     /// One refusal text, to show why transfers were refused.
     pub(super) refusal_sample: Mutex<Option<String>>,
+    /// Ledger mode with `--http`: each block's draw recomputed once for every bot.
+    pub(super) verdicts: Option<Arc<SharedVerdicts>>,
+    /// When each block was first said to be final.
+    pub(super) finals: Mutex<BTreeMap<u64, FinalSlot>>,
+    /// One `attest refused:` reason.
+    pub(super) attest_refusal_sample: Mutex<Option<String>>,
 }
 
 impl Ctx {
     pub(super) fn now_us(&self) -> u64 {
         u64::try_from(self.start.elapsed().as_micros()).unwrap_or(u64::MAX)
+    }
+
+    pub(super) fn record_final(&self, index: u64, percent: String, at_us: u64) {
+        let c = &self.counters;
+        c.final_lines.fetch_add(1, Ordering::Relaxed);
+        c.last_attest_us.fetch_max(at_us, Ordering::Relaxed);
+        let mut finals = self.finals.lock().unwrap_or_else(|p| p.into_inner());
+        finals.entry(index).or_insert(FinalSlot {
+            first_us: at_us,
+            percent,
+        });
     }
 
     pub(super) fn record_delivery(&self, announcement: Announcement, at_us: u64) {
@@ -297,6 +333,20 @@ impl BotReport {
                 let mut sample = ctx.refusal_sample.lock().unwrap_or_else(|p| p.into_inner());
                 sample.get_or_insert(why);
             }
+            Reply::AttestAccepted { .. } => {
+                c.attests_accepted.fetch_add(1, Ordering::Relaxed);
+                c.last_attest_us.fetch_max(ctx.now_us(), Ordering::Relaxed);
+            }
+            Reply::AttestRefused(why) => {
+                c.attests_refused.fetch_add(1, Ordering::Relaxed);
+                c.last_attest_us.fetch_max(ctx.now_us(), Ordering::Relaxed);
+                let mut sample = ctx
+                    .attest_refusal_sample
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner());
+                sample.get_or_insert(why);
+            }
+            Reply::Final { index, percent } => ctx.record_final(index, percent, ctx.now_us()),
             Reply::AuthFailed(why) => {
                 self.other += 1;
                 c.other.fetch_add(1, Ordering::Relaxed);
@@ -561,7 +611,6 @@ async fn tick(interval: &mut Option<Interval>) {
     }
 }
 
-/// Reads until the end, proposing a BPM every `every` until the stop.
 /// A logged-in bot's transfers: amount 1 to a random other account, nonces in order.
 struct Sender {
     key: SigningKey,
@@ -569,6 +618,87 @@ struct Sender {
     chain_id: String,
 }
 
+/// A logged-in bot's attestations: each block it heard of, once the shared recomputation
+/// of that block succeeded for the hash this bot was announced.
+struct Attester {
+    shared: Arc<SharedVerdicts>,
+    verdict_rx: broadcast::Receiver<Arc<Verdict>>,
+    /// Blocks heard of whose verdict is not known yet, with their announced hash.
+    waiting: VecDeque<(u64, String)>,
+    attested: Recent,
+}
+
+impl Attester {
+    fn new(shared: &Arc<SharedVerdicts>) -> Attester {
+        Attester {
+            shared: shared.clone(),
+            verdict_rx: shared.subscribe(),
+            waiting: VecDeque::new(),
+            attested: Recent::default(),
+        }
+    }
+
+    /// The `attest` line to send for `a`, when its verdict is known and good.
+    fn on_announcement(&mut self, s: &Sender, a: &Announcement) -> Option<String> {
+        let hash = a.hash.as_deref()?;
+        match self.shared.announce(&s.chain_id, a) {
+            Some(verdict) => self.decide(s, &verdict, hash),
+            None => {
+                if self.waiting.len() >= MAX_WAITING_VERDICTS {
+                    self.waiting.pop_front();
+                }
+                self.waiting.push_back((a.index, hash.to_owned()));
+                None
+            }
+        }
+    }
+
+    /// The `attest` line to send now that `verdict` is known, for a block this bot heard of.
+    fn on_verdict(&mut self, s: &Sender, verdict: &Verdict) -> Option<String> {
+        let at = self.waiting.iter().position(|(i, _)| *i == verdict.index)?;
+        let (_, hash) = self.waiting.remove(at)?;
+        self.decide(s, verdict, &hash)
+    }
+
+    fn decide(&mut self, s: &Sender, verdict: &Verdict, hash: &str) -> Option<String> {
+        let good = verdict.outcome.is_ok() && verdict.hash.as_deref() == Some(hash);
+        (good && self.attested.insert(verdict.index)).then(|| {
+            let mut line = attest_line(&s.key, &s.chain_id, verdict.index, hash);
+            line.push('\n');
+            line
+        })
+    }
+}
+
+/// The next verdict; never, without an attester.
+async fn next_verdict(attester: &mut Option<Attester>) -> Arc<Verdict> {
+    if let Some(a) = attester {
+        loop {
+            match a.verdict_rx.recv().await {
+                Ok(v) => return v,
+                // Verdicts missed: their blocks stay in `waiting` until pushed out.
+                Err(broadcast::error::RecvError::Lagged(_)) => {}
+                Err(broadcast::error::RecvError::Closed) => break,
+            }
+        }
+    }
+    std::future::pending().await
+}
+
+async fn send_attest(
+    ctx: &Ctx,
+    writer: &mut OwnedWriteHalf,
+    line: Option<String>,
+) -> io::Result<()> {
+    if let Some(line) = line {
+        write_line(writer, line.as_bytes()).await?;
+        ctx.counters.attests_sent.fetch_add(1, Ordering::Relaxed);
+    }
+    Ok(())
+}
+
+/// Reads until the end, proposing a BPM every `every` until the stop; a logged-in bot
+/// (`sender`) also sends transfers (`--transfers-per-sec`) and attestations (`--http`).
 async fn listen(
     ctx: &Ctx,
     lines: &mut Lines,
@@ -594,6 +724,10 @@ async fn listen(
         i
     });
     let mut proposing = ticker.is_some();
+    let mut attester = match (&ctx.verdicts, &sender) {
+        (Some(shared), Some(_)) => Some(Attester::new(shared)),
+        _ => None,
+    };
     loop {
         tokio::select! {
             biased;
@@ -614,8 +748,27 @@ async fn listen(
                     ctx.counters.transfers_sent.fetch_add(1, Ordering::Relaxed);
                 }
             }
+            verdict = next_verdict(&mut attester) => {
+                let line = match (&mut attester, &sender) {
+                    (Some(a), Some(s)) => a.on_verdict(s, &verdict),
+                    _ => None,
+                };
+                if let Err(e) = send_attest(ctx, &mut writer, line).await {
+                    return Outcome::Closed(format!("sending an attestation: {e}"));
+                }
+            }
             item = lines.next() => match item {
                 Some(Ok(Reply::Shutdown)) => return Outcome::ServerShutdown,
+                Some(Ok(Reply::Announcement(a))) => {
+                    let line = match (&mut attester, &sender) {
+                        (Some(att), Some(s)) => att.on_announcement(s, &a),
+                        _ => None,
+                    };
+                    report.observe(ctx, Reply::Announcement(a));
+                    if let Err(e) = send_attest(ctx, &mut writer, line).await {
+                        return Outcome::Closed(format!("sending an attestation: {e}"));
+                    }
+                }
                 Some(Ok(reply)) => report.observe(ctx, reply),
                 Some(Err(e)) => return Outcome::Closed(e.to_string()),
                 None => return Outcome::Closed("the server closed the connection".into()),

@@ -9,6 +9,14 @@
 //! from `GET /api/accounts/{address}`; without `--http` it is refused with a hint to use
 //! `pos-lottery transfer`.
 //!
+//! With `--http` (and without `--no-attest`), a logged-in session also attests: on each
+//! `winning validator: ... hash <H>)` line it fetches block k, block k-1 and the draw of block k
+//! over HTTP, recomputes the draw (see [`super::recompute`]), and only when everything checks
+//! out sends `attest <k> <H> <signature>`, shown on stderr as `> attest ...`; otherwise it says
+//! `not attesting block k: <why>` on stderr. One check per block, a few at a time, off the
+//! reading loop. A server whose block documents carry no `final` field takes no attestations
+//! (it would read the line as a BPM and slash): then the client says so once and stops.
+//!
 //! Stdin is read on its own thread (a blocking read cannot be cancelled, so it must not hold
 //! up the runtime's exit); the socket, both halves, is owned by the one `select!` loop.
 //! The client exits 0 when the server closes the connection; the end of stdin does not close
@@ -17,12 +25,15 @@
 use std::io::{BufRead as _, Write as _};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Semaphore};
 
+use super::attestor::{attest_line, Recent, Skip, Source, MAX_CHECKS};
+use super::protocol::{parse_announcement, Announcement};
 use super::sign::Challenge;
 use super::tool::{is_address, read_key_file, ToolError};
 use super::transfer::fetch_next_nonce;
@@ -33,6 +44,8 @@ use crate::tx::{self, Transfer};
 const MAX_INSPECTED_LINE: usize = 1024;
 /// Typed lines waiting for the socket.
 const STDIN_QUEUE: usize = 16;
+/// Checked blocks waiting for the socket.
+const VERDICT_QUEUE: usize = 16;
 
 /// `pos-lottery connect`: an `nc` that logs in with a key file.
 #[derive(clap::Args, Debug)]
@@ -43,10 +56,14 @@ pub struct ConnectArgs {
     /// The server's TCP address; a bare port means 127.0.0.1:PORT
     #[arg(long, env = "ADDR", default_value = "127.0.0.1:9000", value_parser = crate::config::parse_addr)]
     pub addr: SocketAddr,
-    /// The server's HTTP address, to look up the account's next nonce: turns a typed
-    /// `send <to> <amount>` into a signed transfer (without it, use `pos-lottery transfer`)
+    /// The server's HTTP address: turns a typed `send <to> <amount>` into a signed transfer
+    /// (the nonce looked up there; without it, use `pos-lottery transfer`), and attests each
+    /// announced block once its draw recomputes from that server's documents
     #[arg(long, value_name = "HOST:PORT", value_parser = crate::config::parse_addr)]
     pub http: Option<SocketAddr>,
+    /// With --http: never attest blocks
+    #[arg(long)]
+    pub no_attest: bool,
 }
 
 /// Runs the session until the server closes it.
@@ -64,6 +81,12 @@ pub async fn run(args: ConnectArgs) -> Result<(), ToolError> {
     std::thread::spawn(move || read_stdin(&line_tx));
 
     let mut login = Login::new(key);
+    // Kept here so the verdict channel never closes (a closed one would wake the loop).
+    let (verdict_tx, mut verdict_rx) = mpsc::channel(VERDICT_QUEUE);
+    let mut attesting = args
+        .http
+        .filter(|_| !args.no_attest)
+        .map(|http| Attesting::new(http, verdict_tx.clone()));
     let mut tap = LineTap::default();
     let mut buf = vec![0u8; 16 * 1024];
     let mut stdin_open = true;
@@ -92,6 +115,26 @@ pub async fn run(args: ConnectArgs) -> Result<(), ToolError> {
                              or quit and connect with another key)"
                         ),
                     }
+                    if let (Some(a), Some(attesting)) = (parse_announcement(&line), &mut attesting) {
+                        attesting.on_announcement(a, &login);
+                    }
+                }
+            }
+            Some((announced, outcome)) = verdict_rx.recv() => {
+                let index = announced.index;
+                match outcome {
+                    Ok(()) => {
+                        if let Some(line) = login.attest_line(&announced) {
+                            send_line(&mut writer, &mut writable, &line).await;
+                        }
+                    }
+                    Err(Skip::Unsupported(why)) => {
+                        if let Some(a) = attesting.as_mut().filter(|a| !a.off) {
+                            a.off = true;
+                            eprintln!("not attesting: {why}");
+                        }
+                    }
+                    Err(why) => eprintln!("not attesting block {index}: {why}"),
                 }
             }
             typed = line_rx.recv(), if stdin_open => {
@@ -151,6 +194,59 @@ fn read_stdin(line_tx: &mpsc::Sender<Vec<u8>>) {
     }
 }
 
+/// The attestations of a session with `--http`: one check per announced block.
+struct Attesting {
+    http: SocketAddr,
+    /// For the chain of the last login.
+    source: Option<Arc<Source>>,
+    permits: Arc<Semaphore>,
+    /// Blocks already checked (or being checked).
+    checked: Recent,
+    /// The server takes no attestations.
+    off: bool,
+    verdict_tx: mpsc::Sender<(Announcement, Result<(), Skip>)>,
+}
+
+impl Attesting {
+    fn new(
+        http: SocketAddr,
+        verdict_tx: mpsc::Sender<(Announcement, Result<(), Skip>)>,
+    ) -> Attesting {
+        Attesting {
+            http,
+            source: None,
+            permits: Arc::new(Semaphore::new(MAX_CHECKS)),
+            checked: Recent::default(),
+            off: false,
+            verdict_tx,
+        }
+    }
+
+    /// Starts checking `announced`, once, when the session is logged in.
+    fn on_announcement(&mut self, announced: Announcement, login: &Login) {
+        let Some(chain_id) = login.chain_id() else {
+            return;
+        };
+        if self.off || !self.checked.insert(announced.index) {
+            return;
+        }
+        let source = match &self.source {
+            Some(s) if s.chain_id() == chain_id => s.clone(),
+            _ => {
+                let s = Arc::new(Source::new(self.http, chain_id.to_owned()));
+                self.source = Some(s.clone());
+                s
+            }
+        };
+        let permits = self.permits.clone();
+        let verdict_tx = self.verdict_tx.clone();
+        tokio::spawn(async move {
+            let outcome = source.check_async(announced.clone(), permits).await;
+            let _ = verdict_tx.send((announced, outcome)).await;
+        });
+    }
+}
+
 /// The login: answers each new challenge once, and remembers the chain id for transfers.
 struct Login {
     key: SigningKey,
@@ -158,6 +254,8 @@ struct Login {
     /// The last challenge answered: the server repeats it after a failed login, and the same
     /// key would only fail again.
     answered: Option<Challenge>,
+    /// The server welcomed the answer to the last challenge.
+    welcomed: bool,
 }
 
 /// What a server line means to the login.
@@ -176,19 +274,43 @@ impl Login {
             address: tx::address_of(&key),
             key,
             answered: None,
+            welcomed: false,
         }
     }
 
     fn on_server_line(&mut self, line: &str) -> ServerLine {
         let Some(challenge) = Challenge::from_server_line(line) else {
+            if self.answered.is_some() && line.starts_with("welcome ") {
+                self.welcomed = true;
+            }
             return ServerLine::Other;
         };
+        self.welcomed = false;
         if self.answered.as_ref() == Some(&challenge) {
             return ServerLine::Repeated;
         }
         let auth = challenge.auth_line(&self.key);
         self.answered = Some(challenge);
         ServerLine::Answer(auth)
+    }
+
+    /// The chain id of a logged-in session.
+    fn chain_id(&self) -> Option<&str> {
+        self.answered
+            .as_ref()
+            .filter(|_| self.welcomed)
+            .map(|c| c.chain_id.as_str())
+    }
+
+    /// The `attest` line for a block whose check passed, while logged in.
+    fn attest_line(&self, announced: &Announcement) -> Option<String> {
+        let hash = announced.hash.as_deref()?;
+        Some(attest_line(
+            &self.key,
+            self.chain_id()?,
+            announced.index,
+            hash,
+        ))
     }
 
     /// The `transfer` line for a typed `send`, with the next nonce fetched over HTTP.
@@ -337,6 +459,42 @@ mod tests {
             login.on_server_line(&other),
             ServerLine::Answer(_)
         ));
+    }
+
+    #[test]
+    fn only_a_welcomed_login_attests() {
+        let key = SigningKey::from_bytes(&[3; 32]);
+        let mut login = Login::new(key.clone());
+        let hash = "ab".repeat(32);
+        let announced = crate::client::protocol::Announcement {
+            index: 4,
+            winner: "x".into(),
+            bpm: 70,
+            stake: 1,
+            total: 2,
+            hash: Some(hash.clone()),
+        };
+        // Before any challenge, a welcome means nothing.
+        login.on_server_line("welcome x: balance 1");
+        assert_eq!(login.attest_line(&announced), None);
+        login.on_server_line(&format!("challenge {ID} {NONCE}"));
+        assert_eq!(login.attest_line(&announced), None);
+        login.on_server_line(&format!(
+            "welcome {}: balance 5, available 5, 0 wins, next nonce 1",
+            login.address
+        ));
+        assert_eq!(
+            login.attest_line(&announced),
+            Some(attest_line(&key, ID, 4, &hash))
+        );
+        // A new challenge (a failed login, another session): not logged in until welcomed.
+        login.on_server_line(&format!("challenge {ID} {}", "1".repeat(64)));
+        assert_eq!(login.chain_id(), None);
+        let mut no_hash = announced;
+        no_hash.hash = None;
+        login.on_server_line("welcome again");
+        assert_eq!(login.chain_id(), Some(ID));
+        assert_eq!(login.attest_line(&no_hash), None);
     }
 
     #[test]

@@ -15,14 +15,20 @@
 //! - [`connect`]: `connect`, an `nc` that logs in by itself and turns `send` into transfers;
 //! - [`transfer`]: `transfer`, a signed transfer submitted over HTTP;
 //! - [`http_client`]: the minimal HTTP/1.1 client those two use;
+//! - [`recompute`]: pure: recomputing block k's draw from the server's HTTP documents, the
+//!   check before `connect` and the `simulate` bots attest it;
+//! - [`attestor`]: fetching those documents off the reading loop, once per block (for all bots
+//!   together in `simulate`), and the signed `attest` line;
 //! - [`tool`]: their [`ToolError`] (the exit code) and key files on disk.
 
 pub mod args;
+pub mod attestor;
 mod bot;
 pub mod connect;
 pub mod http_client;
 pub mod keys;
 pub mod protocol;
+pub mod recompute;
 mod render;
 mod report;
 pub mod sign;

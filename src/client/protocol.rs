@@ -48,6 +48,18 @@ pub enum Reply {
     /// `transfer accepted: <id> ...` / `transfer refused: <reason>`.
     TransferAccepted,
     TransferRefused(String),
+    /// Ledger mode: `attest accepted: block <k>, <a> of <t> snapshot stake attested`.
+    AttestAccepted {
+        index: u64,
+    },
+    /// Ledger mode: `attest refused: <reason>` (blocks of the bootstrap epoch, for one).
+    AttestRefused(String),
+    /// Ledger mode, to every connection: `block <k> final: <p>% of stake attested`.
+    Final {
+        index: u64,
+        /// As the server writes it: `75.0`.
+        percent: String,
+    },
     Validator {
         address: String,
         stake: u64,
@@ -89,6 +101,21 @@ pub fn parse_announcement(line: &str) -> Option<Announcement> {
         stake: stake.parse().ok()?,
         total: total.parse().ok()?,
         hash,
+    })
+}
+
+/// `block <k> final: <p>% of stake attested`.
+fn parse_final(line: &str) -> Option<Reply> {
+    let (index, rest) = line.strip_prefix("block ")?.split_once(" final: ")?;
+    let percent = rest.strip_suffix("% of stake attested")?;
+    let (whole, tenths) = percent.split_once('.')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(whole) || !digits(tenths) || !digits(index) {
+        return None;
+    }
+    Some(Reply::Final {
+        index: index.parse().ok()?,
+        percent: percent.to_owned(),
     })
 }
 
@@ -163,6 +190,17 @@ pub fn parse_reply(line: &[u8]) -> Reply {
     }
     if let Some(why) = text.strip_prefix("transfer refused: ") {
         return Reply::TransferRefused(why.to_owned());
+    }
+    if let Some(rest) = text.strip_prefix("attest accepted: block ") {
+        if let Some(index) = leading_u64(rest.as_bytes()) {
+            return Reply::AttestAccepted { index };
+        }
+    }
+    if let Some(why) = text.strip_prefix("attest refused: ") {
+        return Reply::AttestRefused(why.to_owned());
+    }
+    if let Some(a) = parse_final(&text) {
+        return a;
     }
     if let Some((address, stake)) = text
         .strip_prefix("you are validator ")
@@ -354,6 +392,45 @@ pub(super) mod tests {
             parse_reply(b"winning validator: x (block twelve, BPM 72, stake 1 of 2)"),
             Reply::Other("winning validator: x (block twelve, BPM 72, stake 1 of 2)".into())
         );
+    }
+
+    #[test]
+    fn parses_the_attestation_lines() {
+        assert_eq!(
+            parse_reply(b"attest accepted: block 12, 300 of 1200 snapshot stake attested"),
+            Reply::AttestAccepted { index: 12 }
+        );
+        assert_eq!(
+            parse_reply(b"attest refused: block 3 is in epoch 0, which has no snapshot"),
+            Reply::AttestRefused("block 3 is in epoch 0, which has no snapshot".into())
+        );
+        assert_eq!(
+            parse_reply(b"block 12 final: 75.0% of stake attested"),
+            Reply::Final {
+                index: 12,
+                percent: "75.0".into()
+            }
+        );
+        assert_eq!(
+            parse_reply(b"block 7 final: 100.0% of stake attested"),
+            Reply::Final {
+                index: 7,
+                percent: "100.0".into()
+            }
+        );
+        for other in [
+            "block 12 final: 75% of stake attested",
+            "block x final: 75.0% of stake attested",
+            "block 12 final: 75.0% of stake",
+            "attest accepted: block x",
+            "attest accepted",
+        ] {
+            assert_eq!(
+                parse_reply(other.as_bytes()),
+                Reply::Other(other.into()),
+                "{other}"
+            );
+        }
     }
 
     #[test]

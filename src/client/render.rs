@@ -144,6 +144,56 @@ pub(super) fn render(s: &Summary) -> String {
                 .unwrap_or_default()
         );
     }
+    if let Some(a) = &s.attestations {
+        let e_g = |x: &Option<String>| {
+            x.as_ref()
+                .map(|r| format!(" (e.g. {r})"))
+                .unwrap_or_default()
+        };
+        match &a.unsupported {
+            Some(why) if a.sent == 0 => {
+                let _ = writeln!(o, "attestations: none sent: {why}");
+            }
+            _ => {
+                let _ = writeln!(
+                    o,
+                    "attestations: {} sent, {} accepted, {} refused{}; {} blocks recomputed, {} not attested{}",
+                    a.sent,
+                    a.accepted,
+                    a.refused,
+                    e_g(&a.refusal_sample),
+                    a.blocks_recomputed,
+                    a.blocks_not_attested,
+                    e_g(&a.not_attested_sample)
+                );
+                let late = if a.not_final_within_a_round.is_empty() {
+                    String::new()
+                } else {
+                    let list: Vec<String> = a
+                        .not_final_within_a_round
+                        .iter()
+                        .map(u64::to_string)
+                        .collect();
+                    format!(" (not: block {})", list.join(", "))
+                };
+                let _ = writeln!(
+                    o,
+                    "finality: {} of {} blocks said final ({} final lines); {} of {} blocks followed by another were final before it{late}",
+                    a.blocks_final,
+                    s.fanout.blocks,
+                    a.final_lines,
+                    a.final_within_a_round,
+                    a.blocks_followed
+                );
+                let _ = writeln!(
+                    o,
+                    "  announcement to final: {}",
+                    fmt_q(&a.time_to_final_ms, " ms")
+                );
+                let _ = writeln!(o, "  stake attested: {}", fmt_q(&a.final_percent, "%"));
+            }
+        }
+    }
     if s.other_lines > 0 {
         let _ = writeln!(
             o,

@@ -3,11 +3,13 @@
 //! anything at all.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use serde::Serialize;
 
-use super::bot::{BotReport, Outcome, Slot};
+use super::attestor::SharedVerdicts;
+use super::bot::{BotReport, Ctx, FinalSlot, Outcome, Slot};
 use super::simulate::{SimulateArgs, QUIET};
 use super::tally::{
     join_buckets, match_rounds, quantiles, stake_per_round, Drawn, JoinBucket, Quantiles,
@@ -18,6 +20,8 @@ const JOIN_BUCKET: usize = 1000;
 /// A connection must have heard of every block first delivered this long after its prompt:
 /// a block sent just before the server subscribed it may legitimately never reach it.
 const HEAD_GRACE: Duration = Duration::from_secs(1);
+/// Blocks listed as not final in time, at most.
+const LATE_LISTED: usize = 10;
 
 pub(super) struct Times {
     pub(super) stop_us: u64,
@@ -52,6 +56,8 @@ pub(super) struct Summary {
     pub(super) other_sample: Option<String>,
     /// Ledger mode with `--transfers-per-sec`.
     pub(super) transfers: Option<TransferSummary>,
+    /// Ledger mode with `--http`.
+    pub(super) attestations: Option<AttestSummary>,
     pub(super) bots: Vec<BotRow>,
     pub(super) totals: Totals,
 }
@@ -64,6 +70,35 @@ pub(super) struct TransferSummary {
     /// accepted / seconds to the stop.
     pub(super) accepted_per_s: f64,
     pub(super) refusal_sample: Option<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub(super) struct AttestSummary {
+    /// `attest` lines the bots sent, and the answers.
+    pub(super) sent: u64,
+    pub(super) accepted: u64,
+    pub(super) refused: u64,
+    pub(super) refusal_sample: Option<String>,
+    /// Blocks whose draw recomputed from the server's documents (once for all bots).
+    pub(super) blocks_recomputed: u64,
+    /// Blocks not attested: a document could not be fetched, or the recomputation failed.
+    pub(super) blocks_not_attested: u64,
+    pub(super) not_attested_sample: Option<String>,
+    /// Why nothing was attested: the server takes no attestations.
+    pub(super) unsupported: Option<String>,
+    /// `block <k> final` lines over all connections.
+    pub(super) final_lines: u64,
+    /// Blocks announced during the run that were said final.
+    pub(super) blocks_final: usize,
+    /// Blocks announced during the run and followed by another: those said final before
+    /// the next block's first announcement (within one round), and up to 10 that were not.
+    pub(super) blocks_followed: usize,
+    pub(super) final_within_a_round: usize,
+    pub(super) not_final_within_a_round: Vec<u64>,
+    /// From a block's first announcement to its first `final` line, in milliseconds.
+    pub(super) time_to_final_ms: Option<Quantiles>,
+    /// The percentage the `final` line gave, per block said final.
+    pub(super) final_percent: Option<Quantiles>,
 }
 
 #[derive(Debug, Serialize)]
@@ -432,6 +467,7 @@ pub(super) fn summarize(
         other_lines: reports.iter().map(|r| r.other).sum(),
         other_sample: reports.iter().find_map(|r| r.other_sample.clone()),
         transfers: None,
+        attestations: None,
         bots,
         totals,
     };
@@ -439,6 +475,57 @@ pub(super) fn summarize(
     summary.fanout.exactly_once.not_checked = not_checked(&summary, idle);
     summary.error = nothing_verified(&summary);
     summary
+}
+
+/// The attestations and finality of the blocks announced during the run.
+pub(super) fn attest_summary(
+    ctx: &Ctx,
+    verdicts: &SharedVerdicts,
+    blocks: &BTreeMap<u64, Slot>,
+    finals: &BTreeMap<u64, FinalSlot>,
+) -> AttestSummary {
+    let c = &ctx.counters;
+    let v = &verdicts.counts;
+    let sample =
+        |m: &std::sync::Mutex<Option<String>>| m.lock().unwrap_or_else(|p| p.into_inner()).clone();
+    let mut lags = Vec::new();
+    let mut percents = Vec::new();
+    let mut followed = 0;
+    let mut in_time = 0;
+    let mut late = Vec::new();
+    for (index, slot) in blocks {
+        let fin = finals.get(index);
+        if let Some(f) = fin {
+            lags.push(ms(f.first_us.saturating_sub(slot.first_us)));
+            percents.extend(f.percent.parse::<f64>().ok());
+        }
+        let Some(next) = blocks.get(&(index + 1)) else {
+            continue;
+        };
+        followed += 1;
+        if fin.is_some_and(|f| f.first_us <= next.first_us) {
+            in_time += 1;
+        } else if late.len() < LATE_LISTED {
+            late.push(*index);
+        }
+    }
+    AttestSummary {
+        sent: c.attests_sent.load(Ordering::Relaxed),
+        accepted: c.attests_accepted.load(Ordering::Relaxed),
+        refused: c.attests_refused.load(Ordering::Relaxed),
+        refusal_sample: sample(&ctx.attest_refusal_sample),
+        blocks_recomputed: v.recomputed.load(Ordering::Relaxed),
+        blocks_not_attested: v.not_attested.load(Ordering::Relaxed),
+        not_attested_sample: sample(&v.sample),
+        unsupported: sample(&v.unsupported),
+        final_lines: c.final_lines.load(Ordering::Relaxed),
+        blocks_final: blocks.keys().filter(|i| finals.contains_key(i)).count(),
+        blocks_followed: followed,
+        final_within_a_round: in_time,
+        not_final_within_a_round: late,
+        time_to_final_ms: quantiles(&mut lags),
+        final_percent: quantiles(&mut percents),
+    }
 }
 
 /// Why the exactly-once check covered no delivery; `None` when it expected at least one.
@@ -543,6 +630,7 @@ mod tests {
             json: false,
             keys_dir: None,
             transfers_per_sec: None,
+            http: None,
         }
     }
 
@@ -562,6 +650,9 @@ mod tests {
             addresses: Vec::new(),
             transfer_every: None,
             refusal_sample: Mutex::new(None),
+            verdicts: None,
+            finals: Mutex::new(BTreeMap::new()),
+            attest_refusal_sample: Mutex::new(None),
         }
     }
 
@@ -599,6 +690,40 @@ mod tests {
                 ctx.record_delivery(announcement(index, Some(HASH)), (index + 1) * 1_000_000);
             }
         }
+    }
+
+    #[test]
+    fn finality_is_judged_against_the_next_block() {
+        let ctx = ctx();
+        let mut reports = vec![joined_validator('a'), joined_validator('b')];
+        // Blocks 1, 2, 3 first delivered at 2 s, 3 s, 4 s.
+        deliver(&ctx, &mut reports, 3);
+        ctx.record_final(1, "75.0".into(), 2_500_000);
+        ctx.record_final(1, "75.0".into(), 2_600_000);
+        // Block 2 is said final only after block 3 came; block 3 has no next block.
+        ctx.record_final(2, "100.0".into(), 4_500_000);
+        ctx.record_final(3, "80.5".into(), 4_100_000);
+        // A block from before the run is not judged.
+        ctx.record_final(0, "99.9".into(), 1_000);
+        let verdicts = SharedVerdicts::new("127.0.0.1:9".parse().unwrap());
+        let blocks = std::mem::take(&mut *ctx.blocks.lock().unwrap());
+        let finals = std::mem::take(&mut *ctx.finals.lock().unwrap());
+        let a = attest_summary(&ctx, &verdicts, &blocks, &finals);
+        assert_eq!(a.final_lines, 5);
+        assert_eq!(a.blocks_final, 3);
+        assert_eq!(a.blocks_followed, 2);
+        assert_eq!(a.final_within_a_round, 1);
+        assert_eq!(a.not_final_within_a_round, vec![2]);
+        let lag = a.time_to_final_ms.as_ref().unwrap();
+        assert_eq!((lag.min, lag.max, lag.n), (100.0, 1500.0, 3));
+        let mut s = summarize(&args(2, 0, false), &reports, &blocks, times());
+        s.attestations = Some(a);
+        let report = render(&s);
+        assert!(
+            report.contains("finality: 3 of 3 blocks said final (5 final lines); 1 of 2 blocks followed by another were final before it (not: block 2)"),
+            "{report}"
+        );
+        assert!(report.contains("attestations: 0 sent, 0 accepted, 0 refused; 0 blocks recomputed, 0 not attested\n"), "{report}");
     }
 
     #[test]

@@ -8,6 +8,11 @@
 //! records when each connection heard of each block: the report's fan-out spread is the
 //! time from the first to the last connection that received it.
 //!
+//! Ledger mode with `--http`: each logged-in validator attests each block it heard of, once
+//! the draw behind it recomputed from the server's HTTP documents. The recomputation runs
+//! once per block for all bots (see [`super::attestor::SharedVerdicts`]); each bot then signs
+//! with its own key. The report counts the attestations and when each block was said final.
+//!
 //! Every figure is measured by the client: when the bots share a machine with the server,
 //! their own scheduling delay is part of what they report.
 
@@ -27,9 +32,10 @@ use tokio_util::sync::CancellationToken;
 use super::args::{
     parse_duration, parse_positive_duration, parse_rate, parse_stake_range, StakeRange,
 };
+use super::attestor::SharedVerdicts;
 use super::bot::{run_bot, BotReport, Counters, Ctx, Outcome, Role, FLOOD_BATCH_LINES, FLOOD_LINE};
 use super::render::render;
-use super::report::{summarize, Times, TransferSummary};
+use super::report::{attest_summary, summarize, Times, TransferSummary};
 use super::status::Status;
 
 /// After the run stops, bots keep reading at most this long for rounds still closing.
@@ -90,6 +96,11 @@ pub struct SimulateArgs {
     /// account, spread over the logged-in validators (needs --keys-dir)
     #[arg(long, requires = "keys_dir", value_parser = parse_transfer_rate)]
     pub transfers_per_sec: Option<f64>,
+    /// Ledger mode: the server's HTTP address. The logged-in validators then attest each
+    /// block, once its draw recomputes from /api/draws/{k} and /api/blocks/{k} (checked once
+    /// per block for all bots); the report says when each block became final (needs --keys-dir)
+    #[arg(long, value_name = "HOST:PORT", requires = "keys_dir", value_parser = crate::config::parse_addr)]
+    pub http: Option<SocketAddr>,
 }
 
 fn parse_transfer_rate(s: &str) -> Result<f64, String> {
@@ -181,6 +192,9 @@ pub async fn run(mut args: SimulateArgs) -> anyhow::Result<()> {
         addresses,
         transfer_every,
         refusal_sample: Mutex::new(None),
+        verdicts: args.http.map(SharedVerdicts::new),
+        finals: Mutex::new(BTreeMap::new()),
+        attest_refusal_sample: Mutex::new(None),
     });
     let live = !args.quiet;
     if live {
@@ -267,6 +281,10 @@ pub async fn run(mut args: SimulateArgs) -> anyhow::Result<()> {
                 .unwrap_or_else(|p| p.into_inner())
                 .clone(),
         });
+    }
+    if let Some(verdicts) = &ctx.verdicts {
+        let finals = std::mem::take(&mut *ctx.finals.lock().unwrap_or_else(|p| p.into_inner()));
+        summary.attestations = Some(attest_summary(&ctx, verdicts, &blocks, &finals));
     }
     let mut out = io::stdout().lock();
     if args.json {
@@ -358,6 +376,7 @@ async fn drain(ctx: &Ctx, total: usize, stop_us: u64, status: &mut Status) -> &'
             .last_delivery_us
             .load(Ordering::Relaxed)
             .max(c.last_reply_us.load(Ordering::Relaxed))
+            .max(c.last_attest_us.load(Ordering::Relaxed))
             .max(stop_us);
         let settled = !awaiting_block || c.last_block_us.load(Ordering::Relaxed) > stop_us;
         let flood_done = c.replies.load(Ordering::Relaxed) >= c.flood_sent.load(Ordering::Relaxed);

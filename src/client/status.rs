@@ -81,6 +81,15 @@ impl Status {
             c.chains.load(Ordering::Relaxed),
             c.missed.load(Ordering::Relaxed),
         );
+        if ctx.verdicts.is_some() {
+            line.push_str(&format!(
+                "  attests {} (accepted {}, refused {})  final {}",
+                c.attests_sent.load(Ordering::Relaxed),
+                c.attests_accepted.load(Ordering::Relaxed),
+                c.attests_refused.load(Ordering::Relaxed),
+                ctx.finals.lock().unwrap_or_else(|p| p.into_inner()).len(),
+            ));
+        }
         if self.flood {
             line.push_str(&format!("  {rate:.0} lines/s"));
         }

@@ -1,0 +1,760 @@
+//! The client's attestations: the draw recomputed from a real server's HTTP documents;
+//! `connect` against tiny fake servers (a chain built here, served with and without the
+//! attestation fields, and with a tampered draw); and `simulate --http` against the real
+//! server, where no bot may be slashed whatever the server's version.
+
+mod common;
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Output, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use ed25519_dalek::SigningKey;
+use pos_lottery::chain::{compute_entries_hash, compute_entries_hash_bytes, Block};
+use pos_lottery::client::attestor::{fetch_genesis, fetch_inputs, Skip, Source};
+use pos_lottery::client::parse_announcement;
+use pos_lottery::client::recompute::{recompute, RecomputeError};
+use pos_lottery::ledger::DrawRecord;
+use pos_lottery::lottery::{compute_seed_v2, pick_winner};
+use pos_lottery::tx;
+use sha2::{Digest, Sha256};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
+use tokio::process::Command;
+use tokio::time::timeout;
+
+use common::{BIN, WAIT};
+
+const NONCE: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
+
+fn http_on(c: &mut pos_lottery::config::Config) {
+    c.http_addr = Some("127.0.0.1:0".parse().unwrap());
+}
+
+/// Blocking work (the client's HTTP fetches) off the test's runtime.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+// ------------------------------------------------------------ against the real server
+
+#[tokio::test]
+async fn the_real_servers_draws_recompute_and_another_chain_is_refused() {
+    let server = common::start_ledger(&[(1, 1000), (2, 1000)], http_on).await;
+    let http = server.http.unwrap();
+    let chain_id = server.connect().await.challenge().await.chain_id;
+    let mut a = server.bonded(1, 100).await;
+    let mut b = server.bonded(2, 300).await;
+    let mut announced = Vec::new();
+    for bpm in [70, 71, 72] {
+        a.send(&bpm.to_string()).await;
+        a.line_containing("entered").await;
+        b.send(&(bpm + 10).to_string()).await;
+        b.line_containing("entered").await;
+        server.tick().await;
+        let line = a.line_containing("winning validator").await;
+        assert_eq!(b.line_containing("winning validator").await, line);
+        announced.push(parse_announcement(&line).expect(&line));
+    }
+    let id = chain_id.clone();
+    let genesis = blocking(move || fetch_genesis(http, &id)).await.unwrap();
+    for a in announced {
+        let (g, id, k) = (genesis.clone(), chain_id.clone(), a.index);
+        let (inputs, _attesting) = blocking(move || fetch_inputs(http, &g, k)).await.unwrap();
+        assert_eq!(recompute(&chain_id, &a, &inputs), Ok(()), "block {k}");
+        // The whole check: attest, or (a server from before attestations) do not.
+        let source = Source::new(http, id);
+        let outcome = blocking(move || source.check(&a)).await;
+        assert!(
+            matches!(outcome, Ok(()) | Err(Skip::Unsupported(_))),
+            "{outcome:?}"
+        );
+    }
+    let other = "0".repeat(64);
+    let err = blocking(move || fetch_genesis(http, &other))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, Skip::Recompute(RecomputeError::OtherChain { .. })),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn simulate_with_http_sends_no_attest_line_to_a_server_that_takes_none() {
+    let (keys, server) = simulate_setup().await;
+    let summary = simulate_ok(&server, keys.path(), server.addr, server.http.unwrap()).await;
+    let a = &summary["attestations"];
+    if a["unsupported"].is_null() {
+        // A server with attestations: the bots attest.
+        assert!(a["sent"].as_u64().unwrap() > 0, "{a}");
+        assert_eq!(a["blocks_not_attested"], 0, "{a}");
+    } else {
+        assert_eq!(a["sent"], 0, "{a}");
+        assert!(
+            a["unsupported"]
+                .as_str()
+                .unwrap()
+                .contains("does not take attestations"),
+            "{a}"
+        );
+    }
+    drop(server.shutdown().await);
+}
+
+/// What the attestation proxy saw: every `attest` line, checked.
+#[derive(Debug, Default)]
+struct Attested {
+    /// (address, index, hash) of each good attestation.
+    good: Vec<(String, u64, String)>,
+    bad: Vec<String>,
+    finals: std::collections::BTreeSet<u64>,
+}
+
+/// A stand-in for the server side of attestations in front of a server from before them:
+/// HTTP requests are forwarded, `/api/blocks/{k}` answers gaining `"final":false`; TCP lines
+/// are relayed both ways, except `attest` lines, which the proxy checks (signature by the
+/// logged-in address, for the session's chain id) and answers itself, saying each block
+/// final at its first good attestation.
+fn attest_proxy(
+    tcp: SocketAddr,
+    http: SocketAddr,
+) -> (SocketAddr, SocketAddr, Arc<Mutex<Attested>>) {
+    let seen = Arc::new(Mutex::new(Attested::default()));
+    let http_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let http_addr = http_listener.local_addr().unwrap();
+    std::thread::spawn(move || {
+        for stream in http_listener.incoming() {
+            let Ok(stream) = stream else { return };
+            let mut reader = BufReader::new(stream);
+            let mut start = String::new();
+            reader.read_line(&mut start).unwrap();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let path = start.split(' ').nth(1).unwrap_or_default().to_owned();
+            let r = pos_lottery::client::http_client::get(http, &path).unwrap();
+            let body = match r.body.strip_suffix('}') {
+                Some(open) if r.status == 200 && path.starts_with("/api/blocks/") => {
+                    format!("{open},\"final\":false}}")
+                }
+                _ => r.body,
+            };
+            let reply = format!(
+                "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                r.status,
+                body.len()
+            );
+            let _ = reader.into_inner().write_all(reply.as_bytes());
+        }
+    });
+    let tcp_listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let tcp_addr = tcp_listener.local_addr().unwrap();
+    let log = seen.clone();
+    std::thread::spawn(move || {
+        for client in tcp_listener.incoming() {
+            let Ok(client) = client else { return };
+            let upstream = TcpStream::connect(tcp).unwrap();
+            let to_client = Arc::new(Mutex::new(client.try_clone().unwrap()));
+            let chain_id = Arc::new(Mutex::new(String::new()));
+            // Server to client, noting the chain id.
+            let (down, out, id) = (
+                upstream.try_clone().unwrap(),
+                to_client.clone(),
+                chain_id.clone(),
+            );
+            std::thread::spawn(move || {
+                for line in BufReader::new(down).lines() {
+                    let Ok(line) = line else { break };
+                    if let Some(rest) = line.strip_prefix("challenge ") {
+                        *id.lock().unwrap() = rest.split(' ').next().unwrap().to_owned();
+                    }
+                    if out
+                        .lock()
+                        .unwrap()
+                        .write_all(format!("{line}\n").as_bytes())
+                        .is_err()
+                    {
+                        break;
+                    }
+                }
+                let _ = out.lock().unwrap().shutdown(std::net::Shutdown::Write);
+            });
+            // Client to server, answering `attest` lines here.
+            let log = log.clone();
+            std::thread::spawn(move || {
+                let mut up = upstream;
+                let mut address = String::new();
+                for line in BufReader::new(client).lines() {
+                    let Ok(line) = line else { break };
+                    let words: Vec<&str> = line.split(' ').collect();
+                    if let ["auth", a, _] = words[..] {
+                        address = a.to_owned();
+                    }
+                    let ["attest", k, hash, sig] = words[..] else {
+                        if up.write_all(format!("{line}\n").as_bytes()).is_err() {
+                            break;
+                        }
+                        continue;
+                    };
+                    let index: u64 = k.parse().unwrap();
+                    let message = tx::attest_message(&chain_id.lock().unwrap(), index, hash);
+                    let mut seen = log.lock().unwrap();
+                    let mut reply = String::new();
+                    if tx::check_signature(&address, message.as_bytes(), sig).is_ok() {
+                        seen.good.push((address.clone(), index, hash.to_owned()));
+                        reply.push_str(&format!(
+                            "attest accepted: block {index}, 1 of 1 snapshot stake attested\n"
+                        ));
+                        if seen.finals.insert(index) {
+                            reply.push_str(&format!(
+                                "block {index} final: 100.0% of stake attested\n"
+                            ));
+                        }
+                    } else {
+                        seen.bad.push(line.clone());
+                        reply.push_str("attest refused: bad signature\n");
+                    }
+                    drop(seen);
+                    let _ = to_client.lock().unwrap().write_all(reply.as_bytes());
+                }
+                let _ = up.shutdown(std::net::Shutdown::Write);
+            });
+        }
+    });
+    (tcp_addr, http_addr, seen)
+}
+
+/// Three ledger accounts of 500 with their key files, and the server funding them (HTTP on).
+async fn simulate_setup() -> (tempfile::TempDir, common::TestServer) {
+    let keys_dir = tempfile::tempdir().unwrap();
+    let mut accounts = std::collections::BTreeMap::new();
+    for n in 1..=3u8 {
+        let key = SigningKey::from_bytes(&[n; 32]);
+        std::fs::write(
+            keys_dir.path().join(format!("v{n}.key")),
+            tx::key_file_text(&key),
+        )
+        .unwrap();
+        accounts.insert(tx::address_of(&key), 500);
+    }
+    let genesis = keys_dir.path().join("genesis.json");
+    std::fs::write(&genesis, tx::Genesis { accounts }.to_json()).unwrap();
+    let setting = pos_lottery::pool::GenesisSetting::load(&genesis).unwrap();
+    let server = common::start(|c| {
+        c.genesis = Some(setting);
+        http_on(c);
+    })
+    .await;
+    (keys_dir, server)
+}
+
+/// `simulate --json` for 3 s against `addr` and `http`, the test closing a round every
+/// 200 ms; it must exit 0. Returns the summary.
+async fn simulate_ok(
+    server: &common::TestServer,
+    keys: &std::path::Path,
+    addr: SocketAddr,
+    http: SocketAddr,
+) -> serde_json::Value {
+    let (addr, http) = (addr.to_string(), http.to_string());
+    let run = Command::new(BIN)
+        .args([
+            "simulate",
+            "--addr",
+            &addr,
+            "--http",
+            &http,
+            "--keys-dir",
+            keys.to_str().unwrap(),
+            "--stake",
+            "100",
+            "--bpm-every",
+            "50ms",
+            "--duration",
+            "3s",
+            "--quiet",
+            "--json",
+        ])
+        .env_clear()
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .output();
+    tokio::pin!(run);
+    let mut rounds = tokio::time::interval(Duration::from_millis(200));
+    let out = timeout(Duration::from_secs(30), async {
+        loop {
+            tokio::select! {
+                out = &mut run => break out.unwrap(),
+                _ = rounds.tick() => server.tick().await,
+            }
+        }
+    })
+    .await
+    .expect("simulate did not end");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    // A slashed bot would have been disconnected.
+    assert_eq!(
+        summary["outcomes"]["open at the end"], 3,
+        "{}",
+        summary["outcomes"]
+    );
+    assert!(summary["fanout"]["blocks"].as_u64().unwrap() > 0);
+    summary
+}
+
+#[tokio::test]
+async fn simulate_bots_attest_each_block_once_with_the_real_hash_and_see_it_final() {
+    let (keys, server) = simulate_setup().await;
+    let (tcp, http, seen) = attest_proxy(server.addr, server.http.unwrap());
+    let summary = simulate_ok(&server, keys.path(), tcp, http).await;
+    let a = &summary["attestations"];
+    let seen = std::mem::take(&mut *seen.lock().unwrap());
+    assert_eq!(seen.bad, Vec::<String>::new());
+    assert_eq!(a["unsupported"], serde_json::Value::Null, "{a}");
+    assert_eq!(a["blocks_not_attested"], 0, "{a}");
+    assert_eq!(a["sent"], seen.good.len() as u64, "{a}");
+    assert_eq!(a["accepted"], seen.good.len() as u64, "{a}");
+    assert_eq!(a["refused"], 0, "{a}");
+    // Each attestation names a block of the chain by its real hash, once per account.
+    let chain = std::fs::read_to_string(server.dir.path().join("chain.jsonl")).unwrap();
+    let hashes: std::collections::HashMap<u64, String> = chain
+        .lines()
+        .map(|l| serde_json::from_str::<Block>(l).unwrap())
+        .map(|b| (b.index, b.hash))
+        .collect();
+    let mut pairs = std::collections::HashSet::new();
+    for (address, index, hash) in &seen.good {
+        assert_eq!(hashes.get(index), Some(hash), "block {index}");
+        assert!(
+            pairs.insert((address.clone(), *index)),
+            "{address} attested {index} twice"
+        );
+    }
+    let recomputed = a["blocks_recomputed"].as_u64().unwrap();
+    assert!(recomputed > 0, "{a}");
+    // Every bot attests every block it heard of once the shared check passed.
+    let blocks: std::collections::BTreeSet<u64> = seen.good.iter().map(|g| g.1).collect();
+    assert_eq!(blocks.len() as u64, recomputed, "{a}");
+    assert!(seen.good.len() as u64 >= 3 * recomputed - 3, "{a}");
+    assert!(a["blocks_final"].as_u64().unwrap() > 0, "{a}");
+    assert!(a["final_within_a_round"].as_u64().unwrap() > 0, "{a}");
+    drop(server.shutdown().await);
+}
+
+// ------------------------------------------------------------ connect against fakes
+
+/// A ledger chain of three blocks after genesis, with each block's draw and announcement.
+struct Fixture {
+    chain_id: String,
+    blocks: Vec<Block>,
+    draws: Vec<DrawRecord>,
+    announcements: Vec<String>,
+}
+
+fn fixture() -> Fixture {
+    let server = SigningKey::from_bytes(&[9; 32]);
+    let mut reveals = vec![[42u8; 32]];
+    for _ in 0..3 {
+        let next: [u8; 32] = Sha256::digest(reveals[reveals.len() - 1]).into();
+        reveals.push(next);
+    }
+    reveals.reverse();
+    let genesis = Block::genesis_v2(
+        "2026-01-01T00:00:00.000Z".into(),
+        reveals[0],
+        server.verifying_key().to_bytes(),
+    )
+    .with_accounts_hash([1; 32], 10)
+    .sign_with(&server);
+    let mut entries: Vec<(String, u64)> = (1..=3u8)
+        .map(|n| {
+            (
+                tx::address_of(&SigningKey::from_bytes(&[n; 32])),
+                100 * u64::from(n),
+            )
+        })
+        .collect();
+    entries.sort();
+    let mut f = Fixture {
+        chain_id: genesis.hash.clone(),
+        blocks: vec![genesis],
+        draws: vec![],
+        announcements: vec![String::new()],
+    };
+    for k in 1..=3u64 {
+        let prev = f.blocks.last().unwrap().clone();
+        let reveal = reveals[k as usize];
+        let seed = compute_seed_v2(
+            &prev.hash_bytes().unwrap(),
+            k,
+            &compute_entries_hash_bytes(&entries),
+            &reveal,
+        );
+        let d = pick_winner(&seed, &entries).unwrap();
+        let (winner, stake) = entries[d.winner].clone();
+        let block = Block::next(
+            &prev,
+            format!("2026-01-01T00:00:{k:02}.000Z"),
+            70,
+            winner.clone(),
+            k,
+            compute_entries_hash(&entries),
+        )
+        .with_tx_hash([k as u8; 32])
+        .with_reveal(reveal, None)
+        .sign_with(&server);
+        f.announcements.push(format!(
+            "winning validator: {winner} (block {k}, BPM 70, stake {stake} of {}, hash {})",
+            d.total, block.hash
+        ));
+        f.draws.push(DrawRecord {
+            index: k,
+            entries: entries.clone(),
+            total: d.total,
+            counter: d.counter,
+            target: d.target,
+            winner,
+        });
+        f.blocks.push(block);
+    }
+    f
+}
+
+/// A fake HTTP server serving `f`'s blocks (with the attestation fields when `attesting`)
+/// and draws, block 3's draw tampered with; the paths asked for are kept.
+fn fake_http(f: &Fixture, attesting: bool) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let blocks: Vec<String> = f
+        .blocks
+        .iter()
+        .map(|b| {
+            let json = serde_json::to_string(b).unwrap();
+            if attesting {
+                format!(
+                    "{},\"epoch\":1,\"final\":false,\"attesters\":0}}",
+                    json.strip_suffix('}').unwrap()
+                )
+            } else {
+                json
+            }
+        })
+        .collect();
+    let mut draws = f.draws.clone();
+    draws[2].counter += 1;
+    let draws: Vec<String> = draws
+        .iter()
+        .map(|d| serde_json::to_string(d).unwrap())
+        .collect();
+    std::thread::spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(stream) = stream else { return };
+            stream.set_read_timeout(Some(WAIT)).unwrap();
+            let mut reader = BufReader::new(stream);
+            let mut start = String::new();
+            reader.read_line(&mut start).unwrap();
+            loop {
+                let mut line = String::new();
+                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
+                    break;
+                }
+            }
+            let path = start.split(' ').nth(1).unwrap_or_default().to_owned();
+            let index = |prefix: &str| {
+                path.strip_prefix(prefix)
+                    .and_then(|k| k.parse::<usize>().ok())
+            };
+            let found = match (index("/api/blocks/"), index("/api/draws/")) {
+                (Some(k), _) => blocks.get(k).cloned(),
+                (_, Some(k)) if k > 0 => draws.get(k - 1).cloned(),
+                _ => None,
+            };
+            let (status, body) = match found {
+                Some(body) => (200, body),
+                None => (404, r#"{"error":"no such thing"}"#.to_owned()),
+            };
+            log.lock().unwrap().push(path);
+            let reply = format!(
+                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            );
+            let _ = reader.into_inner().write_all(reply.as_bytes());
+        }
+    });
+    (addr, seen)
+}
+
+/// The server's side of one ledger connection, line by line.
+struct Conn {
+    reader: BufReader<TcpStream>,
+    writer: TcpStream,
+}
+
+impl Conn {
+    fn accept(listener: &TcpListener) -> Conn {
+        let (stream, _) = listener.accept().unwrap();
+        stream.set_read_timeout(Some(WAIT)).unwrap();
+        Conn {
+            writer: stream.try_clone().unwrap(),
+            reader: BufReader::new(stream),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        self.writer
+            .write_all(format!("{line}\n").as_bytes())
+            .unwrap();
+    }
+
+    fn line(&mut self) -> String {
+        let mut line = String::new();
+        self.reader.read_line(&mut line).unwrap();
+        assert!(line.ends_with('\n'), "the client sent {line:?}");
+        line.trim_end_matches('\n').to_owned()
+    }
+
+    /// Closes the server's side; returns whatever else the client sent.
+    fn close(mut self) -> String {
+        self.writer.shutdown(std::net::Shutdown::Write).unwrap();
+        let mut rest = String::new();
+        self.reader.read_to_string(&mut rest).unwrap();
+        rest
+    }
+
+    /// The help line, the challenge, the client's `auth`, and the welcome.
+    fn login(&mut self, chain_id: &str, address: &str) {
+        self.send("pos-lottery (ledger mode): answer the challenge with auth, or type watch");
+        self.send(&format!("challenge {chain_id} {NONCE}"));
+        let auth = self.line();
+        assert!(auth.starts_with(&format!("auth {address} ")), "{auth}");
+        self.send(&format!(
+            "welcome {address}: balance 500, available 500, 0 wins, next nonce 1"
+        ));
+        self.send("Enter stake:");
+    }
+}
+
+/// `connect` with `args`, its stderr read line by line as it comes.
+struct Connect {
+    child: tokio::process::Child,
+    stderr: tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    said: Vec<String>,
+}
+
+impl Connect {
+    fn spawn(dir: &std::path::Path, args: &[&str]) -> Connect {
+        let mut child = Command::new(BIN)
+            .args(["connect", "--key", "alice.key"])
+            .args(args)
+            .env_clear()
+            .current_dir(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .unwrap();
+        let stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+        Connect {
+            child,
+            stderr,
+            said: Vec::new(),
+        }
+    }
+
+    /// Reads stderr until a line starts with `prefix`; returns it.
+    async fn said(&mut self, prefix: &str) -> String {
+        loop {
+            let line = timeout(WAIT, self.stderr.next_line())
+                .await
+                .unwrap_or_else(|_| panic!("connect never said {prefix:?}: {:?}", self.said))
+                .unwrap()
+                .unwrap_or_else(|| panic!("connect never said {prefix:?}: {:?}", self.said));
+            self.said.push(line.clone());
+            if line.starts_with(prefix) {
+                return line;
+            }
+        }
+    }
+
+    /// Waits for the exit (the server closed); the rest of stderr joins `said`.
+    async fn finish(mut self) -> (Output, Vec<String>) {
+        while let Ok(Some(line)) = timeout(WAIT, self.stderr.next_line()).await.unwrap() {
+            self.said.push(line);
+        }
+        let out = timeout(WAIT, self.child.wait_with_output())
+            .await
+            .expect("connect did not exit")
+            .unwrap();
+        (out, self.said)
+    }
+}
+
+#[tokio::test]
+async fn connect_attests_each_block_once_and_only_when_its_draw_recomputes() {
+    let f = fixture();
+    let dir = tempfile::tempdir().unwrap();
+    let key = SigningKey::from_bytes(&[1; 32]);
+    std::fs::write(dir.path().join("alice.key"), tx::key_file_text(&key)).unwrap();
+    let address = tx::address_of(&key);
+    let (http, paths) = fake_http(&f, true);
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (step_tx, step_rx) = std::sync::mpsc::channel::<()>();
+    let (chain_id, me, announcements) =
+        (f.chain_id.clone(), address.clone(), f.announcements.clone());
+    let server = std::thread::spawn(move || {
+        let mut c = Conn::accept(&listener);
+        c.login(&chain_id, &me);
+        c.send(&announcements[1]);
+        let first = c.line();
+        c.send("attest accepted: block 1, 300 of 600 snapshot stake attested");
+        c.send("block 1 final: 100.0% of stake attested");
+        // Block 1 again, the tampered block 3, then block 2.
+        c.send(&announcements[1]);
+        c.send(&announcements[3]);
+        c.send(&announcements[2]);
+        let second = c.line();
+        step_rx.recv_timeout(WAIT).unwrap();
+        (first, second, c.close())
+    });
+    let mut connect = Connect::spawn(
+        dir.path(),
+        &["--addr", &addr.to_string(), "--http", &http.to_string()],
+    );
+    let refused = connect.said("not attesting block 3: ").await;
+    step_tx.send(()).unwrap();
+    let (out, said) = connect.finish().await;
+    let (first, second, rest) = tokio::task::spawn_blocking(move || server.join())
+        .await
+        .unwrap()
+        .unwrap_or_else(|_| panic!("the fake server failed; connect said {said:?}"));
+    assert_eq!(out.status.code(), Some(0));
+    assert!(
+        refused.contains("recomputes to") && refused.contains("Counter"),
+        "{refused}"
+    );
+    for (line, k) in [(&first, 1), (&second, 2)] {
+        let words: Vec<&str> = line.split(' ').collect();
+        let hash = &f.blocks[k].hash;
+        assert_eq!(
+            words[..3],
+            ["attest", &k.to_string(), hash.as_str()],
+            "{line}"
+        );
+        let message = tx::attest_message(&f.chain_id, k as u64, hash);
+        assert_eq!(
+            tx::check_signature(&address, message.as_bytes(), words[3]),
+            Ok(()),
+            "{line}"
+        );
+        assert!(said.contains(&format!("> {line}")), "{said:?}");
+    }
+    assert_eq!(rest, "", "the client attested more");
+    // One check per block: block 1's repeat fetched nothing again; block 0 once.
+    let paths = paths.lock().unwrap().clone();
+    for (path, times) in [
+        ("/api/blocks/0", 1),
+        ("/api/draws/1", 1),
+        ("/api/draws/2", 1),
+        ("/api/draws/3", 1),
+    ] {
+        assert_eq!(
+            paths.iter().filter(|p| *p == path).count(),
+            times,
+            "{path}: {paths:?}"
+        );
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("block 1 final: 100.0% of stake attested"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn connect_never_attests_to_a_server_that_takes_no_attestations_or_with_no_attest() {
+    let f = fixture();
+    for no_attest in [false, true] {
+        let dir = tempfile::tempdir().unwrap();
+        let key = SigningKey::from_bytes(&[1; 32]);
+        std::fs::write(dir.path().join("alice.key"), tx::key_file_text(&key)).unwrap();
+        let address = tx::address_of(&key);
+        let (http, paths) = fake_http(&f, false);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (step_tx, step_rx) = std::sync::mpsc::channel::<()>();
+        let (chain_id, me, announcements) =
+            (f.chain_id.clone(), address.clone(), f.announcements.clone());
+        let server = std::thread::spawn(move || {
+            let mut c = Conn::accept(&listener);
+            c.login(&chain_id, &me);
+            c.send(&announcements[1]);
+            step_rx.recv_timeout(WAIT).unwrap();
+            c.send(&announcements[2]);
+            // A typed line goes through after the announcement: nothing was sent before it.
+            let typed = c.line();
+            (typed, c.close())
+        });
+        let mut args = vec![
+            "--addr".to_owned(),
+            addr.to_string(),
+            "--http".into(),
+            http.to_string(),
+        ];
+        if no_attest {
+            args.push("--no-attest".into());
+        }
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let mut connect = Connect::spawn(dir.path(), &args);
+        if !no_attest {
+            let why = connect.said("not attesting").await;
+            assert!(
+                why.starts_with("not attesting: the server at ")
+                    && why.contains("does not take attestations"),
+                "{why}"
+            );
+        } else {
+            connect.said("> auth ").await;
+        }
+        step_tx.send(()).unwrap();
+        // Whatever the client sends after block 2's announcement comes before or after this.
+        let mut stdin = connect.child.stdin.take().unwrap();
+        stdin.write_all(b"help\n").await.unwrap();
+        let (out, said) = connect.finish().await;
+        drop(stdin);
+        let (typed, rest) = tokio::task::spawn_blocking(move || server.join())
+            .await
+            .unwrap()
+            .unwrap_or_else(|_| panic!("the fake server failed"));
+        assert_eq!(out.status.code(), Some(0));
+        assert_eq!(typed, "help", "no_attest {no_attest}: {said:?}");
+        assert_eq!(rest, "");
+        assert!(!said.iter().any(|l| l.starts_with("> attest")), "{said:?}");
+        // Said once; after that, no block is checked.
+        assert_eq!(
+            said.iter()
+                .filter(|l| l.starts_with("not attesting"))
+                .count(),
+            usize::from(!no_attest),
+            "{said:?}"
+        );
+        let paths = paths.lock().unwrap().clone();
+        let draws = paths
+            .iter()
+            .filter(|p| p.starts_with("/api/draws/"))
+            .count();
+        assert_eq!(draws, usize::from(!no_attest), "{paths:?}");
+    }
+}
