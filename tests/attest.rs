@@ -280,3 +280,94 @@ async fn counted_attestations_survive_a_restart_before_their_block() {
         "{out}"
     );
 }
+
+#[tokio::test]
+async fn two_signed_hashes_for_one_block_burn_the_snapshot_stake_in_either_order() {
+    let server = ledger(tempfile::tempdir().unwrap()).await;
+    let mut watcher = server.connect().await;
+    let (mut v, mut five, id) = staked(&server).await;
+    let (k, hash) = block(&server, &mut v, &mut watcher).await;
+    let (w1, w2) = ("1".repeat(64), "2".repeat(64));
+
+    // Counted first, then a wrong hash: refused, and evidence at once.
+    assert_eq!(attest(&mut v[2], &id, 3, k, &hash).await, accepted(k, 24));
+    assert_eq!(
+        attest(&mut v[2], &id, 3, k, &w1).await,
+        format!(
+            "attest refused: block {k}'s hash is {hash}, not {w1}; you had signed {hash} for block {k}: two hashes for one block are evidence, and 24 of your stake is burned"
+        )
+    );
+    // Once per account and block.
+    assert_eq!(
+        attest(&mut v[2], &id, 3, k, &w2).await,
+        format!("attest refused: block {k}'s hash is {hash}, not {w2}")
+    );
+    // A wrong hash first is kept (the same one again is nothing new); the right one after it
+    // is counted, and is evidence too.
+    for _ in 0..2 {
+        assert_eq!(
+            attest(&mut v[3], &id, 4, k, &w1).await,
+            format!("attest refused: block {k}'s hash is {hash}, not {w1}")
+        );
+    }
+    assert_eq!(attest(&mut v[3], &id, 4, k, &hash).await, accepted(k, 25));
+    // Outside the snapshot there is no stake to lose: two wrong hashes are two refusals.
+    for w in [&w1, &w2] {
+        assert!(attest(&mut five, &id, 5, k, w).await.starts_with(&format!(
+            "attest refused: block {k}'s hash is {hash}, not {w}"
+        )));
+    }
+
+    // The next block burns both; the slashed accounts keep no bond beyond what they hold.
+    let (next, _) = block(&server, &mut v[..2], &mut watcher).await;
+    let dir = server.stop_keeping_dir().await;
+    let txs = std::fs::read_to_string(dir.path().join("transactions.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(txs.lines().last().unwrap()).unwrap();
+    assert_eq!(last["Index"], next);
+    let evidence: Vec<&serde_json::Value> = last["Transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["Type"] == "evidence")
+        .collect();
+    assert_eq!(evidence.len(), 2, "{last}");
+    assert_eq!(evidence[0]["Address"], address(3));
+    assert_eq!(evidence[0]["Amount"], 24);
+    assert_eq!(evidence[0]["FirstHash"], hash.as_str());
+    assert_eq!(evidence[0]["SecondHash"], w1.as_str());
+    assert_eq!(evidence[1]["Address"], address(4));
+    assert_eq!(evidence[1]["Amount"], 1);
+    assert_eq!(evidence[1]["FirstHash"], w1.as_str());
+    assert_eq!(evidence[1]["SecondHash"], hash.as_str());
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("burned 25"), "{out}");
+}
+
+#[tokio::test]
+async fn snapshot_stake_cannot_be_sent_away_until_its_window_closes() {
+    let server = ledger(tempfile::tempdir().unwrap()).await;
+    let (mut v, mut five, id) = staked(&server).await;
+    // Account 4 stops validating: its bond is free, but its snapshot stake is locked.
+    let mut four = v.pop().unwrap();
+    four.send("watch").await;
+    assert!(reply(&mut four).await.starts_with("watching: "));
+    let (line, _) = common::transfer_line(&key(4), &id, &address(5), 1, 1);
+    four.send(&line).await;
+    assert_eq!(
+        reply(&mut four).await,
+        format!(
+            "transfer refused: amount 1 is more than the 0 that {} may move now: 1 of its balance is snapshot stake, locked until the attestation windows of its epochs close (evidence of a double attestation could still burn it)",
+            address(4)
+        )
+    );
+    // Epoch 1 (rounds 4-6) takes attestations up to round 9; epoch 2's snapshot (round 7)
+    // holds the stakers still bonded, which no longer include account 4.
+    tick_to(&server, &mut five, 10).await;
+    four.send(&line).await;
+    assert!(
+        reply(&mut four).await.starts_with("transfer accepted: "),
+        "the lock outlived the window"
+    );
+    drop(v);
+}
