@@ -8,7 +8,7 @@ mod common;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{address, key, number_after, start, start_in, transfer_line, Client, TestServer, BIN};
+use common::{address, number_after, start, start_in, Client, TestServer, BIN};
 use pos_lottery::epoch::{Snapshot, SNAPSHOTS_FILE};
 use pos_lottery::ledger::DrawRecord;
 

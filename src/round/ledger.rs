@@ -28,19 +28,13 @@ pub enum Ack {
     /// A slash: the stake burned.
     Slash(oneshot::Sender<Option<u64>>, u64),
     /// An attestation: the block's count with it, and whether it made the block final.
-    Attest(
-        oneshot::Sender<Result<BlockFinality, AttestError>>,
-        BlockFinality,
-        Option<Finalized>,
-    ),
+    Attest(AttestReply, BlockFinality, Option<Finalized>),
     /// An evidence slash, with the attester to refuse when its wrong hash made it.
-    Evidence(
-        Option<(
-            oneshot::Sender<Result<BlockFinality, AttestError>>,
-            AttestError,
-        )>,
-    ),
+    Evidence(Option<(AttestReply, AttestError)>),
 }
+
+/// Where an attestation's answer goes.
+pub type AttestReply = oneshot::Sender<Result<BlockFinality, AttestError>>;
 
 /// Why an attestation is not counted: the text after `attest refused: `.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -365,12 +359,7 @@ impl Ledger {
     /// Counts an attestation whose signature the caller checked
     /// ([`Attestation::check_alone`]) in the round in progress, `round`; it is acknowledged
     /// (and a block it makes final announced) after the next pool fsync.
-    pub fn attest(
-        &mut self,
-        mut a: Attestation,
-        round: u64,
-        reply: oneshot::Sender<Result<BlockFinality, AttestError>>,
-    ) {
+    pub fn attest(&mut self, mut a: Attestation, round: u64, reply: AttestReply) {
         a.round = round;
         // Counted now, so a duplicate in the same fsync group is refused; readers and the
         // attester hear of it only once it is durable.
@@ -418,10 +407,7 @@ impl Ledger {
         &mut self,
         ev: Equivocation,
         round: u64,
-        refuse: Option<(
-            oneshot::Sender<Result<BlockFinality, AttestError>>,
-            &dyn Fn(u64) -> AttestError,
-        )>,
+        refuse: Option<(AttestReply, &dyn Fn(u64) -> AttestError)>,
     ) -> bool {
         let account = self.accounts.get(&ev.address);
         let amount = ev
