@@ -16,7 +16,7 @@
 use serde::Serialize;
 
 use crate::chain::is_hex64;
-use crate::tx::{Genesis, Transfer, Tx, TxError};
+use crate::tx::{Genesis, RewardKind, Transfer, Tx, TxError};
 
 /// One account's standing.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
@@ -181,8 +181,8 @@ impl Accounts {
         }
     }
 
-    /// Applies a block's transactions, in order, after its draw's `winner` is known: every
-    /// transaction but the last is a transfer or a slash, the last is the winner's reward.
+    /// Applies a block's transactions, in order, after its draw's `winner` is known: the pool
+    /// entries (transfers, slashes, attestations, evidence), then the winner's reward, last.
     /// Pending counts (server) are released as their transactions apply.
     ///
     /// On error nothing is guaranteed about `self`: a replay stops at the first error.
@@ -190,32 +190,83 @@ impl Accounts {
     /// # Errors
     /// The first invalid transaction, by position.
     pub fn apply_block(&mut self, txs: &[Tx], winner: &str) -> Result<(), ApplyError> {
+        self.apply_block_paying(txs, winner, &[])
+    }
+
+    /// [`Accounts::apply_block`] for a block that also pays attesters: after the winner's
+    /// reward come exactly the attest rewards `due` (to, `ATTEST_REWARD`), in that order,
+    /// each cut to what fits under 2^64 − 1 like the block reward.
+    ///
+    /// # Errors
+    /// The first invalid transaction, by position; or the attest rewards are not `due`.
+    pub fn apply_block_paying(
+        &mut self,
+        txs: &[Tx],
+        winner: &str,
+        due: &[(String, u64)],
+    ) -> Result<(), ApplyError> {
         let n = txs.len();
+        // Where the rewards start: the winner's, then the attesters'.
+        let first_reward = n.saturating_sub(due.len()).saturating_sub(1);
+        if n == 0 {
+            return Err(ApplyError::Invalid {
+                at: 0,
+                kind: "reward",
+                reason: "no transactions: every block ends with the winner's reward".into(),
+            });
+        }
         for (at, tx) in txs.iter().enumerate() {
-            let last = at.saturating_add(1) == n;
             let invalid = |reason: String| ApplyError::Invalid {
                 at,
                 kind: tx.kind(),
                 reason,
             };
-            match tx {
-                Tx::Reward { .. } if !last => {
-                    return Err(invalid("a reward is only the last transaction".into()))
+            let expected = match at.cmp(&first_reward) {
+                std::cmp::Ordering::Less => None,
+                std::cmp::Ordering::Equal => Some((RewardKind::Block, winner, self.block_reward)),
+                std::cmp::Ordering::Greater => due
+                    .get(at.saturating_sub(first_reward).saturating_sub(1))
+                    .map(|(to, r)| (RewardKind::Attest, to.as_str(), Some(*r))),
+            };
+            match (tx, expected) {
+                (Tx::Reward { .. }, None) => {
+                    return Err(invalid(if due.is_empty() {
+                        "a reward is only the last transaction".into()
+                    } else {
+                        format!(
+                            "a reward comes only after the pool's entries: the block's last {} transactions are the winner's reward and {} attest rewards",
+                            due.len().saturating_add(1),
+                            due.len()
+                        )
+                    }))
                 }
-                Tx::Transfer(_) | Tx::Slash { .. } | Tx::Attest(_) | Tx::Evidence(_) if last => {
-                    return Err(invalid(
-                        "the last transaction of a block is the winner's reward".into(),
-                    ))
+                (_, Some((RewardKind::Block, _, _))) if !matches!(tx, Tx::Reward { .. }) => {
+                    return Err(invalid(if due.is_empty() {
+                        "the last transaction of a block is the winner's reward".into()
+                    } else {
+                        format!(
+                            "expected the winner's reward here, followed by {} attest rewards",
+                            due.len()
+                        )
+                    }))
                 }
-                Tx::Transfer(t) => self.apply_transfer(t).map_err(|e| invalid(e.to_string()))?,
+                (_, Some((RewardKind::Attest, to, _))) if !matches!(tx, Tx::Reward { .. }) => {
+                    return Err(invalid(format!("expected an attest reward to {to} here")))
+                }
+                (Tx::Transfer(t), _) => {
+                    self.apply_transfer(t).map_err(|e| invalid(e.to_string()))?
+                }
                 // Counted by the attestation tracker ([`crate::attest`]); no balance changes.
-                Tx::Attest(_) => {}
-                Tx::Slash {
-                    address,
-                    amount,
-                    line,
-                    ..
-                } => {
+                (Tx::Attest(_), _) => {}
+                (
+                    Tx::Slash {
+                        address,
+                        amount,
+                        line,
+                        ..
+                    },
+                    _,
+                ) => {
                     if !is_hex64(address) {
                         return Err(invalid(format!("Address {address:?} is not an address")));
                     }
@@ -234,7 +285,7 @@ impl Accounts {
                     self.burn(address, *amount).map_err(invalid)?;
                 }
                 // Its signatures and snapshot are checked by the replay; here, the burn.
-                Tx::Evidence(e) => {
+                (Tx::Evidence(e), _) => {
                     if e.amount == 0 {
                         return Err(invalid(
                             "Amount is 0; an evidence slash burns at least 1".into(),
@@ -242,46 +293,89 @@ impl Accounts {
                     }
                     self.burn(&e.address, e.amount).map_err(invalid)?;
                 }
-                Tx::Reward { to, amount, cut } => {
-                    if to != winner {
+                (
+                    Tx::Reward {
+                        kind,
+                        to,
+                        amount,
+                        cut,
+                    },
+                    Some((want_kind, want_to, want_total)),
+                ) => {
+                    let what = match want_kind {
+                        RewardKind::Block => "the winner's reward",
+                        RewardKind::Attest => "an attest reward",
+                    };
+                    if *kind != want_kind {
                         return Err(invalid(format!(
-                            "the reward goes to {to}, but the block's winner is {winner}"
+                            "expected {what} here, found a {} reward",
+                            match kind {
+                                RewardKind::Block => "block",
+                                RewardKind::Attest => "attest",
+                            }
                         )));
                     }
-                    if let Some(r) = self.block_reward {
+                    if to != want_to {
+                        return Err(invalid(match want_kind {
+                            RewardKind::Block => format!(
+                                "the reward goes to {to}, but the block's winner is {winner}"
+                            ),
+                            RewardKind::Attest => {
+                                format!("the attest reward goes to {to}, but {want_to} is due here")
+                            }
+                        }));
+                    }
+                    if let Some(r) = want_total {
                         if amount.checked_add(*cut) != Some(r) {
-                            return Err(invalid(format!(
-                                "Amount {amount} + Cut {cut} is not the chain's BlockReward {r}"
-                            )));
+                            return Err(invalid(match want_kind {
+                                RewardKind::Block => format!(
+                                    "Amount {amount} + Cut {cut} is not the chain's BlockReward {r}"
+                                ),
+                                RewardKind::Attest => format!(
+                                    "Amount {amount} + Cut {cut} is not the AttestReward {r} of the attested block's epoch"
+                                ),
+                            }));
                         }
                     }
-                    let room = u64::MAX.saturating_sub(self.supply);
-                    if *amount > room {
-                        return Err(invalid(format!(
-                            "Amount {amount} would take the supply past 2^64 - 1 (room for {room})"
-                        )));
-                    }
-                    if *cut > 0 && *amount != room {
-                        return Err(invalid(format!(
-                            "Cut is {cut}, but only a reward that fills the supply to 2^64 - 1 is cut (room for {room}, Amount {amount})"
-                        )));
-                    }
-                    let a = self.map.entry(to.clone()).or_default();
-                    a.balance = a.balance.saturating_add(*amount);
-                    a.wins = a.wins.saturating_add(1);
-                    self.supply = self.supply.saturating_add(*amount);
-                    self.minted = self.minted.saturating_add(u128::from(*amount));
-                    self.cut = self.cut.saturating_add(u128::from(*cut));
+                    self.mint(to, *amount, *cut, want_kind == RewardKind::Block)
+                        .map_err(invalid)?;
                 }
             }
         }
-        if n == 0 {
+        if first_reward.saturating_add(due.len()).saturating_add(1) != n {
             return Err(ApplyError::Invalid {
-                at: 0,
+                at: n,
                 kind: "reward",
-                reason: "no transactions: every block ends with the winner's reward".into(),
+                reason: format!(
+                    "the block ends early: {} attest rewards are due after the winner's",
+                    due.len()
+                ),
             });
         }
+        Ok(())
+    }
+
+    /// Credits a reward of `amount` (`cut` more did not fit) to `to`.
+    fn mint(&mut self, to: &str, amount: u64, cut: u64, win: bool) -> Result<(), String> {
+        let room = u64::MAX.saturating_sub(self.supply);
+        if amount > room {
+            return Err(format!(
+                "Amount {amount} would take the supply past 2^64 - 1 (room for {room})"
+            ));
+        }
+        if cut > 0 && amount != room {
+            return Err(format!(
+                "Cut is {cut}, but only a reward that fills the supply to 2^64 - 1 is cut (room for {room}, Amount {amount})"
+            ));
+        }
+        let a = self.map.entry(to.to_string()).or_default();
+        a.balance = a.balance.saturating_add(amount);
+        if win {
+            a.wins = a.wins.saturating_add(1);
+        }
+        self.supply = self.supply.saturating_add(amount);
+        self.minted = self.minted.saturating_add(u128::from(amount));
+        self.cut = self.cut.saturating_add(u128::from(cut));
         Ok(())
     }
 
@@ -354,10 +448,39 @@ impl Accounts {
         let room = u64::MAX.saturating_sub(self.supply.saturating_sub(burned));
         let amount = block_reward.min(room);
         Tx::Reward {
+            kind: RewardKind::Block,
             to: winner.to_string(),
             amount,
             cut: block_reward.saturating_sub(amount),
         }
+    }
+
+    /// The winner's reward and then the attest rewards `due`, each cut in turn to what still
+    /// fits under 2^64 − 1 once the block's slashes burned `burned`.
+    pub fn rewards_after_burning(
+        &self,
+        winner: &str,
+        block_reward: u64,
+        burned: u64,
+        due: &[(String, u64)],
+    ) -> Vec<Tx> {
+        let mut room = u64::MAX.saturating_sub(self.supply.saturating_sub(burned));
+        let mut out = Vec::with_capacity(due.len().saturating_add(1));
+        let block = std::iter::once((RewardKind::Block, winner, block_reward));
+        let attest = due
+            .iter()
+            .map(|(to, r)| (RewardKind::Attest, to.as_str(), *r));
+        for (kind, to, reward) in block.chain(attest) {
+            let amount = reward.min(room);
+            room = room.saturating_sub(amount);
+            out.push(Tx::Reward {
+                kind,
+                to: to.to_string(),
+                amount,
+                cut: reward.saturating_sub(amount),
+            });
+        }
+        out
     }
 
     /// Accounts that hold a balance.
@@ -414,6 +537,7 @@ mod tests {
         })
         .with_block_reward(Some(10));
         let reward = |amount, cut| Tx::Reward {
+            kind: crate::tx::RewardKind::Block,
             to: a.clone(),
             amount,
             cut,
@@ -438,6 +562,7 @@ mod tests {
         assert_eq!(
             r,
             Tx::Reward {
+                kind: crate::tx::RewardKind::Block,
                 to: a.clone(),
                 amount: 3,
                 cut: 7
@@ -447,6 +572,7 @@ mod tests {
         assert_eq!(s.supply, u64::MAX);
         // A cut that is not needed is refused.
         let wrong = Tx::Reward {
+            kind: crate::tx::RewardKind::Block,
             to: a.clone(),
             amount: 0,
             cut: 1,
@@ -459,6 +585,7 @@ mod tests {
             accounts: [(a.clone(), 5)].into(),
         });
         let bad = Tx::Reward {
+            kind: crate::tx::RewardKind::Block,
             to: a.clone(),
             amount: 1,
             cut: 1,

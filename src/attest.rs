@@ -261,6 +261,8 @@ struct Open {
     finality: BlockFinality,
     /// Counted attesters and their signatures.
     attesters: HashMap<Arc<str>, Box<str>>,
+    /// The attesters in the order they were counted: the order they are paid in.
+    order: Vec<Arc<str>>,
     /// The first signed wrong hash of each snapshot account that sent one: (hash, signature).
     wrong: HashMap<Arc<str>, (Box<str>, Box<str>)>,
     /// Accounts with evidence against them for this block: one slash each.
@@ -279,6 +281,9 @@ pub struct Tracker {
     pub counted: u64,
     /// The newest block seen (attestable or not).
     tip: u64,
+    /// Attest rewards the next block pays: (attester, its epoch's `AttestReward`), in the
+    /// order the attestations made them due.
+    owed: Vec<(String, u64)>,
 }
 
 impl Tracker {
@@ -302,6 +307,7 @@ impl Tracker {
                     window_end,
                 },
                 attesters: HashMap::new(),
+                order: Vec::new(),
                 wrong: HashMap::new(),
                 evidenced: HashSet::new(),
             },
@@ -388,6 +394,7 @@ impl Tracker {
         let stake = o.snapshot.stake_of(v.address).unwrap_or(0);
         let address: Arc<str> = v.address.into();
         o.attesters.insert(address.clone(), v.signature.into());
+        o.order.push(address.clone());
         let evidence = match o.wrong.get(v.address) {
             Some((hash, sig)) if o.evidenced.insert(address) => Some(Equivocation {
                 address: v.address.to_string(),
@@ -416,6 +423,18 @@ impl Tracker {
             });
         }
         let out = *f;
+        // Every attester of a final block is paid once: those before it became final when it
+        // does, later ones as they come.
+        let reward = o.snapshot.attest_reward.unwrap_or(0);
+        if reward > 0 && out.is_final {
+            let newly: &[Arc<str>] = if made_final {
+                &o.order
+            } else {
+                o.order.last().map(std::slice::from_ref).unwrap_or_default()
+            };
+            self.owed
+                .extend(newly.iter().map(|a| (a.to_string(), reward)));
+        }
         if made_final {
             self.final_blocks = self.final_blocks.saturating_add(1);
             self.finalized_height = self.finalized_height.max(v.index);
@@ -514,6 +533,16 @@ impl Tracker {
         Ok(stake)
     }
 
+    /// The attest rewards the next block pays, in order.
+    pub fn owed(&self) -> &[(String, u64)] {
+        &self.owed
+    }
+
+    /// A block paid them.
+    pub fn paid(&mut self) {
+        self.owed.clear();
+    }
+
     /// Block `index`'s count; `None` for a block of epoch 0 or one not made yet.
     pub fn get(&self, index: u64) -> Option<BlockFinality> {
         self.open
@@ -568,6 +597,7 @@ mod tests {
             first_round: 11,
             epoch_rounds: 10,
             finality,
+            attest_reward: None,
             stakes: vec![(a('a'), 1), (a('b'), 1), (a('c'), 1), (a('d'), 1)],
         })
     }

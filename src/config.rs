@@ -57,6 +57,8 @@ pub struct Config {
     pub epoch_rounds: u64,
     /// Ledger mode: `FINALITY`, the share of snapshot stake a block's attesters must pass.
     pub finality: crate::attest::Fraction,
+    /// Ledger mode: `ATTEST_REWARD`, minted to each attester of a final block.
+    pub attest_reward: u64,
 }
 
 /// `TRANSFERS_PER_SEC` unless set: well above what two cores verify and commit.
@@ -86,6 +88,7 @@ impl Config {
             transfers_per_sec: DEFAULT_TRANSFERS_PER_SEC,
             epoch_rounds: 10,
             finality: crate::attest::Fraction::DEFAULT,
+            attest_reward: 0,
         }
     }
 }

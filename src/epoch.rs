@@ -45,6 +45,14 @@ pub struct Snapshot {
     /// read as 3/4 (and hash without it).
     #[serde(rename = "Finality", default, skip_serializing_if = "Option::is_none")]
     pub finality: Option<Fraction>,
+    /// `ATTEST_REWARD`: what each attester of a final block of the epoch is paid. Absent
+    /// reads as 0 (and hashes without it); present only with `Finality`.
+    #[serde(
+        rename = "AttestReward",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub attest_reward: Option<u64>,
     /// (address, stake) in ascending address order, every stake at least 1.
     #[serde(rename = "Stakes")]
     pub stakes: Vec<(String, u64)>,
@@ -69,11 +77,14 @@ pub enum SnapshotError {
     Order(usize, String),
     #[error("stake {0} ({1}) is 0")]
     ZeroStake(usize, String),
+    #[error("AttestReward without Finality: a record carries AttestReward only beside Finality")]
+    RewardWithoutFinality,
 }
 
 impl Snapshot {
     /// `SnapshotHash`: SHA-256 over `<Epoch>\n<FirstRound>\n<EpochRounds>\n`, then
-    /// `<p>/<q>\n` when it carries `Finality`, then each stake as `<address>\n<stake>\n` in
+    /// `<p>/<q>\n` when it carries `Finality`, `<AttestReward>\n` when it carries that, then
+    /// each stake as `<address>\n<stake>\n` in
     /// address order.
     pub fn hash(&self) -> [u8; 32] {
         let mut h = Sha256::new();
@@ -86,6 +97,9 @@ impl Snapshot {
         );
         if let Some(f) = &self.finality {
             h.update(format!("{f}\n").as_bytes());
+        }
+        if let Some(r) = self.attest_reward {
+            h.update(format!("{r}\n").as_bytes());
         }
         for (address, stake) in &self.stakes {
             h.update(address.as_bytes());
@@ -132,6 +146,9 @@ impl Snapshot {
         }
         if self.epoch_rounds == 0 {
             return Err(SnapshotError::NoRounds);
+        }
+        if self.attest_reward.is_some() && self.finality.is_none() {
+            return Err(SnapshotError::RewardWithoutFinality);
         }
         if let Some(p) = prev {
             if self.epoch <= p.epoch {
@@ -189,6 +206,7 @@ pub fn take_snapshot(
     first_round: u64,
     epoch_rounds: u64,
     finality: Fraction,
+    attest_reward: u64,
     mut bonds: Vec<(String, u64)>,
     prev: Option<&Snapshot>,
     balance: impl Fn(&str) -> u64,
@@ -223,6 +241,8 @@ pub fn take_snapshot(
         first_round,
         epoch_rounds: epoch_rounds.max(1),
         finality: Some(finality),
+        // Written only when paid, so a record without it reads (and hashes) as before.
+        attest_reward: (attest_reward > 0).then_some(attest_reward),
         stakes,
     })
 }
@@ -249,6 +269,7 @@ mod tests {
             first_round: 31,
             epoch_rounds: 5,
             finality: None,
+            attest_reward: None,
             stakes: vec![(a('a'), 1)],
         };
         // After one: its own length decides, whatever the setting is now.
@@ -260,18 +281,21 @@ mod tests {
     #[test]
     fn a_snapshot_of_nobody_copies_the_previous_one_or_waits() {
         let rich = |_: &str| u64::MAX;
-        assert_eq!(take_snapshot(1, 11, 10, F, vec![], None, rich), None);
-        let s = take_snapshot(1, 11, 10, F, vec![(a('b'), 5), (a('a'), 7)], None, rich).unwrap();
+        assert_eq!(take_snapshot(1, 11, 10, F, 0, vec![], None, rich), None);
+        let s = take_snapshot(1, 11, 10, F, 0, vec![(a('b'), 5), (a('a'), 7)], None, rich).unwrap();
         assert_eq!(s.stakes, vec![(a('a'), 7), (a('b'), 5)]);
         assert_eq!(s.check(None), Ok(()));
-        let next = take_snapshot(2, 21, 10, F, vec![], Some(&s), rich).unwrap();
+        let next = take_snapshot(2, 21, 10, F, 0, vec![], Some(&s), rich).unwrap();
         assert_eq!(next.stakes, s.stakes);
         assert_eq!(next.check(Some(&s)), Ok(()));
         // A copy holds no more than each account has left, and nobody with nothing left.
         let spent = |x: &str| if x == a('a') { 3 } else { 0 };
-        let cut = take_snapshot(2, 21, 10, F, vec![], Some(&s), spent).unwrap();
+        let cut = take_snapshot(2, 21, 10, F, 0, vec![], Some(&s), spent).unwrap();
         assert_eq!(cut.stakes, vec![(a('a'), 3)]);
-        assert_eq!(take_snapshot(2, 21, 10, F, vec![], Some(&s), |_| 0), None);
+        assert_eq!(
+            take_snapshot(2, 21, 10, F, 0, vec![], Some(&s), |_| 0),
+            None
+        );
         assert_eq!(s.stake_of(&a('b')), Some(5));
         assert_eq!(s.stake_of(&a('c')), None);
         assert_eq!(s.total(), 12);
@@ -279,8 +303,8 @@ mod tests {
 
     #[test]
     fn snapshot_records_are_checked_in_order() {
-        let s = take_snapshot(1, 11, 10, F, vec![(a('a'), 7)], None, |_| 7).unwrap();
-        let mut early = take_snapshot(2, 20, 10, F, vec![(a('a'), 7)], None, |_| 7).unwrap();
+        let s = take_snapshot(1, 11, 10, F, 0, vec![(a('a'), 7)], None, |_| 7).unwrap();
+        let mut early = take_snapshot(2, 20, 10, F, 0, vec![(a('a'), 7)], None, |_| 7).unwrap();
         assert!(matches!(
             early.check(Some(&s)),
             Err(SnapshotError::FirstRound { .. })
@@ -306,6 +330,7 @@ mod tests {
             first_round: 11,
             epoch_rounds: 10,
             finality: None,
+            attest_reward: None,
             stakes: vec![(a('a'), 7)],
         };
         let text = format!("1\n11\n10\n{}\n7\n", a('a'));

@@ -134,6 +134,9 @@ struct ServeArgs {
     /// Ledger mode: a block is final once its attesters hold more than this fraction of its epoch's snapshot stake: p/q (3/4, 2/3) or a decimal (0.75), read exactly, 0 < p < q (a change applies from the next epoch)
     #[arg(long, env = "FINALITY", default_value = "3/4", value_parser = pos_lottery::attest::Fraction::parse)]
     finality: pos_lottery::attest::Fraction,
+    /// Ledger mode: tokens minted to each attester of a block that became final, paid by the first block after (a change applies from the next epoch)
+    #[arg(long, allow_negative_numbers = true, env = "ATTEST_REWARD", default_value = "0", value_parser = config::parse_u64)]
+    attest_reward: u64,
 }
 
 fn parse_genesis(s: &str) -> Result<pos_lottery::pool::GenesisSetting, String> {
@@ -161,6 +164,7 @@ impl ServeArgs {
             transfers_per_sec: self.transfers_per_sec,
             epoch_rounds: self.epoch_rounds,
             finality: self.finality,
+            attest_reward: self.attest_reward,
         }
     }
 }

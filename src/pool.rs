@@ -325,7 +325,12 @@ pub fn pending_after(log: PoolLog, tip_index: u64, tip_txs: &[Tx]) -> Result<Vec
         None => Ok(Vec::new()),
         Some(h) if h == tip_index => Ok(log.entries),
         Some(h) if h.saturating_add(1) == tip_index => {
-            let applied = tip_txs.split_last().map_or(&[][..], |(_, rest)| rest);
+            // The block applied the pool, then its rewards.
+            let pool_len = tip_txs
+                .iter()
+                .rposition(|t| !matches!(t, Tx::Reward { .. }))
+                .map_or(0, |i| i + 1);
+            let applied = &tip_txs[..pool_len];
             if log.entries == applied {
                 Ok(Vec::new())
             } else {
@@ -498,6 +503,7 @@ mod tests {
 
     fn reward(n: u64) -> Tx {
         Tx::Reward {
+            kind: crate::tx::RewardKind::Block,
             to: format!("{n:064x}"),
             amount: n,
             cut: 0,

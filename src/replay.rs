@@ -149,8 +149,9 @@ impl<'a> Replay<'a> {
         self.count_attestations(block, &record.transactions)
             .map_err(|(at, why)| bad(format!("transaction {at} (attest): {why}")))?;
         self.accounts
-            .apply_block(&record.transactions, &block.validator)
+            .apply_block_paying(&record.transactions, &block.validator, self.tracker.owed())
             .map_err(|e| bad(e.to_string()))?;
+        self.tracker.paid();
         self.tracker
             .on_block(index, &block.hash, self.active_arc.as_ref());
         self.prev_round = block.round;

@@ -74,6 +74,8 @@ pub struct RoundSetup {
     pub epoch_rounds: u64,
     /// Ledger mode: `FINALITY` for the next snapshot.
     pub finality: crate::attest::Fraction,
+    /// Ledger mode: `ATTEST_REWARD` for the next snapshot.
+    pub attest_reward: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -149,6 +151,7 @@ pub struct Round {
     ledger: Option<Ledger>,
     epoch_rounds: u64,
     finality: crate::attest::Fraction,
+    attest_reward: u64,
 }
 
 impl Round {
@@ -223,6 +226,7 @@ impl Round {
             ledger,
             epoch_rounds: setup.epoch_rounds,
             finality: setup.finality,
+            attest_reward: setup.attest_reward,
         };
         if let Some(l) = &mut round.ledger {
             l.relock(number);

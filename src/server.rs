@@ -152,6 +152,7 @@ pub async fn run(
             view_tx,
             epoch_rounds: config.epoch_rounds,
             finality: config.finality,
+            attest_reward: config.attest_reward,
         },
     )?;
     if let Ok(addr) = listener.local_addr() {

@@ -396,9 +396,13 @@ pub enum Tx {
         #[serde(rename = "Line")]
         line: String,
     },
-    /// `BLOCK_REWARD` to the winner; `Cut` is what did not fit under 2^64 - 1 total supply.
+    /// `BLOCK_REWARD` to the winner (kind `block`), or `ATTEST_REWARD` to an attester of a
+    /// final block (kind `attest`); `Cut` is what did not fit under 2^64 - 1 total supply.
     #[serde(rename = "reward")]
     Reward {
+        /// Absent for a block reward (every reward before attestations was one).
+        #[serde(rename = "Kind", default, skip_serializing_if = "RewardKind::is_block")]
+        kind: RewardKind,
         #[serde(rename = "To")]
         to: String,
         #[serde(rename = "Amount")]
@@ -413,6 +417,24 @@ pub enum Tx {
     /// snapshot stake is burned.
     #[serde(rename = "evidence")]
     Evidence(Evidence),
+}
+
+/// What a reward pays for.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RewardKind {
+    /// The block's winner: `BLOCK_REWARD`.
+    #[default]
+    #[serde(rename = "block")]
+    Block,
+    /// An attester of a block that became final: its snapshot's `AttestReward`.
+    #[serde(rename = "attest")]
+    Attest,
+}
+
+impl RewardKind {
+    pub fn is_block(&self) -> bool {
+        *self == RewardKind::Block
+    }
 }
 
 /// An evidence slash: both signed attestations, checkable by anyone.
@@ -501,7 +523,8 @@ mod transfer_fields {
 impl Tx {
     /// The line `TxHash` hashes (without its `\n`):
     /// `transfer <from> <to> <amount> <nonce> <signature>`,
-    /// `slash <address> <amount> <round> <line>`, `reward <to> <amount> <cut>`,
+    /// `slash <address> <amount> <round> <line>`, `reward <to> <amount> <cut>` (a block
+    /// reward), `reward attest <to> <amount> <cut>`,
     /// `attest <address> <index> <hash> <round> <signature>`,
     /// `evidence <address> <index> <amount> <round> <first hash> <first signature>
     /// <second hash> <second signature>`.
@@ -517,7 +540,18 @@ impl Tx {
                 round,
                 line,
             } => format!("slash {address} {amount} {round} {line}"),
-            Tx::Reward { to, amount, cut } => format!("reward {to} {amount} {cut}"),
+            Tx::Reward {
+                kind: RewardKind::Block,
+                to,
+                amount,
+                cut,
+            } => format!("reward {to} {amount} {cut}"),
+            Tx::Reward {
+                kind: RewardKind::Attest,
+                to,
+                amount,
+                cut,
+            } => format!("reward attest {to} {amount} {cut}"),
             Tx::Attest(a) => format!(
                 "attest {} {} {} {} {}",
                 a.address, a.index, a.hash, a.round, a.signature
@@ -675,6 +709,7 @@ mod tests {
     fn tx_hash_covers_every_field() {
         let a = address_of(&key(1));
         let r = Tx::Reward {
+            kind: RewardKind::Block,
             to: a.clone(),
             amount: 1,
             cut: 0,

@@ -107,6 +107,7 @@ fn snapshot(epoch: u64, first_round: u64, of: &[(u8, u64)]) -> Snapshot {
         first_round,
         epoch_rounds: ROUNDS,
         finality: Some(pos_lottery::attest::Fraction::DEFAULT),
+        attest_reward: None,
         stakes: stakes(of),
     }
 }

@@ -451,6 +451,7 @@ async fn a_reward_goes_to_the_winner_and_a_slash_burns_the_bond_at_the_next_bloc
                 line: "abc".into()
             },
             Tx::Reward {
+                kind: pos_lottery::tx::RewardKind::Block,
                 to: address(1),
                 amount: REWARD,
                 cut: 0
@@ -668,6 +669,7 @@ async fn a_transfer_applies_in_the_next_block_and_only_in_a_block_with_a_candida
         [
             Tx::Transfer(t),
             Tx::Reward {
+                kind: pos_lottery::tx::RewardKind::Block,
                 to: address(1),
                 amount: REWARD,
                 cut: 0
@@ -902,6 +904,7 @@ async fn a_crash_before_the_block_keeps_its_transfers_pending_for_the_next() {
         transactions: vec![
             Tx::Transfer(t.clone()),
             Tx::Reward {
+                kind: pos_lottery::tx::RewardKind::Block,
                 to: address(1),
                 amount: REWARD,
                 cut: 0,

@@ -178,6 +178,7 @@ impl Ledger {
             epoch_rounds,
             // Records from before attestations: the Python replay reads both forms.
             finality: None,
+            attest_reward: None,
             stakes,
         };
         self.snapshots.push(s.clone());
@@ -651,6 +652,7 @@ fn rewards_are_cut_at_the_supply_cap() {
     assert_eq!(
         l.records[0].transactions,
         vec![Tx::Reward {
+            kind: pos_lottery::tx::RewardKind::Block,
             to: address_of(&a),
             amount: 5,
             cut: 5

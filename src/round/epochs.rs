@@ -26,6 +26,7 @@ impl Round {
             round,
             self.epoch_rounds,
             self.finality,
+            self.attest_reward,
             bonds,
             ledger.snapshot(),
             |a| ledger.account(a).balance,

@@ -579,10 +579,12 @@ impl Ledger {
         // The pool's burns fit a u64: each was part of the supply.
         let burned = u64::try_from(self.pool_burned).unwrap_or(u64::MAX);
         let mut txs = self.pool.clone();
-        txs.push(
-            self.accounts
-                .reward_after_burning(winner, block_reward, burned),
-        );
+        txs.extend(self.accounts.rewards_after_burning(
+            winner,
+            block_reward,
+            burned,
+            self.tracker.owed(),
+        ));
         txs
     }
 
@@ -594,7 +596,10 @@ impl Ledger {
         self.pool.clear();
         self.pool_view = PoolView::default();
         self.pool_burned = 0;
-        self.accounts.apply_block(txs, winner)
+        self.accounts
+            .apply_block_paying(txs, winner, self.tracker.owed())?;
+        self.tracker.paid();
+        Ok(())
     }
 
     pub fn view(&self) -> LedgerView {
@@ -724,7 +729,9 @@ fn pool_fields(tx: &Tx) -> PendingFields {
             round,
             line,
         },
-        Tx::Reward { to, amount, cut } => PendingFields::Reward { to, amount, cut },
+        Tx::Reward {
+            to, amount, cut, ..
+        } => PendingFields::Reward { to, amount, cut },
         Tx::Attest(a) => PendingFields::Attest {
             address: a.address,
             index: a.index,
