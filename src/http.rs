@@ -2,8 +2,10 @@
 //!
 //! Reads never queue behind the consensus commands: validators, accounts, pool and stats come
 //! from the view the round task publishes on a `watch` channel, blocks and draws from the
-//! data directory's files through the shared span index. The one write is ledger mode's
-//! `POST /api/transactions` ([`ledger`]), which hands a signed transfer to the round task.
+//! data directory's files through the shared span index (in ledger mode with each block's
+//! attestation count from the view, [`attest`]). The writes are ledger mode's
+//! `POST /api/transactions` ([`ledger`]) and `POST /api/attestations` ([`attest`]), which
+//! hand a signed transfer or attestation to the round task.
 //!
 //! [`serve`] runs its own accept loop over hyper rather than `axum::serve`, which has no
 //! connection cap and no timeouts: it holds at most `HTTP_MAX_CONNECTIONS` connections open
@@ -42,9 +44,11 @@ use crate::round::ledger::PendingTxView;
 use crate::round::{PendingView, StatsView, View};
 use crate::server::Handles;
 
+mod attest;
 mod ledger;
 mod rate;
 
+pub use attest::MAX_ATTESTATION_BODY;
 pub use ledger::{DEFAULT_ACCOUNTS_PAGE, MAX_ACCOUNTS_PAGE, MAX_TRANSFER_BODY};
 
 /// Most blocks one `/api/chain` page returns (also the default).
@@ -193,7 +197,7 @@ struct App {
     shutdown: CancellationToken,
     /// The address the HTTP listener is bound to (port 0 resolved), for `/info`.
     http_addr: Option<SocketAddr>,
-    /// `TRANSFERS_PER_SEC`, shared by every connection.
+    /// `TRANSFERS_PER_SEC`, shared by every connection, taken by transfers and attestations.
     transfer_rate: Arc<rate::TransferRate>,
 }
 
@@ -213,7 +217,8 @@ fn router(handles: Handles, shutdown: CancellationToken, http_addr: Option<Socke
         .route("/blockchain", get(blockchain))
         .route("/transactionPool", get(pool))
         .route("/info", get(info));
-    let api = ledger::routes(api, ledger_mode)
+    let api = ledger::routes(api, ledger_mode);
+    let api = attest::routes(api, ledger_mode)
         .fallback(|| async {
             ApiError(
                 StatusCode::NOT_FOUND,
@@ -351,17 +356,27 @@ async fn chain_page(
     }
     let index = app.handles.index.clone();
     let (lines, next) = blocking(move || index.read_blocks(from, limit as usize)).await?;
+    // Read after the blocks: a view never counts a block that is not written yet.
+    let view = app.view();
+    let finality = view.ledger.as_ref().map(|l| &l.finality);
+    let had_lines = !lines.is_empty();
     // The lines are the blocks' JSON as stored: splice them in rather than re-serialize.
-    let mut body = Vec::with_capacity(lines.iter().map(|l| l.len() + 1).sum::<usize>() + 32);
+    let mut body = Vec::with_capacity(lines.iter().map(|l| l.len() + 100).sum::<usize>() + 32);
     body.extend_from_slice(b"{\"blocks\":[");
-    for (i, line) in lines.iter().enumerate() {
+    for (i, line) in lines.into_iter().enumerate() {
         if i > 0 {
             body.push(b',');
         }
-        body.extend_from_slice(line);
+        match finality {
+            Some(f) => {
+                let k = from.saturating_add(i as u64);
+                body.extend_from_slice(&attest::with_finality(line, f.get(k)));
+            }
+            None => body.extend_from_slice(&line),
+        }
     }
     body.extend_from_slice(b"],\"next\":");
-    if next < app.handles.index.len() && !lines.is_empty() {
+    if next < app.handles.index.len() && had_lines {
         body.extend_from_slice(next.to_string().as_bytes());
     } else {
         body.extend_from_slice(b"null");
@@ -385,11 +400,20 @@ async fn blocking<T: Send + 'static>(
         })
 }
 
+/// `/api/blocks/{k}`: the block as stored; in ledger mode with its finality fields
+/// ([`attest::with_finality`]) appended.
 async fn block(State(app): State<App>, Path(index): Path<String>) -> ApiResult<Response> {
     let index = parse_index(&index)?;
     let chain = app.handles.index.clone();
     match blocking(move || chain.read_block(index)).await? {
-        Some(line) => Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response()),
+        Some(line) => {
+            // Read after the block: a view never counts a block that is not written yet.
+            let line = match app.view().ledger.as_ref() {
+                Some(l) => attest::with_finality(line, l.finality.get(index)),
+                None => line,
+            };
+            Ok(([(header::CONTENT_TYPE, "application/json")], line).into_response())
+        }
         None => Err(ApiError(StatusCode::NOT_FOUND, format!("no block {index}"))),
     }
 }
@@ -439,19 +463,20 @@ async fn blockchain(State(app): State<App>) -> Response {
 /// A pool longer than this is serialized off the async threads.
 const BIG_POOL: usize = 10_000;
 
-/// `/transactionPool`: this round's candidates, then (ledger mode) the pending transfers and
-/// slashes, in one list; `?type=candidate|transfer|slash` keeps one kind.
+/// `/transactionPool`: this round's candidates, then (ledger mode) the pending transfers,
+/// slashes and attestations, in one list; `?type=candidate|transfer|slash|attest` keeps one
+/// kind.
 async fn pool(
     State(app): State<App>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let kind = match params.get("type").map(String::as_str) {
         None => None,
-        Some(k @ ("candidate" | "transfer" | "slash")) => Some(k.to_string()),
+        Some(k @ ("candidate" | "transfer" | "slash" | "attest")) => Some(k.to_string()),
         Some(other) => {
             return Err(ApiError(
                 StatusCode::BAD_REQUEST,
-                format!("type must be candidate, transfer or slash, got {other:?}"),
+                format!("type must be candidate, transfer, slash or attest, got {other:?}"),
             ))
         }
     };
@@ -529,6 +554,7 @@ async fn info(State(app): State<App>) -> ApiResult<Response> {
         genesis: c.genesis.as_ref().map(|g| g.path.display().to_string()),
         transfers_per_sec: c.transfers_per_sec,
         epoch_rounds: c.epoch_rounds,
+        finality: c.finality.to_string(),
         stats: s,
     })
     .into_response())
@@ -565,6 +591,9 @@ struct Info {
     genesis: Option<String>,
     transfers_per_sec: u64,
     epoch_rounds: u64,
+    /// `FINALITY` as `p/q` in lowest terms: the share of a block's snapshot stake its
+    /// attesters must pass for it to be final (ledger mode).
+    finality: String,
     stats: Stats,
 }
 

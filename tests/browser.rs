@@ -12,7 +12,10 @@
 //! A second test runs the page against a ledger-mode server (`GENESIS`): accounts log in with
 //! signed challenges, one account sends a signed transfer over HTTP and another is slashed,
 //! and the page must show the accounts table, the supply digit for digit and both in the
-//! activity feed, again without a reload. Its screenshot is `target/dashboard-ledger.png`.
+//! activity feed, again without a reload; then, once epochs with stake snapshots run
+//! (`EPOCH_ROUNDS` = 5), the validator attests a block over HTTP, which makes it final, and the
+//! page must show the finalized height, a final badge on the block and the finality in the
+//! activity feed. Its screenshot is `target/dashboard-ledger.png`.
 //! The two tests take turns: each starts its own Chromium.
 //!
 //! Without Chromium (`/usr/bin/chromium` or `chromium` on `PATH`) the tests print `SKIPPED`
@@ -276,6 +279,8 @@ fn drive_dashboard(chromium: &Path, tcp: SocketAddr, http: SocketAddr, validator
 const LEDGER_FUNDS: [(u8, u64); 4] = [(1, 1000), (2, 500), (3, 9_007_199_254_740_993), (4, 300)];
 const LEDGER_TRANSFER: u64 = 42;
 const LEDGER_SLASHED: u64 = 10;
+/// Epoch 1 opens at round 6, 1.8 s in; a block's attestation window is two epochs, 3 s.
+const LEDGER_EPOCH_ROUNDS: u64 = 5;
 
 /// What the page shows in ledger mode, read in one `Runtime.evaluate`.
 const LEDGER_STATE_JS: &str = r#"JSON.stringify((() => {
@@ -341,7 +346,11 @@ async fn ledger_dashboard_shows_accounts_supply_and_transfers_live() {
         .collect();
     std::fs::write(&path, json!({ "accounts": accounts }).to_string()).unwrap();
     let genesis = pos_lottery::pool::GenesisSetting::load(&path).unwrap();
-    let server = TestServer::start(|c| c.genesis = Some(genesis)).await;
+    let server = TestServer::start(|c| {
+        c.genesis = Some(genesis);
+        c.epoch_rounds = LEDGER_EPOCH_ROUNDS;
+    })
+    .await;
     let validator = log_in_as_validator(server.tcp, 1, 100).await;
 
     let (tcp, http) = (server.tcp, server.http);
@@ -443,6 +452,52 @@ fn drive_ledger_dashboard(chromium: &Path, tcp: SocketAddr, http: SocketAddr) {
         view.pool.iter().all(|a| *a == ledger_address(1)),
         "the entrants table lists candidates only: {:?}",
         view.pool
+    );
+
+    // Account 1 bonds at least 100 of every snapshot's 110 at most: its attestation alone,
+    // over HTTP, makes a block of epoch 1 or later final.
+    let deadline = Instant::now() + PAGE_TIMEOUT;
+    let (index, percent) = loop {
+        assert!(
+            Instant::now() < deadline,
+            "no block of epoch 1 or later was attested within {PAGE_TIMEOUT:?}"
+        );
+        let height = get_json(http, "/api/stats")["height"].as_u64().unwrap();
+        let block = get_json(http, &format!("/api/blocks/{height}"));
+        if block["epoch"].as_u64().unwrap() == 0 {
+            std::thread::sleep(POLL);
+            continue;
+        }
+        let hash = block["Hash"].as_str().unwrap();
+        let attestation = json!({
+            "index": height,
+            "hash": hash,
+            "address": ledger_address(1),
+            "signature": pos_lottery::tx::sign_attest(&ledger_key(1), &chain_id, height, hash),
+        });
+        let (status, body) =
+            http_request(http, "POST", "/api/attestations", &attestation.to_string());
+        let answer: Value = serde_json::from_slice(&body).unwrap();
+        if status == 200 {
+            assert_eq!(answer["final"], true, "{answer}");
+            break (height, answer["percent"].as_str().unwrap().to_string());
+        }
+        // Only a window that closed meanwhile may refuse it: then a newer block.
+        assert!(
+            answer["error"].as_str().unwrap().contains("window closed"),
+            "{answer}"
+        );
+    };
+    poll_eval(
+        &mut page,
+        "the final block marked, without a reload",
+        &format!(
+            r#"window.__browserTest === true
+              && document.getElementById('finalized').textContent === '{index}'
+              && !!document.querySelector('#blocks tr[data-index="{index}"] .tag.final')
+              && document.getElementById('activity').textContent.includes('#{index} final: {percent}%')
+              && document.getElementById('finalized-note').textContent.startsWith('1 final block ·')"#
+        ),
     );
 
     let out = Path::new(env!("CARGO_MANIFEST_DIR")).join("target");

@@ -36,7 +36,7 @@ pub const MAX_ACCOUNTS_PAGE: usize = 10_000;
 /// Largest `POST /api/transactions` body; a transfer is about 350 bytes.
 pub const MAX_TRANSFER_BODY: usize = 64 * 1024;
 
-const TUTORIAL_404: &str = "ledger routes exist only in ledger mode (GENESIS); this server runs in tutorial mode, where stakes are typed balances";
+pub(super) const TUTORIAL_404: &str = "ledger routes exist only in ledger mode (GENESIS); this server runs in tutorial mode, where stakes are typed balances";
 
 /// Adds the ledger routes: the real ones in ledger mode, a JSON `404` for any method in
 /// tutorial mode.
@@ -60,7 +60,7 @@ pub(super) fn routes(router: Router<App>, ledger_mode: bool) -> Router<App> {
 
 impl App {
     /// The ledger part of the latest view.
-    fn ledger(&self) -> ApiResult<Arc<LedgerView>> {
+    pub(super) fn ledger(&self) -> ApiResult<Arc<LedgerView>> {
         self.view()
             .ledger
             .clone()
@@ -214,21 +214,40 @@ pub(super) struct LedgerStats {
     accounts: usize,
     pending_transfers: usize,
     pending_slashes: usize,
+    pending_attestations: usize,
     /// The epoch in force (`null` in the bootstrap epoch 0).
     epoch: Option<crate::round::ledger::EpochView>,
+    /// The highest final block (0 while none is: the genesis block is never final).
+    finalized_height: u64,
+    /// How many blocks are final.
+    final_blocks: u64,
+    /// Attestations counted since the chain began (pending ones included).
+    attestations: u64,
 }
 
 impl LedgerStats {
     pub(super) fn of(l: &LedgerView) -> LedgerStats {
+        let transfers = l.pool.transfers();
+        // The view counts transfers only; the rest are slashes and attestations, told apart
+        // by a walk over them (none when the pool holds transfers alone).
+        let attestations = if l.pool.len() > transfers {
+            l.pool.iter().filter(|e| e.kind == "attest").count()
+        } else {
+            0
+        };
         LedgerStats {
             supply: l.supply,
             genesis_total: l.genesis_total,
             minted: l.minted,
             burned: l.burned,
             accounts: l.accounts.len(),
-            pending_transfers: l.pool.transfers(),
-            pending_slashes: l.pool.len() - l.pool.transfers(),
+            pending_transfers: transfers,
+            pending_slashes: l.pool.len() - transfers - attestations,
+            pending_attestations: attestations,
             epoch: l.epoch.clone(),
+            finalized_height: l.finality.finalized_height,
+            final_blocks: l.finality.final_blocks,
+            attestations: l.finality.counted,
         }
     }
 }

@@ -1,4 +1,5 @@
-//! The rate limit on `POST /api/transactions`: one token bucket for the whole server,
+//! The rate limit on ledger mode's signed writes, `POST /api/transactions` and
+//! `POST /api/attestations`: one token bucket for the whole server, shared by both,
 //! `TRANSFERS_PER_SEC` tokens a second and a burst of as many, checked before a signature is.
 //!
 //! A generic cell rate algorithm on one atomic: the bucket is the "theoretical arrival time"
