@@ -4,20 +4,25 @@
 //! reaches, and names the block of each tampering, including ones re-signed by the server so
 //! that only the ledger rules can catch them. Directories with epochs (snapshots.jsonl, the
 //! epochs' first blocks carrying SnapshotHash) are checked against the Rust audit that
-//! `verify` runs (`pos_lottery::audit::check`): the same verdict, word for word. Skipped, with
-//! a line saying so, without python3.
+//! `verify` runs (`pos_lottery::audit::check`): the same verdict, word for word. Chains with
+//! attest entries (and snapshots carrying Finality) are checked against it too: the same
+//! counts when intact (attestations, blocks final, finalized height), and each lie refused by
+//! both at the same file, block and transaction. Skipped, with a line saying so, without
+//! python3.
 
 use std::path::Path;
 use std::process::{Command, Output};
 
 use ed25519_dalek::SigningKey;
+use pos_lottery::attest::Fraction;
 use pos_lottery::chain::{compute_entries_hash, Block};
 use pos_lottery::epoch::{Snapshot, SNAPSHOTS_FILE};
 use pos_lottery::ledger::{DrawRecord, CHAIN_FILE, DRAWS_FILE};
 use pos_lottery::lottery::{compute_seed_v2, pick_winner};
 use pos_lottery::seed::SecretChain;
 use pos_lottery::tx::{
-    address_of, compute_tx_hash, Accounts, Genesis, Transfer, Tx, TxRecord, GENESIS_FILE,
+    address_of, compute_tx_hash, sign_attest, Accounts, Attestation, Genesis, Transfer, Tx,
+    TxRecord, GENESIS_FILE,
 };
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/recompute_balances.py");
@@ -169,6 +174,20 @@ impl Ledger {
         epoch_rounds: u64,
         stakes: &[(&SigningKey, u64)],
     ) -> Snapshot {
+        // Records from before attestations: the Python replay reads both forms.
+        self.snapshot_with(epoch, first_round, epoch_rounds, None, stakes)
+    }
+
+    /// [`Ledger::snapshot`], the record carrying `Finality` when `finality` is given (as the
+    /// server writes it since attestations; `None`: a record from before, 3/4 applies).
+    fn snapshot_with(
+        &mut self,
+        epoch: u64,
+        first_round: u64,
+        epoch_rounds: u64,
+        finality: Option<Fraction>,
+        stakes: &[(&SigningKey, u64)],
+    ) -> Snapshot {
         let mut stakes: Vec<(String, u64)> =
             stakes.iter().map(|(k, s)| (address_of(k), *s)).collect();
         stakes.sort();
@@ -176,8 +195,7 @@ impl Ledger {
             epoch,
             first_round,
             epoch_rounds,
-            // Records from before attestations: the Python replay reads both forms.
-            finality: None,
+            finality,
             attest_reward: None,
             stakes,
         };
@@ -192,6 +210,24 @@ impl Ledger {
 
     fn tip(&self) -> &Block {
         self.blocks.last().unwrap()
+    }
+
+    /// The Round of the next block (block k closes round 2k): its attest entries carry a
+    /// Round after the tip's and at most this one.
+    fn next_round(&self) -> u64 {
+        (self.tip().index + 1) * 2
+    }
+
+    /// `key`'s attest entry of block `index` (built already), by its Hash, counted in `round`.
+    fn attest(&self, key: &SigningKey, index: u64, round: u64) -> Tx {
+        let hash = self.blocks[index as usize].hash.clone();
+        Tx::Attest(Attestation {
+            address: address_of(key),
+            index,
+            signature: sign_attest(key, &self.chain_id(), index, &hash),
+            hash,
+            round,
+        })
     }
 
     /// Appends the block whose draw `entries` (any order) enter, holding `txs` then the reward
@@ -1145,4 +1181,429 @@ fn snapshot_records_are_read_as_the_server_reads_them() {
         assert_eq!(v["line"], n);
         assert_eq!(v["block"], serde_json::Value::Null);
     }
+}
+
+/// Keys 1 to 3 (a, b, c) over seven blocks (block k closes round 2k) and two epochs, with
+/// attestations: epoch 0 for blocks 1 and 2; epoch 1 (rounds 5 to 8, a 100 and b 50, no
+/// Finality: 3/4; its blocks can be attested up to round 5 + 2 x 4 - 1 = 12) opened by block
+/// 3; epoch 2 (from round 9, a 101 and b 50, Finality `finality2`) opened by block 5.
+///
+/// - block 4 (round 8): a attests block 3 in round 7 (100 of 150: not final at 3/4);
+/// - block 5 (round 10): b attests block 3 in round 9 (150 of 150: final), a block 4 in 10;
+/// - block 6 (round 12): a attests block 5 in round 11 (101 of 151: final at 2/3, not at
+///   3/4), b block 4 in round 12, the last of its window (150 of 150: final);
+/// - block 7 (round 14): a transfer.
+///
+/// Honest, that is 5 attestations counted; with Finality 2/3, blocks 3, 4 and 5 final
+/// (finalized height 5). `edit(k, ledger, entries, txs)` changes block k's draw entries (key
+/// number, stake) and transactions (before the reward) before it is built, for the re-signed
+/// lies.
+fn attested(
+    finality2: Option<Fraction>,
+    edit: impl Fn(u64, &Ledger, &mut Vec<(u8, u64)>, &mut Vec<Tx>),
+) -> Ledger {
+    let (a, b, c) = (key(1), key(2), key(3));
+    let mut l = Ledger::new(&[(&a, 1000), (&b, 500), (&c, 300)]);
+    let id = l.chain_id();
+    let step = |l: &mut Ledger, entries: Vec<(u8, u64)>, txs: Vec<Tx>| {
+        let (mut entries, mut txs) = (entries, txs);
+        edit(l.tip().index + 1, l, &mut entries, &mut txs);
+        let keys: Vec<(SigningKey, u64)> = entries.iter().map(|(n, s)| (key(*n), *s)).collect();
+        let refs: Vec<(&SigningKey, u64)> = keys.iter().map(|(k, s)| (k, *s)).collect();
+        l.block(&refs, txs).unwrap();
+    };
+    step(
+        &mut l,
+        vec![(1, 100), (2, 50)],
+        vec![Tx::Transfer(Transfer::sign(
+            &a,
+            &id,
+            &address_of(&c),
+            30,
+            1,
+        ))],
+    );
+    step(&mut l, vec![(1, 100), (3, 40)], Vec::new());
+    l.snapshot(1, 5, 4, &[(&a, 100), (&b, 50)]);
+    step(&mut l, vec![(1, 100), (2, 50)], Vec::new());
+    let txs = vec![l.attest(&a, 3, 7)];
+    step(&mut l, vec![(1, 80), (2, 50)], txs);
+    l.snapshot_with(2, 9, 4, finality2, &[(&a, 101), (&b, 50)]);
+    let txs = vec![l.attest(&b, 3, 9), l.attest(&a, 4, 10)];
+    step(&mut l, vec![(1, 101), (2, 50)], txs);
+    let txs = vec![l.attest(&a, 5, 11), l.attest(&b, 4, 12)];
+    step(&mut l, vec![(1, 90), (2, 50)], txs);
+    let txs = vec![Tx::Transfer(Transfer::sign(&b, &id, &address_of(&c), 5, 1))];
+    step(&mut l, vec![(2, 50)], txs);
+    l
+}
+
+const TWO_THIRDS: Fraction = Fraction { p: 2, q: 3 };
+
+#[test]
+fn attestations_make_blocks_final_as_the_rust_audit_counts_them() {
+    if !have_python() {
+        return;
+    }
+    // (epoch 2's Finality, blocks final, finalized height)
+    for (finality2, finals, height) in [(Some(TWO_THIRDS), 3, 5), (None, 2, 4)] {
+        let l = attested(finality2, |_, _, _, _| {});
+        assert_eq!(l.snapshots[1].finality, finality2);
+        assert_eq!(l.snapshots[0].finality, None);
+        assert_eq!(l.blocks.iter().map(|b| b.round).max(), Some(14));
+        let t = l.write();
+        let audit = rust_audit(t.path()).unwrap();
+        assert_eq!(audit.block_count, 8);
+        let ledger = audit.ledger.as_ref().unwrap();
+        assert_eq!(expected_rows(&ledger.accounts), expected_rows(&l.state));
+        let tracker = &ledger.tracker;
+        assert_eq!(
+            (
+                tracker.counted,
+                tracker.final_blocks,
+                tracker.finalized_height
+            ),
+            (5, finals, height)
+        );
+        let finality = |k: u64| {
+            let f = tracker.get(k).unwrap();
+            (f.epoch, f.is_final, f.attesters, f.attested_stake)
+        };
+        assert_eq!(finality(3), (1, true, 2, 150));
+        assert_eq!(finality(4), (1, true, 2, 150));
+        assert_eq!(finality(5), (2, finals == 3, 1, 101));
+        assert_eq!(finality(6), (2, false, 0, 0));
+        assert_eq!(tracker.get(2), None, "epoch 0");
+        let report = pos_lottery::audit::verify_report(t.path(), &audit);
+        assert_eq!(
+            report.last().unwrap(),
+            &format!(
+                "finality: 5 attestations counted, {finals} blocks final, finalized height \
+                 {height}"
+            )
+        );
+
+        let run = replay(t.path(), &[]);
+        let lines = run.assert_ok();
+        let rows = expected_rows(&l.state);
+        let got: Vec<_> = lines[1..=rows.len()].iter().map(|l| parse_row(l)).collect();
+        assert_eq!(got, rows);
+        let last = *lines.last().unwrap();
+        assert!(
+            last.contains(&format!(
+                "; 2 stake snapshots checked, epoch 2 (from round 9) at the tip; 5 \
+                 attestations counted: {finals} blocks final, finalized height {height}; "
+            )),
+            "{last}"
+        );
+        let signatures = if have_cryptography() {
+            "8 block signatures, 2 transfer signatures and 5 attestation signatures checked"
+        } else {
+            "signatures not checked (pip install cryptography)"
+        };
+        assert!(
+            last.contains(&format!(
+                "14 transactions replayed (2 transfers, 0 slashes, 5 attestations, 7 rewards), \
+                 {signatures}"
+            )),
+            "{last}"
+        );
+        let run = replay(t.path(), &["--json"]);
+        run.assert_ok();
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(v["ok"], true);
+        assert_eq!(v["attestations"], tracker.counted);
+        assert_eq!(v["blocks_final"], tracker.final_blocks);
+        assert_eq!(v["finalized_height"], tracker.finalized_height);
+        if have_cryptography() {
+            assert_eq!(v["attestation_signatures"], 5);
+        }
+        assert_eq!(v["supply"], ledger.accounts.supply);
+        assert_eq!(v["snapshots"], 2);
+    }
+}
+
+/// Asserts that the Rust audit and the Python replay both refuse `dir` at transaction `at`
+/// (an attest entry) of block `block` in `file`, the Rust error saying `rust_says` and the
+/// Python line `python_says` (their words differ after the transaction's name).
+fn assert_both_refuse(
+    dir: &Path,
+    block: u64,
+    at: usize,
+    rust_says: &str,
+    python_says: &str,
+) -> (String, String) {
+    let prefix = format!(
+        "{}/{TX_FILE}, block {block}: transaction {at} (attest): ",
+        dir.display()
+    );
+    let rust = rust_audit(dir).map(|_| ()).unwrap_err();
+    assert!(
+        rust.starts_with(&prefix),
+        "{rust} should start with {prefix:?}"
+    );
+    assert!(rust.contains(rust_says), "{rust} should say {rust_says:?}");
+    let run = replay(dir, &[]);
+    run.assert_failed(dir, TX_FILE, block, python_says);
+    assert!(
+        run.stdout.starts_with(&format!("FAILED: {prefix}")),
+        "{}",
+        run.stdout
+    );
+    let run = replay(dir, &["--json"]);
+    assert_eq!(run.code, Some(1));
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert_eq!(v["block"], block);
+    assert_eq!(v["file"], format!("{}/{TX_FILE}", dir.display()));
+    (rust, run.stdout)
+}
+
+/// Attestation lies, each re-signed by the server's key (every later block, draw and reward
+/// re-derived, so only the attestation rules catch them): both refuse each at the same file,
+/// block and transaction.
+#[test]
+fn attestation_lies_are_refused_by_both_at_the_same_block() {
+    if !have_python() {
+        return;
+    }
+    let (a_hex, c_hex) = (address_of(&key(1)), address_of(&key(3)));
+
+    // a's attestation of block 3 signed with b's key (a forged signature: everything else is
+    // right).
+    let l = attested(Some(TWO_THIRDS), |k, l, _, txs| {
+        if k == 4 {
+            let hash = l.blocks[3].hash.clone();
+            txs[0] = Tx::Attest(Attestation {
+                address: address_of(&key(1)),
+                index: 3,
+                signature: sign_attest(&key(2), &l.chain_id(), 3, &hash),
+                hash,
+                round: 7,
+            });
+        }
+    });
+    let t = l.write();
+    let prefix = format!(
+        "{}/{TX_FILE}, block 4: transaction 0 (attest): ",
+        t.path().display()
+    );
+    let rust = rust_audit(t.path()).map(|_| ()).unwrap_err();
+    assert_eq!(
+        rust,
+        format!("{prefix}the signature does not verify under Address's key")
+    );
+    let run = replay(t.path(), &[]);
+    if have_cryptography() {
+        run.assert_failed(
+            t.path(),
+            TX_FILE,
+            4,
+            &format!(
+                "transaction 0 (attest): the signature does not verify (by Address, over \
+                 \"pos-lottery attest v1 {} 3 {}\")",
+                l.chain_id(),
+                l.blocks[3].hash
+            ),
+        );
+    } else {
+        println!("attestation signatures not checked: the cryptography package is not installed");
+        run.assert_ok();
+    }
+
+    // c, not in epoch 1's snapshot, attests block 3 (signed with its own key).
+    let l = attested(Some(TWO_THIRDS), |k, l, _, txs| {
+        if k == 4 {
+            txs.push(l.attest(&key(3), 3, 8));
+        }
+    });
+    let t = l.write();
+    assert_both_refuse(
+        t.path(),
+        4,
+        1,
+        &format!("{c_hex} is not in epoch 1's stake snapshot, which block 3 belongs to"),
+        &format!(
+            "Address \"{c_hex}\" is not in epoch 1's stake snapshot, so it cannot attest block 3"
+        ),
+    );
+
+    // a attests block 3 again: in a later block, and twice in the same block.
+    let l = attested(Some(TWO_THIRDS), |k, l, _, txs| {
+        if k == 5 {
+            txs.push(l.attest(&key(1), 3, 10));
+        }
+    });
+    let t = l.write();
+    assert_both_refuse(
+        t.path(),
+        5,
+        2,
+        &format!("{a_hex} has already attested block 3"),
+        &format!("{a_hex} already attested block 3; an attestation counts once"),
+    );
+    let l = attested(Some(TWO_THIRDS), |k, l, _, txs| {
+        if k == 4 {
+            txs.push(l.attest(&key(1), 3, 8));
+        }
+    });
+    let t = l.write();
+    assert_both_refuse(
+        t.path(),
+        4,
+        1,
+        &format!("{a_hex} has already attested block 3"),
+        &format!("{a_hex} already attested block 3; an attestation counts once"),
+    );
+
+    // b's attestation of block 4 moved from block 6 (round 12, the window's last round) to
+    // block 7, in round 13: past epoch 1's window.
+    let l = attested(Some(TWO_THIRDS), |k, l, _, txs| {
+        if k == 6 {
+            txs.pop();
+        }
+        if k == 7 {
+            txs.insert(0, l.attest(&key(2), 4, 13));
+        }
+    });
+    let t = l.write();
+    assert_both_refuse(
+        t.path(),
+        7,
+        0,
+        "block 4's attestation window closed after round 12; the round in progress is 13",
+        "Round 13 is past block 4's attestation window, which closed at round 12 (epoch 1: \
+         FirstRound 5 + 2 x EpochRounds 4 - 1)",
+    );
+
+    // a attests block 2 (round 4, epoch 0: no snapshot), and block 0.
+    for index in [2, 0] {
+        let l = attested(Some(TWO_THIRDS), |k, l, _, txs| {
+            if k == 4 {
+                txs.push(l.attest(&key(1), index, 8));
+            }
+        });
+        let t = l.write();
+        assert_both_refuse(
+            t.path(),
+            4,
+            1,
+            &format!(
+                "block {index} is from the bootstrap epoch 0, whose blocks cannot be attested"
+            ),
+            &format!(
+                "block {index} is in epoch 0 (no stake snapshot's FirstRound is at or before its \
+                 round), so it cannot be attested"
+            ),
+        );
+    }
+
+    // a attests block 3 by block 2's Hash (signed over that Hash: only the Hash is wrong).
+    let l = attested(Some(TWO_THIRDS), |k, l, _, txs| {
+        if k == 4 {
+            let hash = l.blocks[2].hash.clone();
+            txs[0] = Tx::Attest(Attestation {
+                address: address_of(&key(1)),
+                index: 3,
+                signature: sign_attest(&key(1), &l.chain_id(), 3, &hash),
+                hash,
+                round: 7,
+            });
+        }
+    });
+    let t = l.write();
+    let (h2, h3) = (&l.blocks[2].hash, &l.blocks[3].hash);
+    assert_both_refuse(
+        t.path(),
+        4,
+        0,
+        &format!("block 3's hash is {h3}, not {h2}"),
+        &format!("Hash is \"{h2}\", but block 3's Hash is {h3}"),
+    );
+
+    // A Round outside the block's rounds: block 4 closes round 8 after block 3's round 6.
+    for round in [6, 9] {
+        let l = attested(Some(TWO_THIRDS), |k, l, _, txs| {
+            if k == 4 {
+                assert_eq!(l.next_round(), 8);
+                txs[0] = l.attest(&key(1), 3, round);
+            }
+        });
+        let t = l.write();
+        assert_both_refuse(
+            t.path(),
+            4,
+            0,
+            &format!(
+                "Round {round} is not after the previous block's round 6 and at most this \
+                 block's round 8"
+            ),
+            &format!(
+                "Round {round} is outside this block's rounds: after round 6 (block 3) and at \
+                 most round 8"
+            ),
+        );
+    }
+
+    // Either round of block 6 counts: b's attestation of block 4 in round 11 instead of 12
+    // (the window's last, as the intact fixture has it) passes both.
+    let l = attested(Some(TWO_THIRDS), |k, l, _, txs| {
+        if k == 6 {
+            txs[1] = l.attest(&key(2), 4, 11);
+        }
+    });
+    let t = l.write();
+    assert_eq!(
+        rust_audit(t.path())
+            .unwrap()
+            .ledger
+            .unwrap()
+            .tracker
+            .final_blocks,
+        3
+    );
+    replay(t.path(), &[]).assert_ok();
+}
+
+/// A draw entry weighed with a stake other than its snapshot stake, in an epoch whose
+/// snapshot carries Finality: refused by both, word for word (entries outside the snapshot,
+/// and above their stake in a record without Finality, are in
+/// `epoch_lies_are_named_as_the_rust_audit_names_them`).
+#[test]
+fn a_draw_weighed_above_the_finality_snapshot_is_refused_by_both() {
+    if !have_python() {
+        return;
+    }
+    let a = address_of(&key(1));
+    let c = address_of(&key(3));
+    // a at 102 in block 5, the first of epoch 2 (its snapshot stake 101; its balance is
+    // higher: only the snapshot bounds it).
+    let l = attested(Some(TWO_THIRDS), |k, _, entries, _| {
+        if k == 5 {
+            entries[0] = (1, 102);
+        }
+    });
+    assert!(l.state.get(&a).balance > 102);
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        DRAWS_FILE,
+        5,
+        &format!("entry {a} weighs 102, above its epoch 2 snapshot stake 101"),
+    );
+    // c entered in block 6 (in epoch 2, c has no snapshot stake), with its balance.
+    let l = attested(Some(TWO_THIRDS), |k, _, entries, _| {
+        if k == 6 {
+            entries.push((3, 40));
+        }
+    });
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        DRAWS_FILE,
+        6,
+        &format!(
+            "entry {c} is not in epoch 2's stake snapshot, so it is not an entrant in that epoch"
+        ),
+    );
 }

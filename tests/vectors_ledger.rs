@@ -4,18 +4,27 @@
 //! AccountsHash, epoch 1's stake snapshot and its SnapshotHash, and a signed ledger-mode chain
 //! (genesis with BlockReward, a block of transactions, then the epoch's first block carrying
 //! SnapshotHash) line for line, replayed to the published balances and audited by `verify`'s
-//! code as a data directory.
+//! code as a data directory. Then attestations and finality: keys[0]'s attestation of block 2
+//! (message, signature, command, entry, canonical line), a mixed block's TxHash, epoch 2's
+//! snapshot with Finality 2/3, the finality thresholds and percents, and the chain continued
+//! to block 6 with attest entries, line for line, counted to the published finality and
+//! audited by `verify` as a data directory.
 
+use std::collections::BTreeMap;
 use std::process::Command;
+use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
+use pos_lottery::attest::{percent, Fraction, Tracker, Vote};
 use pos_lottery::chain::{compute_entries_hash, Block, Chain};
 use pos_lottery::epoch::{opens_epoch, Snapshot, SNAPSHOTS_FILE};
+use pos_lottery::input::parse_attest;
 use pos_lottery::ledger::DrawRecord;
 use pos_lottery::lottery::{compute_seed_v2, pick_winner};
 use pos_lottery::tx::{
-    address_of, auth_message, check_signature, compute_tx_hash, key_file_text, parse_key_file,
-    sign_auth, transfer_message, Accounts, Genesis, Transfer, Tx, TxRecord,
+    address_of, attest_message, auth_message, check_signature, compute_tx_hash, key_file_text,
+    parse_key_file, sign_attest, sign_auth, transfer_message, Accounts, Attestation, Genesis,
+    Transfer, Tx, TxRecord,
 };
 use serde_json::Value;
 
@@ -554,5 +563,736 @@ fn the_python_script_reproduces_the_file_and_its_audit_cases_pass() {
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+fn u64_of(v: &Value) -> u64 {
+    v.as_u64().unwrap()
+}
+
+/// The keys of the object `"<name>": {` inside the top-level `"<section>": {` of
+/// tests/vectors/ledger.json, in the order the file writes them (serde_json's `Value` sorts
+/// them, so the order is read from the text: one key a line, as `json.dumps(indent=1)` puts
+/// them).
+fn keys_as_written(section: &str, name: &str) -> Vec<String> {
+    let text = include_str!("vectors/ledger.json");
+    let at = text.find(&format!("\n \"{section}\": {{\n")).unwrap();
+    let rest = &text[at..];
+    let at = rest.find(&format!("\n  \"{name}\": {{\n")).unwrap();
+    rest[at..]
+        .lines()
+        .skip(2)
+        .take_while(|l| !l.trim_start().starts_with('}'))
+        .map(|l| l.trim_start().split('"').nth(1).unwrap().to_string())
+        .collect()
+}
+
+/// keys[0]'s attestation of block 2: the message, the signature (Ed25519 is deterministic),
+/// the line a client sends, and the attest entry of block 3 with its canonical line.
+#[test]
+fn the_attestation_signs_and_serializes_as_published() {
+    let all = vectors();
+    let v = &all["attestation"];
+    let key = SigningKey::from_bytes(&hex32(&v["secret_key"]));
+    assert_eq!(key.to_bytes(), keys(&all)[0].to_bytes());
+    let address = address_of(&key);
+    assert_eq!(address, str_of(&v["address"]));
+    let chain_id = str_of(&v["chain_id"]);
+    assert_eq!(chain_id, str_of(&all["chain_id"]));
+    let (index, hash, round) = (u64_of(&v["index"]), str_of(&v["hash"]), u64_of(&v["round"]));
+    // It attests block 2 of the chain vector, by its Hash.
+    assert_eq!(index, 2);
+    assert_eq!(hash, str_of(&all["chain"]["blocks"][2]["Hash"]));
+    assert_eq!(attest_message(chain_id, index, hash), str_of(&v["message"]));
+    let signature = sign_attest(&key, chain_id, index, hash);
+    assert_eq!(signature, str_of(&v["signature"]));
+    assert_eq!(
+        check_signature(&address, str_of(&v["message"]).as_bytes(), &signature),
+        Ok(())
+    );
+
+    // What a logged-in client sends, as the session parses it.
+    assert_eq!(
+        format!("attest {index} {hash} {signature}"),
+        str_of(&v["command"])
+    );
+    assert_eq!(
+        parse_attest(str_of(&v["command"]).as_bytes()),
+        Some(Ok((index, hash.to_string(), signature.clone())))
+    );
+    // The HTTP body's fields (src/ has no type for it: compared as values).
+    let body: Value = serde_json::from_str(str_of(&v["json"])).unwrap();
+    assert_eq!(
+        body,
+        serde_json::json!({
+            "index": index, "hash": hash, "address": address, "signature": signature
+        })
+    );
+
+    // The attest entry: JSON byte for byte (the entry's keys are written in the order the
+    // Rust side prints them), the canonical line TxHash hashes, and its id.
+    let a = Attestation {
+        address: address.clone(),
+        index,
+        hash: hash.to_string(),
+        round,
+        signature: signature.clone(),
+    };
+    assert_eq!(a.message(chain_id), str_of(&v["message"]));
+    assert_eq!(a.check_alone(chain_id), Ok(()));
+    let tx = Tx::Attest(a.clone());
+    let printed = serde_json::to_string(&tx).unwrap();
+    assert_eq!(printed, str_of(&v["tx_line"]));
+    assert_eq!(
+        keys_as_written("attestation", "entry"),
+        ["Type", "Address", "Index", "Hash", "Round", "Signature"]
+    );
+    assert_eq!(serde_json::to_value(&tx).unwrap(), v["entry"]);
+    assert_eq!(
+        serde_json::from_value::<Tx>(v["entry"].clone()).unwrap(),
+        tx
+    );
+    assert_eq!(
+        serde_json::from_str::<Tx>(str_of(&v["tx_line"])).unwrap(),
+        tx
+    );
+    assert_eq!(tx.canonical_line(), str_of(&v["canonical_line"]));
+    assert_eq!(tx.kind(), "attest");
+    assert_eq!(tx.id(), hex::encode(sha256(str_of(&v["canonical_line"]))));
+    // Round is not signed: the signature holds for another round, not for another block, hash
+    // or chain.
+    let other_round = Attestation {
+        round: round + 1,
+        ..a.clone()
+    };
+    assert_eq!(other_round.check_alone(chain_id), Ok(()));
+    let other_index = Attestation {
+        index: index + 1,
+        ..a.clone()
+    };
+    assert!(other_index.check_alone(chain_id).is_err());
+    let other_hash = Attestation {
+        hash: str_of(&all["chain"]["blocks"][1]["Hash"]).to_string(),
+        ..a.clone()
+    };
+    assert!(other_hash.check_alone(chain_id).is_err());
+    assert!(a.check_alone(&"0".repeat(64)).is_err());
+    // An unknown field is refused.
+    let extra = printed.replacen("\"Round\"", "\"Amount\":1,\"Round\"", 1);
+    assert!(serde_json::from_str::<Tx>(&extra).is_err());
+}
+
+/// Block 3's transactions: a transfer, the attestation, the reward, hashed in that order.
+#[test]
+fn a_block_of_mixed_transactions_hashes_as_published() {
+    let all = vectors();
+    let v = &all["tx_hash_mixed"];
+    let txs: Vec<Tx> = serde_json::from_value(v["transactions"].clone()).unwrap();
+    assert_eq!(
+        txs.iter().map(Tx::kind).collect::<Vec<_>>(),
+        ["transfer", "attest", "reward"]
+    );
+    for (tx, want) in txs.iter().zip(v["transactions"].as_array().unwrap()) {
+        assert_eq!(&serde_json::to_value(tx).unwrap(), want);
+    }
+    let lines: Vec<String> = txs.iter().map(Tx::canonical_line).collect();
+    assert_eq!(
+        lines,
+        v["canonical_lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(str_of)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(compute_tx_hash(&txs), sha256(str_of(&v["tx_hash_input"])));
+    assert_eq!(hex::encode(compute_tx_hash(&txs)), str_of(&v["TxHash"]));
+    // The transfer and the attestation are the ones the Rust side signs for the same inputs.
+    let k = keys(&all);
+    let chain_id = str_of(&all["chain_id"]);
+    assert_eq!(
+        txs[0],
+        Tx::Transfer(Transfer::sign(&k[0], chain_id, &address_of(&k[1]), 5, 2))
+    );
+    let Tx::Attest(a) = &txs[1] else {
+        panic!("the second transaction is the attestation")
+    };
+    assert_eq!(a.signature, sign_attest(&k[0], chain_id, a.index, &a.hash));
+    assert_eq!(
+        txs[1],
+        serde_json::from_value::<Tx>(all["attestation"]["entry"].clone()).unwrap()
+    );
+    // Block 3 of attest_chain holds exactly these.
+    let chain = &all["attest_chain"];
+    assert_eq!(
+        chain["transactions"][0]["record"]["Transactions"],
+        v["transactions"]
+    );
+    assert_eq!(chain["blocks"][0]["block"]["TxHash"], v["TxHash"]);
+    // The order is hashed.
+    let swapped = vec![txs[1].clone(), txs[0].clone(), txs[2].clone()];
+    assert_ne!(compute_tx_hash(&swapped), compute_tx_hash(&txs));
+}
+
+/// Epoch 2's snapshot: Finality 2/3 after EpochRounds, in the JSON and in the hash input.
+#[test]
+fn the_finality_snapshot_parses_prints_and_hashes_as_published() {
+    let all = vectors();
+    let v = &all["snapshot_finality"];
+    let line = str_of(&v["line"]);
+    let s: Snapshot = serde_json::from_str(line).unwrap();
+    assert_eq!(serde_json::to_string(&s).unwrap(), line);
+    assert_eq!(serde_json::to_value(&s).unwrap(), v["record"]);
+    assert_eq!(
+        serde_json::from_value::<Snapshot>(v["record"].clone()).unwrap(),
+        s
+    );
+    assert!(line.contains("\"EpochRounds\":10,\"Finality\":\"2/3\",\"Stakes\":"));
+    let f = s.finality.unwrap();
+    assert_eq!((f.p, f.q), (u64_of(&v["p"]), u64_of(&v["q"])));
+    assert_eq!(f.to_string(), str_of(&v["finality"]));
+    assert_eq!(Fraction::parse(str_of(&v["finality"])), Ok(f));
+    assert_eq!(
+        Fraction::DEFAULT.to_string(),
+        str_of(&v["default_finality"])
+    );
+
+    assert_eq!(s.hash(), sha256(str_of(&v["hash_input"])));
+    assert_eq!(hex::encode(s.hash()), str_of(&v["SnapshotHash"]));
+    assert_eq!(
+        str_of(&v["hash_input"]),
+        format!(
+            "{}\n{}\n{}\n{f}\n{}",
+            s.epoch,
+            s.first_round,
+            s.epoch_rounds,
+            s.stakes
+                .iter()
+                .map(|(a, stake)| format!("{a}\n{stake}\n"))
+                .collect::<String>()
+        )
+    );
+    assert_eq!(s.last_round(), u64_of(&v["last_round"]));
+    // It follows epoch 1's snapshot (which has no Finality: 3/4 applies to its blocks).
+    let prev: Snapshot = serde_json::from_value(all["snapshot"]["record"].clone()).unwrap();
+    assert_eq!(prev.finality, None);
+    assert_eq!(s.check(Some(&prev)), Ok(()));
+    assert_eq!(s.first_round, prev.next_first_round());
+    // keys[0] at 101, keys[1] at 50.
+    let k = keys(&all);
+    assert_eq!(s.stake_of(&address_of(&k[0])), Some(101));
+    assert_eq!(s.stake_of(&address_of(&k[1])), Some(50));
+    assert_eq!(s.total(), 151);
+
+    // Its blocks can be attested up to window_last_round.
+    let mut t = Tracker::default();
+    t.on_block(5, &"ab".repeat(32), Some(&Arc::new(s.clone())));
+    let got = t.get(5).unwrap();
+    assert_eq!(got.window_end, u64_of(&v["window_last_round"]));
+    assert_eq!(
+        got.window_end,
+        s.first_round + 2 * s.epoch_rounds - 1,
+        "FirstRound + 2 * EpochRounds - 1"
+    );
+    assert_eq!((got.epoch, got.snapshot_stake), (2, 151));
+
+    // Without Finality the record hashes without its line; any other Finality changes the hash;
+    // a Finality not in lowest terms is not a record.
+    let without = Snapshot {
+        finality: None,
+        ..s.clone()
+    };
+    assert_eq!(
+        without.hash(),
+        sha256(&str_of(&v["hash_input"]).replacen("\n2/3\n", "\n", 1))
+    );
+    let three_quarters = Snapshot {
+        finality: Some(Fraction::DEFAULT),
+        ..s.clone()
+    };
+    assert_ne!(three_quarters.hash(), s.hash());
+    assert_ne!(three_quarters.hash(), without.hash());
+    for bad in ["4/6", "02/3", "3/3", "2/1000000001", "0.5"] {
+        let edited = line.replace("\"2/3\"", &format!("{bad:?}"));
+        assert!(
+            serde_json::from_str::<Snapshot>(&edited).is_err(),
+            "{edited}"
+        );
+    }
+}
+
+/// Every threshold case: `attested * q > total * p` (u128), and the percent shown.
+#[test]
+fn the_finality_thresholds_and_percents_are_as_published() {
+    let all = vectors();
+    let cases = all["finality_thresholds"]["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 24);
+    let mut finals = 0;
+    for c in cases {
+        let text = str_of(&c["finality"]);
+        let f = Fraction::parse(text).unwrap();
+        assert_eq!((f.p, f.q), (u64_of(&c["p"]), u64_of(&c["q"])), "{c}");
+        assert_eq!(f.to_string(), text);
+        let (attested, total) = (
+            u128::from(u64_of(&c["attested"])),
+            u128::from(u64_of(&c["total"])),
+        );
+        let want = c["final"].as_bool().unwrap();
+        assert_eq!(f.is_final(attested, total), want, "{c}");
+        assert_eq!(percent(attested, total), str_of(&c["percent"]), "{c}");
+        finals += usize::from(want);
+    }
+    assert!(finals > 0 && finals < cases.len());
+}
+
+/// Every block of the vectors (genesis to block 6), every draw and every transactions line.
+fn vector_chain(all: &Value) -> (Vec<Block>, Vec<DrawRecord>, Vec<TxRecord>) {
+    let items = |v: &Value, key: &str| -> Vec<Value> {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x[key].clone())
+            .collect()
+    };
+    let (c, a) = (&all["chain"], &all["attest_chain"]);
+    let parse = |name: &str, key: &str| -> Vec<Value> {
+        [items(&c[name], key), items(&a[name], key)].concat()
+    };
+    let blocks = parse("blocks", "block")
+        .into_iter()
+        .map(|b| serde_json::from_value(b).unwrap())
+        .collect();
+    let draws = parse("draws", "draw")
+        .into_iter()
+        .map(|d| serde_json::from_value(d).unwrap())
+        .collect();
+    let records = parse("transactions", "record")
+        .into_iter()
+        .map(|r| serde_json::from_value(r).unwrap())
+        .collect();
+    (blocks, draws, records)
+}
+
+/// `[s_0, ..., s_n]` with `s_(i-1) = SHA-256(s_i)`, `s_n` = 32 bytes of `last`.
+fn reveal_chain(last: u8, n: usize) -> Vec<[u8; 32]> {
+    use sha2::Digest;
+    let mut out = vec![[last; 32]];
+    for _ in 0..n {
+        let next: [u8; 32] = sha2::Sha256::digest(out.last().unwrap()).into();
+        out.push(next);
+    }
+    out.reverse();
+    out
+}
+
+/// Blocks 3 to 6 rebuilt with the Rust block code from their inputs: each draw recomputed on
+/// the tip, each attest entry re-signed, the reveal chain rotated at block 4, epoch 2's
+/// SnapshotHash on block 5; every line byte for byte.
+#[test]
+fn the_attested_chain_is_reproduced_line_for_line() {
+    let all = vectors();
+    let v = &all["attest_chain"];
+    let server = SigningKey::from_bytes(&hex32(&all["server_key"]["secret_key"]));
+    let chain_id = str_of(&all["chain_id"]);
+    let k = keys(&all);
+    let signer = |address: &str| k.iter().find(|x| address_of(x) == address).unwrap();
+    let (vector_blocks, _, _) = vector_chain(&all);
+    let snapshot1: Snapshot = serde_json::from_value(all["snapshot"]["record"].clone()).unwrap();
+    let snapshot2: Snapshot =
+        serde_json::from_value(all["snapshot_finality"]["record"].clone()).unwrap();
+    // snapshots.jsonl: the two records, a line each.
+    assert_eq!(
+        str_of(&v["snapshots_file"]),
+        format!(
+            "{}\n{}\n",
+            serde_json::to_string(&snapshot1).unwrap(),
+            serde_json::to_string(&snapshot2).unwrap()
+        )
+    );
+    let reveals = reveal_chain(1, 4);
+    let reveals2 = reveal_chain(2, 4);
+    assert_eq!(
+        vector_blocks[0].seed_commit.as_deref(),
+        Some(hex::encode(reveals[0]).as_str())
+    );
+
+    let mut built: Vec<Block> = vector_blocks[..3].to_vec();
+    let blocks = v["blocks"].as_array().unwrap();
+    assert_eq!(blocks.len(), 4);
+    for (i, want_v) in blocks.iter().enumerate() {
+        let index = i as u64 + 3;
+        let want: Block = serde_json::from_value(want_v["block"].clone()).unwrap();
+        assert_eq!(want.index, index);
+        let prev = built.last().unwrap().clone();
+        let snapshot = if want.round >= snapshot2.first_round {
+            &snapshot2
+        } else {
+            &snapshot1
+        };
+
+        // The draw: keys[0] 90 and keys[1] 50, within the snapshot in force.
+        let d = &v["draws"][i];
+        let draw: DrawRecord = serde_json::from_value(d["draw"].clone()).unwrap();
+        assert_eq!(serde_json::to_string(&draw).unwrap(), str_of(&d["line"]));
+        assert_eq!(draw.index, index);
+        let mut entries = vec![(address_of(&k[0]), 90), (address_of(&k[1]), 50)];
+        entries.sort();
+        assert_eq!(draw.entries, entries);
+        for (address, stake) in &draw.entries {
+            assert!(*stake <= snapshot.stake_of(address).unwrap());
+        }
+        let entries_hash = compute_entries_hash(&draw.entries);
+        let reveal = if index <= 4 {
+            reveals[index as usize]
+        } else {
+            reveals2[index as usize - 4]
+        };
+        assert_eq!(want.reveal_bytes(), Some(reveal));
+        let seed = compute_seed_v2(
+            &prev.hash_bytes().unwrap(),
+            index,
+            &hex32(&Value::from(entries_hash.clone())),
+            &reveal,
+        );
+        let won = pick_winner(&seed, &draw.entries).unwrap();
+        assert_eq!(draw.entries[won.winner].0, draw.winner);
+        assert_eq!(
+            (won.counter, won.target, won.total),
+            (draw.counter, draw.target, draw.total)
+        );
+
+        // The transactions: each attest entry re-signed by its key over the attested block's
+        // Hash, counted in a round after the previous block's; the reward last.
+        let t = &v["transactions"][i];
+        let record: TxRecord = serde_json::from_value(t["record"].clone()).unwrap();
+        assert_eq!(serde_json::to_string(&record).unwrap(), str_of(&t["line"]));
+        assert_eq!(record.index, index);
+        for tx in &record.transactions {
+            match tx {
+                Tx::Attest(a) => {
+                    let target = &built[a.index as usize];
+                    assert_eq!(a.hash, target.hash);
+                    assert!(prev.round < a.round && a.round <= want.round, "{a:?}");
+                    let again = Attestation {
+                        signature: sign_attest(signer(&a.address), chain_id, a.index, &a.hash),
+                        ..a.clone()
+                    };
+                    assert_eq!(&again, a);
+                    assert_eq!(a.check_alone(chain_id), Ok(()));
+                }
+                Tx::Transfer(t) => {
+                    assert_eq!(
+                        *t,
+                        Transfer::sign(signer(&t.from), chain_id, &t.to, t.amount, t.nonce)
+                    );
+                }
+                Tx::Reward { .. } => {}
+                Tx::Slash { .. } | Tx::Evidence(_) => panic!("no slash after block 1"),
+            }
+        }
+        assert_eq!(
+            record.transactions.last(),
+            Some(&Tx::Reward {
+                kind: pos_lottery::tx::RewardKind::Block,
+                to: draw.winner.clone(),
+                amount: 10,
+                cut: 0
+            })
+        );
+        let lines: Vec<String> = record.transactions.iter().map(Tx::canonical_line).collect();
+        assert_eq!(
+            lines,
+            t["canonical_lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(str_of)
+                .collect::<Vec<_>>()
+        );
+        let tx_hash = compute_tx_hash(&record.transactions);
+        assert_eq!(tx_hash, sha256(str_of(&t["tx_hash_input"])));
+        assert_eq!(hex::encode(tx_hash), str_of(&t["TxHash"]));
+
+        // The block, as the server builds it: TxHash, SnapshotHash on epoch 2's first block,
+        // then the reveal (and at block 4 the next reveal chain's commitment), the signature.
+        let mut block = Block::next(
+            &prev,
+            want.timestamp.clone(),
+            want.bpm,
+            draw.winner.clone(),
+            want.round,
+            entries_hash,
+        )
+        .with_tx_hash(tx_hash);
+        if index == 5 {
+            assert_eq!(want.round, snapshot2.first_round);
+            block = block.with_snapshot_hash(snapshot2.hash());
+        }
+        let next_commit = (index == 4).then_some(reveals2[0]);
+        let block = block.with_reveal(reveal, next_commit).sign_with(&server);
+        assert_eq!(
+            serde_json::to_string(&block).unwrap(),
+            str_of(&want_v["line"]),
+            "block {index}"
+        );
+        assert_eq!(block.hash, str_of(&want_v["Hash"]));
+        assert_eq!(
+            block.signature.as_deref(),
+            Some(str_of(&want_v["Signature"]))
+        );
+        assert_eq!(
+            hex::encode(sha256(str_of(&want_v["hash_input"]))),
+            block.hash
+        );
+        assert_eq!(block, want);
+        built.push(block);
+    }
+    assert_eq!(
+        built[5].snapshot_hash.as_deref(),
+        Some(str_of(&all["snapshot_finality"]["SnapshotHash"]))
+    );
+    assert_eq!(
+        built.iter().map(|b| b.round).collect::<Vec<_>>(),
+        [0, 1, 11, 12, 13, 21, 22]
+    );
+    let chain = Chain::from_blocks(built).unwrap();
+    chain.verify().unwrap();
+}
+
+/// The published finality of the chain's blocks, as the Rust tracker counted it.
+fn assert_finality(tracker: &Tracker, all: &Value, final_in: Option<&BTreeMap<u64, u64>>) {
+    let v = &all["attest_chain"];
+    let (blocks, _, _) = vector_chain(all);
+    let rows = v["finality"].as_array().unwrap();
+    assert_eq!(
+        rows.iter().map(|r| u64_of(&r["index"])).collect::<Vec<_>>(),
+        [2, 3, 4, 5, 6]
+    );
+    // Blocks 0 and 1 are in epoch 0: nothing to count.
+    assert_eq!(tracker.get(0), None);
+    assert_eq!(tracker.get(1), None);
+    for row in rows {
+        let index = u64_of(&row["index"]);
+        let got = tracker.get(index).unwrap();
+        assert_eq!(str_of(&row["Hash"]), blocks[index as usize].hash);
+        let finality = if u64_of(&row["epoch"]) == 2 {
+            str_of(&all["snapshot_finality"]["finality"])
+        } else {
+            str_of(&all["snapshot_finality"]["default_finality"])
+        };
+        assert_eq!(str_of(&row["finality"]), finality, "block {index}");
+        assert_eq!(
+            (
+                got.epoch,
+                got.is_final,
+                got.attesters,
+                got.attested_stake,
+                got.snapshot_stake,
+                got.window_end
+            ),
+            (
+                u64_of(&row["epoch"]),
+                row["final"].as_bool().unwrap(),
+                row["attesters"].as_array().unwrap().len() as u64,
+                u128::from(u64_of(&row["attested"])),
+                u128::from(u64_of(&row["total"])),
+                u64_of(&row["window_last_round"])
+            ),
+            "block {index}"
+        );
+        assert_eq!(
+            percent(got.attested_stake, got.snapshot_stake),
+            str_of(&row["percent"]),
+            "block {index}"
+        );
+        if let Some(final_in) = final_in {
+            assert_eq!(
+                final_in.get(&index).copied(),
+                row["final_in_block"].as_u64(),
+                "block {index}"
+            );
+        }
+    }
+    assert_eq!(tracker.counted, u64_of(&v["attestations"]));
+    assert_eq!(tracker.final_blocks, u64_of(&v["blocks_final"]));
+    assert_eq!(tracker.finalized_height, u64_of(&v["finalized_height"]));
+    assert_eq!(
+        (
+            tracker.counted,
+            tracker.final_blocks,
+            tracker.finalized_height
+        ),
+        (5, 3, 5)
+    );
+}
+
+/// The whole chain replayed block by block with the Rust pure API: the balances after each
+/// block, and every attestation counted where the vectors say (Round in its block's rounds,
+/// the tracker's rules), each block final in the block the vectors name.
+#[test]
+fn the_attested_chain_replays_to_the_published_balances_and_finality() {
+    let all = vectors();
+    let v = &all["attest_chain"];
+    let chain_id = str_of(&all["chain_id"]);
+    let (blocks, draws, records) = vector_chain(&all);
+    assert_eq!((blocks.len(), draws.len(), records.len()), (7, 6, 6));
+    let genesis_file = Genesis::parse(str_of(&all["genesis"]["file"])).unwrap();
+    let s1: Snapshot = serde_json::from_value(all["snapshot"]["record"].clone()).unwrap();
+    let s2: Snapshot = serde_json::from_value(all["snapshot_finality"]["record"].clone()).unwrap();
+    let (s1, s2) = (Arc::new(s1), Arc::new(s2));
+    let snapshot_for = |round: u64| {
+        if round >= s2.first_round {
+            Some(&s2)
+        } else if round >= s1.first_round {
+            Some(&s1)
+        } else {
+            None
+        }
+    };
+    let mut state = Accounts::from_genesis(&genesis_file).with_block_reward(blocks[0].block_reward);
+    let mut tracker = Tracker::default();
+    tracker.on_block(0, &blocks[0].hash, snapshot_for(blocks[0].round));
+    let mut final_in = BTreeMap::new();
+    let mut prev_round = blocks[0].round;
+    let after = v["after"].as_array().unwrap();
+    assert_eq!(after.len(), 4);
+    for ((block, draw), record) in blocks[1..].iter().zip(&draws).zip(&records) {
+        assert_eq!((draw.index, record.index), (block.index, block.index));
+        tracker.close_before(prev_round + 1);
+        for tx in &record.transactions {
+            match tx {
+                Tx::Transfer(t) => t.check_alone(chain_id).unwrap(),
+                Tx::Attest(a) => {
+                    a.check_alone(chain_id).unwrap();
+                    assert!(prev_round < a.round && a.round <= block.round);
+                    let made_final = tracker
+                        .count(&Vote {
+                            address: &a.address,
+                            index: a.index,
+                            hash: &a.hash,
+                            round: a.round,
+                            signature: &a.signature,
+                        })
+                        .unwrap()
+                        .finalized;
+                    if let Some(f) = made_final {
+                        final_in.insert(f.index, block.index);
+                        assert_eq!(
+                            f.line(),
+                            format!(
+                                "block {} final: {}% of stake attested",
+                                f.index,
+                                percent(f.attested, f.total)
+                            )
+                        );
+                    }
+                }
+                _ => {}
+            }
+        }
+        state
+            .apply_block(&record.transactions, &block.validator)
+            .unwrap();
+        tracker.on_block(block.index, &block.hash, snapshot_for(block.round));
+        prev_round = block.round;
+        if block.index >= 3 {
+            let want = &after[block.index as usize - 3];
+            assert_eq!(want["block"], block.index);
+            assert_accounts(&state, want);
+        }
+        for (address, stake) in &draw.entries {
+            assert!(*stake <= state.get(address).balance);
+        }
+    }
+    assert_eq!(final_in, BTreeMap::from([(2, 4), (3, 5), (5, 6)]));
+    assert_finality(&tracker, &all, Some(&final_in));
+
+    // At 3/4, block 5 (101 of 151) would not be final: Finality 2/3 is what makes it.
+    assert!(!Fraction::DEFAULT.is_final(101, 151));
+    assert!(s2.finality.unwrap().is_final(101, 151));
+}
+
+/// The data directory of the whole chain (the `chain` vector continued by `attest_chain`,
+/// with its snapshots.jsonl): `verify`'s audit accepts it, replays it to the published
+/// balances and finality, and `pos-lottery verify` says so; Finality edited in the file after
+/// block 5 committed to it is refused.
+#[test]
+fn the_attested_chain_as_a_data_directory_passes_verify() {
+    let all = vectors();
+    let (c, v) = (&all["chain"], &all["attest_chain"]);
+    let dir = tempfile::tempdir().unwrap();
+    let lines = |parts: [&Value; 2]| -> String {
+        parts
+            .iter()
+            .flat_map(|items| items.as_array().unwrap())
+            .map(|x| format!("{}\n", str_of(&x["line"])))
+            .collect()
+    };
+    let snapshots = str_of(&v["snapshots_file"]).to_string();
+    for (name, text) in [
+        ("genesis.json", str_of(&all["genesis"]["file"]).to_string()),
+        ("chain.jsonl", lines([&c["blocks"], &v["blocks"]])),
+        ("draws.jsonl", lines([&c["draws"], &v["draws"]])),
+        (
+            "transactions.jsonl",
+            lines([&c["transactions"], &v["transactions"]]),
+        ),
+        (SNAPSHOTS_FILE, snapshots.clone()),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    let audit = pos_lottery::audit::check(dir.path()).unwrap();
+    assert_eq!(audit.block_count, 7);
+    assert!(audit.repairs.is_empty());
+    let report = pos_lottery::audit::verify_report(dir.path(), &audit);
+    let ledger = audit.ledger.unwrap();
+    assert_accounts(&ledger.accounts, &v["after"][3]);
+    assert_finality(&ledger.tracker, &all, None);
+    let finality_line = format!(
+        "finality: {} attestations counted, {} blocks final, finalized height {}",
+        v["attestations"], v["blocks_final"], v["finalized_height"]
+    );
+    assert_eq!(
+        finality_line,
+        "finality: 5 attestations counted, 3 blocks final, finalized height 5"
+    );
+    assert_eq!(report.last(), Some(&finality_line), "{report:?}");
+
+    // The command itself.
+    let out = Command::new(env!("CARGO_BIN_EXE_pos-lottery"))
+        .arg("verify")
+        .arg(dir.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.starts_with("ok: 7 blocks (height 6), "), "{stdout}");
+    assert!(
+        stdout.lines().any(|l| l == finality_line),
+        "{stdout} should hold {finality_line:?}"
+    );
+
+    // Epoch 2's Finality edited to 3/4 in snapshots.jsonl, nothing re-sealed: block 5's
+    // SnapshotHash no longer matches.
+    let edited = snapshots.replacen("\"Finality\":\"2/3\"", "\"Finality\":\"3/4\"", 1);
+    assert_ne!(edited, snapshots);
+    std::fs::write(dir.path().join(SNAPSHOTS_FILE), &edited).unwrap();
+    let err = pos_lottery::audit::check(dir.path())
+        .unwrap_err()
+        .to_string();
+    let s: Snapshot = serde_json::from_str(edited.lines().nth(1).unwrap()).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "{}/chain.jsonl, block 5: SnapshotHash is {}, but epoch 2's snapshot hashes to {}",
+            dir.path().display(),
+            str_of(&all["snapshot_finality"]["SnapshotHash"]),
+            hex::encode(s.hash())
+        )
     );
 }
