@@ -196,6 +196,15 @@ pub fn opens_epoch(newest: Option<&Snapshot>, epoch_rounds: u64, round: u64) -> 
     }
 }
 
+/// The settings a new snapshot records for its epoch: `EPOCH_ROUNDS`, `FINALITY` and
+/// `ATTEST_REWARD` as they are when it opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Terms {
+    pub epoch_rounds: u64,
+    pub finality: Fraction,
+    pub attest_reward: u64,
+}
+
 /// What a snapshot taken now holds: the bonds of the staked accounts, or (when none is
 /// staked, as after a restart) the previous snapshot's stakes, each cut to what its account
 /// holds now (`balance`: it may have spent since, and a snapshot stake above the balance when
@@ -204,9 +213,7 @@ pub fn opens_epoch(newest: Option<&Snapshot>, epoch_rounds: u64, round: u64) -> 
 pub fn take_snapshot(
     epoch: u64,
     first_round: u64,
-    epoch_rounds: u64,
-    finality: Fraction,
-    attest_reward: u64,
+    terms: Terms,
     mut bonds: Vec<(String, u64)>,
     prev: Option<&Snapshot>,
     balance: impl Fn(&str) -> u64,
@@ -239,10 +246,10 @@ pub fn take_snapshot(
     Some(Snapshot {
         epoch,
         first_round,
-        epoch_rounds: epoch_rounds.max(1),
-        finality: Some(finality),
+        epoch_rounds: terms.epoch_rounds.max(1),
+        finality: Some(terms.finality),
         // Written only when paid, so a record without it reads (and hashes) as before.
-        attest_reward: (attest_reward > 0).then_some(attest_reward),
+        attest_reward: (terms.attest_reward > 0).then_some(terms.attest_reward),
         stakes,
     })
 }
@@ -251,7 +258,11 @@ pub fn take_snapshot(
 mod tests {
     use super::*;
 
-    const F: Fraction = Fraction::DEFAULT;
+    const T: Terms = Terms {
+        epoch_rounds: 10,
+        finality: Fraction::DEFAULT,
+        attest_reward: 0,
+    };
 
     fn a(c: char) -> String {
         std::iter::repeat_n(c, 64).collect()
@@ -281,21 +292,18 @@ mod tests {
     #[test]
     fn a_snapshot_of_nobody_copies_the_previous_one_or_waits() {
         let rich = |_: &str| u64::MAX;
-        assert_eq!(take_snapshot(1, 11, 10, F, 0, vec![], None, rich), None);
-        let s = take_snapshot(1, 11, 10, F, 0, vec![(a('b'), 5), (a('a'), 7)], None, rich).unwrap();
+        assert_eq!(take_snapshot(1, 11, T, vec![], None, rich), None);
+        let s = take_snapshot(1, 11, T, vec![(a('b'), 5), (a('a'), 7)], None, rich).unwrap();
         assert_eq!(s.stakes, vec![(a('a'), 7), (a('b'), 5)]);
         assert_eq!(s.check(None), Ok(()));
-        let next = take_snapshot(2, 21, 10, F, 0, vec![], Some(&s), rich).unwrap();
+        let next = take_snapshot(2, 21, T, vec![], Some(&s), rich).unwrap();
         assert_eq!(next.stakes, s.stakes);
         assert_eq!(next.check(Some(&s)), Ok(()));
         // A copy holds no more than each account has left, and nobody with nothing left.
         let spent = |x: &str| if x == a('a') { 3 } else { 0 };
-        let cut = take_snapshot(2, 21, 10, F, 0, vec![], Some(&s), spent).unwrap();
+        let cut = take_snapshot(2, 21, T, vec![], Some(&s), spent).unwrap();
         assert_eq!(cut.stakes, vec![(a('a'), 3)]);
-        assert_eq!(
-            take_snapshot(2, 21, 10, F, 0, vec![], Some(&s), |_| 0),
-            None
-        );
+        assert_eq!(take_snapshot(2, 21, T, vec![], Some(&s), |_| 0), None);
         assert_eq!(s.stake_of(&a('b')), Some(5));
         assert_eq!(s.stake_of(&a('c')), None);
         assert_eq!(s.total(), 12);
@@ -303,8 +311,8 @@ mod tests {
 
     #[test]
     fn snapshot_records_are_checked_in_order() {
-        let s = take_snapshot(1, 11, 10, F, 0, vec![(a('a'), 7)], None, |_| 7).unwrap();
-        let mut early = take_snapshot(2, 20, 10, F, 0, vec![(a('a'), 7)], None, |_| 7).unwrap();
+        let s = take_snapshot(1, 11, T, vec![(a('a'), 7)], None, |_| 7).unwrap();
+        let mut early = take_snapshot(2, 20, T, vec![(a('a'), 7)], None, |_| 7).unwrap();
         assert!(matches!(
             early.check(Some(&s)),
             Err(SnapshotError::FirstRound { .. })

@@ -24,9 +24,11 @@ impl Round {
         let Some(snapshot) = crate::epoch::take_snapshot(
             epoch,
             round,
-            self.epoch_rounds,
-            self.finality,
-            self.attest_reward,
+            crate::epoch::Terms {
+                epoch_rounds: self.epoch_rounds,
+                finality: self.finality,
+                attest_reward: self.attest_reward,
+            },
             bonds,
             ledger.snapshot(),
             |a| ledger.account(a).balance,
