@@ -27,6 +27,7 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
+use crate::chain::is_hex64;
 use crate::epoch::Snapshot;
 
 /// The largest denominator `FINALITY` may have: keeps `stake * q` inside a u128.
@@ -93,6 +94,11 @@ impl Fraction {
         Ok(reduced)
     }
 
+    /// 0 < p < q <= 10^9 in lowest terms: what [`Fraction::parse`] makes.
+    pub fn is_valid(&self) -> bool {
+        self.p > 0 && self.p < self.q && self.q <= MAX_DENOMINATOR && gcd(self.p, self.q) == 1
+    }
+
     /// `attested * q > total * p`: strictly more than the fraction.
     pub fn is_final(&self, attested: u128, total: u128) -> bool {
         // attested and total are sums of u64 stakes within a u64 supply; q and p are at most
@@ -114,16 +120,15 @@ impl Serialize for Fraction {
 }
 
 impl<'de> Deserialize<'de> for Fraction {
-    /// Only the canonical `p/q` in lowest terms: a record says it one way.
+    /// Any string reads; one that is not the canonical `p/q` in lowest terms reads as the
+    /// invalid 0/0, which [`Fraction::is_valid`] (and so the snapshot check) refuses. So a
+    /// complete record with a bad value is refused as damage, never taken for a torn line.
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Fraction, D::Error> {
         let text = String::deserialize(d)?;
-        let f = Fraction::parse(&text).map_err(serde::de::Error::custom)?;
-        if f.to_string() != text {
-            return Err(serde::de::Error::custom(format!(
-                "Finality {text:?} is not written p/q in lowest terms (as {f})"
-            )));
-        }
-        Ok(f)
+        Ok(Fraction::parse(&text)
+            .ok()
+            .filter(|f| f.to_string() == text)
+            .unwrap_or(Fraction { p: 0, q: 0 }))
     }
 }
 
@@ -493,6 +498,11 @@ impl Tracker {
         hashes: (&str, &str),
         round: u64,
     ) -> Result<u64, String> {
+        if let Some(h) = [hashes.0, hashes.1].into_iter().find(|h| !is_hex64(h)) {
+            return Err(format!(
+                "hash {h:?} is not a block hash (64 lowercase hex characters)"
+            ));
+        }
         if hashes.0 == hashes.1 {
             return Err("the two hashes are the same: one hash signed twice is no evidence".into());
         }
@@ -721,8 +731,11 @@ mod tests {
         }
         let f: Fraction = serde_json::from_str("\"2/3\"").unwrap();
         assert_eq!(serde_json::to_string(&f).unwrap(), "\"2/3\"");
-        assert!(serde_json::from_str::<Fraction>("\"4/6\"").is_err());
-        assert!(serde_json::from_str::<Fraction>("\"0.75\"").is_err());
+        for bad in ["4/6", "0.75", "03/4", "+3/4", "1/1"] {
+            let f: Fraction = serde_json::from_str(&format!("{bad:?}")).unwrap();
+            assert!(!f.is_valid(), "{bad}");
+        }
+        assert!(Fraction::DEFAULT.is_valid());
     }
 
     #[test]

@@ -77,6 +77,8 @@ pub enum SnapshotError {
     Order(usize, String),
     #[error("stake {0} ({1}) is 0")]
     ZeroStake(usize, String),
+    #[error("Finality is not a fraction p/q in lowest terms with 0 < p < q <= 1000000000")]
+    Finality,
     #[error("AttestReward without Finality: a record carries AttestReward only beside Finality")]
     RewardWithoutFinality,
 }
@@ -146,6 +148,9 @@ impl Snapshot {
         }
         if self.epoch_rounds == 0 {
             return Err(SnapshotError::NoRounds);
+        }
+        if self.finality.is_some_and(|f| !f.is_valid()) {
+            return Err(SnapshotError::Finality);
         }
         if self.attest_reward.is_some() && self.finality.is_none() {
             return Err(SnapshotError::RewardWithoutFinality);
