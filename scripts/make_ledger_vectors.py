@@ -20,7 +20,10 @@ block of epoch 1, which carries that SnapshotHash. Then attestations and finalit
 signed by keys[0] and keys[1]) among a transfer and the rewards; block 4 rotates the reveal
 chain; epoch 2's snapshot (from round 21) carries Finality 2/3, and block 5, its first block,
 its SnapshotHash; which blocks end final (2, 3 and 5), and the threshold (attested * q >
-total * p) and percent cases. Ed25519 is deterministic (RFC 8032), so any implementation
+total * p) and percent cases. Then evidence slashing: block 7 (round 23) continues that chain
+with keys[1]'s attestation of block 6 and an evidence entry (keys[1] signed block 5's Hash and
+block 6's, both as block 6's: `pos-lottery attest v1 <chain id> 6 <hash>`), burning its epoch 2
+snapshot stake 50, then the reward. Ed25519 is deterministic (RFC 8032), so any implementation
 reproduces every signature. Needs the `cryptography` package.
 
 This script does not import recompute_balances.py or recompute_draws.py: the vectors and the
@@ -106,6 +109,8 @@ def canonical_line(tx):
         "transfer": ("From", "To", "Amount", "Nonce", "Signature"),
         "slash": ("Address", "Amount", "Round", "Line"),
         "attest": ("Address", "Index", "Hash", "Round", "Signature"),
+        "evidence": ("Address", "Index", "Amount", "Round", "FirstHash", "FirstSignature",
+                     "SecondHash", "SecondSignature"),
         "reward": ("To", "Amount", "Cut"),
     }[kind]
     return " ".join([kind] + [str(tx[f]) for f in fields])
@@ -126,6 +131,18 @@ def attest_entry(secret, chain_id, index, block_hash, round_):
     signature = k.sign(attest_message(chain_id, index, block_hash).encode()).hex()
     return {"Type": "attest", "Address": public_hex(k), "Index": index, "Hash": block_hash,
             "Round": round_, "Signature": signature}  # fmt: skip
+
+
+def evidence_entry(secret, chain_id, index, first_hash, second_hash, amount, round_):
+    """The evidence entry of a transactions list: the signer's two attestations of block
+    `index`, one of `first_hash` and one of `second_hash`, found in round `round_`; `amount`
+    of its snapshot stake is burned (neither Amount nor Round is signed)."""
+    k = key(secret)
+    first = k.sign(attest_message(chain_id, index, first_hash).encode()).hex()
+    second = k.sign(attest_message(chain_id, index, second_hash).encode()).hex()
+    return {"Type": "evidence", "Address": public_hex(k), "Index": index, "Amount": amount,
+            "Round": round_, "FirstHash": first_hash, "FirstSignature": first,
+            "SecondHash": second_hash, "SecondSignature": second}  # fmt: skip
 
 
 def is_final(attested, total, p, q):
@@ -214,12 +231,17 @@ def seal(block, server):
 class Ledger:
     """Everything the vectors hold, built step by step. `edit` hooks change one input before
     it is sealed, for the tampered copies --check audits (each later value re-derived);
-    `edit_later(k, ledger, txs)` and `edit_later_block(k, block)` those of blocks 3 to 6."""
+    `edit_later(k, ledger, txs)` and `edit_later_block(k, block)` those of blocks 3 to 6.
+    With `evidence`, block 7 (the evidence block) follows, kept apart (evidence_later: blocks()
+    and records() stay blocks 0 to 6, which the older vectors hold) and edited by
+    `edit_evidence(7, ledger, txs)` and `edit_evidence_block(7, block)`; `block8(ledger)`
+    (--check only) gives the transactions of a block 8 after it, before its reward."""
 
     def __init__(
         self, edit_genesis=None, edit_txs=None, edit_entries=None, edit_block=None,
         edit_genesis_block=None, edit_snapshot=None, edit_entries2=None, edit_block2=None,
-        edit_snapshot2=None, edit_later=None, edit_later_block=None,
+        edit_snapshot2=None, edit_later=None, edit_later_block=None, evidence=False,
+        edit_evidence=None, edit_evidence_block=None, block8=None,
     ):  # fmt: skip
         self.server = key(SERVER_SECRET)
         self.keys = [key(s) for s in ACCOUNT_SECRETS]
@@ -321,14 +343,31 @@ class Ledger:
         # (101 * 3 > 151 * 2), where it would not be at 3/4.
         self.add_block(6, FIRST_ROUND2 + 1, 83, [self.attest(0, 5, FIRST_ROUND2 + 1)],
                        edit_later, edit_later_block)  # fmt: skip
+        # Evidence (evidence=True): block 7 (round 23) continues the chain. keys[1] signed
+        # block 5's Hash as block 6's (refused, kept), then block 6's own Hash (counted: the
+        # attest entry, 50 of epoch 2's 151, not final): evidence, found in round 23, burning
+        # Amount 50, its whole epoch 2 snapshot stake. `block8(g)`, for --check only: the
+        # transactions of a block 8 (round 24) before its reward.
+        self.evidence_later = []  # (block, draw, transactions record) of blocks 7 (and 8)
+        if not evidence:
+            return
+        r7 = FIRST_ROUND2 + 2
+        self.attest7 = self.attest(1, 6, r7)
+        self.evidence7 = evidence_entry(ACCOUNT_SECRETS[1], self.chain_id, 6, self.hashes[5],
+                                        self.hashes[6], 50, r7)  # fmt: skip
+        self.add_block(7, r7, 84, [self.attest7, self.evidence7], edit_evidence,
+                       edit_evidence_block, into=self.evidence_later)  # fmt: skip
+        if block8:
+            self.add_block(8, r7 + 1, 85, block8(self), None, None, into=self.evidence_later)
 
     def attest(self, n, index, round_):
         """keys[n]'s attest entry of block `index` (built already), counted in `round_`."""
         return attest_entry(ACCOUNT_SECRETS[n], self.chain_id, index, self.hashes[index], round_)
 
-    def add_block(self, k, round_, bpm, txs, edit_later, edit_later_block, extra=None):
+    def add_block(self, k, round_, bpm, txs, edit_later, edit_later_block, extra=None, into=None):
         """Block k on the last one: a and b enter with 90 and 50 (within both snapshots),
-        `txs` then the winner's reward, Reveal from the rotated chain after block 4."""
+        `txs` then the winner's reward, Reveal from the rotated chain after block 4; kept in
+        `into` (self.later by default)."""
         a, b, _ = self.addresses
         prev = self.hashes[-1]
         entries = sorted([(a, 90), (b, 50)])
@@ -350,7 +389,8 @@ class Ledger:
             edit_later_block(k, block)
         block = seal(block, self.server)
         self.hashes.append(block["Hash"])
-        self.later.append((block, d, {"Index": k, "Transactions": txs}))
+        (self.later if into is None else into).append((block, d, {"Index": k,
+                                                                  "Transactions": txs}))
 
     def blocks(self):
         return [self.genesis, self.block, self.block2] + [blk for blk, _, _ in self.later]
@@ -364,14 +404,20 @@ class Ledger:
     def snapshot_lines(self):
         return line(self.snapshot) + "\n" + line(self.snapshot2) + "\n"
 
+    def evidence_records(self):
+        return [r for _, _, r in self.evidence_later]
+
     def write_dir(self, directory, extra_tx_lines="", extra_snapshot_lines=""):
+        """The whole chain as a data directory, the evidence blocks (if any) included."""
         os.makedirs(directory)
-        draws = [self.draw, self.draw2] + [d for _, d, _ in self.later]
+        draws = [self.draw, self.draw2] + [d for _, d, _ in self.later + self.evidence_later]
+        blocks = self.blocks() + [blk for blk, _, _ in self.evidence_later]
+        records = self.tx_lines() + "".join(line(r) + "\n" for r in self.evidence_records())
         files = {
             "genesis.json": genesis_file(self.accounts),
-            "chain.jsonl": "".join(line(b) + "\n" for b in self.blocks()),
+            "chain.jsonl": "".join(line(b) + "\n" for b in blocks),
             "draws.jsonl": "".join(line(d) + "\n" for d in draws),
-            "transactions.jsonl": self.tx_lines() + extra_tx_lines,
+            "transactions.jsonl": records + extra_tx_lines,
             "snapshots.jsonl": self.snapshot_lines() + extra_snapshot_lines,
         }
         for name, text in files.items():
@@ -379,13 +425,14 @@ class Ledger:
                 f.write(text)
 
 
-def replay(ledger):
-    """Balances after each block from 1 to 6, by the replay rules (the vector chain is valid;
-    an attestation moves nothing)."""
+def replay(ledger, evidence=False):
+    """Balances after each block from 1 to 6 (to 7 with `evidence`), by the replay rules (the
+    vector chain is valid; an attestation moves nothing, an evidence entry burns like a
+    slash)."""
     state = {a: {"balance": b, "nonce": 0, "wins": 0} for a, b in ledger.accounts.items()}
     supply, minted, burned = sum(ledger.accounts.values()), 0, 0
     out = []
-    for record in ledger.records():
+    for record in ledger.records() + (ledger.evidence_records() if evidence else []):
         k, txs = record["Index"], record["Transactions"]
         for tx in txs:
             if tx["Type"] == "attest":
@@ -394,7 +441,7 @@ def replay(ledger):
                 state[tx["From"]]["balance"] -= tx["Amount"]
                 state[tx["From"]]["nonce"] = tx["Nonce"]
                 state[tx["To"]]["balance"] += tx["Amount"]
-            elif tx["Type"] == "slash":
+            elif tx["Type"] in ("slash", "evidence"):
                 state[tx["Address"]]["balance"] -= tx["Amount"]
                 supply, burned = supply - tx["Amount"], burned + tx["Amount"]
             else:
@@ -457,7 +504,7 @@ THRESHOLDS = [
 
 
 def vectors():
-    g = Ledger()
+    g = Ledger(evidence=True)
     first = g.keys[0]
     auth = auth_message(g.chain_id, CHALLENGE_NONCE)
     t = g.transfer
@@ -551,6 +598,7 @@ def vectors():
             "after": replay(g)[:2],
         },
         **attestation_vectors(g),
+        **evidence_vectors(g),
     }
 
 
@@ -668,6 +716,86 @@ def attestation_vectors(g):
     }
 
 
+def evidence_vectors(g):
+    """The keys added with evidence slashing (after the ones above, unchanged)."""
+    e = g.evidence7
+    block7, draw7, record7 = g.evidence_later[0]
+    txs = record7["Transactions"]
+    s2 = g.snapshot2
+    first = attest_message(g.chain_id, e["Index"], e["FirstHash"])
+    second = attest_message(g.chain_id, e["Index"], e["SecondHash"])
+    return {
+        "evidence": {
+            "comment": "keys[1] signed two different hashes for block 6 of attest_chain (epoch "
+            "2): first block 5's Hash (`first_message`, a wrong attestation: refused, kept), "
+            "then block 6's own Hash (`second_message`, counted). Both signatures are plain "
+            "attestation signatures over `pos-lottery attest v1 <chain id> <index> <hash>`. "
+            "`entry` (and `tx_line`, compact JSON in key order) is the evidence entry of block "
+            "7's transactions (evidence_chain), found in `round` 23 and burning `amount`, the "
+            "account's whole stake in block 6's snapshot (`snapshot_stake`; at most that and "
+            "at most its balance when it applies); neither Amount nor Round is signed. "
+            "canonical_line = `evidence <Address> <Index> <Amount> <Round> <FirstHash> "
+            "<FirstSignature> <SecondHash> <SecondSignature>`, what TxHash hashes (with its "
+            "newline); id = SHA-256 of canonical_line.",
+            "secret_key": ACCOUNT_SECRETS[1].hex(),
+            "address": e["Address"],
+            "chain_id": g.chain_id,
+            "index": e["Index"],
+            "block_hash": g.hashes[e["Index"]],
+            "first_hash": e["FirstHash"],
+            "first_message": first,
+            "first_signature": e["FirstSignature"],
+            "second_hash": e["SecondHash"],
+            "second_message": second,
+            "second_signature": e["SecondSignature"],
+            "amount": e["Amount"],
+            "round": e["Round"],
+            "snapshot_epoch": s2["Epoch"],
+            "snapshot_stake": dict(s2["Stakes"])[e["Address"]],
+            "window_last_round": s2["FirstRound"] + 2 * s2["EpochRounds"] - 1,
+            "entry": e,
+            "tx_line": line(e),
+            "canonical_line": canonical_line(e),
+            "id": sha(canonical_line(e).encode()).hex(),
+        },
+        "tx_hash_evidence": {
+            "comment": "Block 7's transactions: keys[1]'s attestation of block 6 (round 23), "
+            "the evidence above, the reward; TxHash = SHA-256 of tx_hash_input, each "
+            "canonical line followed by a newline.",
+            "transactions": txs,
+            "canonical_lines": [canonical_line(x) for x in txs],
+            "tx_hash_input": "".join(canonical_line(x) + "\n" for x in txs),
+            "TxHash": block7["TxHash"],
+        },
+        "evidence_chain": {
+            "comment": "attest_chain continued by block 7 (round 23, BPM 84, Reveal s_3 of the "
+            "rotated reveal chain; draw: keys[0] 90, keys[1] 50), holding tx_hash_evidence; "
+            "snapshots.jsonl is attest_chain's snapshots_file. The whole chain (blocks 0 to 7) "
+            "replays: the evidence burns 50 from keys[1] and from the supply (`burned` in "
+            "`after` counts slashes and evidence alike; `burned_by_evidence`: the evidence "
+            "part); the attestation counts 50 of epoch 2's 151 toward block 6, not final, and "
+            "an evidence entry counts nothing. `after`: the balances after block 7.",
+            "blocks": [{"block": block7, "line": line(block7), "hash_input": hash_input(block7),
+                        "Hash": block7["Hash"], "Signature": block7["Signature"]}],
+            "draws": [{"draw": draw7, "line": line(draw7)}],
+            "transactions": [
+                {
+                    "record": record7,
+                    "line": line(record7),
+                    "canonical_lines": [canonical_line(x) for x in txs],
+                    "tx_hash_input": "".join(canonical_line(x) + "\n" for x in txs),
+                    "TxHash": block7["TxHash"],
+                }
+            ],
+            "evidence_slashes": 1,
+            "burned_by_evidence": e["Amount"],
+            "block_6_attested": dict(s2["Stakes"])[g.attest7["Address"]],
+            "block_6_final": False,
+            "after": replay(g, evidence=True)[6:],
+        },
+    }  # fmt: skip
+
+
 def render():
     return json.dumps(vectors(), indent=1, ensure_ascii=False) + "\n"
 
@@ -737,6 +865,29 @@ def check():
                 blk.update(Timestamp=timestamp(round_), Round=round_)
         return edit
 
+    def ev(make):
+        """Block 7's transactions before its reward replaced by make(g)."""
+        return lambda k, g, txs: make(g) + txs[-1:] if k == 7 else txs
+
+    def evid(n, index, first_of, second_of, amount=50, round_=23):
+        """keys[n]'s evidence for block `index`: its signatures of block `first_of`'s and
+        block `second_of`'s Hashes as block `index`'s, found in `round_`."""
+        return lambda g: evidence_entry(ACCOUNT_SECRETS[n], g.chain_id, index,
+                                        g.hashes[first_of], g.hashes[second_of], amount, round_)
+
+    def evidence7(**fields):  # block 7's evidence entry with `fields` changed
+        return ev(lambda g: [g.attest7, dict(g.evidence7, **fields)])
+
+    def drained(g):  # keys[1] sends keys[2] all but 30 of its balance before its evidence
+        balance = next(x["balance"] for x in replay(g)[-1]["accounts"] if x["address"] == b)
+        return [transfer(ACCOUNT_SECRETS[1], g.chain_id, c, balance - 30, 1), g.attest7,
+                g.evidence7]  # fmt: skip
+
+    def resigned_second(g):  # the second signature made by keys[0]
+        other_key = evidence_entry(ACCOUNT_SECRETS[0], g.chain_id, 6, g.hashes[5], g.hashes[6],
+                                   50, 23)  # fmt: skip
+        return [g.attest7, dict(g.evidence7, SecondSignature=other_key["SecondSignature"])]
+
     g = Ledger()
     a, b, c = g.addresses
     h1, h2 = g.hashes[1], g.hashes[2]
@@ -757,6 +908,17 @@ def check():
               "Stakes": [[a, 100]]}  # fmt: skip
     no_epoch = f"on a block that opens no epoch: snapshots.jsonl holds no snapshot whose first "
     attest = "transactions.jsonl, block 3: transaction 1 (attest): "
+    ev7 = "transactions.jsonl, block 7: transaction 1 (evidence): "
+    E = {"evidence": True}
+    ev_ok = (
+        "ok: 8 blocks (height 7), 7 draws recomputed, 17 transactions replayed (2 transfers, "
+        "1 slash, 6 attestations, 1 evidence slash, 7 rewards), 8 block signatures, 2 transfer "
+        "signatures, 6 attestation signatures and 2 evidence signatures checked; 2 stake "
+        "snapshots checked, epoch 2 (from round 21) at the tip; 6 attestations counted: 3 "
+        "blocks final, finalized height 5; 3 accounts hold a balance; supply 1760 = genesis "
+        "1750 + rewards 70 - burned 60 (50 by evidence)"
+    )
+    h5, h6 = g.hashes[5], g.hashes[6]
     not_pq = "is not p/q (decimal, no leading zeros) with 0 < p < q <= 1000000000"
     cases = [
         # (name, Ledger kwargs, raw transactions.jsonl text or None, no_crypto, exit, text)
@@ -925,6 +1087,85 @@ def check():
         ("attest with an unknown field (re-sealed)", {"edit_later": later(3, 1, lambda g: dict(
          g.attest3, Amount=1))}, None, False, 1, "transactions.jsonl, block 3: line is not a "
          'valid record: transaction 1 (attest): unknown field "Amount"'),
+        # Evidence: block 7 (evidence=True), transaction 1 is keys[1]'s evidence for block 6
+        # (block 5's Hash first, block 6's second), after its attestation of block 6.
+        ("evidence: intact", E, None, False, 0, ev_ok),
+        ("evidence: intact, no cryptography", E, None, True, 0, "17 transactions replayed (2 "
+         "transfers, 1 slash, 6 attestations, 1 evidence slash, 7 rewards), signatures not "
+         "checked (pip install cryptography); 2 stake snapshots checked, epoch 2 (from round "
+         "21) at the tip; 6 attestations counted: 3 blocks final, finalized height 5; 3 "
+         "accounts hold a balance; supply 1760 = genesis 1750 + rewards 70 - burned 60 (50 by "
+         "evidence)"),
+        ("evidence: neither hash the block's, no attestation (re-sealed)", dict(E,
+         edit_evidence=ev(lambda g: [evid(1, 6, 5, 4)(g)])), None, False, 0, "16 transactions "
+         "replayed (2 transfers, 1 slash, 5 attestations, 1 evidence slash, 7 rewards), 8 block "
+         "signatures, 2 transfer signatures, 5 attestation signatures and 2 evidence signatures "
+         "checked; 2 stake snapshots checked, epoch 2 (from round 21) at the tip; 5 "
+         "attestations counted: 3 blocks final, finalized height 5; 3 accounts hold a balance; "
+         "supply 1760 = genesis 1750 + rewards 70 - burned 60 (50 by evidence)"),
+        ("evidence: the same hash twice (re-sealed)", dict(E, edit_evidence=ev(lambda g: [
+         g.attest7, evid(1, 6, 6, 6)(g)])), None, False, 1, f"{ev7}FirstHash and SecondHash "
+         "are the same: one hash signed twice is no evidence"),
+        ("evidence: second signature by another key (re-sealed)", dict(E, edit_evidence=ev(
+         resigned_second)), None, False, 1, f'{ev7}SecondSignature does not verify (by '
+         f'Address, over "pos-lottery attest v1 {g.chain_id} 6 {h6}")'),
+        ("evidence: signatures swapped (re-sealed)", dict(E, edit_evidence=ev(lambda g: [
+         g.attest7, dict(g.evidence7, FirstSignature=g.evidence7["SecondSignature"],
+         SecondSignature=g.evidence7["FirstSignature"])])), None, False, 1,
+         f'{ev7}FirstSignature does not verify (by Address, over "pos-lottery attest v1 '
+         f'{g.chain_id} 6 {h5}")'),
+        ("evidence: Amount above the snapshot stake (re-sealed)", dict(E, edit_evidence=
+         evidence7(Amount=51)), None, False, 1, f"{ev7}Amount 51 is more than {b}'s snapshot "
+         "stake 50 for block 6"),
+        ("evidence: Amount above the balance (re-sealed)", dict(E, edit_evidence=ev(drained)),
+         None, False, 1, "transactions.jsonl, block 7: transaction 2 (evidence): burns 50 from "
+         f"{b}, which holds only 30"),
+        ("evidence: Amount 0 (re-sealed)", dict(E, edit_evidence=evidence7(Amount=0)), None,
+         False, 1, f"{ev7}Amount is 0; an evidence slash burns at least 1"),
+        ("evidence: twice in one block, hashes swapped (re-sealed)", dict(E, edit_evidence=ev(
+         lambda g: [g.attest7, g.evidence7, evid(1, 6, 6, 5)(g)])), None, False, 1,
+         "transactions.jsonl, block 7: transaction 2 (evidence): "
+         f"{b} was already slashed on evidence for block 6"),
+        ("evidence: again in the next block (re-sealed)", dict(E, block8=lambda g: [evid(
+         1, 6, 4, 6, round_=24)(g)]), None, False, 1, "transactions.jsonl, block 8: "
+         f"transaction 0 (evidence): {b} was already slashed on evidence for block 6"),
+        ("evidence: for another block in the next block (re-sealed)", dict(E, block8=lambda g: [
+         evid(1, 5, 4, 5, round_=24)(g)]), None, False, 0, "19 transactions replayed (2 "
+         "transfers, 1 slash, 6 attestations, 2 evidence slashes, 8 rewards), 9 block "
+         "signatures, 2 transfer signatures, 6 attestation signatures and 4 evidence "
+         "signatures checked;"),
+        ("evidence of an epoch-0 block (re-sealed)", dict(E, edit_evidence=ev(lambda g: [
+         g.attest7, evid(1, 1, 0, 1)(g)])), None, False, 1, f"{ev7}block 1 is in epoch 0 (no "
+         "stake snapshot's FirstRound is at or before its round), so it takes no evidence"),
+        ("evidence after the window (re-sealed)", dict(E, edit_evidence=ev(lambda g: [
+         g.attest7, evid(1, 3, 2, 3, round_=31)(g)]), edit_evidence_block=round_of(7, 31)),
+         None, False, 1, f"{ev7}Round 31 is past block 3's attestation window, which closed "
+         "at round 30 (epoch 1: FirstRound 11 + 2 x EpochRounds 10 - 1)"),
+        ("evidence in the window's last round (re-sealed)", dict(E, edit_evidence=ev(lambda g: [
+         g.attest7, evid(1, 3, 2, 3, round_=30)(g)]), edit_evidence_block=round_of(7, 30)),
+         None, False, 0, "1 evidence slash, 7 rewards), 8 block signatures, 2 transfer "
+         "signatures, 6 attestation signatures and 2 evidence signatures checked;"),
+        ("evidence by an account outside the snapshot (re-sealed)", dict(E, edit_evidence=ev(
+         lambda g: [g.attest7, evid(2, 6, 5, 6, amount=10)(g)])), None, False, 1,
+         f'{ev7}Address "{c}" is not in epoch 2\'s stake snapshot, so it has no stake to burn '
+         "for block 6"),
+        ("evidence with Round not after the block before (re-sealed)", dict(E, edit_evidence=
+         evidence7(Round=22)), None, False, 1, f"{ev7}Round 22 is outside this block's rounds: "
+         "after round 22 (block 6) and at most round 23"),
+        ("evidence of the block itself (re-sealed)", dict(E, edit_evidence=ev(lambda g: [
+         g.attest7, evid(1, 7, 5, 6)(g)])), None, False, 1,
+         f"{ev7}Index 7 is not an earlier block (this is block 7)"),
+        ("evidence with a hash not lowercase hex (re-sealed)", dict(E, edit_evidence=evidence7(
+         FirstHash=h5.upper())), None, False, 1, f'{ev7}FirstHash is "{h5.upper()}", not 64 '
+         "lowercase hex characters"),
+        ("evidence after the reward (re-sealed)", dict(E, edit_evidence=lambda k, g, txs: [
+         txs[0], txs[2], txs[1]] if k == 7 else txs), None, False, 1, "transactions.jsonl, "
+         "block 7: transaction 1 (reward): a reward is only the last transaction"),
+        # (A block 8 after it: an unparseable last line would be a torn crash leftover.)
+        ("evidence with an unknown field (re-sealed)", dict(E, edit_evidence=evidence7(Line="x"),
+         block8=lambda g: []), None, False, 1, "transactions.jsonl, block 7: line is not a "
+         "valid record: "
+         'transaction 1 (evidence): unknown field "Line"'),
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, kwargs, raw, no_crypto, code, text) in enumerate(cases):

@@ -52,7 +52,22 @@ draws, block signatures), then, block by block in the same pass:
   Finality), and stays final; a block whose window closed unfinal never becomes final. Only the
   blocks whose window is still open are held in memory (their Hash, attested stake and
   attesters), so the window and snapshot checks come before the Hash comparison: the Hash of a
-  block whose window has closed is no longer held, and no attestation of it can count anyway.
+  block whose window has closed is no longer held, and no attestation of it can count anyway;
+- evidence: an entry {"Type": "evidence", "Address": a, "Index": j, "Amount": n, "Round": r,
+  "FirstHash": h1, "FirstSignature": s1, "SecondHash": h2, "SecondSignature": s2} (canonical
+  line `evidence <Address> <Index> <Amount> <Round> <FirstHash> <FirstSignature> <SecondHash>
+  <SecondSignature>`): a signed two different hashes for block j (either may be block j's
+  Hash, or neither), and n of its snapshot stake is burned. It may stand anywhere in a block's
+  transactions before the reward; it changes no nonce and does not count toward finality.
+  Each evidence entry in block i (Round r_i, the block before it Round r_prev) is checked in
+  this order: r_prev < r <= r_i; h1 and h2 64 lowercase hex; h1 != h2; n >= 1; j < i; block j
+  has a snapshot S (not epoch 0); r <= W (block j's attestation window, as above); a is in S's
+  stakes; no earlier evidence entry for (a, j) in the chain; s1 and s2 128 lowercase hex and
+  strict Ed25519 signatures by a over `pos-lottery attest v1 <chain id> <j> <h1>` and
+  `... <j> <h2>`; n <= a's stake in S; n <= a's balance when the entry applies (after the
+  transactions before it). It then burns like a slash: a's balance, and the supply, go down by
+  n. An earlier evidence entry for (a, j) can only stand in a block inside block j's window,
+  so the accounts slashed on evidence for a block are held with it, while its window is open.
 
 Signatures need the `cryptography` package (pip install cryptography): without it they are
 checked for shape only, and the summary says so. Strictness is that of ed25519-dalek's
@@ -61,19 +76,24 @@ small order (checked here in pure Python; the curve equation by `cryptography`).
 valid when ed25519-dalek can decompress it (the low 255 bits taken mod p, as it does).
 
 The three line files are streamed in lockstep; only the accounts, the snapshots and the blocks
-whose attestation window is open are held in memory. genesis.json is one JSON object, read
+whose attestation window is open (with their attesters and the accounts slashed on evidence for
+them) are held in memory. genesis.json is one JSON object, read
 whole. Crash leftovers are warnings, as in recompute_draws.py: a torn last line (of
 snapshots.jsonl too: a snapshot is fsynced before any block of its epoch, so none can depend on
 a torn one), and one transactions line whose block was never written.
 
 Exit 0 with the accounts (address, balance, nonce, wins; by balance, largest first) and an
 `ok: ...` line (when the chain holds attest entries, it counts them and their signatures, and
-says how many blocks are final and the finalized height, the highest final block's index); exit
+says how many blocks are final and the finalized height, the highest final block's index; when
+it holds evidence entries, it counts them as evidence slashes, their signatures (two each), and
+how much of the burned supply they burned: `- burned <n> (<m> by evidence)`; a chain with
+neither keeps the line it had before attestations); exit
 1 with one line `FAILED: <dir>/<file>, block <k>: <reason>` at the first violation
 (`FAILED: <dir>/snapshots.jsonl, line <n>: <reason>` for a bad snapshot record), or `error: ...`
 on stderr when the directory cannot be read; exit 2 on a usage error. With --json, stdout is one
 JSON object instead, either way (with `attestations`, `attestation_signatures`, `blocks_final`
-and `finalized_height`, null when no block is final).
+and `finalized_height`, null when no block is final; `evidence_slashes`, `evidence_signatures`
+and `burned_by_evidence`, a part of `burned`, 0 without evidence).
 """
 import argparse
 import bisect
@@ -130,6 +150,9 @@ TX_FIELDS = {
     "slash": {"Type": str, "Address": str, "Amount": U64_MAX, "Round": U64_MAX, "Line": str},
     "attest": {"Type": str, "Address": str, "Index": U64_MAX, "Hash": str, "Round": U64_MAX,
                "Signature": str},
+    "evidence": {"Type": str, "Address": str, "Index": U64_MAX, "Amount": U64_MAX,
+                 "Round": U64_MAX, "FirstHash": str, "FirstSignature": str, "SecondHash": str,
+                 "SecondSignature": str},
     "reward": {"Type": str, "To": str, "Amount": U64_MAX, "Cut": U64_MAX},
 }  # fmt: skip
 
@@ -143,6 +166,9 @@ def canonical_line(tx):
         fields = ("Address", "Amount", "Round", "Line")
     elif kind == "attest":
         fields = ("Address", "Index", "Hash", "Round", "Signature")
+    elif kind == "evidence":
+        fields = ("Address", "Index", "Amount", "Round", "FirstHash", "FirstSignature",
+                  "SecondHash", "SecondSignature")
     else:
         fields = ("To", "Amount", "Cut")
     return " ".join([kind] + [str(tx[f]) for f in fields])
@@ -164,7 +190,7 @@ def parse_tx_record(raw):
         if kind not in TX_FIELDS:
             raise Unparseable(
                 f"transaction {i} has Type {short(kind)}, not \"transfer\", \"slash\", "
-                "\"attest\" or \"reward\""
+                "\"attest\", \"evidence\" or \"reward\""
                 if "Type" in tx
                 else f"transaction {i} has no Type"
             )
@@ -418,7 +444,9 @@ class Window:
         self.stakes = dict(s["Stakes"])
         self.total = sum(self.stakes.values())
         self.p, self.q = finality(s)
-        self.blocks = {}  # index -> [Hash, attested stake, set of attesters, final]
+        # index -> [Hash, attested stake, set of attesters, final, the accounts slashed on
+        # evidence for it (a set, None until the first)]
+        self.blocks = {}
 
 
 class Ledger:
@@ -430,7 +458,7 @@ class Ledger:
         self.chain_id = None
         self.block_reward = None  # the genesis block's BlockReward: every reward's Amount + Cut
         self.genesis = self.minted = self.burned = self.cut = 0
-        self.counts = {"transfer": 0, "slash": 0, "attest": 0, "reward": 0}
+        self.counts = {"transfer": 0, "slash": 0, "attest": 0, "evidence": 0, "reward": 0}
         self.signatures = 0  # transfer signatures verified
         self.lines = None  # transactions.jsonl, opened at the genesis block
         self.warnings = None
@@ -446,6 +474,8 @@ class Ledger:
         self.block = None  # (index, Round, the previous block's Round) of the block replayed
         self.prev_round = None  # the Round of the block before it
         self.attest_signatures = 0
+        self.evidence_signatures = 0  # two an evidence entry
+        self.burned_by_evidence = 0  # part of self.burned
         self.blocks_final = 0
         self.finalized = None  # the highest final block's index
 
@@ -490,7 +520,7 @@ class Ledger:
             if n not in self.windows and window_end(self.snapshots[n]) > r:
                 self.windows[n] = Window(self.snapshots[n])
             if n in self.windows:
-                self.windows[n].blocks[k] = [block["Hash"], 0, set(), False]
+                self.windows[n].blocks[k] = [block["Hash"], 0, set(), False, None]
         for n in [n for n, w in self.windows.items() if w.end <= r]:
             del self.windows[n]
         self.prev_round = r
@@ -629,6 +659,8 @@ class Ledger:
             return self.transfer(tx)
         if kind == "attest":
             return self.attest(tx)
+        if kind == "evidence":
+            return self.evidence(tx)
         if kind == "slash":
             address, amount = tx["Address"], tx["Amount"]
             if not is_hex64(address):
@@ -748,6 +780,75 @@ class Ledger:
             self.finalized = j if self.finalized is None else max(self.finalized, j)
         return None
 
+    def evidence(self, e):
+        """Checks one evidence entry of the block being replayed (rules 1 to 7 of the
+        docstring, in this order) and burns its Amount."""
+        i, r_block, r_prev = self.block
+        address, j, amount, r = e["Address"], e["Index"], e["Amount"], e["Round"]
+        first, second = e["FirstHash"], e["SecondHash"]
+        if not r_prev < r <= r_block:
+            return (
+                f"Round {r} is outside this block's rounds: after round {r_prev} (block {i - 1}) "
+                f"and at most round {r_block}"
+            )
+        for name, h in (("FirstHash", first), ("SecondHash", second)):
+            if not is_hex64(h):
+                return f"{name} is {short(h)}, not 64 lowercase hex characters"
+        if first == second:
+            return "FirstHash and SecondHash are the same: one hash signed twice is no evidence"
+        if amount == 0:
+            return "Amount is 0; an evidence slash burns at least 1"
+        if j >= i:
+            return f"Index {j} is not an earlier block (this is block {i})"
+        n = self.snapshot_of(j)
+        if n is None:
+            return (
+                f"block {j} is in epoch 0 (no stake snapshot's FirstRound is at or before its "
+                "round), so it takes no evidence"
+            )
+        s = self.snapshots[n]
+        end = window_end(s)
+        if r > end:
+            return (
+                f"Round {r} is past block {j}'s attestation window, which closed at round {end} "
+                f"(epoch {s['Epoch']}: FirstRound {s['FirstRound']} + 2 x EpochRounds "
+                f"{s['EpochRounds']} - 1)"
+            )
+        # As for an attestation: the window is open, so block j is held, and so is every
+        # earlier evidence entry for it (one outside the window was refused above).
+        w = self.windows[n]
+        held = w.blocks[j]
+        stake = w.stakes.get(address)
+        if stake is None:
+            return (
+                f"Address {short(address)} is not in epoch {w.epoch}'s stake snapshot, so it "
+                f"has no stake to burn for block {j}"
+            )
+        if held[4] is not None and address in held[4]:
+            return f"{address} was already slashed on evidence for block {j}"
+        signed = (("FirstSignature", first), ("SecondSignature", second))
+        for name, _ in signed:
+            if not is_hex128(e[name]):
+                return f"{name} is not 128 lowercase hex characters"
+        if self.verify is not None:
+            for name, h in signed:
+                message = f"{ATTEST_PREFIX} {self.chain_id} {j} {h}"
+                if not self.verify(address, message.encode(), bytes.fromhex(e[name])):
+                    return f"{name} does not verify (by Address, over \"{message}\")"
+            self.evidence_signatures += 2
+        if amount > stake:
+            return f"Amount {amount} is more than {address}'s snapshot stake {stake} for block {j}"
+        a = self.account(address)
+        if amount > a[0]:
+            return f"burns {amount} from {address}, which holds only {a[0]}"
+        a[0] -= amount
+        self.burned += amount
+        self.burned_by_evidence += amount
+        if held[4] is None:
+            held[4] = set()
+        held[4].add(address)
+        return None
+
     def finish(self, blocks):
         """The transactions lines past the last block: at most one, a crash leftover."""
         k = blocks  # the index the next block would have
@@ -854,10 +955,13 @@ def run(data, top, as_json):
             "signatures_checked": checked, "block_signatures": v2.signatures,
             "transfer_signatures": ledger.signatures,
             "attestation_signatures": ledger.attest_signatures,
+            "evidence_slashes": ledger.counts["evidence"],
+            "evidence_signatures": ledger.evidence_signatures,
             "accounts": [{"address": a, "balance": b, "nonce": n, "wins": w}
                          for a, (b, n, w) in shown],
             "holders": holders, "supply": supply, "genesis": ledger.genesis,
-            "minted": ledger.minted, "burned": ledger.burned, "cut": ledger.cut,
+            "minted": ledger.minted, "burned": ledger.burned,
+            "burned_by_evidence": ledger.burned_by_evidence, "cut": ledger.cut,
             "snapshots": epochs["snapshots"], "epoch": epochs["epoch"],
             "epoch_first_round": epochs["first_round"], "snapshots_pending": epochs["pending"],
             "blocks_final": ledger.blocks_final, "finalized_height": ledger.finalized,
@@ -873,16 +977,21 @@ def run(data, top, as_json):
     if len(shown) < len(rows):
         print(f"({len(rows) - len(shown)} more accounts not shown)")
     n, attests = sum(ledger.counts.values()), ledger.counts["attest"]
-    # A chain without attest entries (every chain before finality) keeps its ok line as it was.
+    evidence = ledger.counts["evidence"]
+    # A chain without attest entries (every chain before finality) keeps its ok line as it was,
+    # and one without evidence entries (every chain before evidence) too.
+    names = {"attest": "attestation", "evidence": "evidence slash"}
     kinds = ", ".join(
-        plural(ledger.counts[k], "attestation" if k == "attest" else k)
-        for k in ("transfer", "slash", "attest", "reward")
-        if k != "attest" or attests
+        plural(ledger.counts[k], names.get(k, k))
+        for k in ("transfer", "slash", "attest", "evidence", "reward")
+        if k not in names or ledger.counts[k]
     )
     counted = [plural(v2.signatures, "block signature"),
                plural(ledger.signatures, "transfer signature")]  # fmt: skip
     if attests:
         counted.append(plural(ledger.attest_signatures, "attestation signature"))
+    if evidence:
+        counted.append(plural(ledger.evidence_signatures, "evidence signature"))
     signatures = (
         f"{', '.join(counted[:-1])} and {counted[-1]} checked"
         if checked
@@ -896,12 +1005,13 @@ def run(data, top, as_json):
             else "no block final"
         )
     cut = f" (cut {ledger.cut}: past 2^64 - 1)" if ledger.cut else ""
+    by_evidence = f" ({ledger.burned_by_evidence} by evidence)" if evidence else ""
     print(
         f"ok: {blocks} blocks (height {blocks - 1}), {plural(draws, 'draw')} recomputed, "
         f"{plural(n, 'transaction')} replayed ({kinds}), {signatures}; {epochs['text']}{finality}; "
         f"{holders} account{' holds' if holders == 1 else 's hold'} a balance; "
         f"supply {supply} = genesis {ledger.genesis} + rewards {ledger.minted}{cut} "
-        f"- burned {ledger.burned}"
+        f"- burned {ledger.burned}{by_evidence}"
     )
     return 0
 
