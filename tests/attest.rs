@@ -371,3 +371,58 @@ async fn snapshot_stake_cannot_be_sent_away_until_its_window_closes() {
     );
     drop(v);
 }
+
+#[tokio::test]
+async fn attesters_of_a_final_block_are_paid_by_the_next_block_in_the_order_they_attested() {
+    let genesis = common::genesis_setting(ACCOUNTS);
+    let server = start_in(tempfile::tempdir().unwrap(), move |c| {
+        c.epoch_rounds = ROUNDS;
+        c.genesis = Some(genesis);
+        c.attest_reward = 3;
+    })
+    .await;
+    let mut watcher = server.connect().await;
+    let (mut v, _five, id) = staked(&server).await;
+    let (k, hash) = block(&server, &mut v, &mut watcher).await;
+    // 50 + 1 is not final; + 25 is: all three are owed, in that order; 3 comes after.
+    assert_eq!(attest(&mut v[0], &id, 1, k, &hash).await, accepted(k, 50));
+    assert_eq!(attest(&mut v[3], &id, 4, k, &hash).await, accepted(k, 51));
+    assert_eq!(attest(&mut v[1], &id, 2, k, &hash).await, accepted(k, 76));
+    let (next, _) = block(&server, &mut v, &mut watcher).await;
+    assert_eq!(attest(&mut v[2], &id, 3, k, &hash).await, accepted(k, 100));
+    let (last, _) = block(&server, &mut v, &mut watcher).await;
+    let dir = server.stop_keeping_dir().await;
+    let txs = std::fs::read_to_string(dir.path().join("transactions.jsonl")).unwrap();
+    let paid = |index: u64| -> Vec<(String, u64)> {
+        let line = txs
+            .lines()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .find(|r| r["Index"] == index)
+            .unwrap();
+        line["Transactions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|t| t["Kind"] == "attest")
+            .map(|t| {
+                (
+                    t["To"].as_str().unwrap().to_string(),
+                    t["Amount"].as_u64().unwrap(),
+                )
+            })
+            .collect()
+    };
+    assert_eq!(
+        paid(next),
+        [(address(1), 3), (address(4), 3), (address(2), 3)]
+    );
+    assert_eq!(paid(last), [(address(3), 3)]);
+    let snapshots = std::fs::read_to_string(dir.path().join("snapshots.jsonl")).unwrap();
+    assert!(
+        snapshots.contains(r#""Finality":"3/4","AttestReward":3,"#),
+        "{snapshots}"
+    );
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("rewards 12"), "{out}");
+}
