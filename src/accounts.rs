@@ -16,6 +16,7 @@
 use serde::Serialize;
 
 use crate::chain::is_hex64;
+pub use crate::delegation::{share, BlockContext, ExpectedReward};
 use crate::tx::{Genesis, RewardKind, Transfer, Tx, TxError};
 
 /// One account's standing.
@@ -36,13 +37,22 @@ pub struct Account {
     /// Snapshot stake that may not be transferred yet: its epoch's attestation window is
     /// open, and evidence could still burn it (server only).
     pub locked: u64,
+    /// Tokens it delegated to validators, and undelegated ones not yet returned: part of its
+    /// balance that it cannot move, bond or burn as its own.
+    pub delegated_out: u64,
+    /// What others delegated to it.
+    pub delegated_in: u64,
+    /// The percent of each of its block rewards it keeps before the rest is shared by stake.
+    pub commission: u64,
 }
 
 impl Account {
-    /// balance − bonded − pending out: what a stake or a transfer may draw on.
+    /// balance − bonded − delegated out − pending out: what a stake, a delegation or a
+    /// transfer may draw on.
     pub fn available(&self) -> u64 {
         self.balance
             .saturating_sub(self.bonded)
+            .saturating_sub(self.delegated_out)
             .saturating_sub(self.pending_out)
     }
 
@@ -51,10 +61,12 @@ impl Account {
     pub fn transferable(&self) -> u64 {
         self.balance
             .saturating_sub(self.bonded.max(self.locked))
+            .saturating_sub(self.delegated_out)
             .saturating_sub(self.pending_out)
     }
 
-    /// The nonce the account's next transfer must carry.
+    /// The nonce the account's next signed transaction (transfer, delegation, commission)
+    /// must carry.
     pub fn next_nonce(&self) -> u64 {
         self.nonce
             .saturating_add(self.pending_transfers)
@@ -79,6 +91,10 @@ pub struct Accounts {
     valid_keys: std::collections::HashSet<String>,
     /// The chain's `BlockReward` (its genesis block's): every reward's `Amount + Cut`.
     pub block_reward: Option<u64>,
+    /// Applied delegations, (validator, delegator) to amount.
+    pub delegations: std::collections::BTreeMap<(String, String), u64>,
+    /// Undelegated tokens, (delegator, amount): returned when the next epoch starts.
+    pub returning: Vec<(String, u64)>,
 }
 
 /// What applying one transaction found wrong (a replay names the block).
@@ -176,183 +192,224 @@ impl Accounts {
                 let a = self.map.entry(address.clone()).or_default();
                 a.pending_out = a.pending_out.saturating_add(*amount);
             }
+            Tx::Delegate(d) => {
+                let a = self.map.entry(d.from.clone()).or_default();
+                a.pending_out = a.pending_out.saturating_add(d.amount);
+                a.pending_transfers = a.pending_transfers.saturating_add(1);
+            }
+            Tx::Undelegate(crate::tx::Delegation { from, .. })
+            | Tx::Commission(crate::tx::Commission { from, .. }) => {
+                let a = self.map.entry(from.clone()).or_default();
+                a.pending_transfers = a.pending_transfers.saturating_add(1);
+            }
             // An attestation moves no tokens.
             Tx::Reward { .. } | Tx::Attest(_) => {}
         }
     }
 
     /// Applies a block's transactions, in order, after its draw's `winner` is known: the pool
-    /// entries (transfers, slashes, attestations, evidence), then the winner's reward, last.
-    /// Pending counts (server) are released as their transactions apply.
-    ///
-    /// On error nothing is guaranteed about `self`: a replay stops at the first error.
+    /// entries, then the winner's reward, last. For a block with no delegators, no attesters
+    /// owed and no snapshot; see [`Accounts::apply_block_in`].
     ///
     /// # Errors
     /// The first invalid transaction, by position.
     pub fn apply_block(&mut self, txs: &[Tx], winner: &str) -> Result<(), ApplyError> {
-        self.apply_block_paying(txs, winner, &[])
+        self.apply_block_in(txs, &BlockContext::new(winner))
     }
 
-    /// [`Accounts::apply_block`] for a block that also pays attesters: after the winner's
-    /// reward come exactly the attest rewards `due` (to, `ATTEST_REWARD`), in that order,
-    /// each cut to what fits under 2^64 − 1 like the block reward.
+    /// [`Accounts::apply_block`] with attest rewards `due` after the winner's.
     ///
     /// # Errors
-    /// The first invalid transaction, by position; or the attest rewards are not `due`.
+    /// The first invalid transaction, by position.
     pub fn apply_block_paying(
         &mut self,
         txs: &[Tx],
         winner: &str,
         due: &[(String, u64)],
     ) -> Result<(), ApplyError> {
-        let n = txs.len();
-        // Where the rewards start: the winner's, then the attesters'.
-        let first_reward = n.saturating_sub(due.len()).saturating_sub(1);
-        if n == 0 {
+        self.apply_block_in(
+            txs,
+            &BlockContext {
+                due,
+                ..BlockContext::new(winner)
+            },
+        )
+    }
+
+    /// Applies a block's transactions in `ctx`: the pool's entries (transfers, slashes,
+    /// attestations, evidence, delegations, commissions) in order, then exactly the rewards
+    /// [`Accounts::expected_rewards`] names once they applied: the winner's, its delegators'
+    /// shares, then the attesters owed, each cut to what fits under 2^64 − 1. Pending counts
+    /// (server) are released as their transactions apply.
+    ///
+    /// On error nothing is guaranteed about `self`: a replay stops at the first error.
+    ///
+    /// # Errors
+    /// The first invalid transaction, by position.
+    pub fn apply_block_in(&mut self, txs: &[Tx], ctx: &BlockContext<'_>) -> Result<(), ApplyError> {
+        let pool_len = txs
+            .iter()
+            .position(|t| matches!(t, Tx::Reward { .. }))
+            .unwrap_or(txs.len());
+        let (pool, rewards) = txs.split_at(pool_len);
+        self.apply_pool(pool, ctx)?;
+        let expected = self.expected_rewards(ctx);
+        for (i, want) in expected.iter().enumerate() {
+            let at = pool_len.saturating_add(i);
+            let Some(tx) = rewards.get(i) else {
+                return Err(ApplyError::Invalid {
+                    at,
+                    kind: "reward",
+                    reason: format!(
+                        "the block ends early: expected {} here ({} rewards after the pool's entries: the winner's, its delegators' shares, then the attesters owed)",
+                        want.describe(),
+                        expected.len()
+                    ),
+                });
+            };
+            let invalid = |reason: String| ApplyError::Invalid {
+                at,
+                kind: tx.kind(),
+                reason,
+            };
+            let Tx::Reward {
+                kind,
+                to,
+                amount,
+                cut,
+            } = tx
+            else {
+                return Err(invalid(format!(
+                    "a reward comes only after the pool's entries; expected {} here",
+                    want.describe()
+                )));
+            };
+            if *kind != want.kind || *to != want.to {
+                return Err(invalid(format!(
+                    "expected {} here, found a {} reward to {to}",
+                    want.describe(),
+                    kind.word()
+                )));
+            }
+            if let Some(total) = want.total {
+                if amount.checked_add(*cut) != Some(total) {
+                    let whole = want.kind == RewardKind::Block && Some(total) == self.block_reward;
+                    return Err(invalid(if whole {
+                        format!(
+                            "Amount {amount} + Cut {cut} is not the chain's BlockReward {total}"
+                        )
+                    } else {
+                        format!(
+                            "Amount {amount} + Cut {cut} is not {total}, {}",
+                            want.describe()
+                        )
+                    }));
+                }
+            }
+            self.mint(to, *amount, *cut, *kind == RewardKind::Block)
+                .map_err(invalid)?;
+        }
+        if let Some(extra) = rewards.get(expected.len()) {
+            let at = pool_len.saturating_add(expected.len());
+            return Err(ApplyError::Invalid {
+                at,
+                kind: extra.kind(),
+                reason: if pool.is_empty() && expected.is_empty() {
+                    "no transactions: every block ends with the winner's reward".into()
+                } else {
+                    format!(
+                        "a transaction after the block's last reward ({} rewards are due: the winner's, its delegators' shares, then the attesters owed)",
+                        expected.len()
+                    )
+                },
+            });
+        }
+        if txs.is_empty() {
             return Err(ApplyError::Invalid {
                 at: 0,
                 kind: "reward",
                 reason: "no transactions: every block ends with the winner's reward".into(),
             });
         }
-        for (at, tx) in txs.iter().enumerate() {
-            let invalid = |reason: String| ApplyError::Invalid {
-                at,
-                kind: tx.kind(),
-                reason,
-            };
-            let expected = match at.cmp(&first_reward) {
-                std::cmp::Ordering::Less => None,
-                std::cmp::Ordering::Equal => Some((RewardKind::Block, winner, self.block_reward)),
-                std::cmp::Ordering::Greater => due
-                    .get(at.saturating_sub(first_reward).saturating_sub(1))
-                    .map(|(to, r)| (RewardKind::Attest, to.as_str(), Some(*r))),
-            };
-            match (tx, expected) {
-                (Tx::Reward { .. }, None) => {
-                    return Err(invalid(if due.is_empty() {
-                        "a reward is only the last transaction".into()
-                    } else {
-                        format!(
-                            "a reward comes only after the pool's entries: the block's last {} transactions are the winner's reward and {} attest rewards",
-                            due.len().saturating_add(1),
-                            due.len()
-                        )
-                    }))
-                }
-                (_, Some((RewardKind::Block, _, _))) if !matches!(tx, Tx::Reward { .. }) => {
-                    return Err(invalid(if due.is_empty() {
-                        "the last transaction of a block is the winner's reward".into()
-                    } else {
-                        format!(
-                            "expected the winner's reward here, followed by {} attest rewards",
-                            due.len()
-                        )
-                    }))
-                }
-                (_, Some((RewardKind::Attest, to, _))) if !matches!(tx, Tx::Reward { .. }) => {
-                    return Err(invalid(format!("expected an attest reward to {to} here")))
-                }
-                (Tx::Transfer(t), _) => {
-                    self.apply_transfer(t).map_err(|e| invalid(e.to_string()))?
-                }
-                // Counted by the attestation tracker ([`crate::attest`]); no balance changes.
-                (Tx::Attest(_), _) => {}
-                (
-                    Tx::Slash {
-                        address,
-                        amount,
-                        line,
-                        ..
-                    },
-                    _,
-                ) => {
-                    if !is_hex64(address) {
-                        return Err(invalid(format!("Address {address:?} is not an address")));
-                    }
-                    if *amount == 0 {
-                        return Err(invalid(
-                            "Amount is 0; a slash burns a stake of at least 1".into(),
-                        ));
-                    }
-                    if line.contains('\n') {
-                        // The canonical line ends with Line: a newline in it would let two
-                        // different transaction lists share one TxHash.
-                        return Err(invalid(
-                            "Line contains a newline; an offending line never does".into(),
-                        ));
-                    }
-                    self.burn(address, *amount).map_err(invalid)?;
-                }
-                // Its signatures and snapshot are checked by the replay; here, the burn.
-                (Tx::Evidence(e), _) => {
-                    if e.amount == 0 {
-                        return Err(invalid(
-                            "Amount is 0; an evidence slash burns at least 1".into(),
-                        ));
-                    }
-                    self.burn(&e.address, e.amount).map_err(invalid)?;
-                }
-                (
-                    Tx::Reward {
-                        kind,
-                        to,
-                        amount,
-                        cut,
-                    },
-                    Some((want_kind, want_to, want_total)),
-                ) => {
-                    let what = match want_kind {
-                        RewardKind::Block => "the winner's reward",
-                        RewardKind::Attest => "an attest reward",
-                    };
-                    if *kind != want_kind {
-                        return Err(invalid(format!(
-                            "expected {what} here, found a {} reward",
-                            match kind {
-                                RewardKind::Block => "block",
-                                RewardKind::Attest => "attest",
-                            }
-                        )));
-                    }
-                    if to != want_to {
-                        return Err(invalid(match want_kind {
-                            RewardKind::Block => format!(
-                                "the reward goes to {to}, but the block's winner is {winner}"
-                            ),
-                            RewardKind::Attest => {
-                                format!("the attest reward goes to {to}, but {want_to} is due here")
-                            }
-                        }));
-                    }
-                    if let Some(r) = want_total {
-                        if amount.checked_add(*cut) != Some(r) {
-                            return Err(invalid(match want_kind {
-                                RewardKind::Block => format!(
-                                    "Amount {amount} + Cut {cut} is not the chain's BlockReward {r}"
-                                ),
-                                RewardKind::Attest => format!(
-                                    "Amount {amount} + Cut {cut} is not the AttestReward {r} of the attested block's epoch"
-                                ),
-                            }));
-                        }
-                    }
-                    self.mint(to, *amount, *cut, want_kind == RewardKind::Block)
-                        .map_err(invalid)?;
-                }
-            }
-        }
-        if first_reward.saturating_add(due.len()).saturating_add(1) != n {
-            return Err(ApplyError::Invalid {
-                at: n,
-                kind: "reward",
-                reason: format!(
-                    "the block ends early: {} attest rewards are due after the winner's",
-                    due.len()
-                ),
-            });
+        Ok(())
+    }
+
+    /// The pool's entries, in order (a block's transactions before its rewards).
+    ///
+    /// # Errors
+    /// The first that does not apply, by position.
+    pub fn apply_pool(&mut self, pool: &[Tx], ctx: &BlockContext<'_>) -> Result<(), ApplyError> {
+        for (at, tx) in pool.iter().enumerate() {
+            self.apply_entry(tx, ctx)
+                .map_err(|reason| ApplyError::Invalid {
+                    at,
+                    kind: tx.kind(),
+                    reason,
+                })?;
         }
         Ok(())
+    }
+
+    /// One pool entry.
+    fn apply_entry(&mut self, tx: &Tx, ctx: &BlockContext<'_>) -> Result<(), String> {
+        match tx {
+            Tx::Transfer(t) => self.apply_transfer(t).map_err(|e| e.to_string()),
+            // Counted by the attestation tracker ([`crate::attest`]); no balance changes.
+            Tx::Attest(_) => Ok(()),
+            Tx::Slash {
+                address,
+                amount,
+                line,
+                ..
+            } => {
+                if !is_hex64(address) {
+                    return Err(format!("Address {address:?} is not an address"));
+                }
+                if *amount == 0 {
+                    return Err("Amount is 0; a slash burns a stake of at least 1".into());
+                }
+                if line.contains('\n') {
+                    // The canonical line ends with Line: a newline in it would let two
+                    // different transaction lists share one TxHash.
+                    return Err("Line contains a newline; an offending line never does".into());
+                }
+                self.burn_own(address, *amount)?;
+                // Its delegators lose DelegationSlashPercent of what they delegated to it.
+                let percent = ctx
+                    .snapshot
+                    .map_or(0, |s| s.delegation_slash_percent.unwrap_or(0));
+                let current: Vec<(String, u64)> = self.delegations_to(address);
+                for (delegator, delegated) in current {
+                    let burn = share(delegated, percent, 100);
+                    self.burn_delegation(address, &delegator, burn);
+                }
+                Ok(())
+            }
+            // Its signatures and snapshot are checked by the replay; here, the burns.
+            Tx::Evidence(e) => {
+                if e.amount == 0 {
+                    return Err("Amount is 0; an evidence slash burns at least 1".into());
+                }
+                self.burn_own(&e.address, e.amount)?;
+                if let Some(s) = (ctx.snapshot_of_block)(e.index) {
+                    let percent = s.delegation_slash_percent.unwrap_or(0);
+                    for (delegator, in_snapshot) in s.delegations_to(&e.address) {
+                        let now = self
+                            .delegations
+                            .get(&(e.address.clone(), delegator.to_string()))
+                            .copied()
+                            .unwrap_or(0);
+                        let burn = share(in_snapshot, percent, 100).min(now);
+                        self.burn_delegation(&e.address, delegator, burn);
+                    }
+                }
+                Ok(())
+            }
+            Tx::Delegate(d) => self.apply_delegate(d),
+            Tx::Undelegate(d) => self.apply_undelegate(d),
+            Tx::Commission(c) => self.apply_commission(c),
+            Tx::Reward { .. } => Err("a reward comes only after the pool's entries".into()),
+        }
     }
 
     /// Credits a reward of `amount` (`cut` more did not fit) to `to`.
@@ -379,13 +436,22 @@ impl Accounts {
         Ok(())
     }
 
-    fn burn(&mut self, address: &str, amount: u64) -> Result<(), String> {
+    /// Burns `amount` of `address`'s own tokens: never what it delegated out.
+    fn burn_own(&mut self, address: &str, amount: u64) -> Result<(), String> {
         let a = self.map.entry(address.to_string()).or_default();
-        if amount > a.balance {
-            return Err(format!(
-                "burns {amount} from {address}, which holds only {}",
-                a.balance
-            ));
+        let own = a.balance.saturating_sub(a.delegated_out);
+        if amount > own {
+            return Err(if a.delegated_out == 0 {
+                format!(
+                    "burns {amount} from {address}, which holds only {}",
+                    a.balance
+                )
+            } else {
+                format!(
+                    "burns {amount} from {address}, which holds {} of its own ({} of its balance is delegated out)",
+                    own, a.delegated_out
+                )
+            });
         }
         a.balance = a.balance.saturating_sub(amount);
         a.pending_out = a.pending_out.saturating_sub(amount);
@@ -394,16 +460,25 @@ impl Accounts {
         Ok(())
     }
 
+    /// Whether `address` is an Ed25519 public key, remembered once found.
+    pub(crate) fn is_valid_key(&mut self, address: &str) -> bool {
+        if self.valid_keys.contains(address) {
+            return true;
+        }
+        let valid = crate::tx::verifying_key(address).is_some();
+        if valid {
+            self.valid_keys.insert(address.to_string());
+        }
+        valid
+    }
+
     /// Applies one transfer whose signature is checked already (batch or one by one).
     fn apply_transfer(&mut self, t: &Transfer) -> Result<(), TxError> {
         if !is_hex64(&t.from) {
             return Err(TxError::Address("from", t.from.clone()));
         }
-        if !self.valid_keys.contains(&t.to) {
-            if crate::tx::verifying_key(&t.to).is_none() {
-                return Err(TxError::Address("to", t.to.clone()));
-            }
-            self.valid_keys.insert(t.to.clone());
+        if !self.is_valid_key(&t.to) {
+            return Err(TxError::Address("to", t.to.clone()));
         }
         if t.amount == 0 {
             return Err(TxError::ZeroAmount);
@@ -419,11 +494,13 @@ impl Accounts {
                 expected,
             });
         }
-        if t.amount > from.balance {
+        // Delegated tokens stay the delegator's, but cannot move.
+        let movable = from.balance.saturating_sub(from.delegated_out);
+        if t.amount > movable {
             return Err(TxError::Insufficient {
                 address: t.from.clone(),
                 amount: t.amount,
-                available: from.balance,
+                available: movable,
             });
         }
         from.balance = from.balance.saturating_sub(t.amount);

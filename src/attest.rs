@@ -179,7 +179,8 @@ pub struct Vote<'a> {
 pub struct Equivocation {
     pub address: String,
     pub index: u64,
-    /// Its stake in the snapshot of the block's epoch: at most what the slash burns.
+    /// Its own stake (not what is delegated to it) in the snapshot of the block's epoch: at
+    /// most what the slash burns of its own.
     pub stake: u64,
     pub first: (String, String),
     pub second: (String, String),
@@ -404,7 +405,7 @@ impl Tracker {
             Some((hash, sig)) if o.evidenced.insert(address) => Some(Equivocation {
                 address: v.address.to_string(),
                 index: v.index,
-                stake,
+                stake: o.snapshot.own_stake(v.address).unwrap_or(0),
                 first: (hash.to_string(), sig.to_string()),
                 second: (v.hash.to_string(), v.signature.to_string()),
             }),
@@ -460,7 +461,7 @@ impl Tracker {
         if v.round > o.finality.window_end || v.hash == o.hash {
             return None;
         }
-        let stake = o.snapshot.stake_of(v.address)?;
+        let stake = o.snapshot.own_stake(v.address)?;
         if o.evidenced.contains(v.address) {
             return None;
         }
@@ -487,7 +488,7 @@ impl Tracker {
     /// Replays an evidence slash of `address` for block `index` recorded in round `round`
     /// (its two signatures checked by the caller): the block is in its window, the account in
     /// its snapshot, the hashes differ, and no earlier evidence names the same account and
-    /// block. Returns its snapshot stake, the most the slash may burn.
+    /// block. Returns its own snapshot stake, the most the slash may burn of its own.
     ///
     /// # Errors
     /// What is wrong, in words.
@@ -527,7 +528,7 @@ impl Tracker {
             }
             .to_string());
         }
-        let Some(stake) = o.snapshot.stake_of(address) else {
+        let Some(stake) = o.snapshot.own_stake(address) else {
             return Err(Refusal::NotInSnapshot {
                 address: address.to_string(),
                 epoch: o.snapshot.epoch,
@@ -541,6 +542,11 @@ impl Tracker {
             ));
         }
         Ok(stake)
+    }
+
+    /// The snapshot of block `index`'s epoch, while its window is open.
+    pub fn snapshot_of(&self, index: u64) -> Option<Arc<Snapshot>> {
+        self.open.get(&index).map(|o| o.snapshot.clone())
     }
 
     /// The attest rewards the next block pays, in order.
@@ -608,7 +614,9 @@ mod tests {
             epoch_rounds: 10,
             finality,
             attest_reward: None,
+            delegation_slash_percent: None,
             stakes: vec![(a('a'), 1), (a('b'), 1), (a('c'), 1), (a('d'), 1)],
+            delegations: Vec::new(),
         })
     }
 

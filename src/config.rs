@@ -59,6 +59,9 @@ pub struct Config {
     pub finality: crate::attest::Fraction,
     /// Ledger mode: `ATTEST_REWARD`, minted to each attester of a final block.
     pub attest_reward: u64,
+    /// Ledger mode: `DELEGATION_SLASH_PERCENT`, what a validator's slash burns of each
+    /// delegation to it.
+    pub delegation_slash_percent: u64,
 }
 
 /// `TRANSFERS_PER_SEC` unless set: well above what two cores verify and commit.
@@ -89,6 +92,7 @@ impl Config {
             epoch_rounds: 10,
             finality: crate::attest::Fraction::DEFAULT,
             attest_reward: 0,
+            delegation_slash_percent: 10,
         }
     }
 }
@@ -264,6 +268,16 @@ pub fn parse_u64(s: &str) -> Result<u64, String> {
     s.trim()
         .parse::<u64>()
         .map_err(|_| format!("expected a whole number from 0 to {}, got {s:?}", u64::MAX))
+}
+
+/// A percent: a whole number from 0 to 100.
+pub fn parse_percent(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(p) if p <= 100 => Ok(p),
+        _ => Err(format!(
+            "expected a whole number of percent from 0 to 100, got {s:?}"
+        )),
+    }
 }
 
 #[cfg(test)]

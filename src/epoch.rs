@@ -53,9 +53,21 @@ pub struct Snapshot {
         skip_serializing_if = "Option::is_none"
     )]
     pub attest_reward: Option<u64>,
+    /// `DELEGATION_SLASH_PERCENT`: what a slash of a validator burns of each delegation to
+    /// it. Absent reads as 0 (records made before delegation).
+    #[serde(
+        rename = "DelegationSlashPercent",
+        default,
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub delegation_slash_percent: Option<u64>,
     /// (address, stake) in ascending address order, every stake at least 1.
     #[serde(rename = "Stakes")]
     pub stakes: Vec<(String, u64)>,
+    /// (validator, delegator, amount) in (validator, delegator) order: the delegations each
+    /// stake includes. A stake is its validator's own bond plus these.
+    #[serde(rename = "Delegations", default, skip_serializing_if = "Vec::is_empty")]
+    pub delegations: Vec<(String, String, u64)>,
 }
 
 /// Why a snapshot record is not one the server could have written.
@@ -77,6 +89,16 @@ pub enum SnapshotError {
     Order(usize, String),
     #[error("stake {0} ({1}) is 0")]
     ZeroStake(usize, String),
+    #[error("DelegationSlashPercent is above 100")]
+    SlashPercent,
+    #[error("delegation {0}: not in strictly ascending (validator, delegator) order, or a delegator that is not 64 lowercase hex or is its validator")]
+    DelegationOrder(usize),
+    #[error("delegation {0} has amount 0")]
+    DelegationZero(usize),
+    #[error("delegation {0} is to {1}, which has no stake in the snapshot")]
+    DelegationTo(usize, String),
+    #[error("{0}'s delegations add up to {1}, more than its stake {2}")]
+    Overdelegated(String, u64, u64),
     #[error("Finality is not a fraction p/q in lowest terms with 0 < p < q <= 1000000000")]
     Finality,
     #[error("AttestReward without Finality: a record carries AttestReward only beside Finality")]
@@ -103,11 +125,17 @@ impl Snapshot {
         if let Some(r) = self.attest_reward {
             h.update(format!("{r}\n").as_bytes());
         }
+        if let Some(p) = self.delegation_slash_percent {
+            h.update(format!("delegation-slash {p}\n").as_bytes());
+        }
         for (address, stake) in &self.stakes {
             h.update(address.as_bytes());
             h.update(b"\n");
             h.update(stake.to_string().as_bytes());
             h.update(b"\n");
+        }
+        for (validator, delegator, amount) in &self.delegations {
+            h.update(format!("delegation {validator} {delegator} {amount}\n").as_bytes());
         }
         h.finalize().into()
     }
@@ -131,6 +159,31 @@ impl Snapshot {
             .ok()
             .and_then(|i| self.stakes.get(i))
             .map(|(_, s)| *s)
+    }
+
+    /// Delegations to `validator` in the snapshot: (delegator, amount) in delegator order.
+    pub fn delegations_to<'a>(
+        &'a self,
+        validator: &'a str,
+    ) -> impl Iterator<Item = (&'a str, u64)> + 'a {
+        let start = self
+            .delegations
+            .partition_point(|(v, _, _)| v.as_str() < validator);
+        self.delegations
+            .get(start..)
+            .unwrap_or_default()
+            .iter()
+            .take_while(move |(v, _, _)| v == validator)
+            .map(|(_, d, a)| (d.as_str(), *a))
+    }
+
+    /// `validator`'s own part of its stake: what is not delegated to it.
+    pub fn own_stake(&self, validator: &str) -> Option<u64> {
+        let delegated = self
+            .delegations_to(validator)
+            .fold(0u64, |sum, (_, a)| sum.saturating_add(a));
+        self.stake_of(validator)
+            .map(|s| s.saturating_sub(delegated))
     }
 
     /// The snapshot's total stake.
@@ -182,6 +235,35 @@ impl Snapshot {
             }
             before = Some(address);
         }
+        if self.delegation_slash_percent.is_some_and(|p| p > 100) {
+            return Err(SnapshotError::SlashPercent);
+        }
+        let mut prev: Option<(&str, &str)> = None;
+        for (i, (validator, delegator, amount)) in self.delegations.iter().enumerate() {
+            let key = (validator.as_str(), delegator.as_str());
+            if !is_hex64(delegator) || prev.is_some_and(|p| p >= key) || validator == delegator {
+                return Err(SnapshotError::DelegationOrder(i));
+            }
+            if *amount == 0 {
+                return Err(SnapshotError::DelegationZero(i));
+            }
+            if self.stake_of(validator).is_none() {
+                return Err(SnapshotError::DelegationTo(i, validator.clone()));
+            }
+            prev = Some(key);
+        }
+        for (validator, stake) in &self.stakes {
+            let delegated = self
+                .delegations_to(validator)
+                .fold(0u64, |sum, (_, a)| sum.saturating_add(a));
+            if delegated > *stake {
+                return Err(SnapshotError::Overdelegated(
+                    validator.clone(),
+                    delegated,
+                    *stake,
+                ));
+            }
+        }
         Ok(())
     }
 }
@@ -208,20 +290,23 @@ pub struct Terms {
     pub epoch_rounds: u64,
     pub finality: Fraction,
     pub attest_reward: u64,
+    pub delegation_slash_percent: u64,
 }
 
 /// What a snapshot taken now holds: the bonds of the staked accounts, or (when none is
-/// staked, as after a restart) the previous snapshot's stakes, each cut to what its account
-/// holds now (`balance`: it may have spent since, and a snapshot stake above the balance when
-/// its epoch opens is one the audit refuses); `None` when both are empty, and the epoch in
-/// force (the bootstrap epoch 0 before any snapshot) goes on.
+/// staked, as after a restart) the previous snapshot's own stakes, each cut to what its
+/// account holds of its own now (`own`: balance less delegated out; it may have spent since,
+/// and an own stake above that when its epoch opens is one the audit refuses); plus, for each
+/// of those validators, the delegations to it now (`delegations_to`). `None` when there is
+/// nobody, and the epoch in force (the bootstrap epoch 0 before any snapshot) goes on.
 pub fn take_snapshot(
     epoch: u64,
     first_round: u64,
     terms: Terms,
     mut bonds: Vec<(String, u64)>,
     prev: Option<&Snapshot>,
-    balance: impl Fn(&str) -> u64,
+    own: impl Fn(&str) -> u64,
+    delegations_to: impl Fn(&str) -> Vec<(String, u64)>,
 ) -> Option<Snapshot> {
     bonds.retain(|(_, s)| *s > 0);
     bonds.sort();
@@ -235,18 +320,31 @@ pub fn take_snapshot(
             false
         }
     });
-    let stakes = if bonds.is_empty() {
-        prev?
-            .stakes
+    let owns: Vec<(String, u64)> = if bonds.is_empty() {
+        let prev = prev?;
+        prev.stakes
             .iter()
-            .map(|(a, s)| (a.clone(), (*s).min(balance(a))))
+            .map(|(a, _)| {
+                let was = prev.own_stake(a).unwrap_or(0);
+                (a.clone(), was.min(own(a)))
+            })
             .filter(|(_, s)| *s > 0)
             .collect()
     } else {
         bonds
     };
-    if stakes.is_empty() {
+    if owns.is_empty() {
         return None;
+    }
+    let mut stakes = Vec::with_capacity(owns.len());
+    let mut delegations = Vec::new();
+    for (validator, own) in owns {
+        let mut stake = own;
+        for (delegator, amount) in delegations_to(&validator) {
+            stake = stake.saturating_add(amount);
+            delegations.push((validator.clone(), delegator, amount));
+        }
+        stakes.push((validator, stake));
     }
     Some(Snapshot {
         epoch,
@@ -255,7 +353,9 @@ pub fn take_snapshot(
         finality: Some(terms.finality),
         // Written only when paid, so a record without it reads (and hashes) as before.
         attest_reward: (terms.attest_reward > 0).then_some(terms.attest_reward),
+        delegation_slash_percent: Some(terms.delegation_slash_percent),
         stakes,
+        delegations,
     })
 }
 
@@ -267,7 +367,12 @@ mod tests {
         epoch_rounds: 10,
         finality: Fraction::DEFAULT,
         attest_reward: 0,
+        delegation_slash_percent: 10,
     };
+
+    fn none(_: &str) -> Vec<(String, u64)> {
+        Vec::new()
+    }
 
     fn a(c: char) -> String {
         std::iter::repeat_n(c, 64).collect()
@@ -286,6 +391,8 @@ mod tests {
             epoch_rounds: 5,
             finality: None,
             attest_reward: None,
+            delegation_slash_percent: None,
+            delegations: Vec::new(),
             stakes: vec![(a('a'), 1)],
         };
         // After one: its own length decides, whatever the setting is now.
@@ -297,18 +404,18 @@ mod tests {
     #[test]
     fn a_snapshot_of_nobody_copies_the_previous_one_or_waits() {
         let rich = |_: &str| u64::MAX;
-        assert_eq!(take_snapshot(1, 11, T, vec![], None, rich), None);
-        let s = take_snapshot(1, 11, T, vec![(a('b'), 5), (a('a'), 7)], None, rich).unwrap();
+        assert_eq!(take_snapshot(1, 11, T, vec![], None, rich, none), None);
+        let s = take_snapshot(1, 11, T, vec![(a('b'), 5), (a('a'), 7)], None, rich, none).unwrap();
         assert_eq!(s.stakes, vec![(a('a'), 7), (a('b'), 5)]);
         assert_eq!(s.check(None), Ok(()));
-        let next = take_snapshot(2, 21, T, vec![], Some(&s), rich).unwrap();
+        let next = take_snapshot(2, 21, T, vec![], Some(&s), rich, none).unwrap();
         assert_eq!(next.stakes, s.stakes);
         assert_eq!(next.check(Some(&s)), Ok(()));
         // A copy holds no more than each account has left, and nobody with nothing left.
         let spent = |x: &str| if x == a('a') { 3 } else { 0 };
-        let cut = take_snapshot(2, 21, T, vec![], Some(&s), spent).unwrap();
+        let cut = take_snapshot(2, 21, T, vec![], Some(&s), spent, none).unwrap();
         assert_eq!(cut.stakes, vec![(a('a'), 3)]);
-        assert_eq!(take_snapshot(2, 21, T, vec![], Some(&s), |_| 0), None);
+        assert_eq!(take_snapshot(2, 21, T, vec![], Some(&s), |_| 0, none), None);
         assert_eq!(s.stake_of(&a('b')), Some(5));
         assert_eq!(s.stake_of(&a('c')), None);
         assert_eq!(s.total(), 12);
@@ -316,8 +423,8 @@ mod tests {
 
     #[test]
     fn snapshot_records_are_checked_in_order() {
-        let s = take_snapshot(1, 11, T, vec![(a('a'), 7)], None, |_| 7).unwrap();
-        let mut early = take_snapshot(2, 20, T, vec![(a('a'), 7)], None, |_| 7).unwrap();
+        let s = take_snapshot(1, 11, T, vec![(a('a'), 7)], None, |_| 7, none).unwrap();
+        let mut early = take_snapshot(2, 20, T, vec![(a('a'), 7)], None, |_| 7, none).unwrap();
         assert!(matches!(
             early.check(Some(&s)),
             Err(SnapshotError::FirstRound { .. })
@@ -344,6 +451,8 @@ mod tests {
             epoch_rounds: 10,
             finality: None,
             attest_reward: None,
+            delegation_slash_percent: None,
+            delegations: Vec::new(),
             stakes: vec![(a('a'), 7)],
         };
         let text = format!("1\n11\n10\n{}\n7\n", a('a'));
@@ -364,5 +473,62 @@ mod tests {
         let mut other = s.clone();
         other.epoch_rounds = 9;
         assert_ne!(other.hash(), s.hash());
+    }
+
+    #[test]
+    fn a_stake_is_its_own_bond_plus_the_delegations_to_it() {
+        let delegated = |v: &str| {
+            if v == a('a') {
+                vec![(a('c'), 3), (a('d'), 2)]
+            } else {
+                Vec::new()
+            }
+        };
+        let s = take_snapshot(
+            1,
+            11,
+            T,
+            vec![(a('a'), 7), (a('b'), 4)],
+            None,
+            |_| 100,
+            delegated,
+        )
+        .unwrap();
+        assert_eq!(s.stakes, vec![(a('a'), 12), (a('b'), 4)]);
+        assert_eq!(s.own_stake(&a('a')), Some(7));
+        assert_eq!(
+            s.delegations_to(&a('a')).collect::<Vec<_>>(),
+            [(a('c').as_str(), 3), (a('d').as_str(), 2)]
+        );
+        assert_eq!(s.delegations_to(&a('b')).count(), 0);
+        assert_eq!(s.check(None), Ok(()));
+        let text = format!(
+            "1\n11\n10\n3/4\ndelegation-slash 10\n{}\n12\n{}\n4\ndelegation {} {} 3\ndelegation {} {} 2\n",
+            a('a'),
+            a('b'),
+            a('a'),
+            a('c'),
+            a('a'),
+            a('d')
+        );
+        assert_eq!(s.hash(), <[u8; 32]>::from(Sha256::digest(text.as_bytes())));
+        // A copy keeps the own part within what is left, and today's delegations.
+        let copy = take_snapshot(2, 21, T, vec![], Some(&s), |_| 5, delegated).unwrap();
+        assert_eq!(copy.stakes, vec![(a('a'), 10), (a('b'), 4)]);
+        let mut bad = s.clone();
+        bad.delegations.reverse();
+        assert!(matches!(
+            bad.check(None),
+            Err(SnapshotError::DelegationOrder(1))
+        ));
+        let mut bad = s.clone();
+        bad.delegations[0].2 = 20;
+        assert!(matches!(
+            bad.check(None),
+            Err(SnapshotError::Overdelegated(..))
+        ));
+        let mut bad = s.clone();
+        bad.delegations[0].0 = a('e');
+        assert!(bad.check(None).is_err());
     }
 }

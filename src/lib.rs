@@ -28,6 +28,7 @@ pub mod chain;
 pub mod client;
 pub mod codec;
 pub mod config;
+pub mod delegation;
 pub mod epoch;
 pub mod fanout;
 pub mod http;

@@ -137,6 +137,9 @@ struct ServeArgs {
     /// Ledger mode: tokens minted to each attester of a block that became final, paid by the first block after (a change applies from the next epoch)
     #[arg(long, allow_negative_numbers = true, env = "ATTEST_REWARD", default_value = "0", value_parser = config::parse_u64)]
     attest_reward: u64,
+    /// Ledger mode: percent of each delegation to a validator burned when the validator is slashed (0-100; a change applies from the next epoch)
+    #[arg(long, allow_negative_numbers = true, env = "DELEGATION_SLASH_PERCENT", default_value = "10", value_parser = config::parse_percent)]
+    delegation_slash_percent: u64,
 }
 
 fn parse_genesis(s: &str) -> Result<pos_lottery::pool::GenesisSetting, String> {
@@ -165,6 +168,7 @@ impl ServeArgs {
             epoch_rounds: self.epoch_rounds,
             finality: self.finality,
             attest_reward: self.attest_reward,
+            delegation_slash_percent: self.delegation_slash_percent,
         }
     }
 }

@@ -14,9 +14,12 @@ use ed25519_dalek::{Signature, VerifyingKey};
 
 use crate::attest::{Tracker, Vote};
 use crate::chain::{hex_matches, Block};
+use crate::delegation::BlockContext;
 use crate::epoch::{Snapshot, SNAPSHOTS_FILE};
 use crate::ledger::{next_record, AuditError, DrawRecord, Repair};
-use crate::tx::{compute_tx_hash, parse_signature, verifying_key, Accounts, Genesis, Tx, TxRecord};
+use crate::tx::{
+    compute_tx_hash, parse_signature, verifying_key, Accounts, Direction, Genesis, Tx, TxRecord,
+};
 
 pub const TRANSACTIONS_FILE: &str = "transactions.jsonl";
 /// Blocks with fewer transfers are checked on one thread.
@@ -148,14 +151,24 @@ impl<'a> Replay<'a> {
             })?;
         self.count_attestations(block, &record.transactions)
             .map_err(|(at, why)| bad(format!("transaction {at} (attest): {why}")))?;
+        let tracker = &self.tracker;
+        let lookup = |k: u64| tracker.snapshot_of(k);
+        let ctx = BlockContext {
+            winner: &block.validator,
+            due: tracker.owed(),
+            snapshot: self.active_arc.as_deref(),
+            snapshot_of_block: &lookup,
+        };
         self.accounts
-            .apply_block_paying(&record.transactions, &block.validator, self.tracker.owed())
+            .apply_block_in(&record.transactions, &ctx)
             .map_err(|e| bad(e.to_string()))?;
         self.tracker.paid();
         self.tracker
             .on_block(index, &block.hash, self.active_arc.as_ref());
         self.prev_round = block.round;
-        for (address, stake) in &draw.entries {
+        // In an epoch with a snapshot, entries are bounded by it (delegated stake counts);
+        // before, by the entrant's own balance.
+        for (address, stake) in draw.entries.iter().filter(|_| self.active_arc.is_none()) {
             let balance = self.accounts.get(address).balance;
             if *stake > balance {
                 return Err(AuditError::new(
@@ -183,17 +196,39 @@ impl<'a> Replay<'a> {
             if s.first_round > block.round {
                 break;
             }
-            for (address, stake) in &s.stakes {
-                let balance = self.accounts.get(address).balance;
-                if *stake > balance {
-                    return Err(AuditError::new(
+            // Undelegated tokens come back as an epoch starts.
+            self.accounts.start_epoch();
+            for (address, _) in &s.stakes {
+                let own = s.own_stake(address).unwrap_or(0);
+                let a = self.accounts.get(address);
+                let free = a.balance.saturating_sub(a.delegated_out);
+                let bad = |why: String| {
+                    AuditError::new(
                         SNAPSHOTS_FILE,
                         Some(index),
-                        format!(
-                            "epoch {}: {address} has snapshot stake {stake}, but its account holds {balance} when the epoch opens",
-                            s.epoch
-                        ),
-                    ));
+                        format!("epoch {}: {why}", s.epoch),
+                    )
+                };
+                if own > free {
+                    return Err(bad(if a.delegated_out == 0 {
+                        format!("{address} has snapshot stake {own}, but its account holds {} when the epoch opens", a.balance)
+                    } else {
+                        format!("{address} has own snapshot stake {own}, but holds {free} of its own when the epoch opens ({} of its {} is delegated out)", a.delegated_out, a.balance)
+                    }));
+                }
+                let listed: Vec<(&str, u64)> = s.delegations_to(address).collect();
+                let applied = self.accounts.delegations_to(address);
+                let same = listed.len() == applied.len()
+                    && listed
+                        .iter()
+                        .zip(&applied)
+                        .all(|((d, a), (d2, a2))| *d == d2.as_str() && a == a2);
+                if !same {
+                    return Err(bad(format!(
+                        "the delegations to {address} in the snapshot ({}) are not those applied when the epoch opens ({})",
+                        list(&listed),
+                        list(&applied.iter().map(|(d, a)| (d.as_str(), *a)).collect::<Vec<_>>())
+                    )));
                 }
             }
             self.active = Some(next(self));
@@ -335,6 +370,27 @@ impl<'a> Replay<'a> {
                     vec![(a.message(&self.chain_id), a.signature.as_str())],
                 ),
                 Tx::Evidence(e) => ("Address", &e.address, e.signed(&self.chain_id).into()),
+                Tx::Delegate(d) => (
+                    "From",
+                    &d.from,
+                    vec![(
+                        d.message(Direction::Delegate, &self.chain_id),
+                        d.signature.as_str(),
+                    )],
+                ),
+                Tx::Undelegate(d) => (
+                    "From",
+                    &d.from,
+                    vec![(
+                        d.message(Direction::Undelegate, &self.chain_id),
+                        d.signature.as_str(),
+                    )],
+                ),
+                Tx::Commission(c) => (
+                    "From",
+                    &c.from,
+                    vec![(c.message(&self.chain_id), c.signature.as_str())],
+                ),
                 _ => continue,
             };
             let key = match self.keys.get(signer) {
@@ -380,8 +436,8 @@ impl<'a> Replay<'a> {
         };
         if let Some(i) = bad {
             let whose = match txs.get(i) {
-                Some(Tx::Transfer(_)) => "From",
-                _ => "Address",
+                Some(Tx::Attest(_) | Tx::Evidence(_)) => "Address",
+                _ => "From",
             };
             return Err((
                 i,
@@ -436,4 +492,16 @@ impl<'a> Replay<'a> {
         });
         Ok(())
     }
+}
+
+/// `d1 5, d2 3`, or `none`.
+fn list(delegations: &[(&str, u64)]) -> String {
+    if delegations.is_empty() {
+        return "none".into();
+    }
+    delegations
+        .iter()
+        .map(|(d, a)| format!("{d} {a}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -24,6 +24,7 @@ use crate::store::{ChainIndex, Secrets, Store, StoreError};
 use crate::tx::{compute_tx_hash, Tx, TxError, TxRecord};
 
 mod command;
+pub mod delegations;
 mod epochs;
 pub mod ledger;
 mod ticks;
@@ -76,6 +77,8 @@ pub struct RoundSetup {
     pub finality: crate::attest::Fraction,
     /// Ledger mode: `ATTEST_REWARD` for the next snapshot.
     pub attest_reward: u64,
+    /// Ledger mode: `DELEGATION_SLASH_PERCENT` for the next snapshot.
+    pub delegation_slash_percent: u64,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -152,6 +155,7 @@ pub struct Round {
     epoch_rounds: u64,
     finality: crate::attest::Fraction,
     attest_reward: u64,
+    delegation_slash_percent: u64,
 }
 
 impl Round {
@@ -227,6 +231,7 @@ impl Round {
             epoch_rounds: setup.epoch_rounds,
             finality: setup.finality,
             attest_reward: setup.attest_reward,
+            delegation_slash_percent: setup.delegation_slash_percent,
         };
         if let Some(l) = &mut round.ledger {
             l.relock(number);
@@ -486,6 +491,14 @@ impl Round {
                     let _ = reply.send(Err(ledger::AttestError::Tutorial));
                 }
             },
+            Command::Signed { tx, reply } => match &mut self.ledger {
+                Some(l) => l.submit_signed(tx, reply),
+                None => {
+                    let _ = reply.send(Err(TxError::Other(
+                        "this server runs in tutorial mode: there are no accounts".into(),
+                    )));
+                }
+            },
             Command::Transfer { transfer, reply } => match &mut self.ledger {
                 Some(l) => l.submit(transfer, reply),
                 None => {
@@ -662,11 +675,16 @@ impl Round {
             round,
             entries_hash,
         );
-        // Ledger mode: the block takes the whole pool and the winner's reward.
-        let txs = self.ledger.as_ref().map(|l| TxRecord {
-            index,
-            transactions: l.block_txs(&winner, self.block_reward),
-        });
+        // Ledger mode: the block takes the whole pool and the rewards due.
+        let txs = match &self.ledger {
+            Some(l) => Some(TxRecord {
+                index,
+                transactions: l
+                    .block_txs(&winner)
+                    .map_err(|e| RoundError::Ledger(format!("block {index}: {e}")))?,
+            }),
+            None => None,
+        };
         let block = match &txs {
             Some(t) => block.with_tx_hash(compute_tx_hash(&t.transactions)),
             None => block,

@@ -153,6 +153,7 @@ pub async fn run(
             epoch_rounds: config.epoch_rounds,
             finality: config.finality,
             attest_reward: config.attest_reward,
+            delegation_slash_percent: config.delegation_slash_percent,
         },
     )?;
     if let Ok(addr) = listener.local_addr() {

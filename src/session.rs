@@ -29,8 +29,9 @@ use crate::input::{
     parse_attest, parse_auth, parse_bpm, parse_command, parse_stake, parse_transfer, BpmError,
     BpmInput, SessionCommand, StakeInput,
 };
+use crate::round::delegations::{check_signed_alone, parse_signed_command};
 use crate::round::{Command, Joined, Proposal, Shared, StatusView};
-use crate::tx::{auth_message, check_signature, Attestation, Transfer};
+use crate::tx::{auth_message, check_signature, Attestation, Transfer, Tx};
 
 pub const BALANCE_PROMPT: &str = "Enter token balance:";
 pub const BPM_PROMPT: &str = "Enter a new BPM:";
@@ -261,6 +262,10 @@ impl Session {
             if let Some(parsed) = parse_attest(line) {
                 return self.on_attest(parsed).await;
             }
+            let account = self.account.as_deref().unwrap_or_default().to_string();
+            if let Some(parsed) = parse_signed_command(line, &account) {
+                return self.on_signed(parsed).await;
+            }
         }
         match self.state {
             State::Login { bad } => self.on_auth(line, bad).await,
@@ -460,6 +465,37 @@ impl Session {
                         f.attested_stake, f.snapshot_stake
                     ),
                     Some(Err(e)) => format!("attest refused: {e}"),
+                }
+            }
+        };
+        self.say(&line);
+        self.reprompt();
+        Flow::Continue
+    }
+
+    /// Ledger mode: `delegate|undelegate <to> <amount> <nonce> <signature>` or `commission
+    /// <percent> <nonce> <signature>` from a logged-in session; answered once in the pool log.
+    async fn on_signed(&mut self, parsed: Result<Tx, (&'static str, String)>) -> Flow {
+        let chain_id = self.config.chain_id.clone().unwrap_or_default();
+        let line = match parsed {
+            Err((kind, why)) => format!("{kind} refused: {why}"),
+            Ok(tx) => {
+                let kind = tx.kind();
+                let after = match &tx {
+                    Tx::Delegate(d) => format!(
+                        "applies with the next block; counts toward {}'s stake from the next epoch",
+                        d.to
+                    ),
+                    Tx::Undelegate(_) => "stops counting with the next block; the tokens come back when the next epoch starts".to_string(),
+                    _ => "applies with the next block".to_string(),
+                };
+                match check_signed_alone(&tx, &chain_id) {
+                    Err(e) => format!("{kind} refused: {e}"),
+                    Ok(()) => match self.ask(|reply| Command::Signed { tx, reply }).await {
+                        None => return Flow::Close,
+                        Some(Ok(id)) => format!("{kind} accepted: {id} ({after})"),
+                        Some(Err(e)) => format!("{kind} refused: {e}"),
+                    },
                 }
             }
         };

@@ -51,6 +51,12 @@ pub enum Command {
         transfer: Transfer,
         reply: oneshot::Sender<Result<String, TxError>>,
     },
+    /// Ledger mode: a signed delegation, undelegation or commission whose signature the
+    /// sender of this command checked; answered like a transfer.
+    Signed {
+        tx: crate::tx::Tx,
+        reply: oneshot::Sender<Result<String, TxError>>,
+    },
     /// Ledger mode: an attestation whose signature the sender of this command checked (its
     /// `round` is set by the round task). Replies with the block's count once it is on
     /// stable storage, or why it is refused.

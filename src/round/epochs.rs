@@ -28,10 +28,15 @@ impl Round {
                 epoch_rounds: self.epoch_rounds,
                 finality: self.finality,
                 attest_reward: self.attest_reward,
+                delegation_slash_percent: self.delegation_slash_percent,
             },
             bonds,
             ledger.snapshot(),
-            |a| ledger.account(a).balance,
+            |a| {
+                let a = ledger.account(a);
+                a.balance.saturating_sub(a.delegated_out)
+            },
+            |v| ledger.accounts.delegations_to(v),
         ) else {
             // Before the first snapshot this happens once an epoch's worth of rounds; after it
             // (a copy with nothing left) it is retried every round, so it is quieter then.
@@ -69,6 +74,8 @@ impl Round {
             },
         );
         if let Some(l) = &mut self.ledger {
+            // Undelegated tokens come back as the epoch starts (as `verify` replays it).
+            l.accounts.start_epoch();
             l.snapshots.push(std::sync::Arc::new(snapshot));
             l.snapshot_committed = false;
             l.relock(round);

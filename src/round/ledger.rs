@@ -14,6 +14,7 @@ use tokio::sync::oneshot;
 use crate::attest::{
     BlockFinality, Counted, Equivocation, FinalityView, Finalized, Refusal, Tracker, Vote,
 };
+use crate::delegation::BlockContext;
 use crate::epoch::Snapshot;
 use crate::round::NotEntrant;
 use crate::store::LedgerOpened;
@@ -209,7 +210,11 @@ pub struct Ledger {
     /// Durable in the pool log, waiting for a block, in acceptance order.
     pub pool: Vec<Tx>,
     /// Admitted, waiting for the next pool fsync.
-    unsynced: Vec<(Tx, Ack)>,
+    pub(super) unsynced: Vec<(Tx, Ack)>,
+    /// Undelegations in the pool, by (validator, delegator).
+    pub(super) pending_undelegated: std::collections::HashMap<(String, String), u64>,
+    /// Delegations in a snapshot whose attestation window is open: not to be undelegated.
+    pub(super) locked_delegations: std::collections::HashMap<(String, String), u64>,
     /// Every epoch's stake snapshot so far, oldest first; the last is in force.
     pub snapshots: Vec<Arc<Snapshot>>,
     /// Attestations counted, by block, and which blocks are final.
@@ -244,6 +249,8 @@ impl Ledger {
             pool_burned: 0,
             slashed_now: Vec::new(),
             locked: Vec::new(),
+            pending_undelegated: Default::default(),
+            locked_delegations: Default::default(),
             snapshot_committed: opened
                 .snapshots
                 .last()
@@ -277,11 +284,17 @@ impl Ledger {
                     })
                     .err(),
                 Tx::Evidence(e) => l.recheck_evidence(e).err(),
+                Tx::Delegate(_) | Tx::Undelegate(_) | Tx::Commission(_) => {
+                    super::delegations::check_signed_alone(&tx, &l.chain_id)
+                        .and_then(|()| l.check_pending_signed(&tx))
+                        .err()
+                        .map(|e| e.to_string())
+                }
             };
             if let Some(why) = why {
                 return Err(format!("pending entry {}: {why}", i + 1));
             }
-            l.accounts.admit(&tx);
+            l.admit_signed(&tx);
             l.pool.push(tx);
         }
         l.pool_view.push(l.pool.iter().map(pending_view).collect());
@@ -409,10 +422,7 @@ impl Ledger {
         round: u64,
         refuse: Option<(AttestReply, &dyn Fn(u64) -> AttestError)>,
     ) -> bool {
-        let account = self.accounts.get(&ev.address);
-        let amount = ev
-            .stake
-            .min(account.balance.saturating_sub(account.pending_out));
+        let amount = ev.stake.min(self.bond_cap(&ev.address));
         if amount == 0 {
             if let Some((reply, why)) = refuse {
                 let _ = reply.send(Err(why(0)));
@@ -450,14 +460,16 @@ impl Ledger {
             if crate::attest::window_end(s) < round {
                 continue;
             }
-            for (address, stake) in &s.stakes {
+            for (address, _) in &s.stakes {
+                let own = s.own_stake(address).unwrap_or(0);
                 let a = self.accounts.map.entry(address.clone()).or_default();
                 if a.locked == 0 {
                     self.locked.push(address.clone());
                 }
-                a.locked = a.locked.max(*stake);
+                a.locked = a.locked.max(own);
             }
         }
+        self.lock_delegations(round);
     }
 
     /// Whether a snapshot's window closed with the round before `round`.
@@ -475,10 +487,13 @@ impl Ledger {
         std::mem::take(&mut self.slashed_now)
     }
 
-    /// The most `address` may keep bonded: its balance less what is pending out of it.
+    /// The most `address` may keep bonded: its balance less what it delegated out and what
+    /// is pending out of it.
     pub fn bond_cap(&self, address: &str) -> u64 {
         let a = self.accounts.get(address);
-        a.balance.saturating_sub(a.pending_out)
+        a.balance
+            .saturating_sub(a.delegated_out)
+            .saturating_sub(a.pending_out)
     }
 
     /// A pending evidence slash read back from the pool log at start-up: checked again.
@@ -493,8 +508,7 @@ impl Ledger {
             (&e.first_hash, &e.second_hash),
             e.round,
         )?;
-        let a = self.accounts.get(&e.address);
-        let room = a.balance.saturating_sub(a.pending_out);
+        let room = self.bond_cap(&e.address);
         if e.amount == 0 || e.amount > stake.min(room) {
             return Err(format!(
                 "burns {} of {}'s snapshot stake {stake} with {room} left to burn",
@@ -531,7 +545,10 @@ impl Ledger {
     /// What `address`'s bond weighs in a draw now: at most its snapshot stake.
     pub fn weight(&self, address: &str, bond: u64) -> u64 {
         match self.snapshot() {
-            Some(s) => s.stake_of(address).map_or(0, |cap| cap.min(bond)),
+            // Its bond and what is delegated to it now, at most its snapshot stake.
+            Some(s) => s.stake_of(address).map_or(0, |cap| {
+                cap.min(bond.saturating_add(self.accounts.get(address).delegated_in))
+            }),
             None => bond,
         }
     }
@@ -573,19 +590,37 @@ impl Ledger {
         finalized
     }
 
-    /// The next block's transactions: the pool, then `winner`'s reward, cut to what fits
-    /// under a 2^64 − 1 supply once the pool's slashes have burned theirs.
-    pub fn block_txs(&self, winner: &str, block_reward: u64) -> Vec<Tx> {
-        // The pool's burns fit a u64: each was part of the supply.
-        let burned = u64::try_from(self.pool_burned).unwrap_or(u64::MAX);
-        let mut txs = self.pool.clone();
-        txs.extend(self.accounts.rewards_after_burning(
+    /// The next block's transactions: the pool, then the rewards due once it applied (the
+    /// winner's or its share, its delegators' shares, the attesters owed), each cut in turn
+    /// to what fits under a 2^64 − 1 supply. Worked out on a copy of the accounts, so the
+    /// pool's burns and commissions count exactly as the block will apply them.
+    ///
+    /// # Errors
+    /// A pool entry that does not apply: a bug, since each was checked on admission.
+    pub fn block_txs(&self, winner: &str) -> Result<Vec<Tx>, ApplyError> {
+        let mut scratch = self.accounts.clone();
+        let lookup = |k: u64| self.tracker.snapshot_of(k);
+        let ctx = BlockContext {
             winner,
-            block_reward,
-            burned,
-            self.tracker.owed(),
-        ));
-        txs
+            due: self.tracker.owed(),
+            snapshot: self.snapshot(),
+            snapshot_of_block: &lookup,
+        };
+        scratch.apply_pool(&self.pool, &ctx)?;
+        let mut room = u64::MAX.saturating_sub(scratch.supply);
+        let mut txs = self.pool.clone();
+        for e in scratch.expected_rewards(&ctx) {
+            let total = e.total.unwrap_or(0);
+            let amount = total.min(room);
+            room = room.saturating_sub(amount);
+            txs.push(Tx::Reward {
+                kind: e.kind,
+                to: e.to,
+                amount,
+                cut: total.saturating_sub(amount),
+            });
+        }
+        Ok(txs)
     }
 
     /// The block with `txs` is durable: apply it and empty the pool.
@@ -596,8 +631,16 @@ impl Ledger {
         self.pool.clear();
         self.pool_view = PoolView::default();
         self.pool_burned = 0;
-        self.accounts
-            .apply_block_paying(txs, winner, self.tracker.owed())?;
+        self.pending_undelegated.clear();
+        let tracker = &self.tracker;
+        let lookup = |k: u64| tracker.snapshot_of(k);
+        let ctx = BlockContext {
+            winner,
+            due: tracker.owed(),
+            snapshot: self.snapshots.last().map(|s| &**s),
+            snapshot_of_block: &lookup,
+        };
+        self.accounts.apply_block_in(txs, &ctx)?;
         self.tracker.paid();
         Ok(())
     }
@@ -707,6 +750,12 @@ pub enum PendingFields {
         second_hash: String,
         second_signature: String,
     },
+    Commission {
+        from: String,
+        percent: u64,
+        nonce: u64,
+        signature: String,
+    },
 }
 
 fn pool_fields(tx: &Tx) -> PendingFields {
@@ -738,6 +787,20 @@ fn pool_fields(tx: &Tx) -> PendingFields {
             hash: a.hash,
             round: a.round,
             signature: a.signature,
+        },
+        // A delegation's fields are a transfer's: its `type` tells them apart.
+        Tx::Delegate(d) | Tx::Undelegate(d) => PendingFields::Transfer {
+            from: d.from,
+            to: d.to,
+            amount: d.amount,
+            nonce: d.nonce,
+            signature: d.signature,
+        },
+        Tx::Commission(c) => PendingFields::Commission {
+            from: c.from,
+            percent: c.percent,
+            nonce: c.nonce,
+            signature: c.signature,
         },
         Tx::Evidence(e) => PendingFields::Evidence {
             address: e.address,
