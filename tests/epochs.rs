@@ -108,6 +108,8 @@ fn snapshot(epoch: u64, first_round: u64, of: &[(u8, u64)]) -> Snapshot {
         epoch_rounds: ROUNDS,
         finality: Some(pos_lottery::attest::Fraction::DEFAULT),
         attest_reward: None,
+        delegation_slash_percent: Some(10),
+        delegations: Vec::new(),
         stakes: stakes(of),
     }
 }
@@ -252,7 +254,7 @@ async fn an_epoch_opens_with_a_snapshot_of_the_bonds_and_its_first_block_commits
     assert_eq!(
         lines(&dir, SNAPSHOTS_FILE),
         [format!(
-            "{{\"Epoch\":1,\"FirstRound\":4,\"EpochRounds\":3,\"Finality\":\"3/4\",\"Stakes\":[[\"{}\",{}],[\"{}\",{}]]}}",
+            "{{\"Epoch\":1,\"FirstRound\":4,\"EpochRounds\":3,\"Finality\":\"3/4\",\"DelegationSlashPercent\":10,\"Stakes\":[[\"{}\",{}],[\"{}\",{}]]}}",
             first.stakes[0].0, first.stakes[0].1, first.stakes[1].0, first.stakes[1].1
         )]
     );

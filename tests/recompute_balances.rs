@@ -197,6 +197,8 @@ impl Ledger {
             epoch_rounds,
             finality,
             attest_reward: None,
+            delegation_slash_percent: None,
+            delegations: Vec::new(),
             stakes,
         };
         self.snapshots.push(s.clone());

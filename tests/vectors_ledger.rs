@@ -988,6 +988,9 @@ fn the_attested_chain_is_reproduced_line_for_line() {
                 }
                 Tx::Reward { .. } => {}
                 Tx::Slash { .. } | Tx::Evidence(_) => panic!("no slash after block 1"),
+                Tx::Delegate(_) | Tx::Undelegate(_) | Tx::Commission(_) => {
+                    panic!("no delegation in the vector chain")
+                }
             }
         }
         assert_eq!(

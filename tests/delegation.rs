@@ -1,0 +1,251 @@
+//! Ledger mode's delegation over real TCP, the server in-process with manual ticks: a
+//! delegation out of the delegator's available balance, counted in the validator's next
+//! snapshot; a block reward shared after the commission; undelegation locked while the
+//! snapshot's window is open and returned at the next epoch; a validator's slash burning
+//! DELEGATION_SLASH_PERCENT of each delegation; `verify` replaying all of it.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{address, key, number_after, start_in, Client, TestServer, BIN};
+use pos_lottery::tx::{Commission, Delegation, Direction};
+
+/// EPOCH_ROUNDS: epoch 1 is rounds 4..=6, its attestation window ends after round 9.
+const ROUNDS: u64 = 3;
+const REWARD: u64 = 100;
+/// Validators 1 and 2; account 3 delegates.
+const ACCOUNTS: &[(u8, u64)] = &[(1, 100), (2, 100), (3, 1000)];
+
+async fn ledger() -> TestServer {
+    let genesis = common::genesis_setting(ACCOUNTS);
+    start_in(tempfile::tempdir().unwrap(), move |c| {
+        c.epoch_rounds = ROUNDS;
+        c.genesis = Some(genesis);
+        c.block_reward = REWARD;
+        c.delegation_slash_percent = 10;
+    })
+    .await
+}
+
+/// The next line that answers something: announcements and prompts are skipped.
+async fn reply(c: &mut Client) -> String {
+    loop {
+        let line = c.line().await;
+        if !line.starts_with("winning validator: ") && !line.starts_with("Enter ") {
+            return line;
+        }
+    }
+}
+
+async fn status(c: &mut Client) -> String {
+    c.send("status").await;
+    let line = reply(c).await;
+    assert!(line.starts_with("status: "), "{line}");
+    line
+}
+
+async fn tick_to(server: &TestServer, c: &mut Client, round: u64) {
+    let mut now = number_after(&status(c).await, "round ");
+    while now < round {
+        server.tick().await;
+        let deadline = tokio::time::Instant::now() + common::WAIT;
+        loop {
+            let seen = number_after(&status(c).await, "round ");
+            if seen > now {
+                now = seen;
+                break;
+            }
+            assert!(tokio::time::Instant::now() < deadline, "round {now} never closed");
+        }
+    }
+}
+
+/// The proposers propose, the round closes; the block's index from `watcher`'s winner line.
+async fn block(server: &TestServer, proposers: &mut [&mut Client], watcher: &mut Client) -> u64 {
+    for c in proposers.iter_mut() {
+        c.send("70").await;
+        let answer = reply(c).await;
+        assert!(answer.starts_with("BPM 70 entered round "), "{answer}");
+    }
+    server.tick().await;
+    number_after(
+        &watcher.line_containing("winning validator: ").await,
+        "(block ",
+    )
+}
+
+fn delegation(way: Direction, chain: &str, from: u8, to: u8, amount: u64, nonce: u64) -> String {
+    let d = Delegation::sign(&key(from), way, chain, &address(to), amount, nonce);
+    format!(
+        "{} {} {} {} {}",
+        way.word(),
+        d.to,
+        d.amount,
+        d.nonce,
+        d.signature
+    )
+}
+
+fn record(dir: &std::path::Path, file: &str, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    std::fs::read_to_string(dir.join(file))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|r| pick(r))
+        .unwrap_or_else(|| panic!("no such record in {file}"))
+}
+
+fn verify(dir: &std::path::Path) -> (i32, String) {
+    let out = Command::new(BIN)
+        .arg("verify")
+        .arg(dir)
+        .env_clear()
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned()
+            + &String::from_utf8_lossy(&out.stderr),
+    )
+}
+
+#[tokio::test]
+async fn delegated_stake_counts_from_the_next_epoch_shares_rewards_and_risks_slashes() {
+    let server = ledger().await;
+    let dir = server.dir.path().to_path_buf();
+    let chain = server.connect().await.challenge().await.chain_id;
+    let mut watcher = server.connect().await;
+    let mut one = server.bonded(1, 60).await;
+    let mut two = server.bonded(2, 40).await;
+    let (mut three, _) = server.login(3).await;
+
+    // A delegation leaves the delegator's available balance at once; a commission is set.
+    three
+        .send(&delegation(Direction::Delegate, &chain, 3, 1, 300, 1))
+        .await;
+    let accepted = reply(&mut three).await;
+    assert!(
+        accepted.starts_with("delegate accepted: ")
+            && accepted.ends_with(&format!(
+                "(applies with the next block; counts toward {}'s stake from the next epoch)",
+                address(1)
+            )),
+        "{accepted}"
+    );
+    let c = Commission::sign(&key(1), &chain, 10, 1);
+    one.send(&format!("commission 10 1 {}", c.signature)).await;
+    assert!(reply(&mut one)
+        .await
+        .starts_with("commission accepted: "));
+    assert!(status(&mut three)
+        .await
+        .starts_with("status: balance 1000, available 700, "));
+    // More than is left, or to itself, is refused.
+    three
+        .send(&delegation(Direction::Delegate, &chain, 3, 2, 701, 2))
+        .await;
+    assert!(reply(&mut three)
+        .await
+        .starts_with("delegate refused: amount 701 is more than the 700 that "));
+    three
+        .send(&delegation(Direction::Delegate, &chain, 3, 3, 1, 2))
+        .await;
+    assert!(reply(&mut three)
+        .await
+        .starts_with("delegate refused: an account cannot delegate to itself"));
+    // Epoch 0: the block applies them; the reward is not shared (no snapshot yet).
+    let first = block(&server, &mut [&mut one], &mut watcher).await;
+    let txs = record(&dir, "transactions.jsonl", |r| r["Index"] == first);
+    let kinds: Vec<&str> = txs["Transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["Type"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds, ["delegate", "commission", "reward"]);
+
+    // Epoch 1 opens: validator 1's stake is its bond and the delegation to it.
+    tick_to(&server, &mut three, ROUNDS + 1).await;
+    let snapshot = record(&dir, "snapshots.jsonl", |s| s["Epoch"] == 1);
+    let mut stakes = vec![(address(1), 360), (address(2), 40)];
+    stakes.sort();
+    assert_eq!(snapshot["Stakes"], serde_json::json!(stakes));
+    assert_eq!(
+        snapshot["Delegations"],
+        serde_json::json!([[address(1), address(3), 300]])
+    );
+
+    // Validator 1 wins with 360 (its bond 60 plus 300 delegated): R = 100, commission 10%
+    // keeps 10; the other 90 is shared by stake: the delegator 90 * 300 / 360 = 75.
+    let won = block(&server, &mut [&mut one], &mut watcher).await;
+    let draw = record(&dir, "draws.jsonl", |d| d["Index"] == won);
+    assert_eq!(draw["Entries"], serde_json::json!([[address(1), 360]]));
+    let txs = record(&dir, "transactions.jsonl", |r| r["Index"] == won);
+    let rewards: Vec<(String, String, u64)> = txs["Transactions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|t| t["Type"] == "reward")
+        .map(|t| {
+            (
+                t["Kind"].as_str().unwrap_or("block").to_string(),
+                t["To"].as_str().unwrap().to_string(),
+                t["Amount"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        rewards,
+        [
+            ("block".to_string(), address(1), 25),
+            ("delegator".to_string(), address(3), 75)
+        ]
+    );
+
+    // The snapshot's delegation is locked until epoch 1's window closes (round 9).
+    three
+        .send(&delegation(Direction::Undelegate, &chain, 3, 1, 100, 2))
+        .await;
+    let locked = reply(&mut three).await;
+    assert!(
+        locked.starts_with("undelegate refused: undelegates 100 of the 300 delegated to ")
+            && locked.contains("300 of it is in the stake snapshot"),
+        "{locked}"
+    );
+
+    // A slash of validator 1's bond burns 10% of the delegation to it: 30 of 300.
+    one.send("not a number").await;
+    let rest = one.expect_closed().await;
+    assert!(rest.iter().any(|l| l.contains("slashed")), "{rest:?}");
+    let _ = block(&server, &mut [&mut two], &mut watcher).await;
+    let s = status(&mut three).await;
+    assert!(
+        s.starts_with("status: balance 1045, available 775, "),
+        "1000 + 75 - 30, with 270 still delegated: {s}"
+    );
+
+    // After the window, an undelegation stops counting with its block and comes back when
+    // the next epoch starts.
+    tick_to(&server, &mut three, 10).await;
+    three
+        .send(&delegation(Direction::Undelegate, &chain, 3, 1, 270, 2))
+        .await;
+    assert!(reply(&mut three)
+        .await
+        .starts_with("undelegate accepted: "));
+    let _ = block(&server, &mut [&mut two], &mut watcher).await;
+    assert!(status(&mut three)
+        .await
+        .starts_with("status: balance 1045, available 775, "));
+    tick_to(&server, &mut three, 13).await;
+    assert!(status(&mut three)
+        .await
+        .starts_with("status: balance 1045, available 1045, "));
+
+    drop((two, three));
+    let dir = server.stop_keeping_dir().await;
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+}
