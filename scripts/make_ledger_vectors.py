@@ -23,8 +23,15 @@ its SnapshotHash; which blocks end final (2, 3 and 5), and the threshold (attest
 total * p) and percent cases. Then evidence slashing: block 7 (round 23) continues that chain
 with keys[1]'s attestation of block 6 and an evidence entry (keys[1] signed block 5's Hash and
 block 6's, both as block 6's: `pos-lottery attest v1 <chain id> 6 <hash>`), burning its epoch 2
-snapshot stake 50, then the reward. Ed25519 is deterministic (RFC 8032), so any implementation
-reproduces every signature. Needs the `cryptography` package.
+snapshot stake 50, then the reward. Then attest rewards: blocks 8 to 11 (rounds 31 to 34)
+continue it; epoch 3's snapshot (from round 31, keys[2] in it too) carries Finality 2/3 and
+AttestReward 3, and block 8, its first block, its SnapshotHash (and the reveal chain's second
+rotation); keys[1]'s attestation in block 10 makes block 8 final, so block 10 pays keys[0]
+(counted first, in block 9) and keys[1] 3 each, as reward entries of kind attest after the
+winner's, in the order counted; keys[2] attests block 8 once it is final, and block 11, which
+carries that attestation, pays it. Last, the rewards closing a block near the 2^64 - 1 supply
+cap, each cut in turn. Ed25519 is deterministic (RFC 8032), so any implementation reproduces
+every signature. Needs the `cryptography` package.
 
 This script does not import recompute_balances.py or recompute_draws.py: the vectors and the
 audit are two computations that must agree.
@@ -62,6 +69,9 @@ SNAPSHOT_FIELDS = ("Epoch", "FirstRound", "EpochRounds", "Stakes")
 FIRST_ROUND2, FINALITY2 = 21, "2/3"
 DEFAULT_FINALITY = "3/4"
 U64_MAX = 2**64 - 1
+# Epoch 3: rounds 31 to 40, its snapshot with Finality 2/3 and AttestReward 3 (what each attester
+# of a final block of the epoch is paid); keys[2] is in it.
+FIRST_ROUND3, FINALITY3, ATTEST_REWARD = 31, "2/3", 3
 
 
 def sha(data):
@@ -113,6 +123,8 @@ def canonical_line(tx):
                      "SecondHash", "SecondSignature"),
         "reward": ("To", "Amount", "Cut"),
     }[kind]
+    if tx.get("Kind") == "attest":  # an attest reward; a block reward's line names no kind
+        kind = "reward attest"
     return " ".join([kind] + [str(tx[f]) for f in fields])
 
 
@@ -208,10 +220,13 @@ def sample(seed, entries):
 
 def snapshot_hash_input(snapshot):
     """`<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<p>/<q>\\n` when the record has a
-    Finality, then `<address>\\n<stake>\\n` per stake."""
+    Finality, then `<AttestReward>\\n` when it has an AttestReward, then `<address>\\n<stake>\\n`
+    per stake."""
     head = "".join(f"{snapshot[f]}\n" for f in SNAPSHOT_FIELDS[:3])
     if "Finality" in snapshot:
         head += f"{snapshot['Finality']}\n"
+    if "AttestReward" in snapshot:
+        head += f"{snapshot['AttestReward']}\n"
     return head + "".join(f"{a}\n{s}\n" for a, s in snapshot["Stakes"])
 
 
@@ -235,13 +250,19 @@ class Ledger:
     With `evidence`, block 7 (the evidence block) follows, kept apart (evidence_later: blocks()
     and records() stay blocks 0 to 6, which the older vectors hold) and edited by
     `edit_evidence(7, ledger, txs)` and `edit_evidence_block(7, block)`; `block8(ledger)`
-    (--check only) gives the transactions of a block 8 after it, before its reward."""
+    (--check only) gives the transactions of a block 8 after it, before its reward. With
+    `rewards` (and `evidence`), blocks 8 to 11 (attest rewards) follow block 7 instead, kept
+    apart as well (reward_later), epoch 3's snapshot edited by `edit_snapshot3(record)` and
+    their transactions (rewards included) and blocks by `edit_reward(k, ledger, txs)` and
+    `edit_reward_block(k, block)`. Every block's rewards are derived: the winner's, then the
+    attest rewards its attestations make owed, each cut to the room left under 2^64 - 1."""
 
     def __init__(
         self, edit_genesis=None, edit_txs=None, edit_entries=None, edit_block=None,
         edit_genesis_block=None, edit_snapshot=None, edit_entries2=None, edit_block2=None,
         edit_snapshot2=None, edit_later=None, edit_later_block=None, evidence=False,
-        edit_evidence=None, edit_evidence_block=None, block8=None,
+        edit_evidence=None, edit_evidence_block=None, block8=None, rewards=False,
+        edit_snapshot3=None, edit_reward=None, edit_reward_block=None,
     ):  # fmt: skip
         self.server = key(SERVER_SECRET)
         self.keys = [key(s) for s in ACCOUNT_SECRETS]
@@ -325,7 +346,14 @@ class Ledger:
         self.snapshot2_hash = sha(snapshot_hash_input(self.snapshot2).encode()).hex()
         self.reveals2 = reveal_chain(bytes([2]) * 32, 4)
         self.hashes = [self.chain_id, self.block["Hash"], self.block2["Hash"]]
+        self.rounds = [0, 1, FIRST_ROUND]
         self.later = []  # (block, draw, transactions record) of blocks 3 to 6
+        self.evidence_later = []  # (block, draw, transactions record) of blocks 7 (and 8)
+        self.reward_later = []  # (block, draw, transactions record) of blocks 8 to 11
+        self.snapshot3 = None
+        # The attestations counted so far (honest ones: add_block counts them before an edit),
+        # by attested block: [attesters in the order counted, attested stake, final].
+        self.votes = {}
         # Block 3 (round 12): a sends b 5 (its second transfer) and attests block 2: 100 of
         # epoch 1's 150, not final at 3/4 (100 * 4 > 150 * 3 is false).
         self.attest3 = self.attest(0, 2, 12)
@@ -348,7 +376,6 @@ class Ledger:
         # attest entry, 50 of epoch 2's 151, not final): evidence, found in round 23, burning
         # Amount 50, its whole epoch 2 snapshot stake. `block8(g)`, for --check only: the
         # transactions of a block 8 (round 24) before its reward.
-        self.evidence_later = []  # (block, draw, transactions record) of blocks 7 (and 8)
         if not evidence:
             return
         r7 = FIRST_ROUND2 + 2
@@ -359,24 +386,62 @@ class Ledger:
                        edit_evidence_block, into=self.evidence_later)  # fmt: skip
         if block8:
             self.add_block(8, r7 + 1, 85, block8(self), None, None, into=self.evidence_later)
+        # Attest rewards (rewards=True): blocks 8 to 11 (rounds 31 to 34) continue the chain.
+        # Epoch 3 opens at round 31 with Finality 2/3 and AttestReward 3, a 101, b 50, c 40
+        # (191; final above 127 1/3). The reveal chain rotates again at block 8 (s_4 of the
+        # second chain is its last reveal) to a third one from 32 bytes of 0x03.
+        if not rewards:
+            return
+        assert not block8
+        a, b, c = self.addresses
+        self.snapshot3 = {"Epoch": EPOCH + 2, "FirstRound": FIRST_ROUND3,
+                          "EpochRounds": EPOCH_ROUNDS, "Finality": FINALITY3,
+                          "AttestReward": ATTEST_REWARD,
+                          "Stakes": [[x, s] for x, s in sorted([(a, 101), (b, 50), (c, 40)])]}
+        if edit_snapshot3:
+            edit_snapshot3(self.snapshot3)
+        self.snapshot3_hash = sha(snapshot_hash_input(self.snapshot3).encode()).hex()
+        self.reveals3 = reveal_chain(bytes([3]) * 32, 4)
+        r8 = FIRST_ROUND3
+        hooks = (edit_reward, edit_reward_block)
+        # Block 8 (round 31, epoch 3's first: SnapshotHash; NextSeedCommit): a attests block 7
+        # of epoch 2 (with b's 50 in block 7: 151 of 151, final; epoch 2 pays nothing).
+        self.add_block(8, r8, 85, [self.attest(0, 7, r8)], *hooks,
+                       {"NextSeedCommit": self.reveals3[0].hex(),
+                        "SnapshotHash": self.snapshot3_hash},
+                       into=self.reward_later, reveal=self.reveals2[4])  # fmt: skip
+        # Block 9 (round 32): a attests block 8 (101 of 191: not final, nothing owed).
+        self.add_block(9, r8 + 1, 86, [self.attest(0, 8, r8 + 1)], *hooks,
+                       into=self.reward_later, reveal=self.reveals3[1])  # fmt: skip
+        # Block 10 (round 33): b attests block 8 (151 of 191: final): a (counted first, in
+        # block 9) and b are owed 3 each, paid by block 10 after the winner's reward, in the
+        # order counted (a before b, though b's address sorts first).
+        self.add_block(10, r8 + 2, 87, [self.attest(1, 8, r8 + 2)], *hooks,
+                       into=self.reward_later, reveal=self.reveals3[2])  # fmt: skip
+        # Block 11 (round 34): c attests block 8, already final: c is owed 3, paid by block 11;
+        # b attests block 9 (50 of 191: not final, nothing owed).
+        self.add_block(11, r8 + 3, 88, [self.attest(2, 8, r8 + 3), self.attest(1, 9, r8 + 3)],
+                       *hooks, into=self.reward_later, reveal=self.reveals3[3])  # fmt: skip
 
     def attest(self, n, index, round_):
         """keys[n]'s attest entry of block `index` (built already), counted in `round_`."""
         return attest_entry(ACCOUNT_SECRETS[n], self.chain_id, index, self.hashes[index], round_)
 
-    def add_block(self, k, round_, bpm, txs, edit_later, edit_later_block, extra=None, into=None):
-        """Block k on the last one: a and b enter with 90 and 50 (within both snapshots),
-        `txs` then the winner's reward, Reveal from the rotated chain after block 4; kept in
-        `into` (self.later by default)."""
+    def add_block(self, k, round_, bpm, txs, edit_later, edit_later_block, extra=None, into=None,
+                  reveal=None):  # fmt: skip
+        """Block k on the last one: a and b enter with 90 and 50 (within every snapshot),
+        `txs` then the rewards (the winner's, then the attest rewards they make owed, each cut
+        to the room left under 2^64 - 1), Reveal from the rotated chain after block 4 (or
+        `reveal`); kept in `into` (self.later by default)."""
         a, b, _ = self.addresses
         prev = self.hashes[-1]
         entries = sorted([(a, 90), (b, 50)])
         eh = entries_hash(entries)
-        reveal = (self.reveals[k] if k <= 4 else self.reveals2[k - 4]).hex()
+        reveal = (reveal or (self.reveals[k] if k <= 4 else self.reveals2[k - 4])).hex()
         winner, counter, target, total = sample(seed_v2(prev, k, eh, reveal), entries)
         d = {"Index": k, "Entries": [list(e) for e in entries], "Total": total,
              "Counter": counter, "Target": target, "Winner": winner}  # fmt: skip
-        txs = txs + [{"Type": "reward", "To": winner, "Amount": REWARD, "Cut": 0}]
+        txs = txs + self.rewards(winner, txs)
         if edit_later:
             txs = edit_later(k, self, txs)
         block = {"Index": k, "Timestamp": timestamp(round_), "BPM": bpm, "PrevHash": prev,
@@ -389,8 +454,58 @@ class Ledger:
             edit_later_block(k, block)
         block = seal(block, self.server)
         self.hashes.append(block["Hash"])
+        self.rounds.append(block["Round"])
         (self.later if into is None else into).append((block, d, {"Index": k,
                                                                   "Transactions": txs}))
+
+    def snapshot_of(self, j):
+        """Block j's snapshot: the one with the greatest FirstRound at or before its Round."""
+        snapshots = [x for x in (self.snapshot, self.snapshot2, self.snapshot3) if x]
+        return ([x for x in snapshots if x["FirstRound"] <= self.rounds[j]] or [None])[-1]
+
+    def rewards(self, winner, txs):
+        """The rewards closing a block whose pool entries are `txs`: the winner's REWARD, then
+        (attester, AttestReward) for each attester its attest entries make owed (all of a
+        block's attesters so far, in the order counted, when one makes it final; the attester
+        alone when it is final already), each cut to the room left under 2^64 - 1 once the
+        block's burns are made."""
+        owed = []
+        for tx in txs:
+            if tx["Type"] != "attest":
+                continue
+            s = self.snapshot_of(tx["Index"])
+            vote = self.votes.setdefault(tx["Index"], [[], 0, False])
+            vote[0].append(tx["Address"])
+            vote[1] += dict(s["Stakes"])[tx["Address"]]
+            total = sum(stake for _, stake in s["Stakes"])
+            made_final = not vote[2] and is_final(
+                vote[1], total, *fraction(s.get("Finality", DEFAULT_FINALITY))
+            )
+            vote[2] = vote[2] or made_final
+            r = s.get("AttestReward", 0)
+            if r and vote[2]:
+                owed += [(x, r) for x in (vote[0] if made_final else vote[0][-1:])]
+        burned = sum(tx["Amount"] for tx in txs if tx["Type"] in ("slash", "evidence"))
+        room = U64_MAX - (self.supply() - burned)
+        out = []
+        for kind, to, total in [("block", winner, REWARD)] + [("attest", x, r) for x, r in owed]:
+            amount = min(total, room)
+            room -= amount
+            out.append({"Type": "reward", **({"Kind": "attest"} if kind == "attest" else {}),
+                        "To": to, "Amount": amount, "Cut": total - amount})  # fmt: skip
+        return out
+
+    def supply(self):
+        """The supply after every block built so far."""
+        supply = sum(self.accounts.values())
+        done = self.later + self.evidence_later + self.reward_later
+        for record in [self.record, self.record2] + [r for _, _, r in done]:
+            for tx in record["Transactions"]:
+                if tx["Type"] in ("slash", "evidence"):
+                    supply -= tx["Amount"]
+                elif tx["Type"] == "reward":
+                    supply += tx["Amount"]
+        return supply
 
     def blocks(self):
         return [self.genesis, self.block, self.block2] + [blk for blk, _, _ in self.later]
@@ -407,32 +522,45 @@ class Ledger:
     def evidence_records(self):
         return [r for _, _, r in self.evidence_later]
 
+    def reward_records(self):
+        return [r for _, _, r in self.reward_later]
+
+    def all_snapshot_lines(self):
+        """snapshots.jsonl of the whole chain: epoch 3's record too with rewards."""
+        return self.snapshot_lines() + (line(self.snapshot3) + "\n" if self.snapshot3 else "")
+
     def write_dir(self, directory, extra_tx_lines="", extra_snapshot_lines=""):
-        """The whole chain as a data directory, the evidence blocks (if any) included."""
+        """The whole chain as a data directory, the evidence and reward blocks (if any)
+        included."""
         os.makedirs(directory)
-        draws = [self.draw, self.draw2] + [d for _, d, _ in self.later + self.evidence_later]
-        blocks = self.blocks() + [blk for blk, _, _ in self.evidence_later]
-        records = self.tx_lines() + "".join(line(r) + "\n" for r in self.evidence_records())
+        more = self.evidence_later + self.reward_later
+        draws = [self.draw, self.draw2] + [d for _, d, _ in self.later + more]
+        blocks = self.blocks() + [blk for blk, _, _ in more]
+        records = self.tx_lines() + "".join(line(r) + "\n" for _, _, r in more)
         files = {
             "genesis.json": genesis_file(self.accounts),
             "chain.jsonl": "".join(line(b) + "\n" for b in blocks),
             "draws.jsonl": "".join(line(d) + "\n" for d in draws),
             "transactions.jsonl": records + extra_tx_lines,
-            "snapshots.jsonl": self.snapshot_lines() + extra_snapshot_lines,
+            "snapshots.jsonl": self.all_snapshot_lines() + extra_snapshot_lines,
         }
         for name, text in files.items():
             with open(os.path.join(directory, name), "w") as f:
                 f.write(text)
 
 
-def replay(ledger, evidence=False):
-    """Balances after each block from 1 to 6 (to 7 with `evidence`), by the replay rules (the
-    vector chain is valid; an attestation moves nothing, an evidence entry burns like a
-    slash)."""
+def replay(ledger, evidence=False, rewards=False):
+    """Balances after each block from 1 to 6 (to 7 with `evidence`, to 11 with `rewards`), by
+    the replay rules (the vector chain is valid; an attestation moves nothing, an evidence
+    entry burns like a slash, an attest reward credits its To without a win). With `rewards`,
+    each entry also says how much attest rewards minted (`minted_by_attest`, a part of
+    `minted`) and how much was cut."""
     state = {a: {"balance": b, "nonce": 0, "wins": 0} for a, b in ledger.accounts.items()}
     supply, minted, burned = sum(ledger.accounts.values()), 0, 0
+    by_attest = cut = 0
     out = []
-    for record in ledger.records() + (ledger.evidence_records() if evidence else []):
+    records = ledger.records() + (ledger.evidence_records() if evidence else [])
+    for record in records + (ledger.reward_records() if rewards else []):
         k, txs = record["Index"], record["Transactions"]
         for tx in txs:
             if tx["Type"] == "attest":
@@ -446,12 +574,18 @@ def replay(ledger, evidence=False):
                 supply, burned = supply - tx["Amount"], burned + tx["Amount"]
             else:
                 state[tx["To"]]["balance"] += tx["Amount"]
-                state[tx["To"]]["wins"] += 1
+                if tx.get("Kind") == "attest":
+                    by_attest += tx["Amount"]
+                else:
+                    state[tx["To"]]["wins"] += 1
                 supply, minted = supply + tx["Amount"], minted + tx["Amount"]
+                cut += tx["Cut"]
         accounts = [dict(address=a, **s) for a, s in sorted(state.items())]
         out.append({"block": k, "accounts": accounts, "supply": supply,
                     "genesis": sum(ledger.accounts.values()), "minted": minted,
                     "burned": burned})  # fmt: skip
+        if rewards:
+            out[-1].update(minted_by_attest=by_attest, cut=cut)
     return out
 
 
@@ -504,7 +638,7 @@ THRESHOLDS = [
 
 
 def vectors():
-    g = Ledger(evidence=True)
+    g = Ledger(evidence=True, rewards=True)
     first = g.keys[0]
     auth = auth_message(g.chain_id, CHALLENGE_NONCE)
     t = g.transfer
@@ -599,6 +733,7 @@ def vectors():
         },
         **attestation_vectors(g),
         **evidence_vectors(g),
+        **reward_vectors(g),
     }
 
 
@@ -796,6 +931,190 @@ def evidence_vectors(g):
     }  # fmt: skip
 
 
+REWARD_CUTS = [
+    # (supply before the block, burned by its slashes, BlockReward, [(attester, reward)]): the
+    # winner's reward, then the attest rewards in order, each cut to the room left.
+    (1750, 0, 10, [(0, 3), (1, 3)]),  # room for all
+    (U64_MAX - 16, 0, 10, [(0, 3), (1, 3)]),  # exactly room for all: supply ends at 2^64 - 1
+    (U64_MAX - 12, 0, 10, [(0, 3), (1, 3)]),  # the first attest reward cut, the second all cut
+    (U64_MAX - 4, 0, 10, [(0, 3), (1, 3)]),  # the winner's reward cut, then nothing fits
+    (U64_MAX, 0, 10, [(0, 3), (1, 3)]),  # no room: every Amount 0
+    (U64_MAX - 2, 10, 10, [(0, 3), (1, 3)]),  # the block's slash makes room 12 first
+    (U64_MAX - 5, 0, 10, []),  # no attest reward owed: the winner's alone, cut
+    (1750, 0, 10, [(1, 3), (0, 3), (1, 7)]),  # one attester twice (two blocks, two epochs)
+]  # fmt: skip
+
+
+def reward_cut(supply, burned, block_reward, due, winner):
+    """The rewards closing a block (winner's first, then `due` in order), each with Amount =
+    min(reward, room) and Cut the rest, the room (2^64 - 1 - supply after the burns) shrinking
+    by each Amount."""
+    room = U64_MAX - (supply - burned)
+    out = []
+    for kind, to, total in [("block", winner, block_reward)] + [("attest", a, r) for a, r in due]:
+        amount = min(total, room)
+        room -= amount
+        out.append({"Type": "reward", **({"Kind": "attest"} if kind == "attest" else {}),
+                    "To": to, "Amount": amount, "Cut": total - amount})  # fmt: skip
+    return out
+
+
+def chain_finality(g, indices):
+    """For blocks `indices` of the whole chain (blocks 0 to 11): their snapshot's epoch,
+    Finality and AttestReward, the attesters in the order counted, the stake attested, whether
+    and in which block each became final, and the attest rewards it made owed (attester, block
+    that pays)."""
+    rows = {}
+    for j in indices:
+        s = g.snapshot_of(j)
+        rows[j] = {"index": j, "Hash": g.hashes[j], "epoch": s["Epoch"],
+                   "finality": s.get("Finality", DEFAULT_FINALITY),
+                   "attest_reward": s.get("AttestReward", 0),
+                   "total": sum(x for _, x in s["Stakes"]), "attesters": [], "attested": 0,
+                   "final": False, "final_in_block": None, "paid": []}  # fmt: skip
+    records = g.records() + g.evidence_records() + g.reward_records()
+    for record in records:
+        for tx in record["Transactions"]:
+            row = rows.get(tx.get("Index")) if tx["Type"] == "attest" else None
+            if row is None:
+                continue
+            row["attesters"].append(tx["Address"])
+            row["attested"] += dict(g.snapshot_of(row["index"])["Stakes"])[tx["Address"]]
+            made = not row["final"] and is_final(row["attested"], row["total"],
+                                                 *fraction(row["finality"]))  # fmt: skip
+            if made:
+                row["final"], row["final_in_block"] = True, record["Index"]
+            if row["attest_reward"] and row["final"]:
+                paid = row["attesters"] if made else row["attesters"][-1:]
+                row["paid"] += [[x, record["Index"]] for x in paid]
+    return list(rows.values())
+
+
+def reward_vectors(g):
+    """The keys added with attest rewards (after the ones above, unchanged)."""
+    a, b, c = g.addresses
+    s3 = g.snapshot3
+    block10, _, record10 = g.reward_later[2]
+    winner_reward, entry = record10["Transactions"][1], record10["Transactions"][2]
+    kind_block = line(winner_reward).replace('"Type":"reward",', '"Type":"reward","Kind":"block",')
+    no_finality = {k: v for k, v in s3.items() if k != "Finality"}
+    blocks = [blk for blk, _, _ in g.reward_later]
+    owed = []
+    for _, _, record in g.reward_later:
+        paid = [[t["To"], t["Amount"] + t["Cut"]] for t in record["Transactions"]
+                if t.get("Kind") == "attest"]  # fmt: skip
+        owed.append({"block": record["Index"], "owed": paid})
+    rows = chain_finality(g, [7, 8, 9, 10])
+    after = replay(g, evidence=True, rewards=True)
+    return {
+        "snapshot_attest_reward": {
+            "comment": "Epoch 3's stake snapshot, with AttestReward right after Finality: what "
+            "each attester of a final block of the epoch is paid (the server writes it only "
+            "when its ATTEST_REWARD is above 0; absent reads as 0, and a record carries it only "
+            "beside Finality). SnapshotHash = SHA-256 of hash_input: "
+            "`<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n<p>/<q>\\n<AttestReward>\\n`, then "
+            "`<address>\\n<stake>\\n` per stake. Block 8 of reward_chain carries this "
+            "SnapshotHash. `refused`: the same record without Finality, and the reason it is "
+            "refused (snapshots.jsonl, line 3).",
+            "record": s3,
+            "line": line(s3),
+            "finality": s3["Finality"],
+            "attest_reward": s3["AttestReward"],
+            "hash_input": snapshot_hash_input(s3),
+            "SnapshotHash": g.snapshot3_hash,
+            "last_round": s3["FirstRound"] + s3["EpochRounds"] - 1,
+            "window_last_round": s3["FirstRound"] + 2 * s3["EpochRounds"] - 1,
+            "refused": {
+                "line": line(no_finality),
+                "reason": "AttestReward without Finality: a record carries AttestReward only "
+                "beside Finality",
+            },
+        },
+        "attest_reward": {
+            "comment": "An attest reward: keys[0]'s AttestReward 3 for attesting block 8 of "
+            "reward_chain, the first attest reward of block 10 (after the winner's reward, "
+            "`block_reward`). JSON with Kind right after Type; canonical_line = `reward attest "
+            "<To> <Amount> <Cut>`; id = SHA-256 of canonical_line. A block reward has no Kind "
+            "key and its canonical line no kind (`reward <To> <Amount> <Cut>`); "
+            "`kind_block_line` is it with \"Kind\":\"block\", which reads as the same block "
+            "reward (same canonical line) but is never written.",
+            "entry": entry,
+            "tx_line": line(entry),
+            "canonical_line": canonical_line(entry),
+            "id": sha(canonical_line(entry).encode()).hex(),
+            "block_reward": winner_reward,
+            "block_reward_line": line(winner_reward),
+            "block_reward_canonical_line": canonical_line(winner_reward),
+            "kind_block_line": kind_block,
+        },
+        "reward_chain": {
+            "comment": "evidence_chain continued by blocks 8 to 11 (rounds 31 to 34, BPM 85 to "
+            "88; draws: keys[0] 90, keys[1] 50). Block 8 opens epoch 3 (snapshot_attest_reward: "
+            "Finality 2/3, AttestReward 3, keys[0] 101, keys[1] 50, keys[2] 40; SnapshotHash "
+            "after TxHash) and rotates the reveal chain again (it reveals s_4 of the second "
+            "chain and carries NextSeedCommit, s_0 of a third whose s_N is 32 bytes of 0x03, N "
+            "= 4; blocks 9 to 11 reveal its s_1 to s_3); keys[0] attests block 7 there (final, "
+            "but epoch 2 pays nothing). Block 9: keys[0] attests block 8 (101 of 191, not "
+            "final). Block 10: keys[1] attests block 8 (151 of 191: final), so keys[0] and "
+            "keys[1] are owed 3 each, in the order counted (keys[0] first, though keys[1]'s "
+            "address sorts first), and block 10 pays them after its winner's reward. Block 11: "
+            "keys[2] attests block 8, already final, and is paid 3 by block 11; keys[1] "
+            "attests block 9 (not final: nothing owed). `snapshots_file` is snapshots.jsonl "
+            "for the whole chain (blocks 0 to 11). `attest_rewards`: for each block, the "
+            "(attester, AttestReward) it owes, paid in that order after the winner's reward "
+            "(Amount + Cut = AttestReward; nothing was cut here). `finality`: blocks 7 to 10 "
+            "with their attesters in the order counted and `paid`: [attester, paying block]. "
+            "`after`: the balances after each block, `minted_by_attest` the part of `minted` "
+            "that attest rewards credited (an attest reward credits its To and counts no win).",
+            "snapshots_file": g.all_snapshot_lines(),
+            "blocks": [{"block": blk, "line": line(blk), "hash_input": hash_input(blk),
+                        "Hash": blk["Hash"], "Signature": blk["Signature"]}
+                       for blk in blocks],  # fmt: skip
+            "draws": [{"draw": d, "line": line(d)} for _, d, _ in g.reward_later],
+            "transactions": [
+                {
+                    "record": record,
+                    "line": line(record),
+                    "canonical_lines": [canonical_line(x) for x in record["Transactions"]],
+                    "tx_hash_input": "".join(
+                        canonical_line(x) + "\n" for x in record["Transactions"]
+                    ),
+                    "TxHash": blk["TxHash"],
+                }
+                for blk, _, record in g.reward_later
+            ],
+            "attest_rewards": owed,
+            "finality": rows,
+            "attestations": sum(1 for r in g.records() + g.evidence_records() +
+                                g.reward_records() for t in r["Transactions"]
+                                if t["Type"] == "attest"),  # fmt: skip
+            "blocks_final": len([j for j in g.votes if g.votes[j][2]]),
+            "finalized_height": max(j for j in g.votes if g.votes[j][2]),
+            "attest_reward_entries": sum(len(x["owed"]) for x in owed),
+            "after": after[7:],
+        },
+        "reward_cuts": {
+            "comment": "The rewards closing a block near the 2^64 - 1 supply cap: with "
+            "`supply` before the block, `burned` by its slashes (applied first), BlockReward "
+            "`block_reward` for the winner (keys[0]) and the attest rewards `due` (attester, "
+            "AttestReward) in order, each reward in turn has Amount = min(reward, room) and "
+            "Cut = reward - Amount, the room (2^64 - 1 - (supply - burned)) shrinking by each "
+            "Amount; Cut above 0 only for a reward that fills the supply. `supply_after`, "
+            "`minted` and `cut`: after the block.",
+            "cases": [
+                {"supply": supply, "burned": burned, "block_reward": br,
+                 "due": [[g.addresses[n], r] for n, r in due],
+                 "rewards": (rw := reward_cut(supply, burned, br, [(g.addresses[n], r)
+                                                                  for n, r in due], a)),
+                 "canonical_lines": [canonical_line(x) for x in rw],
+                 "supply_after": supply - burned + sum(x["Amount"] for x in rw),
+                 "minted": sum(x["Amount"] for x in rw), "cut": sum(x["Cut"] for x in rw)}
+                for supply, burned, br, due in REWARD_CUTS
+            ],  # fmt: skip
+        },
+    }
+
+
 def render():
     return json.dumps(vectors(), indent=1, ensure_ascii=False) + "\n"
 
@@ -888,6 +1207,21 @@ def check():
                                    50, 23)  # fmt: skip
         return [g.attest7, dict(g.evidence7, SecondSignature=other_key["SecondSignature"])]
 
+    def rew(k, change):
+        """Block k's transactions (its rewards included) replaced by change(g, txs)."""
+        return lambda kk, g, txs: change(g, txs) if kk == k else txs
+
+    def all_tx_lines(g):  # transactions.jsonl of the whole chain
+        records = g.records() + g.evidence_records() + g.reward_records()
+        return "".join(line(r) + "\n" for r in records)
+
+    def kind_block(g):  # "Kind":"block" written into every block reward, nothing re-sealed
+        reward = '{"Type":"reward",'
+        return all_tx_lines(g).replace(reward + '"To":', reward + '"Kind":"block","To":')
+
+    def attest_reward_text(n):  # epoch 3's AttestReward edited in the file, nothing re-sealed
+        return lambda g: g.all_snapshot_lines().replace('"AttestReward":3', f'"AttestReward":{n}')
+
     g = Ledger()
     a, b, c = g.addresses
     h1, h2 = g.hashes[1], g.hashes[2]
@@ -919,6 +1253,24 @@ def check():
         "1750 + rewards 70 - burned 60 (50 by evidence)"
     )
     h5, h6 = g.hashes[5], g.hashes[6]
+    R = {"evidence": True, "rewards": True}
+    gr = Ledger(**R)
+    rw = "transactions.jsonl, block 10: transaction "
+    rw_ok = (
+        "ok: 12 blocks (height 11), 11 draws recomputed, 29 transactions replayed (2 transfers, "
+        "1 slash, 11 attestations, 1 evidence slash, 11 rewards, 3 attest rewards), 12 block "
+        "signatures, 2 transfer signatures, 11 attestation signatures and 2 evidence signatures "
+        "checked; 3 stake snapshots checked, epoch 3 (from round 31) at the tip; 11 "
+        "attestations counted: 5 blocks final, finalized height 8; 3 accounts hold a balance; "
+        "supply 1809 = genesis 1750 + rewards 119 (9 to attesters) - burned 60 (50 by "
+        "evidence)"
+    )
+    # Near the cap: keys[2]'s genesis balance raised so that block 11 has room for 11 only:
+    # its winner's reward (10) fits, keys[2]'s attest reward is cut to 1 (Cut 2).
+    G = U64_MAX - 57
+    cap = dict(R, edit_genesis=lambda acc: acc.update({x: G - 1500 for x in acc
+                                                      if acc[x] == 250}))  # fmt: skip
+    attest_reward3 = f"the AttestReward {ATTEST_REWARD} of the attested block's epoch"
     not_pq = "is not p/q (decimal, no leading zeros) with 0 < p < q <= 1000000000"
     cases = [
         # (name, Ledger kwargs, raw transactions.jsonl text or None, no_crypto, exit, text)
@@ -1166,6 +1518,74 @@ def check():
          block8=lambda g: []), None, False, 1, "transactions.jsonl, block 7: line is not a "
          "valid record: "
          'transaction 1 (evidence): unknown field "Line"'),
+        # Attest rewards (rewards=True): blocks 8 to 11. Block 10 is [keys[1]'s attestation of
+        # block 8 (making it final), the winner's reward, keys[0]'s attest reward, keys[1]'s];
+        # block 11 [keys[2]'s attestation of block 8 (final already), keys[1]'s of block 9,
+        # the winner's reward, keys[2]'s attest reward]; block 9 owes none.
+        ("rewards: intact", R, None, False, 0, rw_ok),
+        ("rewards: intact, no cryptography", R, None, True, 0, "29 transactions replayed (2 "
+         "transfers, 1 slash, 11 attestations, 1 evidence slash, 11 rewards, 3 attest rewards), "
+         "signatures not checked (pip install cryptography); 3 stake snapshots checked, epoch 3 "
+         "(from round 31) at the tip; 11 attestations counted: 5 blocks final, finalized height "
+         "8; 3 accounts hold a balance; supply 1809 = genesis 1750 + rewards 119 (9 to "
+         "attesters) - burned 60 (50 by evidence)"),
+        ("rewards: an attest reward missing (re-sealed)", dict(R, edit_reward=rew(10, lambda g,
+         t: t[:3])), None, False, 1, f"{rw}0 (attest): expected the winner's reward here, "
+         "followed by 2 attest rewards"),
+        ("rewards: an attest reward to the wrong account (re-sealed)", dict(R, edit_reward=rew(
+         10, lambda g, t: t[:3] + [dict(t[3], To=c)])), None, False, 1,
+         f'{rw}3 (reward): the attest reward goes to "{c}", but {b} is due here'),
+        ("rewards: attest rewards in address order, not counted order (re-sealed)", dict(R,
+         edit_reward=rew(10, lambda g, t: t[:2] + [t[3], t[2]])), None, False, 1,
+         f'{rw}2 (reward): the attest reward goes to "{b}", but {a} is due here'),
+        ("rewards: an attest reward of the wrong amount (re-sealed)", dict(R, edit_reward=rew(
+         10, lambda g, t: t[:2] + [dict(t[2], Amount=4)] + t[3:])), None, False, 1,
+         f"{rw}2 (reward): Amount 4 + Cut 0 is not {attest_reward3}"),
+        ("rewards: an attest reward in a block that owes none (re-sealed)", dict(R, edit_reward=
+         rew(9, lambda g, t: t + [{"Type": "reward", "Kind": "attest", "To": a, "Amount": 3,
+         "Cut": 0}])), None, False, 1, "transactions.jsonl, block 9: transaction 1 (reward): a "
+         "reward is only the last transaction"),
+        ("rewards: one attest reward too many (re-sealed)", dict(R, edit_reward=rew(11, lambda g,
+         t: t + t[3:])), None, False, 1, "transactions.jsonl, block 11: transaction 2 (reward): "
+         "a reward comes only after the pool's entries: the block's last 2 transactions are "
+         "the winner's reward and 1 attest rewards"),
+        ("rewards: an attest reward written as a block reward (re-sealed)", dict(R, edit_reward=
+         rew(10, lambda g, t: t[:2] + [{k: v for k, v in t[2].items() if k != "Kind"}] + t[3:])),
+         None, False, 1, f"{rw}2 (reward): expected an attest reward here, found a block "
+         "reward"),
+        ("rewards: the winner's reward of kind attest (re-sealed)", dict(R, edit_reward=rew(10,
+         lambda g, t: t[:1] + [{"Type": "reward", "Kind": "attest", **{k: v for k, v in
+         t[1].items() if k != "Type"}}] + t[2:])), None, False, 1, f"{rw}1 (reward): expected "
+         "the winner's reward here, found an attest reward"),
+        ("rewards: an attest reward cut below the cap (re-sealed)", dict(R, edit_reward=rew(10,
+         lambda g, t: t[:2] + [dict(t[2], Amount=2, Cut=1)] + t[3:])), None, False, 1,
+         f"{rw}2 (reward): Cut is 1, but only a reward that fills the supply to 2^64 - 1 is cut"),
+        ("rewards: Kind neither block nor attest (re-sealed)", dict(R, edit_reward=rew(10,
+         lambda g, t: t[:2] + [dict(t[2], Kind="bonus")] + t[3:])), None, False, 1,
+         "transactions.jsonl, block 10: line is not a valid record: transaction 2 (reward): "
+         'Kind is "bonus", not "block" or "attest"'),
+        ('rewards: "Kind":"block" written into the block rewards, not re-sealed', R, kind_block,
+         False, 0, rw_ok),
+        ("rewards: AttestReward without Finality (re-sealed)", dict(R, edit_snapshot3=lambda sn:
+         sn.pop("Finality")), None, False, 1, "snapshots.jsonl, line 3: AttestReward without "
+         "Finality: a record carries AttestReward only beside Finality"),
+        ("rewards: AttestReward 0 (re-sealed)", dict(R, edit_snapshot3=lambda sn: sn.update(
+         AttestReward=0)), None, False, 1, "snapshots.jsonl, line 3: AttestReward is 0: a "
+         "record carries AttestReward only when it is above 0"),
+        ("rewards: AttestReward edited in the file, not re-sealed", R, ("snapshots",
+         attest_reward_text(4)), False, 1, f"chain.jsonl, block 8: SnapshotHash is "
+         f"{gr.snapshot3_hash}, but epoch 3's snapshot hashes to "
+         f"{sha(snapshot_hash_input(dict(gr.snapshot3, AttestReward=4)).encode()).hex()}"),
+        ("rewards: AttestReward 4 (re-sealed)", dict(R, edit_snapshot3=lambda sn: sn.update(
+         AttestReward=4)), None, False, 0, "supply 1812 = genesis 1750 + rewards 122 (12 to "
+         "attesters) - burned 60 (50 by evidence)"),
+        ("rewards: near the cap, keys[2]'s attest reward cut", cap, None, False, 0,
+         f"3 accounts hold a balance; supply {U64_MAX} = genesis {G} + rewards 117 (7 to "
+         "attesters) (cut 2: past 2^64 - 1) - burned 60 (50 by evidence)"),
+        ("rewards: near the cap, keys[2]'s attest reward not cut (re-sealed)", dict(cap,
+         edit_reward=rew(11, lambda g, t: t[:3] + [dict(t[3], Amount=3, Cut=0)])), None, False,
+         1, "transactions.jsonl, block 11: transaction 3 (reward): Amount 3 would take the "
+         "supply past 2^64 - 1 (room for 1)"),
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, kwargs, raw, no_crypto, code, text) in enumerate(cases):

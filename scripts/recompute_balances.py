@@ -18,20 +18,37 @@ draws, block signatures), then, block by block in the same pass:
   a transfer needs a strict Ed25519 signature by From over
   `pos-lottery transfer v1 <chain id> <from> <to> <amount> <nonce>` (chain id = the genesis
   block's Hash), From != To, Amount >= 1, To an Ed25519 public key, Nonce = the sender's last
-  nonce + 1, Amount <= its balance; a slash burns 1 <= Amount <= balance; the last transaction,
-  and only the last, is the reward to the block's Validator, Amount + Cut = the genesis
-  block's BlockReward, Amount <= 2^64 - 1 - supply, Cut above 0 only when the reward fills the
-  supply to 2^64 - 1;
+  nonce + 1, Amount <= its balance; a slash burns 1 <= Amount <= balance. After the pool's
+  entries (transfers, slashes, attest and evidence entries, in any order) come the block's
+  rewards, and nothing else: first the winner's, {"Type": "reward", "To": v, "Amount": n,
+  "Cut": c} (canonical line `reward <To> <Amount> <Cut>`) with To the block's Validator and
+  Amount + Cut = the genesis block's BlockReward; then one attest reward per entry owed (see
+  attestations below), in the order owed, {"Type": "reward", "Kind": "attest", "To": a,
+  "Amount": n, "Cut": c} (canonical line `reward attest <To> <Amount> <Cut>`) with To the
+  attester owed and Amount + Cut = its AttestReward. "Kind": "block" reads as the winner's
+  kind (same canonical line; the server never writes it); any other Kind is no record. Where
+  the rewards start is counted from the end, as the Rust replay counts it: with d rewards owed
+  by the attest entries before the first reward, the block's last d + 1 transactions are its
+  rewards (all of them when it has fewer); a reward before them, or a pool entry among them, is
+  refused at its index, and a block with too few rewards at the index past its last
+  transaction. Each reward in turn (the winner's first) has Amount <= 2^64 - 1 - supply (the
+  supply after the entries and rewards before it) and Cut above 0 only when it fills the
+  supply to 2^64 - 1; it credits To's balance and counts in the minted and cut totals, and
+  only the winner's counts a win;
 - after each block, every entry of its draw stakes at most its account's balance;
 - snapshots.jsonl (missing: none), one stake snapshot per epoch >= 1, exactly
-  {"Epoch": e, "FirstRound": r, "EpochRounds": n, "Finality": "p/q", "Stakes": [["<address>",
-  <stake>], ...]} with Finality optional (records made before finality have none; then 3/4
-  applies): Epoch above 0 and above the previous record's, EpochRounds >= 1, FirstRound at or
-  after the previous record's FirstRound + EpochRounds, Finality (when present) two decimal
-  integers without sign or leading zeros, 0 < p < q <= 1000000000, in lowest terms, at least one
-  stake, addresses 64 lowercase hex in strictly ascending order, every stake at least 1. Its
-  SnapshotHash is SHA-256 over `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<p>/<q>\\n` when
-  Finality is present (no line when absent), then `<address>\\n<stake>\\n` per stake. Before a
+  {"Epoch": e, "FirstRound": r, "EpochRounds": n, "Finality": "p/q", "AttestReward": m,
+  "Stakes": [["<address>", <stake>], ...]} with Finality optional (records made before finality
+  have none; then 3/4 applies) and AttestReward optional (absent: 0, nothing paid; the server
+  writes it only when its ATTEST_REWARD is above 0): Epoch above 0, EpochRounds >= 1,
+  AttestReward (when present) only beside Finality ("AttestReward without Finality") and at
+  least 1, Epoch above the previous record's, FirstRound at or after the previous record's
+  FirstRound + EpochRounds, Finality (when present) two decimal integers without sign or
+  leading zeros, 0 < p < q <= 1000000000, in lowest terms, at least one stake, addresses 64
+  lowercase hex in strictly ascending order, every stake at least 1 (checked in this order).
+  Its SnapshotHash is SHA-256 over `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<p>/<q>\\n`
+  when Finality is present (no line when absent), then `<AttestReward>\\n` when AttestReward is
+  present (no line when absent), then `<address>\\n<stake>\\n` per stake. Before a
   block's transactions apply, each snapshot whose FirstRound is at or before the block's Round
   comes into force (in order), every stake in it at most its account's balance after the blocks
   before; the first block at or after a snapshot comes into force carries its SnapshotHash, and
@@ -40,7 +57,7 @@ draws, block signatures), then, block by block in the same pass:
   entry. A snapshot whose FirstRound is after the tip is the epoch in progress;
 - attestations: an entry {"Type": "attest", "Address": a, "Index": j, "Hash": h, "Round": r,
   "Signature": s} (canonical line `attest <Address> <Index> <Hash> <Round> <Signature>`) may
-  stand anywhere in a block's transactions before the reward, and changes no balance and no
+  stand anywhere in a block's transactions before the rewards, and changes no balance and no
   nonce. Block j's snapshot S is the one with the greatest FirstRound at or before block j's
   Round (none in epoch 0); its attestation window runs to round
   W = S.FirstRound + 2 * S.EpochRounds - 1 (at most 2^64 - 1). Each attest entry in block i
@@ -49,7 +66,12 @@ draws, block signatures), then, block by block in the same pass:
   attest entry for (a, j); a strict Ed25519 signature by a over
   `pos-lottery attest v1 <chain id> <j> <h>`. It then counts: attested[j] += a's stake in S.
   Block j is final once attested[j] * q > total * p (total: the sum of S's stakes, p/q: S's
-  Finality), and stays final; a block whose window closed unfinal never becomes final. Only the
+  Finality), and stays final; a block whose window closed unfinal never becomes final. When
+  S's AttestReward R is above 0, a counted attest entry makes attest rewards owed: the one that
+  makes block j final, (x, R) for every attester x of block j counted so far, in the order they
+  were counted (itself last); one of a block already final, (a, R). Block i pays what its own
+  attest entries made owed, after its winner's reward (see transactions.jsonl above), and then
+  owes nothing. Only the
   blocks whose window is still open are held in memory (their Hash, attested stake and
   attesters), so the window and snapshot checks come before the Hash comparison: the Hash of a
   block whose window has closed is no longer held, and no attestation of it can count anyway;
@@ -58,7 +80,7 @@ draws, block signatures), then, block by block in the same pass:
   line `evidence <Address> <Index> <Amount> <Round> <FirstHash> <FirstSignature> <SecondHash>
   <SecondSignature>`): a signed two different hashes for block j (either may be block j's
   Hash, or neither), and n of its snapshot stake is burned. It may stand anywhere in a block's
-  transactions before the reward; it changes no nonce and does not count toward finality.
+  transactions before the rewards; it changes no nonce and does not count toward finality.
   Each evidence entry in block i (Round r_i, the block before it Round r_prev) is checked in
   this order: r_prev < r <= r_i; h1 and h2 64 lowercase hex; h1 != h2; n >= 1; j < i; block j
   has a snapshot S (not epoch 0); r <= W (block j's attestation window, as above); a is in S's
@@ -86,14 +108,18 @@ Exit 0 with the accounts (address, balance, nonce, wins; by balance, largest fir
 `ok: ...` line (when the chain holds attest entries, it counts them and their signatures, and
 says how many blocks are final and the finalized height, the highest final block's index; when
 it holds evidence entries, it counts them as evidence slashes, their signatures (two each), and
-how much of the burned supply they burned: `- burned <n> (<m> by evidence)`; a chain with
-neither keeps the line it had before attestations); exit
+how much of the burned supply they burned: `- burned <n> (<m> by evidence)`; when it holds
+attest rewards, it counts them after the winners' rewards (`<k> rewards, <m> attest rewards`)
+and says how much of the minted supply they credited: `+ rewards <n> (<m> to attesters)`; a
+chain with none of these keeps the line it had before attestations); exit
 1 with one line `FAILED: <dir>/<file>, block <k>: <reason>` at the first violation
 (`FAILED: <dir>/snapshots.jsonl, line <n>: <reason>` for a bad snapshot record), or `error: ...`
 on stderr when the directory cannot be read; exit 2 on a usage error. With --json, stdout is one
 JSON object instead, either way (with `attestations`, `attestation_signatures`, `blocks_final`
 and `finalized_height`, null when no block is final; `evidence_slashes`, `evidence_signatures`
-and `burned_by_evidence`, a part of `burned`, 0 without evidence).
+and `burned_by_evidence`, a part of `burned`, 0 without evidence; `rewards`, the winners'
+rewards, and `attest_rewards`, those of kind attest, with `minted_by_attest`, a part of
+`minted`, 0 without them; `transactions` counts both kinds).
 """
 import argparse
 import bisect
@@ -143,7 +169,7 @@ ED_L = 2**252 + 27742317777372353535851937790883648493  # the order of the base 
 
 TX_RECORD_FIELDS = {"Index": U64_MAX, "Transactions": list}
 SNAPSHOT_FIELDS = {"Epoch": U64_MAX, "FirstRound": U64_MAX, "EpochRounds": U64_MAX, "Stakes": list}
-SNAPSHOT_OPTIONAL = {"Finality": str}
+SNAPSHOT_OPTIONAL = {"Finality": str, "AttestReward": U64_MAX}
 TX_FIELDS = {
     "transfer": {"Type": str, "From": str, "To": str, "Amount": U64_MAX, "Nonce": U64_MAX,
                  "Signature": str},
@@ -155,6 +181,8 @@ TX_FIELDS = {
                  "SecondSignature": str},
     "reward": {"Type": str, "To": str, "Amount": U64_MAX, "Cut": U64_MAX},
 }  # fmt: skip
+TX_OPTIONAL = {"reward": {"Kind": str}}
+REWARD_KINDS = ("block", "attest")  # a reward's Kind; absent: "block" (never written)
 
 
 def canonical_line(tx):
@@ -171,6 +199,8 @@ def canonical_line(tx):
                   "SecondHash", "SecondSignature")
     else:
         fields = ("To", "Amount", "Cut")
+        if tx.get("Kind") == "attest":  # a block reward's line names no kind
+            kind = "reward attest"
     return " ".join([kind] + [str(tx[f]) for f in fields])
 
 
@@ -195,7 +225,9 @@ def parse_tx_record(raw):
                 else f"transaction {i} has no Type"
             )
         try:
-            check_fields(tx, TX_FIELDS[kind])
+            check_fields(tx, TX_FIELDS[kind], TX_OPTIONAL.get(kind))
+            if tx.get("Kind", "block") not in REWARD_KINDS:
+                raise Unparseable(f"Kind is {short(tx['Kind'])}, not \"block\" or \"attest\"")
         except Unparseable as e:
             raise Unparseable(f"transaction {i} ({kind}): {e}") from None
     return record
@@ -341,6 +373,14 @@ def snapshot_problem(s, prev):
         return f"Epoch {s['Epoch']} is not above 0: {why}"
     if s["EpochRounds"] == 0:
         return "EpochRounds is 0"
+    if "AttestReward" in s:
+        if "Finality" not in s:
+            return (
+                "AttestReward without Finality: a record carries AttestReward only beside "
+                "Finality"
+            )
+        if s["AttestReward"] == 0:
+            return "AttestReward is 0: a record carries AttestReward only when it is above 0"
     if prev is not None:
         if s["Epoch"] <= prev["Epoch"]:
             return f"Epoch {s['Epoch']} does not follow Epoch {prev['Epoch']}"
@@ -382,6 +422,12 @@ def finality(s):
     return int(p), int(q)
 
 
+def attest_reward(s):
+    """What each attester of a final block of snapshot `s` is paid: AttestReward, 0 when
+    absent."""
+    return s.get("AttestReward", 0)
+
+
 def window_end(s):
     """The last round in which a block of snapshot `s` can be attested (its epoch and the
     next), at most 2^64 - 1 as in Rust."""
@@ -391,10 +437,13 @@ def window_end(s):
 def snapshot_hash(s):
     """SnapshotHash: hex SHA-256 over `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then
     `<p>/<q>\\n` when the record has a Finality (checked canonical: its text is `<p>/<q>`), then
-    each stake as `<address>\\n<stake>\\n` in order."""
+    `<AttestReward>\\n` when it has an AttestReward, then each stake as `<address>\\n<stake>\\n`
+    in order."""
     text = f"{s['Epoch']}\n{s['FirstRound']}\n{s['EpochRounds']}\n"
     if "Finality" in s:
         text += f"{s['Finality']}\n"
+    if "AttestReward" in s:
+        text += f"{s['AttestReward']}\n"
     text += "".join(f"{a}\n{stake}\n" for a, stake in s["Stakes"])
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -444,7 +493,9 @@ class Window:
         self.stakes = dict(s["Stakes"])
         self.total = sum(self.stakes.values())
         self.p, self.q = finality(s)
-        # index -> [Hash, attested stake, set of attesters, final, the accounts slashed on
+        self.reward = attest_reward(s)
+        # index -> [Hash, attested stake, its attesters (a dict used as an ordered set: in the
+        # order they were counted, the order they are paid in), final, the accounts slashed on
         # evidence for it (a set, None until the first)]
         self.blocks = {}
 
@@ -458,7 +509,9 @@ class Ledger:
         self.chain_id = None
         self.block_reward = None  # the genesis block's BlockReward: every reward's Amount + Cut
         self.genesis = self.minted = self.burned = self.cut = 0
-        self.counts = {"transfer": 0, "slash": 0, "attest": 0, "evidence": 0, "reward": 0}
+        # "reward": the winners' block rewards; "attest reward": rewards of kind attest.
+        self.counts = {"transfer": 0, "slash": 0, "attest": 0, "evidence": 0, "reward": 0,
+                       "attest reward": 0}  # fmt: skip
         self.signatures = 0  # transfer signatures verified
         self.lines = None  # transactions.jsonl, opened at the genesis block
         self.warnings = None
@@ -478,6 +531,10 @@ class Ledger:
         self.burned_by_evidence = 0  # part of self.burned
         self.blocks_final = 0
         self.finalized = None  # the highest final block's index
+        # (attester, AttestReward) owed by the block being replayed, in the order its attest
+        # entries made them due; emptied once the block has paid them.
+        self.owed = []
+        self.minted_by_attest = 0  # part of self.minted: what attest rewards credited
 
     def account(self, address):
         return self.accounts.setdefault(address, [0, 0, 0])
@@ -520,7 +577,7 @@ class Ledger:
             if n not in self.windows and window_end(self.snapshots[n]) > r:
                 self.windows[n] = Window(self.snapshots[n])
             if n in self.windows:
-                self.windows[n].blocks[k] = [block["Hash"], 0, set(), False, None]
+                self.windows[n].blocks[k] = [block["Hash"], 0, {}, False, None]
         for n in [n for n, w in self.windows.items() if w.end <= r]:
             del self.windows[n]
         self.prev_round = r
@@ -545,10 +602,7 @@ class Ledger:
             )  # fmt: skip
         if not txs:
             raise Failed(TX_FILE, k, "no transactions: every block ends with the winner's reward")
-        for i, tx in enumerate(txs):
-            problem = self.apply(tx, i == len(txs) - 1, block["Validator"])
-            if problem:
-                raise Failed(TX_FILE, k, f"transaction {i} ({tx['Type']}): {problem}")
+        self.apply_block(k, txs, block["Validator"])
         for i, (address, stake) in enumerate(draw["Entries"]):
             balance = self.account(address)[0] if address in self.accounts else 0
             if stake > balance:
@@ -647,13 +701,45 @@ class Ledger:
                     f"stake {cap}",
                 )  # fmt: skip
 
-    def apply(self, tx, last, validator):
-        """Applies one transaction; returns what is wrong with it, or None."""
+    def apply_block(self, k, txs, validator):
+        """Applies block k's transactions: the pool's entries (every transaction before the
+        first reward), then exactly the winner's reward and one attest reward per entry owed,
+        in order. Where the rewards must start is counted from the end, as src/accounts.rs
+        counts it: the block's last 1 + len(owed) transactions."""
+
+        def fail(i, problem):
+            kind = txs[i]["Type"] if i < len(txs) else "reward"
+            raise Failed(TX_FILE, k, f"transaction {i} ({kind}): {problem}")
+
+        n = len(txs)
+        first = next((i for i, tx in enumerate(txs) if tx["Type"] == "reward"), n)
+        for i in range(first):
+            problem = self.apply(txs[i])
+            if problem:
+                fail(i, problem)
+        owed, self.owed = self.owed, []
+        d = len(owed)
+        start = max(n - d - 1, 0)
+        if start > first:
+            fail(first, "a reward is only the last transaction" if not d else (
+                f"a reward comes only after the pool's entries: the block's last {d + 1} "
+                f"transactions are the winner's reward and {d} attest rewards"
+            ))  # fmt: skip
+        if start < first:
+            fail(start, "the last transaction of a block is the winner's reward" if not d else (
+                f"expected the winner's reward here, followed by {d} attest rewards"
+            ))  # fmt: skip
+        due = [("block", validator, self.block_reward)] + [("attest", a, r) for a, r in owed]
+        for i, want in zip(range(first, n), due):
+            problem = self.reward(txs[i], *want)
+            if problem:
+                fail(i, problem)
+        if n - first < len(due):
+            fail(n, f"the block ends early: {d} attest rewards are due after the winner's")
+
+    def apply(self, tx):
+        """Applies one of the pool's entries; returns what is wrong with it, or None."""
         kind = tx["Type"]
-        if kind == "reward" and not last:
-            return "a reward is only the last transaction"
-        if kind != "reward" and last:
-            return "the last transaction of a block is the winner's reward"
         self.counts[kind] += 1
         if kind == "transfer":
             return self.transfer(tx)
@@ -661,27 +747,45 @@ class Ledger:
             return self.attest(tx)
         if kind == "evidence":
             return self.evidence(tx)
-        if kind == "slash":
-            address, amount = tx["Address"], tx["Amount"]
-            if not is_hex64(address):
-                return f"Address {short(address)} is not an address"
-            if amount == 0:
-                return "Amount is 0; a slash burns a stake of at least 1"
-            if "\n" in tx["Line"]:
-                # The canonical line ends with Line: a newline in it would let two different
-                # transaction lists hash alike.
-                return "Line contains a newline; an offending line never does"
-            a = self.account(address)
-            if amount > a[0]:
-                return f"burns {amount} from {address}, which holds only {a[0]}"
-            a[0] -= amount
-            self.burned += amount
-            return None
+        address, amount = tx["Address"], tx["Amount"]
+        if not is_hex64(address):
+            return f"Address {short(address)} is not an address"
+        if amount == 0:
+            return "Amount is 0; a slash burns a stake of at least 1"
+        if "\n" in tx["Line"]:
+            # The canonical line ends with Line: a newline in it would let two different
+            # transaction lists hash alike.
+            return "Line contains a newline; an offending line never does"
+        a = self.account(address)
+        if amount > a[0]:
+            return f"burns {amount} from {address}, which holds only {a[0]}"
+        a[0] -= amount
+        self.burned += amount
+        return None
+
+    def reward(self, tx, want_kind, want_to, total):
+        """Applies one reward, expected of kind `want_kind` ("block": the winner's, "attest":
+        an attester's) to `want_to`, Amount + Cut = `total`; returns what is wrong, or None."""
+        block = want_kind == "block"
+        if tx["Type"] != "reward":
+            return f"expected an attest reward to {want_to} here"
+        kind = tx.get("Kind", "block")
+        if kind != want_kind:
+            what = "the winner's reward" if block else "an attest reward"
+            found = "a block" if kind == "block" else "an attest"
+            return f"expected {what} here, found {found} reward"
         to, amount, cut = tx["To"], tx["Amount"], tx["Cut"]
-        if to != validator:
-            return f"the reward goes to {short(to)}, but the block's winner is {validator}"
-        if amount + cut != self.block_reward:
-            return f"Amount {amount} + Cut {cut} is not the chain's BlockReward {self.block_reward}"
+        if to != want_to:
+            if block:
+                return f"the reward goes to {short(to)}, but the block's winner is {want_to}"
+            return f"the attest reward goes to {short(to)}, but {want_to} is due here"
+        if amount + cut != total:
+            if block:
+                return f"Amount {amount} + Cut {cut} is not the chain's BlockReward {total}"
+            return (
+                f"Amount {amount} + Cut {cut} is not the AttestReward {total} of the attested "
+                "block's epoch"
+            )
         room = U64_MAX - self.supply()
         if amount > room:
             return f"Amount {amount} would take the supply past 2^64 - 1 (room for {room})"
@@ -692,9 +796,14 @@ class Ledger:
             )
         a = self.account(to)
         a[0] += amount
-        a[2] += 1
         self.minted += amount
         self.cut += cut
+        if block:
+            a[2] += 1
+            self.counts["reward"] += 1
+        else:
+            self.counts["attest reward"] += 1
+            self.minted_by_attest += amount
         return None
 
     def transfer(self, t):
@@ -773,11 +882,17 @@ class Ledger:
                 return f"the signature does not verify (by Address, over \"{message}\")"
             self.attest_signatures += 1
         held[1] += stake
-        held[2].add(address)
-        if not held[3] and held[1] * w.q > w.total * w.p:
+        held[2][address] = None
+        made_final = not held[3] and held[1] * w.q > w.total * w.p
+        if made_final:
             held[3] = True
             self.blocks_final += 1
             self.finalized = j if self.finalized is None else max(self.finalized, j)
+        # Every attester of a final block is owed its epoch's AttestReward once: those counted
+        # before it became final when it does (in the order they were counted), later ones as
+        # they come. This block pays them, after the winner's reward.
+        if w.reward and held[3]:
+            self.owed.extend((x, w.reward) for x in (held[2] if made_final else (address,)))
         return None
 
     def evidence(self, e):
@@ -951,7 +1066,8 @@ def run(data, top, as_json):
             "ok": True, "blocks": blocks, "height": blocks - 1, "draws": draws,
             "chain_id": ledger.chain_id, "transactions": sum(ledger.counts.values()),
             "transfers": ledger.counts["transfer"], "slashes": ledger.counts["slash"],
-            "rewards": ledger.counts["reward"], "attestations": ledger.counts["attest"],
+            "rewards": ledger.counts["reward"], "attest_rewards": ledger.counts["attest reward"],
+            "attestations": ledger.counts["attest"],
             "signatures_checked": checked, "block_signatures": v2.signatures,
             "transfer_signatures": ledger.signatures,
             "attestation_signatures": ledger.attest_signatures,
@@ -960,7 +1076,8 @@ def run(data, top, as_json):
             "accounts": [{"address": a, "balance": b, "nonce": n, "wins": w}
                          for a, (b, n, w) in shown],
             "holders": holders, "supply": supply, "genesis": ledger.genesis,
-            "minted": ledger.minted, "burned": ledger.burned,
+            "minted": ledger.minted, "minted_by_attest": ledger.minted_by_attest,
+            "burned": ledger.burned,
             "burned_by_evidence": ledger.burned_by_evidence, "cut": ledger.cut,
             "snapshots": epochs["snapshots"], "epoch": epochs["epoch"],
             "epoch_first_round": epochs["first_round"], "snapshots_pending": epochs["pending"],
@@ -977,13 +1094,15 @@ def run(data, top, as_json):
     if len(shown) < len(rows):
         print(f"({len(rows) - len(shown)} more accounts not shown)")
     n, attests = sum(ledger.counts.values()), ledger.counts["attest"]
-    evidence = ledger.counts["evidence"]
+    evidence, paid = ledger.counts["evidence"], ledger.counts["attest reward"]
     # A chain without attest entries (every chain before finality) keeps its ok line as it was,
-    # and one without evidence entries (every chain before evidence) too.
-    names = {"attest": "attestation", "evidence": "evidence slash"}
+    # and one without evidence entries (every chain before evidence) or attest rewards (every
+    # chain before ATTEST_REWARD) too.
+    names = {"attest": "attestation", "evidence": "evidence slash",
+             "attest reward": "attest reward"}  # fmt: skip
     kinds = ", ".join(
         plural(ledger.counts[k], names.get(k, k))
-        for k in ("transfer", "slash", "attest", "evidence", "reward")
+        for k in ("transfer", "slash", "attest", "evidence", "reward", "attest reward")
         if k not in names or ledger.counts[k]
     )
     counted = [plural(v2.signatures, "block signature"),
@@ -1005,6 +1124,8 @@ def run(data, top, as_json):
             else "no block final"
         )
     cut = f" (cut {ledger.cut}: past 2^64 - 1)" if ledger.cut else ""
+    if paid:
+        cut = f" ({ledger.minted_by_attest} to attesters){cut}"
     by_evidence = f" ({ledger.burned_by_evidence} by evidence)" if evidence else ""
     print(
         f"ok: {blocks} blocks (height {blocks - 1}), {plural(draws, 'draw')} recomputed, "

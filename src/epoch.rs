@@ -101,6 +101,8 @@ pub enum SnapshotError {
     Overdelegated(String, u64, u64),
     #[error("Finality is not a fraction p/q in lowest terms with 0 < p < q <= 1000000000")]
     Finality,
+    #[error("AttestReward is 0: a record carries AttestReward only when it is above 0")]
+    ZeroAttestReward,
     #[error("AttestReward without Finality: a record carries AttestReward only beside Finality")]
     RewardWithoutFinality,
 }
@@ -204,6 +206,9 @@ impl Snapshot {
         }
         if self.finality.is_some_and(|f| !f.is_valid()) {
             return Err(SnapshotError::Finality);
+        }
+        if self.attest_reward == Some(0) {
+            return Err(SnapshotError::ZeroAttestReward);
         }
         if self.attest_reward.is_some() && self.finality.is_none() {
             return Err(SnapshotError::RewardWithoutFinality);

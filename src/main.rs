@@ -76,6 +76,9 @@ enum Command {
     Connect(client::connect::ConnectArgs),
     /// Ledger mode: sign a transfer and submit it over HTTP.
     Transfer(client::transfer::TransferArgs),
+    /// Ledger mode: recompute block INDEX's draw over HTTP, then sign and submit an attestation
+    /// of it; offline (--chain-id, --hash), print the `attest` line for nc.
+    Attest(client::attest::AttestArgs),
 }
 
 #[derive(Args)]
@@ -239,6 +242,7 @@ fn main() -> ExitCode {
         Some(Command::Genesis(args)) => tool_exit(client::keys::genesis(&args)),
         Some(Command::Sign(args)) => tool_exit(client::sign::sign(&args)),
         Some(Command::Transfer(args)) => tool_exit(client::transfer::transfer(&args)),
+        Some(Command::Attest(args)) => tool_exit(client::attest::attest(&args)),
         Some(Command::Connect(args)) => match runtime() {
             Ok(rt) => tool_exit(rt.block_on(client::connect::run(args))),
             Err(e) => {

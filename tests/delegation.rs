@@ -56,7 +56,10 @@ async fn tick_to(server: &TestServer, c: &mut Client, round: u64) {
                 now = seen;
                 break;
             }
-            assert!(tokio::time::Instant::now() < deadline, "round {now} never closed");
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "round {now} never closed"
+            );
         }
     }
 }
@@ -87,7 +90,11 @@ fn delegation(way: Direction, chain: &str, from: u8, to: u8, amount: u64, nonce:
     )
 }
 
-fn record(dir: &std::path::Path, file: &str, pick: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+fn record(
+    dir: &std::path::Path,
+    file: &str,
+    pick: impl Fn(&serde_json::Value) -> bool,
+) -> serde_json::Value {
     std::fs::read_to_string(dir.join(file))
         .unwrap()
         .lines()
@@ -106,8 +113,7 @@ fn verify(dir: &std::path::Path) -> (i32, String) {
         .unwrap();
     (
         out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
     )
 }
 
@@ -136,9 +142,7 @@ async fn delegated_stake_counts_from_the_next_epoch_shares_rewards_and_risks_sla
     );
     let c = Commission::sign(&key(1), &chain, 10, 1);
     one.send(&format!("commission 10 1 {}", c.signature)).await;
-    assert!(reply(&mut one)
-        .await
-        .starts_with("commission accepted: "));
+    assert!(reply(&mut one).await.starts_with("commission accepted: "));
     assert!(status(&mut three)
         .await
         .starts_with("status: balance 1000, available 700, "));
@@ -232,9 +236,7 @@ async fn delegated_stake_counts_from_the_next_epoch_shares_rewards_and_risks_sla
     three
         .send(&delegation(Direction::Undelegate, &chain, 3, 1, 270, 2))
         .await;
-    assert!(reply(&mut three)
-        .await
-        .starts_with("undelegate accepted: "));
+    assert!(reply(&mut three).await.starts_with("undelegate accepted: "));
     let _ = block(&server, &mut [&mut two], &mut watcher).await;
     assert!(status(&mut three)
         .await

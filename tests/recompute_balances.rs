@@ -7,22 +7,25 @@
 //! `verify` runs (`pos_lottery::audit::check`): the same verdict, word for word. Chains with
 //! attest entries (and snapshots carrying Finality) are checked against it too: the same
 //! counts when intact (attestations, blocks final, finalized height), and each lie refused by
-//! both at the same file, block and transaction. Skipped, with a line saying so, without
-//! python3.
+//! both at the same file, block and transaction. Chains whose snapshots carry AttestReward
+//! (the blocks paying attest rewards, far from and near the supply cap) reach the same
+//! balances, minted and cut in both, and wrong attest rewards are refused by both. Skipped,
+//! with a line saying so, without python3.
 
 use std::path::Path;
 use std::process::{Command, Output};
+use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use pos_lottery::attest::Fraction;
+use pos_lottery::attest::{Fraction, Tracker, Vote};
 use pos_lottery::chain::{compute_entries_hash, Block};
 use pos_lottery::epoch::{Snapshot, SNAPSHOTS_FILE};
 use pos_lottery::ledger::{DrawRecord, CHAIN_FILE, DRAWS_FILE};
 use pos_lottery::lottery::{compute_seed_v2, pick_winner};
 use pos_lottery::seed::SecretChain;
 use pos_lottery::tx::{
-    address_of, compute_tx_hash, sign_attest, Accounts, Attestation, Genesis, Transfer, Tx,
-    TxRecord, GENESIS_FILE,
+    address_of, compute_tx_hash, sign_attest, Accounts, Attestation, Genesis, RewardKind, Transfer,
+    Tx, TxRecord, GENESIS_FILE,
 };
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/recompute_balances.py");
@@ -133,7 +136,16 @@ struct Ledger {
     /// For a tampering: the next block's SnapshotHash, whatever the epochs say (`Some(None)`:
     /// none).
     force_snapshot_hash: Option<Option<[u8; 32]>>,
+    /// Counts each block's attest entries, as the server does, for the attest rewards the
+    /// block then pays (refused entries count nothing: the tamperings that hold them).
+    tracker: Tracker,
+    /// For a tampering: changes the next block's rewards (the winner's and the attest
+    /// rewards) before it is built.
+    tamper_rewards: Option<RewardsEdit>,
 }
+
+/// A change to a block's rewards, for a tampering.
+type RewardsEdit = Box<dyn Fn(&mut Vec<Tx>)>;
 
 impl Ledger {
     fn new(accounts: &[(&SigningKey, u64)]) -> Ledger {
@@ -161,6 +173,8 @@ impl Ledger {
             snapshots: Vec::new(),
             committed: true,
             force_snapshot_hash: None,
+            tracker: Tracker::default(),
+            tamper_rewards: None,
         }
     }
 
@@ -188,6 +202,20 @@ impl Ledger {
         finality: Option<Fraction>,
         stakes: &[(&SigningKey, u64)],
     ) -> Snapshot {
+        self.snapshot_paying(epoch, first_round, epoch_rounds, finality, None, stakes)
+    }
+
+    /// [`Ledger::snapshot_with`], the record carrying `AttestReward` when `attest_reward` is
+    /// given (as the server writes it when its ATTEST_REWARD is above 0).
+    fn snapshot_paying(
+        &mut self,
+        epoch: u64,
+        first_round: u64,
+        epoch_rounds: u64,
+        finality: Option<Fraction>,
+        attest_reward: Option<u64>,
+        stakes: &[(&SigningKey, u64)],
+    ) -> Snapshot {
         let mut stakes: Vec<(String, u64)> =
             stakes.iter().map(|(k, s)| (address_of(k), *s)).collect();
         stakes.sort();
@@ -196,7 +224,7 @@ impl Ledger {
             first_round,
             epoch_rounds,
             finality,
-            attest_reward: None,
+            attest_reward,
             delegation_slash_percent: None,
             delegations: Vec::new(),
             stakes,
@@ -233,8 +261,10 @@ impl Ledger {
     }
 
     /// Appends the block whose draw `entries` (any order) enter, holding `txs` then the reward
-    /// to the winner. Returns what the Rust replay says of it: every transfer checked alone (its
-    /// signature on this chain), then the whole block applied.
+    /// to the winner and the attest rewards that `txs` make owed (counted by the Rust tracker;
+    /// each cut to the room left, as the server cuts them). Returns what the Rust replay says
+    /// of it: every transfer checked alone (its signature on this chain), then the whole block
+    /// applied with the attest rewards owed.
     fn block(&mut self, entries: &[(&SigningKey, u64)], txs: Vec<Tx>) -> Result<(), String> {
         let mut entries: Vec<(String, u64)> =
             entries.iter().map(|(k, s)| (address_of(k), *s)).collect();
@@ -249,7 +279,38 @@ impl Ledger {
         let d = pick_winner(&seed, &entries).unwrap();
         let winner = entries[d.winner].0.clone();
         let mut txs = txs;
-        txs.push(self.state.reward_for(&winner, self.reward));
+        self.tracker.close_before(tip.round + 1);
+        for tx in &txs {
+            if let Tx::Attest(a) = tx {
+                let _ = self.tracker.count(&Vote {
+                    address: &a.address,
+                    index: a.index,
+                    hash: &a.hash,
+                    round: a.round,
+                    signature: &a.signature,
+                });
+            }
+        }
+        let owed = self.tracker.owed().to_vec();
+        if owed.is_empty() {
+            txs.push(self.state.reward_for(&winner, self.reward));
+        } else {
+            let burned = txs
+                .iter()
+                .map(|t| match t {
+                    Tx::Slash { amount, .. } => *amount,
+                    Tx::Evidence(e) => e.amount,
+                    _ => 0,
+                })
+                .sum();
+            txs.extend(
+                self.state
+                    .rewards_after_burning(&winner, self.reward, burned, &owed),
+            );
+        }
+        if let Some(tamper) = self.tamper_rewards.take() {
+            tamper(&mut txs);
+        }
         let secs = index * 30;
         let round = index * 2;
         let block = Block::next(
@@ -288,6 +349,13 @@ impl Ledger {
             index,
             transactions: txs.clone(),
         });
+        let in_force = self
+            .snapshots
+            .iter()
+            .rev()
+            .find(|s| s.first_round <= round)
+            .map(|s| Arc::new(s.clone()));
+        self.tracker.on_block(index, &block.hash, in_force.as_ref());
         self.blocks.push(block);
         let chain_id = self.chain_id();
         for tx in &txs {
@@ -295,9 +363,12 @@ impl Ledger {
                 t.check_alone(&chain_id).map_err(|e| e.to_string())?;
             }
         }
-        self.state
-            .apply_block(&txs, &winner)
-            .map_err(|e| e.to_string())
+        let applied = self
+            .state
+            .apply_block_paying(&txs, &winner, &owed)
+            .map_err(|e| e.to_string());
+        self.tracker.paid();
+        applied
     }
 
     /// The data directory: genesis.json and the three line files, as the server writes them.
@@ -1607,5 +1678,259 @@ fn a_draw_weighed_above_the_finality_snapshot_is_refused_by_both() {
         &format!(
             "entry {c} is not in epoch 2's stake snapshot, so it is not an entrant in that epoch"
         ),
+    );
+}
+
+/// Keys 1 to 3 (a, b, c) over seven blocks (block k closes round 2k), with attest rewards:
+/// epoch 0 for blocks 1 and 2; epoch 1 (from round 5, 4 rounds; Finality 2/3, AttestReward 3;
+/// a 100, b 50, c 40 of 190, final above 126 2/3; its blocks can be attested up to round 12)
+/// opened by block 3.
+///
+/// - block 4 (round 8): a attests block 3 in round 7 (100 of 190: not final);
+/// - block 5 (round 10): b attests block 3 (150: final, so a and b are owed 3 each, a first),
+///   a attests block 4 (100: not final); block 5 pays a and b after its winner's reward;
+/// - block 6 (round 12): c attests block 3 (final already: c is owed 3), b attests block 4
+///   (150: final: a and b owed again); block 6 pays c, a, b in that order;
+/// - block 7 (round 14): a transfer, nothing owed.
+///
+/// Only a and b enter the draws, so c never wins.
+/// `genesis_c` is c's genesis balance (300 when far from the cap); `tamper(k, txs)` changes
+/// block k's rewards before it is built. Returns the ledger and what the Rust replay said of
+/// each block.
+fn paid(
+    genesis_c: u64,
+    tamper: impl Fn(u64, &mut Vec<Tx>) + Clone + 'static,
+) -> (Ledger, Vec<Result<(), String>>) {
+    let (a, b, c) = (key(1), key(2), key(3));
+    let mut l = Ledger::new(&[(&a, 1000), (&b, 500), (&c, genesis_c)]);
+    let id = l.chain_id();
+    let mut results = Vec::new();
+    let step = |l: &mut Ledger,
+                results: &mut Vec<Result<(), String>>,
+                entries: &[(&SigningKey, u64)],
+                txs: Vec<Tx>| {
+        let k = l.tip().index + 1;
+        let t = tamper.clone();
+        l.tamper_rewards = Some(Box::new(move |txs: &mut Vec<Tx>| t(k, txs)));
+        results.push(l.block(entries, txs));
+    };
+    let to_c = Tx::Transfer(Transfer::sign(&a, &id, &address_of(&c), 30, 1));
+    step(&mut l, &mut results, &[(&a, 100), (&b, 50)], vec![to_c]);
+    step(&mut l, &mut results, &[(&a, 100), (&b, 50)], Vec::new());
+    l.snapshot_paying(
+        1,
+        5,
+        4,
+        Some(TWO_THIRDS),
+        Some(3),
+        &[(&a, 100), (&b, 50), (&c, 40)],
+    );
+    step(&mut l, &mut results, &[(&a, 100), (&b, 50)], Vec::new());
+    let txs = vec![l.attest(&a, 3, 7)];
+    step(&mut l, &mut results, &[(&a, 100), (&b, 50)], txs);
+    let txs = vec![l.attest(&b, 3, 9), l.attest(&a, 4, 10)];
+    step(&mut l, &mut results, &[(&a, 100), (&b, 50)], txs);
+    let txs = vec![l.attest(&c, 3, 11), l.attest(&b, 4, 12)];
+    step(&mut l, &mut results, &[(&a, 90), (&b, 50)], txs);
+    let txs = vec![Tx::Transfer(Transfer::sign(&b, &id, &address_of(&c), 5, 1))];
+    step(&mut l, &mut results, &[(&a, 100)], txs);
+    (l, results)
+}
+
+/// The attest rewards of block `k` of `l` (kind attest), as (to, amount, cut).
+fn attest_rewards(l: &Ledger, k: usize) -> Vec<(String, u64, u64)> {
+    l.records[k - 1]
+        .transactions
+        .iter()
+        .filter_map(|t| match t {
+            Tx::Reward {
+                kind: RewardKind::Attest,
+                to,
+                amount,
+                cut,
+            } => Some((to.clone(), *amount, *cut)),
+            _ => None,
+        })
+        .collect()
+}
+
+/// Attest rewards, far from the supply cap and near it: the Rust audit and the Python replay
+/// reach the same balances, wins, supply, minted and cut, and the script counts the attest
+/// rewards and what they credited.
+#[test]
+fn attest_rewards_are_paid_as_the_rust_audit_pays_them() {
+    if !have_python() {
+        return;
+    }
+    let (a, b, c) = (
+        address_of(&key(1)),
+        address_of(&key(2)),
+        address_of(&key(3)),
+    );
+    // Far from the cap: every reward whole. Near it (genesis 2^64 - 71), block 6 has room for
+    // 14 of its 19: the winner's 10, c's 3, a's 1 (Cut 2), b's 0 (Cut 3); block 7's winner
+    // gets nothing (Cut 10).
+    let near = u64::MAX - 70 - 1500;
+    for (genesis_c, cut, by_attest) in [(300, 0u64, 15u64), (near, 15, 10)] {
+        let (l, results) = paid(genesis_c, |_, _| {});
+        assert!(results.iter().all(Result::is_ok), "{results:?}");
+        assert_eq!(attest_rewards(&l, 4), []);
+        assert_eq!(
+            attest_rewards(&l, 5),
+            [(a.clone(), 3, 0), (b.clone(), 3, 0)]
+        );
+        let block6 = attest_rewards(&l, 6);
+        let want6 = if cut == 0 {
+            vec![(c.clone(), 3, 0), (a.clone(), 3, 0), (b.clone(), 3, 0)]
+        } else {
+            vec![(c.clone(), 3, 0), (a.clone(), 1, 2), (b.clone(), 0, 3)]
+        };
+        assert_eq!(block6, want6);
+        assert_eq!(attest_rewards(&l, 7), []);
+        let t = l.write();
+        let audit = rust_audit(t.path()).unwrap();
+        assert_eq!(audit.block_count, 8);
+        let ledger = audit.ledger.as_ref().unwrap();
+        let accounts = &ledger.accounts;
+        assert_eq!(expected_rows(accounts), expected_rows(&l.state));
+        assert_eq!(accounts.cut, u128::from(cut));
+        assert_eq!(
+            (
+                ledger.tracker.counted,
+                ledger.tracker.final_blocks,
+                ledger.tracker.finalized_height
+            ),
+            (5, 2, 4)
+        );
+        // Attest rewards count no win: c never won a draw here.
+        assert_eq!(accounts.get(&c).wins, 0);
+
+        let run = replay(t.path(), &[]);
+        let lines = run.assert_ok();
+        let rows = expected_rows(accounts);
+        let got: Vec<_> = lines[1..=rows.len()].iter().map(|l| parse_row(l)).collect();
+        assert_eq!(got, rows);
+        let last = *lines.last().unwrap();
+        assert!(
+            last.contains(
+                "19 transactions replayed (2 transfers, 0 slashes, 5 attestations, 7 rewards, 5 \
+                 attest rewards)"
+            ),
+            "{last}"
+        );
+        let cut_text = if cut == 0 {
+            String::new()
+        } else {
+            format!(" (cut {cut}: past 2^64 - 1)")
+        };
+        assert!(
+            last.ends_with(&format!(
+                "; supply {} = genesis {} + rewards {} ({by_attest} to attesters){cut_text} - \
+                 burned 0",
+                accounts.supply, accounts.genesis_total, accounts.minted
+            )),
+            "{last}"
+        );
+        let run = replay(t.path(), &["--json"]);
+        run.assert_ok();
+        let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+        assert_eq!(v["rewards"], 7);
+        assert_eq!(v["attest_rewards"], 5);
+        assert_eq!(v["transactions"], 19);
+        assert_eq!(v["minted_by_attest"], by_attest);
+        assert_eq!(u128::from(v["minted"].as_u64().unwrap()), accounts.minted);
+        assert_eq!(u128::from(v["cut"].as_u64().unwrap()), accounts.cut);
+        assert_eq!(v["supply"], accounts.supply);
+        assert_eq!(v["blocks_final"], 2);
+    }
+}
+
+/// Attest rewards that are not the ones owed, each re-signed by the server's key (every later
+/// block, draw and reward re-derived): the Python replay refuses each with the Rust audit's
+/// line, word for word, or (an account named in the reason) at the same transaction.
+#[test]
+fn wrong_attest_rewards_are_refused_by_both() {
+    if !have_python() {
+        return;
+    }
+    let (a, b) = (address_of(&key(1)), address_of(&key(2)));
+    // Block 6 is [c's attestation of block 3, b's of block 4, the winner's reward, then the
+    // attest rewards of c, a and b].
+    let case = |tamper: fn(u64, &mut Vec<Tx>)| {
+        let (l, results) = paid(300, tamper);
+        assert!(results[..5].iter().all(Result::is_ok));
+        assert!(results[5].is_err(), "the Rust replay refuses block 6 too");
+        l.write()
+    };
+    fn in_block_6(k: u64, txs: &mut Vec<Tx>, edit: impl FnOnce(&mut Vec<Tx>)) {
+        if k == 6 {
+            edit(txs);
+        }
+    }
+
+    // The amount: 4 instead of 3.
+    let t = case(|k, txs| {
+        in_block_6(k, txs, |txs| {
+            if let Tx::Reward { amount, .. } = &mut txs[4] {
+                *amount = 4;
+            }
+        })
+    });
+    assert_same_failure(
+        t.path(),
+        TX_FILE,
+        6,
+        "transaction 4 (reward): Amount 4 + Cut 0 is not the AttestReward 3 of the attested \
+         block's epoch",
+    );
+
+    // The last attest reward left out: the block's last four transactions are not its rewards.
+    let t = case(|k, txs| in_block_6(k, txs, |txs| txs.truncate(txs.len() - 1)));
+    assert_same_failure(
+        t.path(),
+        TX_FILE,
+        6,
+        "transaction 1 (attest): expected the winner's reward here, followed by 3 attest rewards",
+    );
+
+    // a's and b's swapped (paid in address order, not the order counted).
+    assert!(b < a);
+    let t = case(|k, txs| in_block_6(k, txs, |txs| txs.swap(4, 5)));
+    let prefix = format!(
+        "{}/{TX_FILE}, block 6: transaction 4 (reward): ",
+        t.path().display()
+    );
+    let rust = rust_audit(t.path()).map(|_| ()).unwrap_err();
+    assert_eq!(
+        rust,
+        format!("{prefix}the attest reward goes to {b}, but {a} is due here")
+    );
+    let run = replay(t.path(), &[]);
+    run.assert_failed(
+        t.path(),
+        TX_FILE,
+        6,
+        &format!("transaction 4 (reward): the attest reward goes to \"{b}\", but {a} is due here"),
+    );
+
+    // An attest reward in block 7, which owes none.
+    let (l, results) = paid(300, |k, txs| {
+        if k == 7 {
+            txs.push(Tx::Reward {
+                kind: RewardKind::Attest,
+                to: address_of(&key(1)),
+                amount: 3,
+                cut: 0,
+            });
+        }
+    });
+    assert!(results[..6].iter().all(Result::is_ok));
+    assert!(results[6].is_err());
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        TX_FILE,
+        7,
+        "transaction 1 (reward): a reward is only the last transaction",
     );
 }

@@ -8,23 +8,28 @@
 //! (message, signature, command, entry, canonical line), a mixed block's TxHash, epoch 2's
 //! snapshot with Finality 2/3, the finality thresholds and percents, and the chain continued
 //! to block 6 with attest entries, line for line, counted to the published finality and
-//! audited by `verify` as a data directory.
+//! audited by `verify` as a data directory. Then evidence: keys[1]'s two signed hashes for
+//! block 6, the evidence entry and block 7's TxHash, and blocks 0 to 7 audited by `verify`.
+//! Then attest rewards: epoch 3's snapshot with AttestReward (record, hash input, hash; refused
+//! without Finality), an attest reward entry beside a block reward, blocks 7 to 11 line for
+//! line, the whole chain replayed with the tracker's owed list to the published attest rewards
+//! and balances and audited by `verify`, and the rewards cut near the 2^64 - 1 supply cap.
 
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
-use pos_lottery::attest::{percent, Fraction, Tracker, Vote};
+use pos_lottery::attest::{percent, window_end, Fraction, Tracker, Vote};
 use pos_lottery::chain::{compute_entries_hash, Block, Chain};
-use pos_lottery::epoch::{opens_epoch, Snapshot, SNAPSHOTS_FILE};
+use pos_lottery::epoch::{opens_epoch, Snapshot, SnapshotError, SNAPSHOTS_FILE};
 use pos_lottery::input::parse_attest;
 use pos_lottery::ledger::DrawRecord;
 use pos_lottery::lottery::{compute_seed_v2, pick_winner};
 use pos_lottery::tx::{
     address_of, attest_message, auth_message, check_signature, compute_tx_hash, key_file_text,
-    parse_key_file, sign_attest, sign_auth, transfer_message, Accounts, Attestation, Genesis,
-    Transfer, Tx, TxRecord,
+    parse_key_file, sign_attest, sign_auth, transfer_message, Accounts, Attestation, Evidence,
+    Genesis, RewardKind, Transfer, Tx, TxRecord,
 };
 use serde_json::Value;
 
@@ -797,7 +802,8 @@ fn the_finality_snapshot_parses_prints_and_hashes_as_published() {
     assert_eq!((got.epoch, got.snapshot_stake), (2, 151));
 
     // Without Finality the record hashes without its line; any other Finality changes the hash;
-    // a Finality not in lowest terms is not a record.
+    // a Finality not in lowest terms is refused by the record check (it reads, so that a
+    // complete record with a bad value is damage, not a torn line).
     let without = Snapshot {
         finality: None,
         ..s.clone()
@@ -812,10 +818,14 @@ fn the_finality_snapshot_parses_prints_and_hashes_as_published() {
     };
     assert_ne!(three_quarters.hash(), s.hash());
     assert_ne!(three_quarters.hash(), without.hash());
+    // A complete record with a bad value reads, and is refused by the record check (so it is
+    // never taken for a torn line).
     for bad in ["4/6", "02/3", "3/3", "2/1000000001", "0.5"] {
         let edited = line.replace("\"2/3\"", &format!("{bad:?}"));
-        assert!(
-            serde_json::from_str::<Snapshot>(&edited).is_err(),
+        let read: Snapshot = serde_json::from_str(&edited).unwrap();
+        assert_eq!(
+            read.check(Some(&prev)),
+            Err(SnapshotError::Finality),
             "{edited}"
         );
     }
@@ -1298,4 +1308,800 @@ fn the_attested_chain_as_a_data_directory_passes_verify() {
             hex::encode(s.hash())
         )
     );
+}
+
+/// The vectors' sections that hold the chain, in order: genesis to block 2, blocks 3 to 6,
+/// block 7 (evidence), blocks 8 to 11 (attest rewards).
+const SECTIONS: [&str; 4] = ["chain", "attest_chain", "evidence_chain", "reward_chain"];
+
+/// The items `key` of every `name` entry of the chain sections, in chain order.
+fn chain_items(all: &Value, name: &str, key: &str) -> Vec<Value> {
+    SECTIONS
+        .iter()
+        .flat_map(|s| all[*s][name].as_array().unwrap())
+        .map(|x| x[key].clone())
+        .collect()
+}
+
+/// Every block of the vectors (genesis to block 11), every draw and every transactions line.
+fn full_chain(all: &Value) -> (Vec<Block>, Vec<DrawRecord>, Vec<TxRecord>) {
+    let parse = |name: &str, key: &str| chain_items(all, name, key);
+    let blocks: Vec<Block> = parse("blocks", "block")
+        .into_iter()
+        .map(|b| serde_json::from_value(b).unwrap())
+        .collect();
+    let draws: Vec<DrawRecord> = parse("draws", "draw")
+        .into_iter()
+        .map(|d| serde_json::from_value(d).unwrap())
+        .collect();
+    let records: Vec<TxRecord> = parse("transactions", "record")
+        .into_iter()
+        .map(|r| serde_json::from_value(r).unwrap())
+        .collect();
+    assert_eq!((blocks.len(), draws.len(), records.len()), (12, 11, 11));
+    (blocks, draws, records)
+}
+
+/// Writes the chain up to the end of section `upto` (genesis, chain, draws, transactions) as a
+/// data directory, with `snapshots` as snapshots.jsonl.
+fn write_chain_dir(all: &Value, upto: usize, snapshots: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = |name: &str| -> String {
+        SECTIONS[..=upto]
+            .iter()
+            .flat_map(|s| all[*s][name].as_array().unwrap())
+            .map(|x| format!("{}\n", str_of(&x["line"])))
+            .collect()
+    };
+    for (name, text) in [
+        ("genesis.json", str_of(&all["genesis"]["file"]).to_string()),
+        ("chain.jsonl", lines("blocks")),
+        ("draws.jsonl", lines("draws")),
+        ("transactions.jsonl", lines("transactions")),
+        (SNAPSHOTS_FILE, snapshots.to_string()),
+    ] {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    dir
+}
+
+/// The three snapshot records: epoch 1 (no Finality), epoch 2 (Finality 2/3), epoch 3
+/// (Finality 2/3, AttestReward 3).
+fn snapshots(all: &Value) -> [Arc<Snapshot>; 3] {
+    ["snapshot", "snapshot_finality", "snapshot_attest_reward"]
+        .map(|k| Arc::new(serde_json::from_value(all[k]["record"].clone()).unwrap()))
+}
+
+/// keys[1]'s two signed hashes for block 6 (block 5's Hash, then block 6's own), and the
+/// evidence entry of block 7 with its canonical line and id.
+#[test]
+fn the_evidence_signs_and_serializes_as_published() {
+    let all = vectors();
+    let v = &all["evidence"];
+    let key = SigningKey::from_bytes(&hex32(&v["secret_key"]));
+    assert_eq!(key.to_bytes(), keys(&all)[1].to_bytes());
+    let address = address_of(&key);
+    assert_eq!(address, str_of(&v["address"]));
+    let chain_id = str_of(&v["chain_id"]);
+    assert_eq!(chain_id, str_of(&all["chain_id"]));
+    let index = u64_of(&v["index"]);
+    assert_eq!(index, 6);
+    let (blocks, _, _) = vector_chain(&all);
+    assert_eq!(str_of(&v["block_hash"]), blocks[6].hash);
+    assert_eq!(str_of(&v["first_hash"]), blocks[5].hash);
+    assert_eq!(str_of(&v["second_hash"]), blocks[6].hash);
+    for which in ["first", "second"] {
+        let hash = str_of(&v[format!("{which}_hash")]);
+        let message = attest_message(chain_id, index, hash);
+        assert_eq!(message, str_of(&v[format!("{which}_message")]));
+        let signature = sign_attest(&key, chain_id, index, hash);
+        assert_eq!(signature, str_of(&v[format!("{which}_signature")]));
+        assert_eq!(
+            check_signature(&address, message.as_bytes(), &signature),
+            Ok(())
+        );
+    }
+
+    let e = Evidence {
+        address: address.clone(),
+        index,
+        amount: u64_of(&v["amount"]),
+        round: u64_of(&v["round"]),
+        first_hash: str_of(&v["first_hash"]).to_string(),
+        first_signature: str_of(&v["first_signature"]).to_string(),
+        second_hash: str_of(&v["second_hash"]).to_string(),
+        second_signature: str_of(&v["second_signature"]).to_string(),
+    };
+    let signed = e.signed(chain_id);
+    assert_eq!(signed[0].0, str_of(&v["first_message"]));
+    assert_eq!(signed[1].0, str_of(&v["second_message"]));
+    let tx = Tx::Evidence(e.clone());
+    assert_eq!(serde_json::to_string(&tx).unwrap(), str_of(&v["tx_line"]));
+    assert_eq!(
+        keys_as_written("evidence", "entry"),
+        [
+            "Type",
+            "Address",
+            "Index",
+            "Amount",
+            "Round",
+            "FirstHash",
+            "FirstSignature",
+            "SecondHash",
+            "SecondSignature"
+        ]
+    );
+    assert_eq!(serde_json::to_value(&tx).unwrap(), v["entry"]);
+    assert_eq!(
+        serde_json::from_str::<Tx>(str_of(&v["tx_line"])).unwrap(),
+        tx
+    );
+    assert_eq!(tx.canonical_line(), str_of(&v["canonical_line"]));
+    assert_eq!(tx.kind(), "evidence");
+    assert_eq!(tx.id(), str_of(&v["id"]));
+    assert_eq!(tx.id(), hex::encode(sha256(str_of(&v["canonical_line"]))));
+
+    // Block 6 is in epoch 2: the burn is at most keys[1]'s stake there, inside the window.
+    let [_, s2, _] = snapshots(&all);
+    assert_eq!(s2.epoch, u64_of(&v["snapshot_epoch"]));
+    assert_eq!(s2.stake_of(&address), Some(u64_of(&v["snapshot_stake"])));
+    assert_eq!(e.amount, u64_of(&v["snapshot_stake"]));
+    assert_eq!(window_end(&s2), u64_of(&v["window_last_round"]));
+    assert!(e.round <= window_end(&s2));
+}
+
+/// Block 7's transactions: the attestation of block 6, the evidence, the reward.
+#[test]
+fn a_block_with_evidence_hashes_as_published() {
+    let all = vectors();
+    let v = &all["tx_hash_evidence"];
+    let txs: Vec<Tx> = serde_json::from_value(v["transactions"].clone()).unwrap();
+    assert_eq!(
+        txs.iter().map(Tx::kind).collect::<Vec<_>>(),
+        ["attest", "evidence", "reward"]
+    );
+    for (tx, want) in txs.iter().zip(v["transactions"].as_array().unwrap()) {
+        assert_eq!(&serde_json::to_value(tx).unwrap(), want);
+    }
+    assert_eq!(
+        txs.iter().map(Tx::canonical_line).collect::<Vec<_>>(),
+        v["canonical_lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(str_of)
+            .collect::<Vec<_>>()
+    );
+    assert_eq!(compute_tx_hash(&txs), sha256(str_of(&v["tx_hash_input"])));
+    assert_eq!(hex::encode(compute_tx_hash(&txs)), str_of(&v["TxHash"]));
+    assert_eq!(
+        serde_json::to_value(&txs[1]).unwrap(),
+        all["evidence"]["entry"]
+    );
+    assert_eq!(
+        v["TxHash"],
+        all["evidence_chain"]["blocks"][0]["block"]["TxHash"]
+    );
+}
+
+/// Blocks 0 to 7 as a data directory (attest_chain's snapshots.jsonl): `verify`'s audit
+/// accepts it, burns the evidence from keys[1] and the supply, and counts the attestation of
+/// block 6 (not final).
+#[test]
+fn the_evidence_chain_as_a_data_directory_passes_verify() {
+    let all = vectors();
+    let v = &all["evidence_chain"];
+    let dir = write_chain_dir(&all, 2, str_of(&all["attest_chain"]["snapshots_file"]));
+    let audit = pos_lottery::audit::check(dir.path()).unwrap();
+    assert_eq!(audit.block_count, 8);
+    assert!(audit.repairs.is_empty());
+    let ledger = audit.ledger.unwrap();
+    assert_accounts(&ledger.accounts, &v["after"][0]);
+    assert_eq!(v["after"].as_array().unwrap().len(), 1);
+    assert_eq!(u64_of(&v["burned_by_evidence"]), 50);
+    assert_eq!(u64_of(&v["evidence_slashes"]), 1);
+    let got = ledger.tracker.get(6).unwrap();
+    assert_eq!(
+        (got.is_final, got.attested_stake),
+        (
+            v["block_6_final"].as_bool().unwrap(),
+            u128::from(u64_of(&v["block_6_attested"]))
+        )
+    );
+}
+
+/// Epoch 3's snapshot: AttestReward right after Finality, in the record and in its hash; a
+/// record with AttestReward but no Finality is refused.
+#[test]
+fn the_attest_reward_snapshot_parses_prints_checks_and_hashes_as_published() {
+    let all = vectors();
+    let v = &all["snapshot_attest_reward"];
+    let line = str_of(&v["line"]);
+    let s: Snapshot = serde_json::from_str(line).unwrap();
+    assert_eq!(serde_json::to_string(&s).unwrap(), line);
+    assert_eq!(serde_json::to_value(&s).unwrap(), v["record"]);
+    assert!(line.contains("\"Finality\":\"2/3\",\"AttestReward\":3,\"Stakes\":"));
+    assert_eq!(s.attest_reward, Some(u64_of(&v["attest_reward"])));
+    assert_eq!(
+        s.finality.map(|f| f.to_string()).as_deref(),
+        Some(str_of(&v["finality"]))
+    );
+    let [_, s2, _] = snapshots(&all);
+    assert_eq!(s.check(Some(&*s2)), Ok(()));
+    assert_eq!(s.first_round, s2.next_first_round());
+    assert_eq!(s.hash(), sha256(str_of(&v["hash_input"])));
+    assert_eq!(hex::encode(s.hash()), str_of(&v["SnapshotHash"]));
+    assert_eq!(
+        str_of(&v["hash_input"]),
+        format!(
+            "{}\n{}\n{}\n{}\n{}\n{}",
+            s.epoch,
+            s.first_round,
+            s.epoch_rounds,
+            s.finality.unwrap(),
+            s.attest_reward.unwrap(),
+            s.stakes
+                .iter()
+                .map(|(a, stake)| format!("{a}\n{stake}\n"))
+                .collect::<String>()
+        )
+    );
+    assert_eq!(s.last_round(), u64_of(&v["last_round"]));
+    assert_eq!(window_end(&s), u64_of(&v["window_last_round"]));
+    let k = keys(&all);
+    assert_eq!(
+        [0, 1, 2].map(|n| s.stake_of(&address_of(&k[n]))),
+        [Some(101), Some(50), Some(40)]
+    );
+    // Without AttestReward the record hashes without its line.
+    let unpaid = Snapshot {
+        attest_reward: None,
+        ..s.clone()
+    };
+    assert_eq!(
+        unpaid.hash(),
+        sha256(&str_of(&v["hash_input"]).replacen("\n2/3\n3\n", "\n2/3\n", 1))
+    );
+    // Without Finality it is refused.
+    let refused: Snapshot = serde_json::from_str(str_of(&v["refused"]["line"])).unwrap();
+    assert_eq!(refused.finality, None);
+    assert_eq!(
+        refused.check(Some(&*s2)),
+        Err(SnapshotError::RewardWithoutFinality)
+    );
+    assert_eq!(
+        SnapshotError::RewardWithoutFinality.to_string(),
+        str_of(&v["refused"]["reason"])
+    );
+}
+
+/// An attest reward entry (Kind right after Type, `reward attest ...`) beside the block reward
+/// (no Kind, `reward ...`); "Kind":"block" reads as the block reward and is never written.
+#[test]
+fn the_attest_reward_entry_serializes_as_published() {
+    let all = vectors();
+    let v = &all["attest_reward"];
+    let a = address_of(&keys(&all)[0]);
+    let tx = Tx::Reward {
+        kind: RewardKind::Attest,
+        to: a.clone(),
+        amount: 3,
+        cut: 0,
+    };
+    assert_eq!(serde_json::to_string(&tx).unwrap(), str_of(&v["tx_line"]));
+    assert_eq!(
+        keys_as_written("attest_reward", "entry"),
+        ["Type", "Kind", "To", "Amount", "Cut"]
+    );
+    assert_eq!(serde_json::to_value(&tx).unwrap(), v["entry"]);
+    assert_eq!(
+        serde_json::from_str::<Tx>(str_of(&v["tx_line"])).unwrap(),
+        tx
+    );
+    assert_eq!(tx.canonical_line(), str_of(&v["canonical_line"]));
+    assert_eq!(tx.kind(), "reward");
+    assert_eq!(tx.id(), str_of(&v["id"]));
+    assert_eq!(tx.id(), hex::encode(sha256(str_of(&v["canonical_line"]))));
+
+    let block: Tx = serde_json::from_value(v["block_reward"].clone()).unwrap();
+    assert!(matches!(
+        &block,
+        Tx::Reward {
+            kind: RewardKind::Block,
+            ..
+        }
+    ));
+    assert_eq!(
+        serde_json::to_string(&block).unwrap(),
+        str_of(&v["block_reward_line"])
+    );
+    assert_eq!(
+        block.canonical_line(),
+        str_of(&v["block_reward_canonical_line"])
+    );
+    let explicit: Tx = serde_json::from_str(str_of(&v["kind_block_line"])).unwrap();
+    assert_eq!(explicit, block);
+    assert_eq!(
+        serde_json::to_string(&explicit).unwrap(),
+        str_of(&v["block_reward_line"])
+    );
+    // Block 10 holds both: the winner's reward, then this attest reward.
+    let record = &all["reward_chain"]["transactions"][2]["record"];
+    assert_eq!(record["Index"], 10);
+    assert_eq!(record["Transactions"][1], v["block_reward"]);
+    assert_eq!(record["Transactions"][2], v["entry"]);
+    // Any other kind is no record.
+    let other = str_of(&v["tx_line"]).replace("\"attest\"", "\"bonus\"");
+    assert!(serde_json::from_str::<Tx>(&other).is_err());
+}
+
+/// Blocks 7 to 11 rebuilt with the Rust block code from their inputs: each draw recomputed on
+/// the tip, each attest and evidence entry re-signed, epoch 3's SnapshotHash and the third
+/// reveal chain's commitment on block 8; every line byte for byte.
+#[test]
+fn the_evidence_and_reward_chains_are_reproduced_line_for_line() {
+    let all = vectors();
+    let server = SigningKey::from_bytes(&hex32(&all["server_key"]["secret_key"]));
+    let chain_id = str_of(&all["chain_id"]);
+    let k = keys(&all);
+    let signer = |address: &str| k.iter().find(|x| address_of(x) == address).unwrap();
+    let (blocks, draws, records) = full_chain(&all);
+    let [_, _, s3] = snapshots(&all);
+    let v = &all["reward_chain"];
+    // snapshots.jsonl: attest_chain's two records, then epoch 3's.
+    assert_eq!(
+        str_of(&v["snapshots_file"]),
+        format!(
+            "{}{}\n",
+            str_of(&all["attest_chain"]["snapshots_file"]),
+            serde_json::to_string(&*s3).unwrap()
+        )
+    );
+    let published = chain_items(&all, "blocks", "line");
+    let hash_inputs = chain_items(&all, "blocks", "hash_input");
+    let tx_vectors: Vec<Value> = SECTIONS
+        .iter()
+        .flat_map(|s| all[*s]["transactions"].as_array().unwrap().clone())
+        .collect();
+    let (reveals2, reveals3) = (reveal_chain(2, 4), reveal_chain(3, 4));
+    let mut built: Vec<Block> = blocks[..7].to_vec();
+    for index in 7..=11usize {
+        let want = &blocks[index];
+        let (draw, record) = (&draws[index - 1], &records[index - 1]);
+        let prev = built.last().unwrap().clone();
+        let mut entries = vec![(address_of(&k[0]), 90), (address_of(&k[1]), 50)];
+        entries.sort();
+        assert_eq!(draw.entries, entries);
+        let entries_hash = compute_entries_hash(&draw.entries);
+        let reveal = match index {
+            7 | 8 => reveals2[index - 4],
+            _ => reveals3[index - 8],
+        };
+        assert_eq!(want.reveal_bytes(), Some(reveal));
+        let seed = compute_seed_v2(
+            &prev.hash_bytes().unwrap(),
+            index as u64,
+            &hex32(&Value::from(entries_hash.clone())),
+            &reveal,
+        );
+        let won = pick_winner(&seed, &draw.entries).unwrap();
+        assert_eq!(draw.entries[won.winner].0, draw.winner);
+        assert_eq!(
+            (won.counter, won.target, won.total),
+            (draw.counter, draw.target, draw.total)
+        );
+
+        for tx in &record.transactions {
+            match tx {
+                Tx::Attest(a) => {
+                    assert_eq!(a.hash, built[a.index as usize].hash);
+                    assert_eq!(
+                        a.signature,
+                        sign_attest(signer(&a.address), chain_id, a.index, &a.hash)
+                    );
+                }
+                Tx::Evidence(e) => {
+                    let key = signer(&e.address);
+                    assert_eq!(
+                        e.first_signature,
+                        sign_attest(key, chain_id, e.index, &e.first_hash)
+                    );
+                    assert_eq!(
+                        e.second_signature,
+                        sign_attest(key, chain_id, e.index, &e.second_hash)
+                    );
+                }
+                Tx::Reward { .. } => {}
+                Tx::Transfer(_)
+                | Tx::Slash { .. }
+                | Tx::Delegate(_)
+                | Tx::Undelegate(_)
+                | Tx::Commission(_) => panic!("no transfer or slash after block 6"),
+            }
+        }
+        let t = &tx_vectors[index - 1];
+        assert_eq!(
+            serde_json::to_string(record).unwrap(),
+            str_of(&t["line"]),
+            "block {index}"
+        );
+        assert_eq!(
+            record
+                .transactions
+                .iter()
+                .map(Tx::canonical_line)
+                .collect::<Vec<_>>(),
+            t["canonical_lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(str_of)
+                .collect::<Vec<_>>()
+        );
+        let tx_hash = compute_tx_hash(&record.transactions);
+        assert_eq!(tx_hash, sha256(str_of(&t["tx_hash_input"])));
+        assert_eq!(hex::encode(tx_hash), str_of(&t["TxHash"]));
+
+        let mut block = Block::next(
+            &prev,
+            want.timestamp.clone(),
+            want.bpm,
+            draw.winner.clone(),
+            want.round,
+            entries_hash,
+        )
+        .with_tx_hash(tx_hash);
+        if index == 8 {
+            assert_eq!(want.round, s3.first_round);
+            block = block.with_snapshot_hash(s3.hash());
+        }
+        let next_commit = (index == 8).then_some(reveals3[0]);
+        let block = block.with_reveal(reveal, next_commit).sign_with(&server);
+        assert_eq!(
+            serde_json::to_string(&block).unwrap(),
+            str_of(&published[index]),
+            "block {index}"
+        );
+        assert_eq!(hex::encode(sha256(str_of(&hash_inputs[index]))), block.hash);
+        assert_eq!(&block, want);
+        built.push(block);
+    }
+    assert_eq!(
+        built[8].snapshot_hash.as_deref(),
+        Some(str_of(&all["snapshot_attest_reward"]["SnapshotHash"]))
+    );
+    assert_eq!(
+        built[7..].iter().map(|b| b.round).collect::<Vec<_>>(),
+        [23, 31, 32, 33, 34]
+    );
+    Chain::from_blocks(built).unwrap().verify().unwrap();
+}
+
+/// The whole chain (blocks 1 to 11) replayed with the Rust pure API as `verify` replays it:
+/// attestations and evidence counted by the tracker, then the block applied with the attest
+/// rewards it owes. Each block's owed list is the published one, its rewards are what the
+/// server appends (`rewards_after_burning`), and the balances after blocks 8 to 11 are as
+/// published.
+#[test]
+fn the_reward_chain_replays_to_the_published_balances_and_attest_rewards() {
+    let all = vectors();
+    let v = &all["reward_chain"];
+    let chain_id = str_of(&all["chain_id"]);
+    let (blocks, draws, records) = full_chain(&all);
+    let genesis_file = Genesis::parse(str_of(&all["genesis"]["file"])).unwrap();
+    let snapshots = snapshots(&all);
+    let snapshot_for = |round: u64| snapshots.iter().rev().find(|s| s.first_round <= round);
+    let mut state = Accounts::from_genesis(&genesis_file).with_block_reward(blocks[0].block_reward);
+    let mut tracker = Tracker::default();
+    tracker.on_block(0, &blocks[0].hash, snapshot_for(blocks[0].round));
+    let mut prev_round = blocks[0].round;
+    let owed_published = v["attest_rewards"].as_array().unwrap();
+    let after = v["after"].as_array().unwrap();
+    assert_eq!((owed_published.len(), after.len()), (4, 4));
+    let mut paid_to_attesters = 0u64;
+    for ((block, draw), record) in blocks[1..].iter().zip(&draws).zip(&records) {
+        let index = block.index;
+        tracker.close_before(prev_round + 1);
+        let (mut pool, mut burned) = (Vec::new(), 0u64);
+        for tx in &record.transactions {
+            match tx {
+                Tx::Transfer(t) => t.check_alone(chain_id).unwrap(),
+                Tx::Attest(a) => {
+                    a.check_alone(chain_id).unwrap();
+                    assert!(prev_round < a.round && a.round <= block.round);
+                    tracker
+                        .count(&Vote {
+                            address: &a.address,
+                            index: a.index,
+                            hash: &a.hash,
+                            round: a.round,
+                            signature: &a.signature,
+                        })
+                        .unwrap();
+                }
+                Tx::Evidence(e) => {
+                    for (message, signature) in e.signed(chain_id) {
+                        check_signature(&e.address, message.as_bytes(), signature).unwrap();
+                    }
+                    let stake = tracker
+                        .check_evidence(
+                            &e.address,
+                            e.index,
+                            (&e.first_hash, &e.second_hash),
+                            e.round,
+                        )
+                        .unwrap();
+                    assert!(e.amount <= stake);
+                    burned += e.amount;
+                }
+                Tx::Slash { amount, .. } => burned += amount,
+                Tx::Reward { .. } => continue,
+                Tx::Delegate(_) | Tx::Undelegate(_) | Tx::Commission(_) => {
+                    panic!("no delegation in the vector chain")
+                }
+            }
+            pool.push(tx.clone());
+        }
+        let owed = tracker.owed().to_vec();
+        if index >= 8 {
+            let want = &owed_published[index as usize - 8];
+            assert_eq!(want["block"], index);
+            let want: Vec<(String, u64)> = want["owed"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| (str_of(&p[0]).to_string(), u64_of(&p[1])))
+                .collect();
+            assert_eq!(owed, want, "block {index}");
+        } else {
+            assert!(owed.is_empty(), "block {index}: epochs 1 and 2 pay nothing");
+        }
+        // The rewards, as the server appends them: the winner's, then the attest rewards owed.
+        let reward = blocks[0].block_reward.unwrap();
+        let rewards = state.rewards_after_burning(&draw.winner, reward, burned, &owed);
+        assert_eq!(
+            [pool.clone(), rewards].concat(),
+            record.transactions,
+            "block {index}"
+        );
+        // The block pays exactly what it owes: not less, not more.
+        if !owed.is_empty() {
+            let short = &record.transactions[..record.transactions.len() - 1];
+            assert!(state
+                .clone()
+                .apply_block_paying(short, &block.validator, &owed)
+                .is_err());
+            assert!(state
+                .clone()
+                .apply_block_paying(&record.transactions, &block.validator, &[])
+                .is_err());
+        }
+        for tx in &record.transactions {
+            if let Tx::Reward {
+                kind: RewardKind::Attest,
+                amount,
+                ..
+            } = tx
+            {
+                paid_to_attesters += amount;
+            }
+        }
+        state
+            .apply_block_paying(&record.transactions, &block.validator, &owed)
+            .unwrap();
+        tracker.paid();
+        tracker.on_block(index, &block.hash, snapshot_for(block.round));
+        prev_round = block.round;
+        if index >= 8 {
+            let want = &after[index as usize - 8];
+            assert_eq!(want["block"], index);
+            assert_accounts(&state, want);
+            assert_eq!(state.cut, u128::from(u64_of(&want["cut"])));
+            assert_eq!(paid_to_attesters, u64_of(&want["minted_by_attest"]));
+        }
+        for (address, stake) in &draw.entries {
+            assert!(*stake <= state.get(address).balance);
+        }
+    }
+    for row in v["finality"].as_array().unwrap() {
+        let index = u64_of(&row["index"]);
+        let got = tracker.get(index).unwrap();
+        assert_eq!(str_of(&row["Hash"]), blocks[index as usize].hash);
+        assert_eq!(
+            (
+                got.epoch,
+                got.is_final,
+                got.attesters,
+                got.attested_stake,
+                got.snapshot_stake
+            ),
+            (
+                u64_of(&row["epoch"]),
+                row["final"].as_bool().unwrap(),
+                row["attesters"].as_array().unwrap().len() as u64,
+                u128::from(u64_of(&row["attested"])),
+                u128::from(u64_of(&row["total"]))
+            ),
+            "block {index}"
+        );
+        let reward = snapshot_for(blocks[index as usize].round)
+            .and_then(|s| s.attest_reward)
+            .unwrap_or(0);
+        assert_eq!(reward, u64_of(&row["attest_reward"]), "block {index}");
+    }
+    assert_eq!(
+        (
+            tracker.counted,
+            tracker.final_blocks,
+            tracker.finalized_height
+        ),
+        (
+            u64_of(&v["attestations"]),
+            u64_of(&v["blocks_final"]),
+            u64_of(&v["finalized_height"])
+        )
+    );
+    assert_eq!((tracker.counted, tracker.final_blocks), (11, 5));
+    // An attest reward credits the balance, never a win: keys[2] never won.
+    let c = state.get(&address_of(&keys(&all)[2]));
+    assert_eq!((c.balance, c.wins), (243, 0));
+    assert_eq!(u64_of(&v["attest_reward_entries"]), 3);
+}
+
+/// Blocks 0 to 11 as a data directory: `verify`'s audit accepts it and replays it to the
+/// published balances and finality, and `pos-lottery verify` says so; AttestReward edited in
+/// snapshots.jsonl after block 8 committed to it is refused, and so is a record with
+/// AttestReward but no Finality.
+#[test]
+fn the_reward_chain_as_a_data_directory_passes_verify() {
+    let all = vectors();
+    let v = &all["reward_chain"];
+    let snapshots_file = str_of(&v["snapshots_file"]).to_string();
+    let dir = write_chain_dir(&all, 3, &snapshots_file);
+    let audit = pos_lottery::audit::check(dir.path()).unwrap();
+    assert_eq!(audit.block_count, 12);
+    assert!(audit.repairs.is_empty());
+    let report = pos_lottery::audit::verify_report(dir.path(), &audit);
+    let ledger = audit.ledger.unwrap();
+    assert_accounts(&ledger.accounts, &v["after"][3]);
+    let t = &ledger.tracker;
+    assert_eq!((t.counted, t.final_blocks, t.finalized_height), (11, 5, 8));
+    assert!(t.owed().is_empty());
+    let finality_line = "finality: 11 attestations counted, 5 blocks final, finalized height 8";
+    assert_eq!(report.last().map(String::as_str), Some(finality_line));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_pos-lottery"))
+        .arg("verify")
+        .arg(dir.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("ok: 12 blocks (height 11), "),
+        "{stdout}"
+    );
+
+    // AttestReward 3 edited to 4, nothing re-sealed: block 8's SnapshotHash no longer matches.
+    let edited = snapshots_file.replacen("\"AttestReward\":3", "\"AttestReward\":4", 1);
+    assert_ne!(edited, snapshots_file);
+    std::fs::write(dir.path().join(SNAPSHOTS_FILE), &edited).unwrap();
+    let err = pos_lottery::audit::check(dir.path())
+        .unwrap_err()
+        .to_string();
+    let s: Snapshot = serde_json::from_str(edited.lines().nth(2).unwrap()).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "{}/chain.jsonl, block 8: SnapshotHash is {}, but epoch 3's snapshot hashes to {}",
+            dir.path().display(),
+            str_of(&all["snapshot_attest_reward"]["SnapshotHash"]),
+            hex::encode(s.hash())
+        )
+    );
+
+    // Finality taken out of epoch 3's record: refused at its line.
+    let refused = format!(
+        "{}{}\n",
+        str_of(&all["attest_chain"]["snapshots_file"]),
+        str_of(&all["snapshot_attest_reward"]["refused"]["line"])
+    );
+    std::fs::write(dir.path().join(SNAPSHOTS_FILE), &refused).unwrap();
+    let err = pos_lottery::audit::check(dir.path())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(&format!(
+            "line 3: {}",
+            str_of(&all["snapshot_attest_reward"]["refused"]["reason"])
+        )),
+        "{err}"
+    );
+}
+
+/// Each reward_cuts case: the winner's reward and the attest rewards due, cut in turn to the
+/// room left under 2^64 - 1 (`rewards_after_burning`), applied by `apply_block_paying` to the
+/// published supply, minted and cut; one unit more on the first cut reward is refused.
+#[test]
+fn attest_rewards_are_cut_near_the_supply_cap_as_published() {
+    let all = vectors();
+    let k = keys(&all);
+    let (a, c) = (address_of(&k[0]), address_of(&k[2]));
+    let cases = all["reward_cuts"]["cases"].as_array().unwrap();
+    assert_eq!(cases.len(), 8);
+    let mut cut_cases = 0;
+    for case in cases {
+        let (supply, burned, block_reward) = (
+            u64_of(&case["supply"]),
+            u64_of(&case["burned"]),
+            u64_of(&case["block_reward"]),
+        );
+        let due: Vec<(String, u64)> = case["due"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| (str_of(&p[0]).to_string(), u64_of(&p[1])))
+            .collect();
+        // keys[2] holds the whole supply; keys[0] wins.
+        let genesis = Genesis {
+            accounts: [(c.clone(), supply)].into(),
+        };
+        let state = Accounts::from_genesis(&genesis).with_block_reward(Some(block_reward));
+        let rewards = state.rewards_after_burning(&a, block_reward, burned, &due);
+        let want: Vec<Tx> = serde_json::from_value(case["rewards"].clone()).unwrap();
+        assert_eq!(rewards, want, "{case}");
+        assert_eq!(serde_json::to_value(&rewards).unwrap(), case["rewards"]);
+        assert_eq!(
+            rewards.iter().map(Tx::canonical_line).collect::<Vec<_>>(),
+            case["canonical_lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(str_of)
+                .collect::<Vec<_>>()
+        );
+        let mut txs = Vec::new();
+        if burned > 0 {
+            txs.push(Tx::Slash {
+                address: c.clone(),
+                amount: burned,
+                round: 1,
+                line: "seventy".into(),
+            });
+        }
+        txs.extend(rewards.clone());
+        let mut applied = state.clone();
+        applied.apply_block_paying(&txs, &a, &due).unwrap();
+        assert_eq!(applied.supply, u64_of(&case["supply_after"]), "{case}");
+        assert_eq!(applied.minted, u128::from(u64_of(&case["minted"])));
+        assert_eq!(applied.cut, u128::from(u64_of(&case["cut"])));
+        // One unit moved from Cut to Amount on the first cut reward: past the cap.
+        let first_cut = txs
+            .iter()
+            .position(|t| matches!(t, Tx::Reward { cut, .. } if *cut > 0));
+        if let Some(i) = first_cut {
+            cut_cases += 1;
+            let mut bad = txs.clone();
+            if let Tx::Reward { amount, cut, .. } = &mut bad[i] {
+                *amount += 1;
+                *cut -= 1;
+            }
+            let err = state
+                .clone()
+                .apply_block_paying(&bad, &a, &due)
+                .unwrap_err()
+                .to_string();
+            assert!(
+                err.starts_with(&format!("transaction {i} (reward): Amount ")),
+                "{err}"
+            );
+            assert!(err.contains("would take the supply past 2^64 - 1"), "{err}");
+        }
+    }
+    assert_eq!(cut_cases, 5);
 }

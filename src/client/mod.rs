@@ -14,6 +14,8 @@
 //! - [`sign`]: `sign` (the `auth` line for a pasted challenge) and [`sign::Challenge`];
 //! - [`connect`]: `connect`, an `nc` that logs in by itself and turns `send` into transfers;
 //! - [`transfer`]: `transfer`, a signed transfer submitted over HTTP;
+//! - [`attest`]: `attest`, one block's draw recomputed over HTTP, then signed and submitted
+//!   (or, offline, just the `attest` line to paste into `nc`);
 //! - [`http_client`]: the minimal HTTP/1.1 client those two use;
 //! - [`recompute`]: pure: recomputing block k's draw from the server's HTTP documents, the
 //!   check before `connect` and the `simulate` bots attest it;
@@ -22,6 +24,7 @@
 //! - [`tool`]: their [`ToolError`] (the exit code) and key files on disk.
 
 pub mod args;
+pub mod attest;
 pub mod attestor;
 mod bot;
 pub mod connect;
