@@ -147,7 +147,10 @@ impl<'a> Replay<'a> {
                 bad(format!("transaction {at} ({kind}): {why}"))
             })?;
         self.count_attestations(block, &record.transactions)
-            .map_err(|(at, why)| bad(format!("transaction {at} (attest): {why}")))?;
+            .map_err(|(at, why)| {
+                let kind = record.transactions.get(at).map_or("attest", Tx::kind);
+                bad(format!("transaction {at} ({kind}): {why}"))
+            })?;
         self.accounts
             .apply_block_paying(&record.transactions, &block.validator, self.tracker.owed())
             .map_err(|e| bad(e.to_string()))?;
