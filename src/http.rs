@@ -464,19 +464,23 @@ async fn blockchain(State(app): State<App>) -> Response {
 const BIG_POOL: usize = 10_000;
 
 /// `/transactionPool`: this round's candidates, then (ledger mode) the pending transfers,
-/// slashes and attestations, in one list; `?type=candidate|transfer|slash|attest` keeps one
-/// kind.
+/// slashes, attestations and evidence slashes, in one list;
+/// `?type=candidate|transfer|slash|attest|evidence` keeps one kind.
 async fn pool(
     State(app): State<App>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let kind = match params.get("type").map(String::as_str) {
         None => None,
-        Some(k @ ("candidate" | "transfer" | "slash" | "attest")) => Some(k.to_string()),
+        Some(k @ ("candidate" | "transfer" | "slash" | "attest" | "evidence")) => {
+            Some(k.to_string())
+        }
         Some(other) => {
             return Err(ApiError(
                 StatusCode::BAD_REQUEST,
-                format!("type must be candidate, transfer, slash or attest, got {other:?}"),
+                format!(
+                    "type must be candidate, transfer, slash, attest or evidence, got {other:?}"
+                ),
             ))
         }
     };
@@ -555,6 +559,7 @@ async fn info(State(app): State<App>) -> ApiResult<Response> {
         transfers_per_sec: c.transfers_per_sec,
         epoch_rounds: c.epoch_rounds,
         finality: c.finality.to_string(),
+        attest_reward: c.attest_reward,
         stats: s,
     })
     .into_response())
@@ -594,6 +599,8 @@ struct Info {
     /// `FINALITY` as `p/q` in lowest terms: the share of a block's snapshot stake its
     /// attesters must pass for it to be final (ledger mode).
     finality: String,
+    /// `ATTEST_REWARD`: minted to each attester of a final block (ledger mode).
+    attest_reward: u64,
     stats: Stats,
 }
 

@@ -150,7 +150,10 @@ impl<'a> Replay<'a> {
                 bad(format!("transaction {at} ({kind}): {why}"))
             })?;
         self.count_attestations(block, &record.transactions)
-            .map_err(|(at, why)| bad(format!("transaction {at} (attest): {why}")))?;
+            .map_err(|(at, why)| {
+                let kind = record.transactions.get(at).map_or("attest", Tx::kind);
+                bad(format!("transaction {at} ({kind}): {why}"))
+            })?;
         let tracker = &self.tracker;
         let lookup = |k: u64| tracker.snapshot_of(k);
         let ctx = BlockContext {

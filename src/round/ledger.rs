@@ -76,6 +76,10 @@ pub struct AccountView {
     pub balance: u64,
     pub available: u64,
     pub bonded: u64,
+    /// Snapshot stake locked against transfers while its attestation window is open.
+    pub locked: u64,
+    /// What a transfer may move now: `available` less the locked stake beyond the bond.
+    pub transferable: u64,
     pub nonce: u64,
     pub next_nonce: u64,
     pub wins: u64,
@@ -655,6 +659,8 @@ impl Ledger {
                 balance: a.balance,
                 available: a.available(),
                 bonded: a.bonded,
+                locked: a.locked,
+                transferable: a.transferable(),
                 nonce: a.nonce,
                 next_nonce: a.next_nonce(),
                 wins: a.wins,
