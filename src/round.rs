@@ -23,6 +23,7 @@ use crate::lottery::{compute_seed, compute_seed_v2, pick_winner};
 use crate::store::{ChainIndex, Secrets, Store, StoreError};
 use crate::tx::{compute_tx_hash, Tx, TxError, TxRecord};
 
+mod attest;
 mod command;
 pub mod delegations;
 mod epochs;
