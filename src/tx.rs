@@ -32,6 +32,9 @@ use sha2::{Digest, Sha256};
 
 pub use crate::accounts::{Account, Accounts, ApplyError};
 use crate::chain::{compute_entries_hash_bytes, is_hex64};
+pub use crate::delegation::{
+    commission_message, delegation_message, Commission, Delegation, Direction, MAX_COMMISSION,
+};
 
 /// The name of the genesis file, in the data directory and by convention elsewhere.
 pub const GENESIS_FILE: &str = "genesis.json";
@@ -41,8 +44,6 @@ pub const AUTH_PREFIX: &str = "pos-lottery auth v1";
 pub const TRANSFER_PREFIX: &str = "pos-lottery transfer v1";
 /// What an attestation signs, followed by `<chain id> <index> <hash>`.
 pub const ATTEST_PREFIX: &str = "pos-lottery attest v1";
-/// Most a validator's commission may be, in percent.
-pub const MAX_COMMISSION: u64 = 100;
 
 /// The genesis allocation: address to balance, in address order.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -329,171 +330,6 @@ impl Transfer {
 /// `pos-lottery transfer v1 <chain id> <from> <to> <amount> <nonce>`.
 pub fn transfer_message(chain_id: &str, from: &str, to: &str, amount: u64, nonce: u64) -> String {
     format!("{TRANSFER_PREFIX} {chain_id} {from} {to} {amount} {nonce}")
-}
-
-/// Delegating tokens to a validator, or asking them back: `from` signs
-/// `pos-lottery <delegate|undelegate> v1 <chain id> <from> <to> <amount> <nonce>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Delegation {
-    #[serde(rename = "From")]
-    pub from: String,
-    /// The validator.
-    #[serde(rename = "To")]
-    pub to: String,
-    #[serde(rename = "Amount")]
-    pub amount: u64,
-    #[serde(rename = "Nonce")]
-    pub nonce: u64,
-    #[serde(rename = "Signature")]
-    pub signature: String,
-}
-
-/// Which way a [`Delegation`] goes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Direction {
-    Delegate,
-    Undelegate,
-}
-
-impl Direction {
-    pub fn word(self) -> &'static str {
-        match self {
-            Direction::Delegate => "delegate",
-            Direction::Undelegate => "undelegate",
-        }
-    }
-}
-
-impl Delegation {
-    /// Builds and signs one from `key`'s account.
-    pub fn sign(
-        key: &SigningKey,
-        way: Direction,
-        chain_id: &str,
-        to: &str,
-        amount: u64,
-        nonce: u64,
-    ) -> Delegation {
-        let from = address_of(key);
-        let message = delegation_message(way, chain_id, &from, to, amount, nonce);
-        Delegation {
-            from,
-            to: to.to_string(),
-            amount,
-            nonce,
-            signature: hex::encode(key.sign(message.as_bytes()).to_bytes()),
-        }
-    }
-
-    pub fn message(&self, way: Direction, chain_id: &str) -> String {
-        delegation_message(way, chain_id, &self.from, &self.to, self.amount, self.nonce)
-    }
-
-    /// Addresses, amount, and the signature.
-    ///
-    /// # Errors
-    /// [`TxError`] with the reason.
-    pub fn check_alone(&self, way: Direction, chain_id: &str) -> Result<(), TxError> {
-        if !is_hex64(&self.from) || !is_public_key(&self.from) {
-            return Err(TxError::Address("from", self.from.clone()));
-        }
-        if !is_hex64(&self.to) || !is_public_key(&self.to) {
-            return Err(TxError::Address("to", self.to.clone()));
-        }
-        if self.amount == 0 {
-            return Err(TxError::Other(format!(
-                "amount is 0; a {} moves at least 1 token",
-                way.word()
-            )));
-        }
-        if self.from == self.to {
-            return Err(TxError::Other(format!(
-                "an account cannot {} to itself: its own stake is what it bonds",
-                way.word()
-            )));
-        }
-        check_signature(
-            &self.from,
-            self.message(way, chain_id).as_bytes(),
-            &self.signature,
-        )
-        .map_err(TxError::Signature)
-    }
-}
-
-/// `pos-lottery <delegate|undelegate> v1 <chain id> <from> <to> <amount> <nonce>`.
-pub fn delegation_message(
-    way: Direction,
-    chain_id: &str,
-    from: &str,
-    to: &str,
-    amount: u64,
-    nonce: u64,
-) -> String {
-    format!(
-        "pos-lottery {} v1 {chain_id} {from} {to} {amount} {nonce}",
-        way.word()
-    )
-}
-
-/// A validator's commission: the percent of each block reward it keeps before the rest is
-/// shared by stake. `from` signs `pos-lottery commission v1 <chain id> <from> <percent> <nonce>`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Commission {
-    #[serde(rename = "From")]
-    pub from: String,
-    #[serde(rename = "Percent")]
-    pub percent: u64,
-    #[serde(rename = "Nonce")]
-    pub nonce: u64,
-    #[serde(rename = "Signature")]
-    pub signature: String,
-}
-
-impl Commission {
-    pub fn sign(key: &SigningKey, chain_id: &str, percent: u64, nonce: u64) -> Commission {
-        let from = address_of(key);
-        let message = commission_message(chain_id, &from, percent, nonce);
-        Commission {
-            from,
-            percent,
-            nonce,
-            signature: hex::encode(key.sign(message.as_bytes()).to_bytes()),
-        }
-    }
-
-    pub fn message(&self, chain_id: &str) -> String {
-        commission_message(chain_id, &self.from, self.percent, self.nonce)
-    }
-
-    /// The address, the percent (0 to 100), the signature.
-    ///
-    /// # Errors
-    /// [`TxError`] with the reason.
-    pub fn check_alone(&self, chain_id: &str) -> Result<(), TxError> {
-        if !is_hex64(&self.from) || !is_public_key(&self.from) {
-            return Err(TxError::Address("from", self.from.clone()));
-        }
-        if self.percent > MAX_COMMISSION {
-            return Err(TxError::Other(format!(
-                "percent is {}; a commission is 0 to 100",
-                self.percent
-            )));
-        }
-        check_signature(
-            &self.from,
-            self.message(chain_id).as_bytes(),
-            &self.signature,
-        )
-        .map_err(TxError::Signature)
-    }
-}
-
-/// `pos-lottery commission v1 <chain id> <from> <percent> <nonce>`.
-pub fn commission_message(chain_id: &str, from: &str, percent: u64, nonce: u64) -> String {
-    format!("pos-lottery commission v1 {chain_id} {from} {percent} {nonce}")
 }
 
 /// A signed attestation of block `index`, as counted: `round` is the round in progress when
