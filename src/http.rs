@@ -5,7 +5,8 @@
 //! data directory's files through the shared span index (in ledger mode with each block's
 //! attestation count from the view, [`attest`]). The writes are ledger mode's
 //! `POST /api/transactions` ([`ledger`]) and `POST /api/attestations` ([`attest`]), which
-//! hand a signed transfer or attestation to the round task.
+//! hand a signed transfer (delegation, undelegation, commission) or attestation to the round
+//! task.
 //!
 //! [`serve`] runs its own accept loop over hyper rather than `axum::serve`, which has no
 //! connection cap and no timeouts: it holds at most `HTTP_MAX_CONNECTIONS` connections open
@@ -45,6 +46,7 @@ use crate::round::{PendingView, StatsView, View};
 use crate::server::Handles;
 
 mod attest;
+mod body;
 mod ledger;
 mod rate;
 

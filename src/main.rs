@@ -76,6 +76,12 @@ enum Command {
     Connect(client::connect::ConnectArgs),
     /// Ledger mode: sign a transfer and submit it over HTTP.
     Transfer(client::transfer::TransferArgs),
+    /// Ledger mode: sign a delegation of tokens to a validator and submit it over HTTP.
+    Delegate(client::delegate::DelegateArgs),
+    /// Ledger mode: sign an undelegation (tokens back from a validator at the next epoch) and submit it over HTTP.
+    Undelegate(client::delegate::DelegateArgs),
+    /// Ledger mode: sign a validator's commission (the percent of its block rewards it keeps) and submit it over HTTP.
+    Commission(client::delegate::CommissionArgs),
     /// Ledger mode: recompute block INDEX's draw over HTTP, then sign and submit an attestation
     /// of it; offline (--chain-id, --hash), print the `attest` line for nc.
     Attest(client::attest::AttestArgs),
@@ -242,6 +248,15 @@ fn main() -> ExitCode {
         Some(Command::Genesis(args)) => tool_exit(client::keys::genesis(&args)),
         Some(Command::Sign(args)) => tool_exit(client::sign::sign(&args)),
         Some(Command::Transfer(args)) => tool_exit(client::transfer::transfer(&args)),
+        Some(Command::Delegate(args)) => tool_exit(client::delegate::delegate(
+            &args,
+            pos_lottery::tx::Direction::Delegate,
+        )),
+        Some(Command::Undelegate(args)) => tool_exit(client::delegate::delegate(
+            &args,
+            pos_lottery::tx::Direction::Undelegate,
+        )),
+        Some(Command::Commission(args)) => tool_exit(client::delegate::commission(&args)),
         Some(Command::Attest(args)) => tool_exit(client::attest::attest(&args)),
         Some(Command::Connect(args)) => match runtime() {
             Ok(rt) => tool_exit(rt.block_on(client::connect::run(args))),

@@ -14,6 +14,7 @@
 //! - [`sign`]: `sign` (the `auth` line for a pasted challenge) and [`sign::Challenge`];
 //! - [`connect`]: `connect`, an `nc` that logs in by itself and turns `send` into transfers;
 //! - [`transfer`]: `transfer`, a signed transfer submitted over HTTP;
+//! - [`delegate`]: `delegate`, `undelegate` and `commission`, submitted the same way;
 //! - [`attest`]: `attest`, one block's draw recomputed over HTTP, then signed and submitted
 //!   (or, offline, just the `attest` line to paste into `nc`);
 //! - [`http_client`]: the minimal HTTP/1.1 client those two use;
@@ -28,6 +29,7 @@ pub mod attest;
 pub mod attestor;
 mod bot;
 pub mod connect;
+pub mod delegate;
 pub mod http_client;
 pub mod keys;
 pub mod protocol;

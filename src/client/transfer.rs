@@ -1,34 +1,45 @@
 //! `pos-lottery transfer`: signs a transfer from a key file and submits it over HTTP
-//! (`POST /api/transactions`). The chain id comes from `GET /info` (or the genesis block's
+//! (`POST /api/transactions`); [`sign_and_submit`] does it for every signed-transaction tool
+//! ([`super::delegate`] too). The chain id comes from `GET /info` (or the genesis block's
 //! `Hash`), and the nonce from the sender's `GET /api/accounts/{address}` unless `--nonce`
 //! gives it.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use ed25519_dalek::SigningKey;
+
 use super::http_client::{self, Response};
 use super::tool::{is_address, read_key_file, ToolError};
 use crate::chain::is_hex64;
 use crate::tx::{self, Transfer};
 
-/// `pos-lottery transfer`: move tokens to another account.
+/// The flags every signed-transaction tool shares (`transfer`, `delegate`, `undelegate`,
+/// `commission`): who signs, which server, and the nonce.
 #[derive(clap::Args, Debug)]
-pub struct TransferArgs {
+pub struct SignerArgs {
     /// The sender's key file
     #[arg(long, value_name = "FILE")]
     pub key: PathBuf,
+    /// The server's HTTP address (its HTTP_ADDR); a bare port means 127.0.0.1:PORT
+    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080", value_parser = crate::config::parse_addr)]
+    pub http: SocketAddr,
+    /// The transaction's nonce; by default the account's next_nonce, asked of the server
+    #[arg(long, value_parser = crate::config::parse_at_least_one)]
+    pub nonce: Option<u64>,
+}
+
+/// `pos-lottery transfer`: move tokens to another account.
+#[derive(clap::Args, Debug)]
+pub struct TransferArgs {
+    #[command(flatten)]
+    pub signer: SignerArgs,
     /// The recipient's address (64 lowercase hex)
     #[arg(long, value_name = "ADDRESS")]
     pub to: String,
     /// Tokens to move
     #[arg(long, value_parser = crate::config::parse_at_least_one)]
     pub amount: u64,
-    /// The server's HTTP address (its HTTP_ADDR); a bare port means 127.0.0.1:PORT
-    #[arg(long, value_name = "HOST:PORT", default_value = "127.0.0.1:8080", value_parser = crate::config::parse_addr)]
-    pub http: SocketAddr,
-    /// The transfer's nonce; by default the account's next_nonce, asked of the server
-    #[arg(long, value_parser = crate::config::parse_at_least_one)]
-    pub nonce: Option<u64>,
 }
 
 /// Signs and submits the transfer; prints its id on stdout when the server accepts it.
@@ -37,18 +48,65 @@ pub struct TransferArgs {
 /// [`ToolError::Usage`] for a bad `--to`; [`ToolError::Failed`] when the key cannot be read,
 /// the server cannot be reached, or it refuses the transfer (its reason is the message).
 pub fn transfer(args: &TransferArgs) -> Result<(), ToolError> {
-    if !is_address(&args.to) {
-        return Err(ToolError::Usage(format!(
-            "--to {:?} is not an address (64 lowercase hex characters, an Ed25519 public key)",
-            args.to
-        )));
+    let to = Recipient {
+        address: &args.to,
+        itself: "a transfer to itself moves nothing",
+    };
+    sign_and_submit(
+        &args.signer,
+        "transfer",
+        Some(to),
+        |key, chain_id, nonce| {
+            let t = Transfer::sign(key, chain_id, &args.to, args.amount, nonce);
+            let id = t.id();
+            (serde_json::to_value(t), id)
+        },
+        |from, nonce| {
+            format!(
+                "{} from {from} to {} with nonce {nonce}; it applies with the next block",
+                args.amount, args.to
+            )
+        },
+    )
+}
+
+/// A transaction's `--to`: checked to be an address other than the signer's own.
+pub(super) struct Recipient<'a> {
+    pub address: &'a str,
+    /// Why it may not be the signer's own address.
+    pub itself: &'a str,
+}
+
+/// What every signed-transaction tool does: checks `to`, reads the key, asks the server for
+/// the chain id and (unless `--nonce`) the next nonce, signs with `sign` (the body to post and
+/// the transaction's id), posts it to `POST /api/transactions` and prints the id the server
+/// answers on stdout, with `accepted` (given the sender and nonce) on stderr.
+///
+/// # Errors
+/// [`ToolError::Usage`] for a bad `to`; [`ToolError::Failed`] when the key cannot be read,
+/// the server cannot be reached, or it refuses the `kind` (its reason is the message).
+pub(super) fn sign_and_submit(
+    args: &SignerArgs,
+    kind: &str,
+    to: Option<Recipient<'_>>,
+    sign: impl FnOnce(&SigningKey, &str, u64) -> (serde_json::Result<serde_json::Value>, String),
+    accepted: impl FnOnce(&str, u64) -> String,
+) -> Result<(), ToolError> {
+    if let Some(to) = &to {
+        if !is_address(to.address) {
+            return Err(ToolError::Usage(format!(
+                "--to {:?} is not an address (64 lowercase hex characters, an Ed25519 public key)",
+                to.address
+            )));
+        }
     }
     let key = read_key_file(&args.key)?;
     let from = tx::address_of(&key);
-    if from == args.to {
+    if let Some(to) = to.filter(|to| to.address == from) {
         return Err(ToolError::Usage(format!(
-            "--to is {} itself; a transfer to itself moves nothing",
-            args.key.display()
+            "--to is {} itself; {}",
+            args.key.display(),
+            to.itself
         )));
     }
     let chain_id = fetch_chain_id(args.http)?;
@@ -56,9 +114,10 @@ pub fn transfer(args: &TransferArgs) -> Result<(), ToolError> {
         Some(n) => n,
         None => fetch_next_nonce(args.http, &from)?,
     };
-    let t = Transfer::sign(&key, &chain_id, &args.to, args.amount, nonce);
-    let body = serde_json::to_string(&t)
-        .map_err(|e| ToolError::Failed(format!("encoding the transfer: {e}")))?;
+    let (body, signed_id) = sign(&key, &chain_id, nonce);
+    let body = body
+        .map(|b| b.to_string())
+        .map_err(|e| ToolError::Failed(format!("encoding the {kind}: {e}")))?;
     let r = http_client::post_json(args.http, "/api/transactions", &body).map_err(failed)?;
     match r.status {
         202 => {
@@ -66,16 +125,13 @@ pub fn transfer(args: &TransferArgs) -> Result<(), ToolError> {
                 .json()
                 .ok()
                 .and_then(|v| v.get("id").and_then(|id| id.as_str()).map(str::to_owned))
-                .unwrap_or_else(|| t.id());
+                .unwrap_or(signed_id);
             println!("{id}");
-            eprintln!(
-                "accepted: {} from {from} to {} with nonce {nonce}; it applies with the next block",
-                args.amount, args.to
-            );
+            eprintln!("accepted: {}", accepted(&from, nonce));
             Ok(())
         }
         status => Err(ToolError::Failed(format!(
-            "the server refused the transfer ({status}): {}",
+            "the server refused the {kind} ({status}): {}",
             r.error_text()
         ))),
     }

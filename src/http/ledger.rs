@@ -1,9 +1,10 @@
-//! Ledger mode's routes: the accounts, read from the published view, and signed transfers,
-//! handed to the round task's pool.
+//! Ledger mode's routes: the accounts, read from the published view (with their delegations),
+//! and signed transfers, delegations, undelegations and commissions, handed to the round
+//! task's pool.
 //!
 //! In tutorial mode the same paths answer a JSON `404`, like any unknown route, saying why.
 //!
-//! A transfer's signature is checked in the handler, on the async worker that received it:
+//! A transaction's signature is checked in the handler, on the async worker that received it:
 //! one Ed25519 verification is about 50 µs, short enough not to stall the other tasks on
 //! that worker, and every worker runs handlers, so the checks already spread over the
 //! cores. `spawn_blocking` would add two thread hand-offs per transfer without adding a
@@ -25,9 +26,10 @@ use tokio::sync::oneshot;
 
 use super::{parse_param, ApiError, ApiResult, App};
 use crate::chain::is_hex64;
-use crate::round::ledger::LedgerView;
+use crate::round::delegations::check_signed_alone;
+use crate::round::ledger::{AccountView, DelegationIn, DelegationOut, DelegationsView, LedgerView};
 use crate::round::Command;
-use crate::tx::Transfer;
+use crate::tx::{Tx, TxError};
 
 /// Accounts one `/api/accounts` page returns unless `limit` says otherwise.
 pub const DEFAULT_ACCOUNTS_PAGE: usize = 1000;
@@ -89,10 +91,37 @@ async fn accounts(
         .and_then(|o| all.get(o..))
         .unwrap_or_default();
     let page = &page[..page.len().min(limit as usize)];
+    let page: Vec<AccountJson<'_>> = page
+        .iter()
+        .map(|a| AccountJson::of(a, &ledger.delegations))
+        .collect();
     let mut res = Json(page).into_response();
     res.headers_mut()
         .insert("x-total-count", HeaderValue::from(all.len()));
     Ok(res)
+}
+
+/// One account as `/api/accounts` shows it: its [`AccountView`] fields, then its
+/// delegations out (`[{"to", "amount"}]`, validator order), those to it (`[{"from",
+/// "amount"}]`, delegator order) and its undelegated tokens waiting for the next epoch.
+#[derive(Serialize)]
+struct AccountJson<'a> {
+    #[serde(flatten)]
+    account: &'a AccountView,
+    delegations_out: &'a [DelegationOut],
+    delegations_in: &'a [DelegationIn],
+    pending_undelegations: u64,
+}
+
+impl<'a> AccountJson<'a> {
+    fn of(account: &'a AccountView, d: &'a DelegationsView) -> AccountJson<'a> {
+        AccountJson {
+            account,
+            delegations_out: d.out_of(&account.address),
+            delegations_in: d.to(&account.address),
+            pending_undelegations: d.returning_to(&account.address),
+        }
+    }
 }
 
 /// `GET /api/accounts/{address}`.
@@ -105,7 +134,7 @@ async fn account(State(app): State<App>, Path(address): Path<String>) -> ApiResu
     }
     let ledger = app.ledger()?;
     match ledger.account(&address) {
-        Some(a) => Ok(Json(a).into_response()),
+        Some(a) => Ok(Json(AccountJson::of(a, &ledger.delegations)).into_response()),
         None => Err(ApiError(
             StatusCode::NOT_FOUND,
             format!("no account {address}: the genesis file did not fund it and no transfer or reward has reached it"),
@@ -113,16 +142,17 @@ async fn account(State(app): State<App>, Path(address): Path<String>) -> ApiResu
     }
 }
 
-/// What a transfer's submitter is told once the pool log holds it.
+/// What a transaction's submitter is told once the pool log holds it.
 #[derive(Serialize)]
 struct Accepted {
     id: String,
     status: &'static str,
 }
 
-/// `POST /api/transactions`: a signed transfer as JSON. `202` once it is in the pool log on
-/// stable storage, `400` with the reason when refused, `413` over [`MAX_TRANSFER_BODY`],
-/// `429` over `TRANSFERS_PER_SEC`, `503` when the round task has stopped.
+/// `POST /api/transactions`: a signed transfer, delegation, undelegation or commission as
+/// JSON ([`super::body`]). `202` once it is in the pool log on stable storage, `400` with the
+/// reason when refused, `413` over [`MAX_TRANSFER_BODY`], `429` over `TRANSFERS_PER_SEC` (one
+/// budget for every kind), `503` when the round task has stopped.
 async fn submit(
     State(app): State<App>,
     body: Result<Bytes, BytesRejection>,
@@ -145,28 +175,30 @@ async fn submit(
         ),
         status => ApiError(status, e.body_text()),
     })?;
-    let transfer: Transfer = serde_json::from_slice(&body).map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            format!(
-                r#"not a transfer ({e}); expected {{"from", "to", "amount", "nonce", "signature"}}"#
-            ),
-        )
-    })?;
+    let tx = super::body::parse(&body).map_err(|why| ApiError(StatusCode::BAD_REQUEST, why))?;
     let ledger = app.ledger()?;
-    transfer
-        .check_alone(&ledger.chain_id)
-        .map_err(|e| ApiError(StatusCode::BAD_REQUEST, e.to_string()))?;
+    let kind = tx.kind();
+    let refused = |e: TxError| ApiError(StatusCode::BAD_REQUEST, e.to_string());
     let (reply, answer) = oneshot::channel();
+    let command = match tx {
+        Tx::Transfer(transfer) => {
+            transfer.check_alone(&ledger.chain_id).map_err(refused)?;
+            Command::Transfer { transfer, reply }
+        }
+        tx => {
+            check_signed_alone(&tx, &ledger.chain_id).map_err(refused)?;
+            Command::Signed { tx, reply }
+        }
+    };
     let stopped = || {
         ApiError(
             StatusCode::SERVICE_UNAVAILABLE,
-            "the server is stopping: the transfer was not recorded".into(),
+            format!("the server is stopping: the {kind} was not recorded"),
         )
     };
     app.handles
         .cmd_tx
-        .send(Command::Transfer { transfer, reply })
+        .send(command)
         .await
         .map_err(|_| stopped())?;
     match answer.await {
@@ -178,7 +210,7 @@ async fn submit(
             }),
         )
             .into_response()),
-        Ok(Err(e)) => Err(ApiError(StatusCode::BAD_REQUEST, e.to_string())),
+        Ok(Err(e)) => Err(refused(e)),
         Err(_) => Err(stopped()),
     }
 }

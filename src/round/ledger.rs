@@ -61,7 +61,86 @@ pub struct AccountView {
     pub next_nonce: u64,
     pub wins: u64,
     pub connected: bool,
+    /// Tokens it delegated to validators, undelegated ones not yet returned included.
+    pub delegated_out: u64,
+    /// What others delegate to it now.
+    pub delegated_in: u64,
+    /// The percent of its block rewards it keeps before sharing the rest with its delegators.
+    pub commission: u64,
 }
+
+/// One of an account's delegations to a validator, as `/api/accounts` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DelegationOut {
+    pub to: String,
+    pub amount: u64,
+}
+
+/// One delegation to a validator, as `/api/accounts` shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DelegationIn {
+    pub from: String,
+    pub amount: u64,
+}
+
+/// The applied delegations, indexed both ways, and the undelegated tokens waiting for the
+/// next epoch. Rebuilt only when a block or an epoch start may have changed them, and shared
+/// by every view published in between.
+#[derive(Debug, Default)]
+pub struct DelegationsView {
+    /// By delegator: its delegations, in validator order.
+    pub by_delegator: HashMap<String, Vec<DelegationOut>>,
+    /// By validator: the delegations to it, in delegator order.
+    pub by_validator: HashMap<String, Vec<DelegationIn>>,
+    /// By delegator: undelegated tokens that come back when the next epoch starts.
+    pub returning: HashMap<String, u64>,
+}
+
+impl DelegationsView {
+    fn of(accounts: &Accounts) -> DelegationsView {
+        let mut v = DelegationsView::default();
+        for ((validator, delegator), &amount) in &accounts.delegations {
+            v.by_delegator
+                .entry(delegator.clone())
+                .or_default()
+                .push(DelegationOut {
+                    to: validator.clone(),
+                    amount,
+                });
+            v.by_validator
+                .entry(validator.clone())
+                .or_default()
+                .push(DelegationIn {
+                    from: delegator.clone(),
+                    amount,
+                });
+        }
+        for (delegator, amount) in &accounts.returning {
+            let e = v.returning.entry(delegator.clone()).or_default();
+            *e = e.saturating_add(*amount);
+        }
+        v
+    }
+
+    /// `address`'s delegations out to validators.
+    pub fn out_of(&self, address: &str) -> &[DelegationOut] {
+        self.by_delegator.get(address).map_or(&[], Vec::as_slice)
+    }
+
+    /// The delegations to `address`.
+    pub fn to(&self, address: &str) -> &[DelegationIn] {
+        self.by_validator.get(address).map_or(&[], Vec::as_slice)
+    }
+
+    /// `address`'s undelegated tokens waiting for the next epoch.
+    pub fn returning_to(&self, address: &str) -> u64 {
+        self.returning.get(address).copied().unwrap_or(0)
+    }
+}
+
+/// When the [`DelegationsView`] was built: blocks applied and snapshots taken by then (the
+/// only changes to the delegations).
+type DelegationsKey = (u64, usize);
 
 /// The epoch in force, as `/api/stats` shows it.
 #[derive(Debug, Clone, Serialize)]
@@ -100,6 +179,9 @@ pub struct LedgerView {
     pub pool: PoolView,
     /// The epoch in force and its stake snapshot; `None` in the bootstrap epoch 0.
     pub epoch: Option<EpochView>,
+    /// The applied delegations (shared between views while they do not change).
+    #[serde(skip)]
+    pub delegations: Arc<DelegationsView>,
     /// Attestation counts and finality, by block.
     #[serde(skip)]
     pub finality: FinalityView,
@@ -212,6 +294,11 @@ pub struct Ledger {
     pub(super) slashed_now: Vec<String>,
     /// Accounts whose snapshot stake is locked now (see [`Ledger::relock`]).
     pub(super) locked: Vec<String>,
+    /// Blocks applied since start-up: with the number of snapshots, when the delegations
+    /// may have changed.
+    blocks_applied: u64,
+    /// The delegations as the last view showed them, and when they were built.
+    delegations_view: std::sync::Mutex<Option<(DelegationsKey, Arc<DelegationsView>)>>,
 }
 
 impl Ledger {
@@ -230,6 +317,8 @@ impl Ledger {
             pool_burned: 0,
             slashed_now: Vec::new(),
             locked: Vec::new(),
+            blocks_applied: 0,
+            delegations_view: std::sync::Mutex::new(None),
             pending_undelegated: Default::default(),
             locked_delegations: Default::default(),
             snapshot_committed: opened
@@ -467,6 +556,7 @@ impl Ledger {
             snapshot: self.snapshots.last().map(|s| &**s),
             snapshot_of_block: &lookup,
         };
+        self.blocks_applied = self.blocks_applied.wrapping_add(1);
         self.accounts.apply_block_in(txs, &ctx)?;
         self.tracker.paid();
         Ok(())
@@ -488,6 +578,9 @@ impl Ledger {
                 next_nonce: a.next_nonce(),
                 wins: a.wins,
                 connected: self.sessions.contains(address.as_str()),
+                delegated_out: a.delegated_out,
+                delegated_in: a.delegated_in,
+                commission: a.commission,
             })
             .collect();
         accounts.sort_unstable_by(|a, b| b.balance.cmp(&a.balance).then(a.address.cmp(&b.address)));
@@ -509,7 +602,26 @@ impl Ledger {
                 snapshot_stake: s.total(),
             }),
             finality: self.tracker.view(),
+            delegations: self.delegations_view(),
             index: OnceLock::new(),
+        }
+    }
+
+    /// The delegations for a view: the last one's unless a block was applied or an epoch
+    /// started since, so publishing costs no copy of them in between.
+    fn delegations_view(&self) -> Arc<DelegationsView> {
+        let key = (self.blocks_applied, self.snapshots.len());
+        let mut cached = self
+            .delegations_view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        match &*cached {
+            Some((built, view)) if *built == key => view.clone(),
+            _ => {
+                let view = Arc::new(DelegationsView::of(&self.accounts));
+                *cached = Some((key, view.clone()));
+                view
+            }
         }
     }
 }
@@ -652,6 +764,34 @@ mod tests {
                 cut: 0,
             },
         })
+    }
+
+    #[test]
+    fn the_delegations_view_indexes_both_ways_and_sums_what_returns() {
+        let a = |c: char| c.to_string().repeat(64);
+        let mut accounts = Accounts::default();
+        for (v, d, amount) in [('v', 'b', 5), ('v', 'a', 7), ('w', 'a', 3)] {
+            accounts.delegations.insert((a(v), a(d)), amount);
+        }
+        accounts.returning = vec![(a('a'), 2), (a('b'), 1), (a('a'), 4)];
+        let view = DelegationsView::of(&accounts);
+        let out: Vec<(String, u64)> = view
+            .out_of(&a('a'))
+            .iter()
+            .map(|d| (d.to.clone(), d.amount))
+            .collect();
+        assert_eq!(out, [(a('v'), 7), (a('w'), 3)]);
+        let to: Vec<(String, u64)> = view
+            .to(&a('v'))
+            .iter()
+            .map(|d| (d.from.clone(), d.amount))
+            .collect();
+        assert_eq!(to, [(a('a'), 7), (a('b'), 5)]);
+        assert!(view.to(&a('a')).is_empty() && view.out_of(&a('v')).is_empty());
+        assert_eq!(
+            (view.returning_to(&a('a')), view.returning_to(&a('v'))),
+            (6, 0)
+        );
     }
 
     #[test]
