@@ -21,10 +21,11 @@ use crate::chain::{compute_entries_hash, decode_hash, Block};
 use crate::ledger::{DrawRecord, SlashRecord, Tally};
 use crate::lottery::{compute_seed, compute_seed_v2, pick_winner};
 use crate::store::{ChainIndex, Secrets, Store, StoreError};
-use crate::tx::{compute_tx_hash, Tx, TxError, TxRecord};
+use crate::tx::{compute_tx_hash, TxError, TxRecord};
 
 mod attest;
 mod command;
+mod commit;
 pub mod delegations;
 mod epochs;
 pub mod ledger;
@@ -34,7 +35,7 @@ pub use command::{Command, Joined, NotEntrant, Proposal, StatusView};
 use ledger::{Ledger, LoginError};
 pub use ticks::Ticks;
 use ticks::{round_interval, tick_opt, TickSource};
-use view::{BlockEvent, DrawSummary, FinalizedEvent, RoundEvent, SlashedEvent, ValidatorEvent};
+use view::{BlockEvent, DrawSummary, RoundEvent, SlashedEvent, ValidatorEvent};
 pub use view::{Event, PendingView, StatsView, ValidatorView, View, VIEW_EAGER_MAX, VIEW_INTERVAL};
 
 /// Capacity of the command channel: sessions wait (backpressure) when it is full.
@@ -279,89 +280,6 @@ impl Round {
         }
     }
 
-    /// Ledger mode: once a command left pool entries waiting for stable storage, serves what
-    /// else is queued already, then writes them all with one fsync and acknowledges them.
-    /// Commands that arrive during the fsync make the next group.
-    async fn group_commit(
-        &mut self,
-        cmd_rx: &mut mpsc::Receiver<Command>,
-    ) -> Result<(), RoundError> {
-        if !self.ledger.as_ref().is_some_and(Ledger::has_unsynced) {
-            return Ok(());
-        }
-        for _ in 0..COMMAND_QUEUE {
-            match cmd_rx.try_recv() {
-                Ok(cmd) => Box::pin(self.handle(cmd)).await?,
-                Err(_) => break,
-            }
-        }
-        let Some(ledger) = &mut self.ledger else {
-            return Ok(());
-        };
-        let (txs, acks) = ledger.take_unsynced();
-        let store = self.store.clone();
-        let txs = tokio::task::spawn_blocking(move || {
-            let mut store = store.lock().unwrap_or_else(|p| p.into_inner());
-            store.append_pool(&txs).map(|()| txs)
-        })
-        .await??;
-        // Burned so far, counting this group's slashes one by one as they are told.
-        let mut burned = self.ledger.as_ref().map_or(0, |l| l.burned());
-        for tx in &txs {
-            match tx {
-                Tx::Slash {
-                    address, amount, ..
-                }
-                | Tx::Evidence(crate::tx::Evidence {
-                    address, amount, ..
-                }) => {
-                    burned += u128::from(*amount);
-                    match tx {
-                        Tx::Evidence(e) => {
-                            tracing::warn!(%address, stake = amount, index = e.index, %burned, "slashed on evidence: two hashes signed for one block")
-                        }
-                        _ => tracing::warn!(%address, stake = amount, %burned, "validator slashed"),
-                    }
-                    self.event(
-                        "slashed",
-                        &SlashedEvent {
-                            address,
-                            stake: *amount,
-                            burned,
-                            evidence: match tx {
-                                Tx::Evidence(e) => Some(e.index),
-                                _ => None,
-                            },
-                        },
-                    );
-                }
-                Tx::Transfer(t) => self.event("transfer", t),
-                _ => {}
-            }
-        }
-        let finalized = match &mut self.ledger {
-            Some(ledger) => ledger.synced(txs, acks),
-            None => Vec::new(),
-        };
-        self.changed();
-        for f in finalized {
-            tracing::info!(index = f.index, epoch = f.epoch, attested = %f.attested, total = %f.total, "block final");
-            self.announce(Bytes::from(format!("{}\n", f.line())));
-            self.event(
-                "finalized",
-                &FinalizedEvent {
-                    index: f.index,
-                    hash: &f.hash,
-                    epoch: f.epoch,
-                    attested: f.attested,
-                    total: f.total,
-                    percent: crate::attest::percent(f.attested, f.total),
-                },
-            );
-        }
-        Ok(())
-    }
-
     /// Serves one command. Readers' view is updated before the reply, so a client that
     /// has its answer finds it reflected in the view.
     async fn handle(&mut self, cmd: Command) -> Result<(), RoundError> {
@@ -561,22 +479,6 @@ impl Round {
             id,
             address,
             not_entrant_in,
-        }
-    }
-
-    /// Ledger mode: an account slashed on evidence keeps bonded no more than its balance
-    /// less what is pending out (the slash included), so its draw weight stays within what
-    /// it holds.
-    fn cap_slashed_bonds(&mut self) {
-        let Some(l) = &mut self.ledger else { return };
-        for address in l.take_slashed() {
-            let cap = l.bond_cap(&address);
-            for v in self.validators.values_mut() {
-                if *v.address == *address && v.stake > cap {
-                    l.unbond(&address, v.stake - cap);
-                    v.stake = cap;
-                }
-            }
         }
     }
 
