@@ -29,9 +29,11 @@ use crate::input::{
     parse_attest, parse_auth, parse_bpm, parse_command, parse_stake, parse_transfer, BpmError,
     BpmInput, SessionCommand, StakeInput,
 };
-use crate::round::delegations::{check_signed_alone, parse_signed_command};
+use crate::round::delegations::parse_signed_command;
 use crate::round::{Command, Joined, Proposal, Shared, StatusView};
-use crate::tx::{auth_message, check_signature, Attestation, Transfer, Tx};
+use crate::tx::{auth_message, check_signature};
+
+mod ledger;
 
 pub const BALANCE_PROMPT: &str = "Enter token balance:";
 pub const BPM_PROMPT: &str = "Enter a new BPM:";
@@ -433,111 +435,8 @@ impl Session {
         Flow::Continue
     }
 
-    /// Ledger mode: `attest <index> <hash> <signature>` from a logged-in session, staked or
-    /// not. The signature is checked here, on this session's thread, so checks spread over
-    /// the cores and the round task only counts.
-    async fn on_attest(&mut self, parsed: Result<(u64, String, String), String>) -> Flow {
-        let chain_id = self.config.chain_id.clone().unwrap_or_default();
-        let address = self.account.as_deref().unwrap_or_default().to_string();
-        let checked = parsed.and_then(|(index, hash, signature)| {
-            let a = Attestation {
-                address,
-                index,
-                hash,
-                round: 0,
-                signature,
-            };
-            a.check_alone(&chain_id)
-                .map(|()| a)
-                .map_err(|e| e.to_string())
-        });
-        let line = match checked {
-            Err(why) => format!("attest refused: {why}"),
-            Ok(attestation) => {
-                let index = attestation.index;
-                match self
-                    .ask(|reply| Command::Attest { attestation, reply })
-                    .await
-                {
-                    None => return Flow::Close,
-                    Some(Ok(f)) => format!(
-                        "attest accepted: block {index}, {} of {} snapshot stake attested",
-                        f.attested_stake, f.snapshot_stake
-                    ),
-                    Some(Err(e)) => format!("attest refused: {e}"),
-                }
-            }
-        };
-        self.say(&line);
-        self.reprompt();
-        Flow::Continue
-    }
-
-    /// Ledger mode: `delegate|undelegate <to> <amount> <nonce> <signature>` or `commission
-    /// <percent> <nonce> <signature>` from a logged-in session; answered once in the pool log.
-    async fn on_signed(&mut self, parsed: Result<Tx, (&'static str, String)>) -> Flow {
-        let chain_id = self.config.chain_id.clone().unwrap_or_default();
-        let line = match parsed {
-            Err((kind, why)) => format!("{kind} refused: {why}"),
-            Ok(tx) => {
-                let kind = tx.kind();
-                let after = match &tx {
-                    Tx::Delegate(d) => format!(
-                        "applies with the next block; counts toward {}'s stake from the next epoch",
-                        d.to
-                    ),
-                    Tx::Undelegate(_) => "stops counting with the next block; the tokens come back when the next epoch starts".to_string(),
-                    _ => "applies with the next block".to_string(),
-                };
-                match check_signed_alone(&tx, &chain_id) {
-                    Err(e) => format!("{kind} refused: {e}"),
-                    Ok(()) => match self.ask(|reply| Command::Signed { tx, reply }).await {
-                        None => return Flow::Close,
-                        Some(Ok(id)) => format!("{kind} accepted: {id} ({after})"),
-                        Some(Err(e)) => format!("{kind} refused: {e}"),
-                    },
-                }
-            }
-        };
-        self.say(&line);
-        self.reprompt();
-        Flow::Continue
-    }
-
-    /// Ledger mode: `transfer <to> <amount> <nonce> <signature>` from a logged-in session.
-    async fn on_transfer(&mut self, parsed: Result<(String, u64, u64, String), String>) -> Flow {
-        let chain_id = self.config.chain_id.clone().unwrap_or_default();
-        let from = self.account.as_deref().unwrap_or_default().to_string();
-        let checked = parsed.and_then(|(to, amount, nonce, signature)| {
-            let t = Transfer {
-                from,
-                to,
-                amount,
-                nonce,
-                signature,
-            };
-            t.check_alone(&chain_id)
-                .map(|()| t)
-                .map_err(|e| e.to_string())
-        });
-        let line = match checked {
-            Err(why) => format!("transfer refused: {why}"),
-            Ok(transfer) => match self
-                .ask(|reply| Command::Transfer { transfer, reply })
-                .await
-            {
-                None => return Flow::Close,
-                Some(Ok(id)) => format!("transfer accepted: {id} (pending until the next block)"),
-                Some(Err(e)) => format!("transfer refused: {e}"),
-            },
-        };
-        self.say(&line);
-        self.reprompt();
-        Flow::Continue
-    }
-
     /// After a command's answer: the prompt of the state it came in.
-    fn reprompt(&mut self) {
+    pub(super) fn reprompt(&mut self) {
         match self.state {
             State::Staking { .. } => self.say(STAKE_PROMPT),
             State::Validator { .. } => self.say(BPM_PROMPT),
@@ -684,13 +583,16 @@ impl Session {
     }
 
     /// Sends a command to the round task and waits for its answer; `None` once it has stopped.
-    async fn ask<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Option<T> {
+    pub(super) async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Option<T> {
         let (reply, answer) = oneshot::channel();
         self.cmd_tx.send(make(reply)).await.ok()?;
         answer.await.ok()
     }
 
-    fn say(&mut self, line: &str) {
+    pub(super) fn say(&mut self, line: &str) {
         self.out.extend_from_slice(line.as_bytes());
         self.out.push(b'\n');
     }
