@@ -49,8 +49,10 @@ pub const SHUTDOWN_LINE: &str = "server is shutting down";
 pub const HELP_LINE_LEDGER: &str = "pos-lottery (ledger mode): sign the challenge below with your account key and answer `auth <address> <signature>` (`pos-lottery sign --key KEYFILE <challenge line>` prints it), or watch to only watch the rounds; help lists the commands";
 /// `help` before logging in (ledger mode).
 pub const HELP_LOGIN: &str = "commands: help (this list), status (the round and the time left), watch (only watch the rounds), quit (leave); otherwise answer the challenge with `auth <address> <signature>`, the signature over `pos-lottery auth v1 <chain id> <nonce>`";
+/// `help` for a logged-in account that only watches (ledger mode): its signed commands work.
+pub const HELP_ACCOUNT_WATCHING: &str = "commands: help (this list), status (your balance and available tokens, the round, the time left), transfer, attest, delegate, undelegate and commission (signed lines, as `help` lists them before watching), quit (leave); you are watching: reconnect to stake and propose";
 /// `help` once logged in (ledger mode).
-pub const HELP_ACCOUNT: &str = "commands: help (this list), status (your balance, available tokens and stake, the round, the time left, your wins), transfer <to> <amount> <nonce> <signature> (send tokens; `pos-lottery transfer` signs one), attest <block> <hash> <signature> (sign that you checked a block; `pos-lottery attest` signs one), watch (unbond and only watch), quit (leave; your stake is unbonded); a stake or a BPM otherwise, and a BPM that is not digits 0-9 gets your bonded stake burned";
+pub const HELP_ACCOUNT: &str = "commands: help (this list), status (your balance, available tokens and stake, the round, the time left, your wins), transfer <to> <amount> <nonce> <signature> (send tokens; `pos-lottery transfer` signs one), attest <block> <hash> <signature> (sign that you checked a block; `pos-lottery attest` signs one), delegate|undelegate <validator> <amount> <nonce> <signature> (stake through a validator, or ask it back; `pos-lottery delegate` signs one), commission <percent> <nonce> <signature> (your cut of your block rewards before your delegators share them), watch (unbond and only watch), quit (leave; your stake is unbonded); a stake or a BPM otherwise, and a BPM that is not digits 0-9 gets your bonded stake burned";
 /// The stake prompt in ledger mode.
 pub const STAKE_PROMPT: &str = "Enter stake:";
 /// Failed logins tolerated before the connection is closed.
@@ -295,9 +297,10 @@ impl Session {
         match command {
             SessionCommand::Help => self.say(match self.state {
                 State::Login { .. } => HELP_LOGIN,
-                _ if self.account.is_some() && !matches!(self.state, State::Watching) => {
-                    HELP_ACCOUNT
+                _ if self.account.is_some() && matches!(self.state, State::Watching) => {
+                    HELP_ACCOUNT_WATCHING
                 }
+                _ if self.account.is_some() => HELP_ACCOUNT,
                 State::Staking { .. } => HELP_STAKING,
                 State::Validator { .. } => HELP_VALIDATOR,
                 State::Watching => HELP_WATCHER,
