@@ -251,3 +251,68 @@ async fn delegated_stake_counts_from_the_next_epoch_shares_rewards_and_risks_sla
     let (code, out) = verify(dir.path());
     assert_eq!(code, 0, "{out}");
 }
+
+#[tokio::test]
+async fn the_fairness_statistics_weigh_delegated_stake() {
+    let genesis = common::genesis_setting(ACCOUNTS);
+    let server = start_in(tempfile::tempdir().unwrap(), move |c| {
+        c.epoch_rounds = 2;
+        c.genesis = Some(genesis);
+        c.block_reward = 0;
+    })
+    .await;
+    let chain = server.connect().await.challenge().await.chain_id;
+    let mut watcher = server.connect().await;
+    // Validator 1 bonds 10 and is delegated 90; validator 2 bonds 100: equal weights.
+    let mut one = server.bonded(1, 10).await;
+    let mut two = server.bonded(2, 100).await;
+    let (mut three, _) = server.login(3).await;
+    three
+        .send(&delegation(Direction::Delegate, &chain, 3, 1, 90, 1))
+        .await;
+    assert!(reply(&mut three).await.starts_with("delegate accepted: "));
+    let _ = block(&server, &mut [&mut one, &mut two], &mut watcher).await;
+    // Epoch 1 opens at round 3: from then on both weigh 100.
+    tick_to(&server, &mut three, 3).await;
+    const BLOCKS: u64 = 60;
+    for _ in 0..BLOCKS {
+        block(&server, &mut [&mut one, &mut two], &mut watcher).await;
+    }
+    drop((one, two, three));
+    let dir = server.stop_keeping_dir().await;
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+    let out = Command::new(BIN)
+        .args(["stats", "--json"])
+        .arg(dir.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let expected = |n: u8| {
+        report["validators"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["address"] == address(n))
+            .unwrap()["expected_wins"]
+            .as_f64()
+            .unwrap()
+    };
+    // The epoch-0 block weighed 10 against 100; every later one 100 against 100.
+    let first = 10.0 / 110.0;
+    assert!(
+        (expected(1) - (first + BLOCKS as f64 / 2.0)).abs() < 1e-9,
+        "{report}"
+    );
+    assert!(
+        (expected(2) - (1.0 - first + BLOCKS as f64 / 2.0)).abs() < 1e-9,
+        "{report}"
+    );
+    assert!(report["chi_square"].is_object(), "{report}");
+}
