@@ -316,3 +316,65 @@ async fn the_fairness_statistics_weigh_delegated_stake() {
     );
     assert!(report["chi_square"].is_object(), "{report}");
 }
+
+#[tokio::test]
+async fn accepted_delegations_survive_a_restart_before_their_block() {
+    let server = ledger().await;
+    let chain = server.connect().await.challenge().await.chain_id;
+    let (mut three, _) = server.login(3).await;
+    three
+        .send(&delegation(Direction::Delegate, &chain, 3, 1, 300, 1))
+        .await;
+    assert!(reply(&mut three).await.starts_with("delegate accepted: "));
+    // Only applied delegations can be asked back.
+    three
+        .send(&delegation(Direction::Undelegate, &chain, 3, 1, 100, 2))
+        .await;
+    assert_eq!(
+        reply(&mut three).await,
+        format!(
+            "undelegate refused: {} has nothing delegated to {}",
+            address(3),
+            address(1)
+        )
+    );
+    let c = Commission::sign(&key(3), &chain, 5, 2);
+    three.send(&format!("commission 5 2 {}", c.signature)).await;
+    assert!(reply(&mut three).await.starts_with("commission accepted: "));
+    drop(three);
+
+    // Acknowledged means in the pool log: both still pending after a restart, nonces taken.
+    let dir = server.stop_keeping_dir().await;
+    let genesis = common::genesis_setting(ACCOUNTS);
+    let server = start_in(dir, move |c| {
+        c.epoch_rounds = ROUNDS;
+        c.genesis = Some(genesis);
+        c.block_reward = REWARD;
+    })
+    .await;
+    let (mut three, welcome) = server.login(3).await;
+    assert!(welcome.contains("next nonce 3"), "{welcome}");
+    assert!(status(&mut three)
+        .await
+        .starts_with("status: balance 1000, available 700, "));
+    let mut one = server.bonded(1, 50).await;
+    let mut watcher = server.connect().await;
+    let _ = block(&server, &mut [&mut one], &mut watcher).await;
+    three
+        .send(&delegation(Direction::Undelegate, &chain, 3, 1, 100, 3))
+        .await;
+    assert!(reply(&mut three).await.starts_with("undelegate accepted: "));
+    let _ = block(&server, &mut [&mut one], &mut watcher).await;
+    // Applied: 200 still delegated, 100 on its way back at the next epoch.
+    assert!(status(&mut three)
+        .await
+        .starts_with("status: balance 1000, available 700, "));
+    tick_to(&server, &mut three, ROUNDS + 1).await;
+    assert!(status(&mut three)
+        .await
+        .starts_with("status: balance 1000, available 800, "));
+    drop((one, three));
+    let dir = server.stop_keeping_dir().await;
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
+}
