@@ -493,4 +493,57 @@ mod tests {
         accounts.map.get_mut(&a('v')).unwrap().commission = 100;
         assert_eq!(accounts.split_reward(100, &a('v'), Some(&s)).len(), 1);
     }
+
+    #[test]
+    fn an_evidence_slash_burns_the_delegations_in_its_snapshot() {
+        let (v, d) = (a('a'), a('d'));
+        let mut accounts = Accounts::from_genesis(&Genesis {
+            accounts: [(v.clone(), 100), (d.clone(), 100)].into_iter().collect(),
+        });
+        // d delegated 50 to v (as `apply_delegate` leaves it).
+        accounts.delegations.insert((v.clone(), d.clone()), 50);
+        accounts.map.get_mut(&d).unwrap().delegated_out = 50;
+        accounts.map.get_mut(&v).unwrap().delegated_in = 50;
+        let s = Arc::new(Snapshot {
+            epoch: 1,
+            first_round: 11,
+            epoch_rounds: 10,
+            finality: None,
+            attest_reward: None,
+            delegation_slash_percent: Some(20),
+            stakes: vec![(v.clone(), 60)],
+            delegations: vec![(v.clone(), d.clone(), 50)],
+        });
+        let lookup = |_: u64| Some(s.clone());
+        let ctx = BlockContext {
+            snapshot_of_block: &lookup,
+            ..BlockContext::new(&v)
+        };
+        let evidence = crate::tx::Tx::Evidence(crate::tx::Evidence {
+            address: v.clone(),
+            index: 12,
+            amount: 10,
+            round: 13,
+            first_hash: a('1'),
+            first_signature: String::new(),
+            second_hash: a('2'),
+            second_signature: String::new(),
+        });
+        accounts.apply_pool(&[evidence], &ctx).unwrap();
+        // Its own 10, and 20% of the 50 delegated to it in the snapshot.
+        assert_eq!(accounts.get(&v).balance, 90);
+        assert_eq!(accounts.get(&d).balance, 90);
+        assert_eq!(accounts.get(&d).delegated_out, 40);
+        assert_eq!(accounts.get(&v).delegated_in, 40);
+        assert_eq!(accounts.delegations_to(&v), [(d.clone(), 40)]);
+        assert_eq!(accounts.burned, 20);
+        // An own burn never takes delegated tokens: d holds 50 of its own.
+        let too_much = crate::tx::Tx::Slash {
+            address: d.clone(),
+            amount: 51,
+            round: 13,
+            line: "x".into(),
+        };
+        assert!(accounts.apply_pool(&[too_much], &ctx).is_err());
+    }
 }
