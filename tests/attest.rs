@@ -5,9 +5,8 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-
-use common::{address, key, number_after, start_in, Client, TestServer, BIN};
+use common::ledger::{block, reply, tick_to};
+use common::{address, key, start_in, verify_stdout_stderr, Client, TestServer};
 use pos_lottery::tx::sign_attest;
 
 /// `EPOCH_ROUNDS`: epoch 1 is rounds 4..=6; its blocks take attestations up to round 9.
@@ -25,70 +24,6 @@ async fn ledger(dir: tempfile::TempDir) -> TestServer {
     .await
 }
 
-/// The next line that answers something: announcements and prompts are skipped.
-async fn reply(c: &mut Client) -> String {
-    loop {
-        let line = c.line().await;
-        let announcement = line.starts_with("winning validator: ")
-            || line.starts_with("block ") && line.contains(" final: ");
-        if !announcement && !line.starts_with("Enter ") {
-            return line;
-        }
-    }
-}
-
-async fn round_now(c: &mut Client) -> u64 {
-    c.send("status").await;
-    let line = reply(c).await;
-    assert!(line.starts_with("status: "), "{line}");
-    number_after(&line, "round ")
-}
-
-/// Closes rounds until `round` is open, waiting (bounded) for each: `c` asks `status`.
-async fn tick_to(server: &TestServer, c: &mut Client, round: u64) {
-    let mut now = round_now(c).await;
-    assert!(now <= round, "round {now} is open already, past {round}");
-    while now < round {
-        server.tick().await;
-        let deadline = tokio::time::Instant::now() + common::WAIT;
-        loop {
-            let seen = round_now(c).await;
-            if seen > now {
-                now = seen;
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "round {now} never closed"
-            );
-        }
-    }
-}
-
-/// Every client proposes, the round closes; returns the block's index and hash as the winner
-/// line `watcher` is sent says them.
-async fn block(
-    server: &TestServer,
-    proposers: &mut [Client],
-    watcher: &mut Client,
-) -> (u64, String) {
-    for c in proposers.iter_mut() {
-        c.send("70").await;
-        let answer = reply(c).await;
-        assert!(answer.starts_with("BPM 70 entered round "), "{answer}");
-    }
-    server.tick().await;
-    let line = watcher.line_containing("winning validator: ").await;
-    let index = number_after(&line, "(block ");
-    let hash = line
-        .split("hash ")
-        .nth(1)
-        .and_then(|h| h.strip_suffix(')'))
-        .unwrap_or_else(|| panic!("no hash in {line:?}"))
-        .to_string();
-    (index, hash)
-}
-
 async fn attest(c: &mut Client, chain_id: &str, n: u8, index: u64, hash: &str) -> String {
     let sig = sign_attest(&key(n), chain_id, index, hash);
     c.send(&format!("attest {index} {hash} {sig}")).await;
@@ -97,20 +32,6 @@ async fn attest(c: &mut Client, chain_id: &str, n: u8, index: u64, hash: &str) -
 
 fn accepted(index: u64, attested: u64) -> String {
     format!("attest accepted: block {index}, {attested} of 100 snapshot stake attested")
-}
-
-fn verify(dir: &std::path::Path) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("verify")
-        .arg(dir)
-        .env_clear()
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
 }
 
 /// Accounts 1-4 staked with everything in epoch 0, then epoch 1 open (round 4) with all four
@@ -145,7 +66,7 @@ async fn a_block_is_final_one_unit_above_three_quarters_and_everyone_is_told_onc
         attest(&mut v[0], &id, 1, 0, &genesis_hash).await,
         "attest refused: block 0 is from the bootstrap epoch 0, whose blocks cannot be attested"
     );
-    let (k, hash) = block(&server, &mut v, &mut watcher).await;
+    let (k, hash) = block(&server, &mut v, Some(&mut watcher)).await;
 
     // Refusals change nothing.
     assert_eq!(
@@ -198,7 +119,7 @@ async fn a_block_is_final_one_unit_above_three_quarters_and_everyone_is_told_onc
     assert_eq!(five.line_containing(" final: ").await, final_line);
     // Counted on, but never announced again: the next announcement is the next block's.
     assert_eq!(attest(&mut v[2], &id, 3, k, &hash).await, accepted(k, 100));
-    let (next, next_hash) = block(&server, &mut v, &mut watcher).await;
+    let (next, next_hash) = block(&server, &mut v, Some(&mut watcher)).await;
     let mut before_next = Vec::new();
     loop {
         let line = five.line().await;
@@ -223,7 +144,7 @@ async fn a_block_is_final_one_unit_above_three_quarters_and_everyone_is_told_onc
 
     // `verify` replays every attestation and the finality.
     let dir = server.stop_keeping_dir().await;
-    let (code, out) = verify(dir.path());
+    let (code, out) = verify_stdout_stderr(dir.path());
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!(
@@ -238,7 +159,7 @@ async fn counted_attestations_survive_a_restart_before_their_block() {
     let server = ledger(tempfile::tempdir().unwrap()).await;
     let mut watcher = server.connect().await;
     let (mut v, _five, id) = staked(&server).await;
-    let (k, hash) = block(&server, &mut v, &mut watcher).await;
+    let (k, hash) = block(&server, &mut v, Some(&mut watcher)).await;
     assert_eq!(attest(&mut v[0], &id, 1, k, &hash).await, accepted(k, 50));
     assert_eq!(attest(&mut v[3], &id, 4, k, &hash).await, accepted(k, 51));
     drop(v);
@@ -265,13 +186,13 @@ async fn counted_attestations_survive_a_restart_before_their_block() {
     one.send("25").await;
     let mut watcher = server.connect().await;
     let _ = reply(&mut one).await;
-    let (next, _) = block(&server, &mut [one], &mut watcher).await;
+    let (next, _) = block(&server, &mut [one], Some(&mut watcher)).await;
     assert_eq!(next, k + 1);
     let dir = server.stop_keeping_dir().await;
     let txs = std::fs::read_to_string(dir.path().join("transactions.jsonl")).unwrap();
     let last = txs.lines().last().unwrap();
     assert_eq!(last.matches("\"Type\":\"attest\"").count(), 3, "{last}");
-    let (code, out) = verify(dir.path());
+    let (code, out) = verify_stdout_stderr(dir.path());
     assert_eq!(code, 0, "{out}");
     assert!(
         out.contains(&format!(
@@ -286,7 +207,7 @@ async fn two_signed_hashes_for_one_block_burn_the_snapshot_stake_in_either_order
     let server = ledger(tempfile::tempdir().unwrap()).await;
     let mut watcher = server.connect().await;
     let (mut v, mut five, id) = staked(&server).await;
-    let (k, hash) = block(&server, &mut v, &mut watcher).await;
+    let (k, hash) = block(&server, &mut v, Some(&mut watcher)).await;
     let (w1, w2) = ("1".repeat(64), "2".repeat(64));
 
     // Counted first, then a wrong hash: refused, and evidence at once.
@@ -319,7 +240,7 @@ async fn two_signed_hashes_for_one_block_burn_the_snapshot_stake_in_either_order
     }
 
     // The next block burns both; the slashed accounts keep no bond beyond what they hold.
-    let (next, _) = block(&server, &mut v[..2], &mut watcher).await;
+    let (next, _) = block(&server, &mut v[..2], Some(&mut watcher)).await;
     let dir = server.stop_keeping_dir().await;
     let txs = std::fs::read_to_string(dir.path().join("transactions.jsonl")).unwrap();
     let last: serde_json::Value = serde_json::from_str(txs.lines().last().unwrap()).unwrap();
@@ -339,7 +260,7 @@ async fn two_signed_hashes_for_one_block_burn_the_snapshot_stake_in_either_order
     assert_eq!(evidence[1]["Amount"], 1);
     assert_eq!(evidence[1]["FirstHash"], w1.as_str());
     assert_eq!(evidence[1]["SecondHash"], hash.as_str());
-    let (code, out) = verify(dir.path());
+    let (code, out) = verify_stdout_stderr(dir.path());
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("burned 25"), "{out}");
 }
@@ -383,14 +304,14 @@ async fn attesters_of_a_final_block_are_paid_by_the_next_block_in_the_order_they
     .await;
     let mut watcher = server.connect().await;
     let (mut v, _five, id) = staked(&server).await;
-    let (k, hash) = block(&server, &mut v, &mut watcher).await;
+    let (k, hash) = block(&server, &mut v, Some(&mut watcher)).await;
     // 50 + 1 is not final; + 25 is: all three are owed, in that order; 3 comes after.
     assert_eq!(attest(&mut v[0], &id, 1, k, &hash).await, accepted(k, 50));
     assert_eq!(attest(&mut v[3], &id, 4, k, &hash).await, accepted(k, 51));
     assert_eq!(attest(&mut v[1], &id, 2, k, &hash).await, accepted(k, 76));
-    let (next, _) = block(&server, &mut v, &mut watcher).await;
+    let (next, _) = block(&server, &mut v, Some(&mut watcher)).await;
     assert_eq!(attest(&mut v[2], &id, 3, k, &hash).await, accepted(k, 100));
-    let (last, _) = block(&server, &mut v, &mut watcher).await;
+    let (last, _) = block(&server, &mut v, Some(&mut watcher)).await;
     let dir = server.stop_keeping_dir().await;
     let txs = std::fs::read_to_string(dir.path().join("transactions.jsonl")).unwrap();
     let paid = |index: u64| -> Vec<(String, u64)> {
@@ -422,7 +343,7 @@ async fn attesters_of_a_final_block_are_paid_by_the_next_block_in_the_order_they
         snapshots.contains(r#""Finality":"3/4","AttestReward":3,"#),
         "{snapshots}"
     );
-    let (code, out) = verify(dir.path());
+    let (code, out) = verify_stdout_stderr(dir.path());
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("rewards 12"), "{out}");
 }

@@ -7,16 +7,14 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
-use std::process::{Output, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Output;
 
-use common::{address, key, number_after, Client, TestServer, BIN, WAIT};
+use common::fake::{serve_http, Request, Requests};
+use common::ledger::{block, reply, round_now, tick_until};
+use common::{address, key, run_cli, text, Client, TestServer};
 use pos_lottery::tx;
-use tokio::process::Command;
-use tokio::time::timeout;
 
 /// `EPOCH_ROUNDS`: epoch 0 is rounds 1-2, epoch 1 rounds 3-4 (its blocks take attestations
 /// up to round 6).
@@ -24,24 +22,9 @@ const ROUNDS: u64 = 2;
 
 /// Runs `pos-lottery attest <args>` in `dir` to the end (bounded).
 async fn attest(dir: &Path, args: &[&str]) -> Output {
-    let run = Command::new(BIN)
-        .arg("attest")
-        .args(args)
-        .env_clear()
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .output();
-    timeout(WAIT, run)
-        .await
-        .unwrap_or_else(|_| panic!("pos-lottery attest {args:?} did not end"))
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+    let mut all = vec!["attest"];
+    all.extend(args);
+    run_cli(dir, &all).await
 }
 
 /// Asserts exit 1 with nothing on stdout and one `error: ` line on stderr containing `why`;
@@ -56,112 +39,23 @@ fn assert_failed(what: &str, out: &Output, why: &str) -> String {
     stderr
 }
 
-/// The next line that answers something: announcements and prompts are skipped.
-async fn reply(c: &mut Client) -> String {
-    loop {
-        let line = c.line().await;
-        let announcement = line.starts_with("winning validator: ")
-            || line.starts_with("block ") && line.contains(" final: ");
-        if !announcement && !line.starts_with("Enter ") {
-            return line;
-        }
-    }
-}
-
-async fn round_now(c: &mut Client) -> u64 {
-    c.send("status").await;
-    let line = reply(c).await;
-    assert!(line.starts_with("status: "), "{line}");
-    number_after(&line, "round ")
-}
-
-/// Closes rounds until `round` is open, waiting (bounded) for each: `c` asks `status`.
-async fn tick_to(server: &TestServer, c: &mut Client, round: u64) {
-    let mut now = round_now(c).await;
-    while now < round {
-        server.tick().await;
-        let deadline = tokio::time::Instant::now() + WAIT;
-        loop {
-            let seen = round_now(c).await;
-            if seen > now {
-                now = seen;
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "round {now} never closed"
-            );
-        }
-    }
-}
-
-/// Every client proposes, the round closes; the block's index and hash as `c[0]` is told.
-async fn block(server: &TestServer, proposers: &mut [Client]) -> (u64, String) {
-    for c in proposers.iter_mut() {
-        c.send("70").await;
-        let answer = reply(c).await;
-        assert!(answer.starts_with("BPM 70 entered round "), "{answer}");
-    }
-    server.tick().await;
-    let line = proposers[0].line_containing("winning validator: ").await;
-    let index = number_after(&line, "(block ");
-    let hash = line
-        .split("hash ")
-        .nth(1)
-        .and_then(|h| h.strip_suffix(')'))
-        .unwrap_or_else(|| panic!("no hash in {line:?}"))
-        .to_string();
-    (index, hash)
-}
-
 /// An HTTP proxy in front of `http`: GETs are forwarded, their bodies passed through
-/// `tamper(path, body)`; anything else is answered `500` unforwarded. Every request line
-/// (`METHOD path`) is kept.
+/// `tamper(path, body)`; anything else is answered `500` unforwarded. Every request is kept.
 fn proxy(
     http: SocketAddr,
     tamper: impl Fn(&str, String) -> String + Send + 'static,
-) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            stream.set_read_timeout(Some(WAIT)).unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut start = String::new();
-            if reader.read_line(&mut start).is_err() {
-                continue;
-            }
-            loop {
-                let mut line = String::new();
-                match reader.read_line(&mut line) {
-                    Ok(0) | Err(_) => break,
-                    Ok(_) if line == "\r\n" => break,
-                    Ok(_) => {}
-                }
-            }
-            let words: Vec<&str> = start.split(' ').collect();
-            let (method, path) = (words[0].to_owned(), words[1].to_owned());
-            log.lock().unwrap().push(format!("{method} {path}"));
-            let (status, body) = if method == "GET" {
-                let r = pos_lottery::client::http_client::get(http, &path).unwrap();
-                (r.status, tamper(&path, r.body))
-            } else {
-                (
-                    500,
-                    r#"{"error":"the proxy forwards no writes"}"#.to_owned(),
-                )
-            };
-            let reply = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = reader.into_inner().write_all(reply.as_bytes());
+) -> (SocketAddr, Requests) {
+    serve_http(move |r: &Request| {
+        if r.method == "GET" {
+            let got = pos_lottery::client::http_client::get(http, &r.path).unwrap();
+            (got.status, tamper(&r.path, got.body))
+        } else {
+            (
+                500,
+                r#"{"error":"the proxy forwards no writes"}"#.to_owned(),
+            )
         }
-    });
-    (addr, seen)
+    })
 }
 
 /// Accounts 1 (bonding 300) and 2 (bonding 100) of a ledger server with HTTP on and
@@ -171,10 +65,10 @@ async fn two_blocks(server: &TestServer) -> (Vec<Client>, String, String, String
     let one = server.bonded(1, 300).await;
     let two = server.bonded(2, 100).await;
     let mut sessions = vec![one, two];
-    let (k, bootstrap) = block(server, &mut sessions[..1]).await;
+    let (k, bootstrap) = block(server, &mut sessions[..1], None).await;
     assert_eq!(k, 1);
-    tick_to(server, &mut sessions[0], ROUNDS + 1).await;
-    let (k, hash) = block(server, &mut sessions).await;
+    tick_until(server, &mut sessions[0], ROUNDS + 1, round_now).await;
+    let (k, hash) = block(server, &mut sessions, None).await;
     assert_eq!(k, 2);
     let (status, body) = server.get("/info").await;
     assert_eq!(status, 200, "{body}");
@@ -358,7 +252,9 @@ async fn nothing_is_signed_when_the_draw_does_not_recompute_or_attestations_are_
         )
         .await;
         assert_failed(what, &out, &why);
-        let seen = seen.lock().unwrap().clone();
+        let seen: Vec<String> = (seen.lock().unwrap().iter())
+            .map(|r| format!("{} {}", r.method, r.path))
+            .collect();
         assert!(
             seen.iter().all(|r| r.starts_with("GET ")),
             "{what}: {seen:?}"

@@ -7,7 +7,7 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::process::{Output, Stdio};
 use std::sync::{Arc, Mutex};
@@ -26,7 +26,8 @@ use tokio::io::{AsyncBufReadExt, AsyncWriteExt};
 use tokio::process::Command;
 use tokio::time::timeout;
 
-use common::{BIN, WAIT};
+use common::fake::{serve_http, serve_one, Conn, Request, Requests};
+use common::{cli, key_file, BIN, WAIT};
 
 const NONCE: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
 
@@ -194,38 +195,19 @@ fn old_server_proxy(
     http: SocketAddr,
 ) -> (SocketAddr, SocketAddr, Arc<Mutex<Sent>>) {
     let seen = Arc::new(Mutex::new(Sent::default()));
-    let http_listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let http_addr = http_listener.local_addr().unwrap();
     let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in http_listener.incoming() {
-            let Ok(stream) = stream else { return };
-            let mut reader = BufReader::new(stream);
-            let mut start = String::new();
-            reader.read_line(&mut start).unwrap();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-                    break;
-                }
-            }
-            let path = start.split(' ').nth(1).unwrap_or_default().to_owned();
-            let r = pos_lottery::client::http_client::get(http, &path).unwrap();
-            let body = if r.status == 200 && path.starts_with("/api/blocks/") {
-                let mut v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-                assert!(v.as_object_mut().unwrap().remove("final").is_some(), "{v}");
-                log.lock().unwrap().stripped += 1;
-                v.to_string()
-            } else {
-                r.body
-            };
-            let reply = format!(
-                "HTTP/1.1 {} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                r.status,
-                body.len()
-            );
-            let _ = reader.into_inner().write_all(reply.as_bytes());
-        }
+    let (http_addr, _) = serve_http(move |r: &Request| {
+        let path = &r.path;
+        let r = pos_lottery::client::http_client::get(http, path).unwrap();
+        let body = if r.status == 200 && path.starts_with("/api/blocks/") {
+            let mut v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            assert!(v.as_object_mut().unwrap().remove("final").is_some(), "{v}");
+            log.lock().unwrap().stripped += 1;
+            v.to_string()
+        } else {
+            r.body
+        };
+        (r.status, body)
     });
     let tcp_listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let tcp_addr = tcp_listener.local_addr().unwrap();
@@ -457,11 +439,7 @@ fn fixture() -> Fixture {
 
 /// A fake HTTP server serving `f`'s blocks (with the attestation fields when `attesting`)
 /// and draws, block 3's draw tampered with; the paths asked for are kept.
-fn fake_http(f: &Fixture, attesting: bool) -> (SocketAddr, Arc<Mutex<Vec<String>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
+fn fake_http(f: &Fixture, attesting: bool) -> (SocketAddr, Requests) {
     let blocks: Vec<String> = f
         .blocks
         .iter()
@@ -483,92 +461,70 @@ fn fake_http(f: &Fixture, attesting: bool) -> (SocketAddr, Arc<Mutex<Vec<String>
         .iter()
         .map(|d| serde_json::to_string(d).unwrap())
         .collect();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            stream.set_read_timeout(Some(WAIT)).unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut start = String::new();
-            reader.read_line(&mut start).unwrap();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-                    break;
-                }
-            }
-            let path = start.split(' ').nth(1).unwrap_or_default().to_owned();
-            let index = |prefix: &str| {
-                path.strip_prefix(prefix)
-                    .and_then(|k| k.parse::<usize>().ok())
-            };
-            let found = match (index("/api/blocks/"), index("/api/draws/")) {
-                (Some(k), _) => blocks.get(k).cloned(),
-                (_, Some(k)) if k > 0 => draws.get(k - 1).cloned(),
-                _ => None,
-            };
-            let (status, body) = match found {
-                Some(body) => (200, body),
-                None => (404, r#"{"error":"no such thing"}"#.to_owned()),
-            };
-            log.lock().unwrap().push(path);
-            let reply = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let _ = reader.into_inner().write_all(reply.as_bytes());
+    serve_http(move |r: &Request| {
+        let index = |prefix: &str| {
+            r.path
+                .strip_prefix(prefix)
+                .and_then(|k| k.parse::<usize>().ok())
+        };
+        let found = match (index("/api/blocks/"), index("/api/draws/")) {
+            (Some(k), _) => blocks.get(k).cloned(),
+            (_, Some(k)) if k > 0 => draws.get(k - 1).cloned(),
+            _ => None,
+        };
+        match found {
+            Some(body) => (200, body),
+            None => (404, r#"{"error":"no such thing"}"#.to_owned()),
         }
+    })
+}
+
+/// The help line, the challenge, the client's `auth`, and the welcome.
+fn login(c: &mut Conn, chain_id: &str, address: &str) {
+    let auth = c.challenge(
+        "pos-lottery (ledger mode): answer the challenge with auth, or type watch",
+        chain_id,
+        NONCE,
+    );
+    assert!(auth.starts_with(&format!("auth {address} ")), "{auth}");
+    c.send(&format!(
+        "welcome {address}: balance 500, available 500, 0 wins, next nonce 1"
+    ));
+    c.send("Enter stake:");
+}
+
+/// Alice (test account 1) for `connect`: a directory holding her key file `alice.key`, and
+/// her address.
+fn alice() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let key = key_file(dir.path(), "alice.key", 1);
+    (dir, tx::address_of(&key))
+}
+
+/// A fake ledger TCP server on `f`'s chain for one `connect` as `address`: it logs the client
+/// in and sends block 1's announcement, then `script` goes on with the connection, all the
+/// announcements, and the end of a channel the test steps it with.
+fn fake_ledger<T: Send + 'static>(
+    f: &Fixture,
+    address: &str,
+    script: impl FnOnce(Conn, Vec<String>, std::sync::mpsc::Receiver<()>) -> T + Send + 'static,
+) -> (
+    SocketAddr,
+    std::sync::mpsc::Sender<()>,
+    std::thread::JoinHandle<T>,
+) {
+    let (step_tx, step_rx) = std::sync::mpsc::channel::<()>();
+    let (chain_id, me, announcements) = (
+        f.chain_id.clone(),
+        address.to_owned(),
+        f.announcements.clone(),
+    );
+    let (addr, server) = serve_one(move |mut c| {
+        login(&mut c, &chain_id, &me);
+        c.send(&announcements[1]);
+        script(c, announcements, step_rx)
     });
-    (addr, seen)
-}
-
-/// The server's side of one ledger connection, line by line.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Conn {
-    fn accept(listener: &TcpListener) -> Conn {
-        let (stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        Conn {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.writer
-            .write_all(format!("{line}\n").as_bytes())
-            .unwrap();
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        assert!(line.ends_with('\n'), "the client sent {line:?}");
-        line.trim_end_matches('\n').to_owned()
-    }
-
-    /// Closes the server's side; returns whatever else the client sent.
-    fn close(mut self) -> String {
-        self.writer.shutdown(std::net::Shutdown::Write).unwrap();
-        let mut rest = String::new();
-        self.reader.read_to_string(&mut rest).unwrap();
-        rest
-    }
-
-    /// The help line, the challenge, the client's `auth`, and the welcome.
-    fn login(&mut self, chain_id: &str, address: &str) {
-        self.send("pos-lottery (ledger mode): answer the challenge with auth, or type watch");
-        self.send(&format!("challenge {chain_id} {NONCE}"));
-        let auth = self.line();
-        assert!(auth.starts_with(&format!("auth {address} ")), "{auth}");
-        self.send(&format!(
-            "welcome {address}: balance 500, available 500, 0 wins, next nonce 1"
-        ));
-        self.send("Enter stake:");
-    }
+    (addr, step_tx, server)
 }
 
 /// `connect` with `args`, its stderr read line by line as it comes.
@@ -580,15 +536,9 @@ struct Connect {
 
 impl Connect {
     fn spawn(dir: &std::path::Path, args: &[&str]) -> Connect {
-        let mut child = Command::new(BIN)
-            .args(["connect", "--key", "alice.key"])
+        let mut child = cli(dir, &["connect", "--key", "alice.key"])
             .args(args)
-            .env_clear()
-            .current_dir(dir)
             .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
             .spawn()
             .unwrap();
         let stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
@@ -630,20 +580,9 @@ impl Connect {
 #[tokio::test]
 async fn connect_attests_each_block_once_and_only_when_its_draw_recomputes() {
     let f = fixture();
-    let dir = tempfile::tempdir().unwrap();
-    let key = SigningKey::from_bytes(&[1; 32]);
-    std::fs::write(dir.path().join("alice.key"), tx::key_file_text(&key)).unwrap();
-    let address = tx::address_of(&key);
+    let (dir, address) = alice();
     let (http, paths) = fake_http(&f, true);
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let (step_tx, step_rx) = std::sync::mpsc::channel::<()>();
-    let (chain_id, me, announcements) =
-        (f.chain_id.clone(), address.clone(), f.announcements.clone());
-    let server = std::thread::spawn(move || {
-        let mut c = Conn::accept(&listener);
-        c.login(&chain_id, &me);
-        c.send(&announcements[1]);
+    let (addr, step_tx, server) = fake_ledger(&f, &address, |mut c, announcements, step_rx| {
         let first = c.line();
         c.send("attest accepted: block 1, 300 of 600 snapshot stake attested");
         c.send("block 1 final: 100.0% of stake attested");
@@ -689,7 +628,9 @@ async fn connect_attests_each_block_once_and_only_when_its_draw_recomputes() {
     }
     assert_eq!(rest, "", "the client attested more");
     // One check per block: block 1's repeat fetched nothing again; block 0 once.
-    let paths = paths.lock().unwrap().clone();
+    let paths: Vec<String> = (paths.lock().unwrap().iter())
+        .map(|r| r.path.clone())
+        .collect();
     for (path, times) in [
         ("/api/blocks/0", 1),
         ("/api/draws/1", 1),
@@ -713,20 +654,9 @@ async fn connect_attests_each_block_once_and_only_when_its_draw_recomputes() {
 async fn connect_never_attests_to_a_server_that_takes_no_attestations_or_with_no_attest() {
     let f = fixture();
     for no_attest in [false, true] {
-        let dir = tempfile::tempdir().unwrap();
-        let key = SigningKey::from_bytes(&[1; 32]);
-        std::fs::write(dir.path().join("alice.key"), tx::key_file_text(&key)).unwrap();
-        let address = tx::address_of(&key);
+        let (dir, address) = alice();
         let (http, paths) = fake_http(&f, false);
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        let addr = listener.local_addr().unwrap();
-        let (step_tx, step_rx) = std::sync::mpsc::channel::<()>();
-        let (chain_id, me, announcements) =
-            (f.chain_id.clone(), address.clone(), f.announcements.clone());
-        let server = std::thread::spawn(move || {
-            let mut c = Conn::accept(&listener);
-            c.login(&chain_id, &me);
-            c.send(&announcements[1]);
+        let (addr, step_tx, server) = fake_ledger(&f, &address, |mut c, announcements, step_rx| {
             step_rx.recv_timeout(WAIT).unwrap();
             c.send(&announcements[2]);
             // A typed line goes through after the announcement: nothing was sent before it.
@@ -776,7 +706,9 @@ async fn connect_never_attests_to_a_server_that_takes_no_attestations_or_with_no
             usize::from(!no_attest),
             "{said:?}"
         );
-        let paths = paths.lock().unwrap().clone();
+        let paths: Vec<String> = (paths.lock().unwrap().iter())
+            .map(|r| r.path.clone())
+            .collect();
         let draws = paths
             .iter()
             .filter(|p| p.starts_with("/api/draws/"))

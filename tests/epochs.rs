@@ -6,9 +6,9 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
-use common::{address, number_after, start, start_in, Client, TestServer, BIN};
+use common::ledger::tick_to_with;
+use common::{address, number_after, start, start_in, verify, Client, TestServer};
 use pos_lottery::epoch::{Snapshot, SNAPSHOTS_FILE};
 use pos_lottery::ledger::DrawRecord;
 
@@ -114,20 +114,6 @@ fn snapshot(epoch: u64, first_round: u64, of: &[(u8, u64)]) -> Snapshot {
     }
 }
 
-fn verify(dir: &Path) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("verify")
-        .arg(dir)
-        .env_clear()
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
 fn not_entrant(epoch: u64, next_round: u64) -> String {
     format!(
         "not an entrant in epoch {epoch}: your account is not in its stake snapshot; stay staked and you enter the draws from epoch {} (round {next_round})",
@@ -191,23 +177,7 @@ async fn round_now(c: &mut Client) -> u64 {
 /// Closes rounds (empty unless someone proposed) until `round` is open, and waits (bounded)
 /// until the round task has opened it, epoch snapshot included: `c` asks `status`.
 async fn tick_to(server: &TestServer, c: &mut Client, round: u64) {
-    let mut now = round_now(c).await;
-    assert!(now <= round, "round {now} is open already, past {round}");
-    while now < round {
-        server.tick().await;
-        let deadline = tokio::time::Instant::now() + common::WAIT;
-        loop {
-            let seen = round_now(c).await;
-            if seen > now {
-                now = seen;
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "round {now} never closed"
-            );
-        }
-    }
+    tick_to_with(server, c, round, round_now).await;
 }
 
 /// Everyone in `proposers` proposes (the first must be an entrant), the round closes, and

@@ -8,15 +8,11 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
-use common::{address, key, start, Client, TestServer, WAIT};
+use common::http::{http_ledger, json, request, Answer, Events, HttpLedger};
+use common::{address, key, start, Client};
 use pos_lottery::config::Config;
 use pos_lottery::tx::{sign_attest, Transfer};
 use serde_json::{json, Value};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio::time::timeout;
 
 /// `EPOCH_ROUNDS` here: epoch 0 is rounds 1-2, epoch 1 rounds 3-4 (its blocks take
 /// attestations up to round 6), epoch 2 from round 5.
@@ -26,159 +22,38 @@ const BONDS: [(u8, u64); 3] = [(1, 75), (2, 1), (3, 24)];
 /// Account 4 is funded but never bonds: it is in no snapshot.
 const FUNDS: &[(u8, u64)] = &[(1, 1000), (2, 1000), (3, 1000), (4, 1000)];
 
-fn json(body: &str) -> Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
+/// Where attestations are posted.
+const ATTESTATIONS: &str = "/api/attestations";
 
-/// An HTTP answer: status, head and body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-
-    fn json(&self) -> Value {
-        json(&self.body)
-    }
-
-    /// The `error` of a JSON error answer.
-    fn error(&self) -> String {
-        let v = self.json();
-        v["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error in {v}"))
-            .to_string()
-    }
-}
-
-/// One request with `Connection: close`, read until the server closes.
-async fn request(http: SocketAddr, method: &str, path: &str, body: &[u8]) -> Answer {
-    let mut s = timeout(WAIT, TcpStream::connect(http))
-        .await
-        .unwrap()
-        .unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    // A body the server refuses to read whole may be cut short by its close.
-    let _ = s.write_all(body).await;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match timeout(WAIT, s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
-            Err(_) => panic!("{method} {path}: no answer within {WAIT:?}"),
-        }
-    }
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("{method} {path}: no response head in {text:?}"));
-    Answer {
-        status: head.split_whitespace().nth(1).unwrap().parse().unwrap(),
-        head: head.to_string(),
-        body: body.to_string(),
-    }
-}
-
-/// Reads server-sent events as (name, data).
-struct Events {
-    lines: tokio::io::Lines<BufReader<TcpStream>>,
-}
-
-impl Events {
-    async fn open(http: SocketAddr) -> Events {
-        let mut s = TcpStream::connect(http).await.unwrap();
-        let req = format!("GET /api/events HTTP/1.1\r\nHost: {http}\r\n\r\n");
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut events = Events {
-            lines: BufReader::new(s).lines(),
-        };
-        assert_eq!(events.next().await.0, "hello");
-        events
-    }
-
-    async fn next(&mut self) -> (String, Value) {
-        let mut name = None;
-        loop {
-            let line = timeout(WAIT, self.lines.next_line())
-                .await
-                .expect("no event in time")
-                .unwrap()
-                .expect("the event stream closed");
-            if let Some(n) = line.strip_prefix("event:") {
-                name = Some(n.trim().to_string());
-            } else if let (Some(d), Some(n)) = (line.strip_prefix("data:"), &name) {
-                return (n.clone(), json(d.trim()));
-            }
-        }
-    }
-
-    /// The next event called `wanted` for which `check` holds; every event skipped on the
-    /// way is returned too.
-    async fn until(
-        &mut self,
-        wanted: &str,
-        check: impl Fn(&Value) -> bool,
-    ) -> (Value, Vec<(String, Value)>) {
-        let mut skipped = Vec::new();
-        loop {
-            let (name, data) = self.next().await;
-            if name == wanted && check(&data) {
-                return (data, skipped);
-            }
-            skipped.push((name, data));
-        }
-    }
-}
-
-/// A ledger-mode server with HTTP on, `EPOCH_ROUNDS` = [`ROUNDS`], and its chain id.
-struct Ledger {
-    server: TestServer,
-    chain_id: String,
-}
-
-async fn ledger(tweak: impl FnOnce(&mut Config)) -> Ledger {
-    let server = common::start_ledger(FUNDS, |c| {
-        c.http_addr = Some("127.0.0.1:0".parse().unwrap());
+/// A ledger-mode server with HTTP on (funding [`FUNDS`]), `EPOCH_ROUNDS` = [`ROUNDS`].
+async fn ledger(tweak: impl FnOnce(&mut Config)) -> HttpLedger {
+    http_ledger(FUNDS, |c| {
         c.epoch_rounds = ROUNDS;
         tweak(c);
     })
-    .await;
-    let (status, body) = server.get("/info").await;
-    assert_eq!(status, 200, "{body}");
-    let chain_id = json(&body)["chain_id"].as_str().unwrap().to_string();
-    Ledger { server, chain_id }
+    .await
 }
 
-impl Ledger {
-    fn http(&self) -> SocketAddr {
-        self.server.http.unwrap()
-    }
-
-    async fn get_json(&self, path: &str) -> Value {
-        let a = request(self.http(), "GET", path, b"").await;
-        assert_eq!(a.status, 200, "GET {path}: {}", a.body);
-        a.json()
-    }
-
-    async fn post(&self, body: &str) -> Answer {
-        request(self.http(), "POST", "/api/attestations", body.as_bytes()).await
-    }
-
+/// Attestations and blocks on an [`HttpLedger`].
+trait Attesting {
     /// Account `n`'s attestation of block `index` with hash `hash`, signed by `n`.
+    fn body(&self, n: u8, index: u64, hash: &str) -> Value;
+
+    async fn attest(&self, n: u8, index: u64, hash: &str) -> Answer;
+
+    /// `v` proposes, the round closes, and the `block` event comes: the block's JSON, and
+    /// the events before it.
+    async fn make_block(
+        &self,
+        v: &mut Client,
+        events: &mut Events,
+    ) -> (Value, Vec<(String, Value)>);
+
+    /// Closes the open round `round`, empty, and waits for its `round` event.
+    async fn skip_round(&self, round: u64, events: &mut Events);
+}
+
+impl Attesting for HttpLedger {
     fn body(&self, n: u8, index: u64, hash: &str) -> Value {
         json!({
             "index": index,
@@ -189,11 +64,10 @@ impl Ledger {
     }
 
     async fn attest(&self, n: u8, index: u64, hash: &str) -> Answer {
-        self.post(&self.body(n, index, hash).to_string()).await
+        self.post(ATTESTATIONS, &self.body(n, index, hash).to_string())
+            .await
     }
 
-    /// `v` proposes, the round closes, and the `block` event comes: the block's JSON, and
-    /// the events before it.
     async fn make_block(
         &self,
         v: &mut Client,
@@ -206,7 +80,6 @@ impl Ledger {
         (data["block"].clone(), skipped)
     }
 
-    /// Closes the open round `round`, empty, and waits for its `round` event.
     async fn skip_round(&self, round: u64, events: &mut Events) {
         self.server.tick().await;
         events.until("round", |d| d["round"] == round).await;
@@ -403,14 +276,14 @@ async fn a_block_becomes_final_over_http_once_attested_stake_passes_three_quarte
         ),
     ];
     for (what, body, why) in cases {
-        assert_refused(what, &l.post(&body).await, &why);
+        assert_refused(what, &l.post(ATTESTATIONS, &body).await, &why);
     }
     let huge = format!(r#"{{"hash":"{}"}}"#, "a".repeat(65 * 1024));
-    let a = l.post(&huge).await;
+    let a = l.post(ATTESTATIONS, &huge).await;
     assert_eq!(a.status, 413, "{}", a.body);
     assert!(a.error().starts_with("attest refused: "), "{}", a.body);
     assert!(a.error().contains("65536"), "{}", a.body);
-    let a = request(l.http(), "GET", "/api/attestations", b"").await;
+    let a = request(l.http(), "GET", ATTESTATIONS, b"").await;
     assert_eq!(a.status, 405, "{}", a.body);
     assert!(a.error().contains("POST"), "{}", a.body);
     assert_eq!(
@@ -594,7 +467,7 @@ async fn attestations_share_the_transfer_rate_limit() {
     // none for a transfer, nor for another attestation.
     assert_refused(
         "junk",
-        &l.post("not an attestation").await,
+        &l.post(ATTESTATIONS, "not an attestation").await,
         "not an attestation",
     );
     let t = Transfer::sign(&key(1), &l.chain_id, &address(2), 1, 1);

@@ -4,157 +4,51 @@
 
 mod common;
 
-use std::net::SocketAddr;
-
-use common::{start, Client, TestServer, WAIT};
-use ed25519_dalek::SigningKey;
+use common::http::{http_ledger, json, request, Answer, Events, HttpLedger};
+use common::{address, key, start, Client, WAIT};
 use pos_lottery::config::Config;
-use pos_lottery::pool::GenesisSetting;
-use pos_lottery::tx::{address_of, sign_auth, Transfer};
+use pos_lottery::tx::{sign_auth, Transfer};
 use serde_json::Value;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 
-fn json(body: &str) -> Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
+/// Where transfers are posted.
+const TRANSACTIONS: &str = "/api/transactions";
+
+/// A ledger-mode server with HTTP on whose genesis funds key `n` with `balance` for each pair.
+async fn ledger(funds: &[(u8, u64)], tweak: impl FnOnce(&mut Config)) -> HttpLedger {
+    http_ledger(funds, tweak).await
 }
 
-fn key(n: u8) -> SigningKey {
-    SigningKey::from_bytes(&[n; 32])
-}
-
-fn addr(n: u8) -> String {
-    address_of(&key(n))
-}
-
-/// A ledger-mode server whose genesis funds key `n` with `balance` for each pair.
-struct Ledger {
-    server: TestServer,
-    chain_id: String,
-    _genesis_dir: tempfile::TempDir,
-}
-
-async fn ledger(funds: &[(u8, u64)], tweak: impl FnOnce(&mut Config)) -> Ledger {
-    let genesis_dir = tempfile::tempdir().unwrap();
-    let path = genesis_dir.path().join("genesis.json");
-    let accounts: serde_json::Map<String, Value> = funds
-        .iter()
-        .map(|&(n, balance)| (addr(n), Value::from(balance)))
-        .collect();
-    std::fs::write(
-        &path,
-        serde_json::json!({ "accounts": accounts }).to_string(),
-    )
-    .unwrap();
-    let genesis = GenesisSetting::load(&path).unwrap();
-    let server = start(|c| {
-        c.http_addr = Some("127.0.0.1:0".parse().unwrap());
-        c.genesis = Some(genesis);
-        tweak(c);
-    })
-    .await;
-    let info = json(&server.get("/info").await.1);
-    let chain_id = info["chain_id"].as_str().unwrap().to_string();
-    Ledger {
-        server,
-        chain_id,
-        _genesis_dir: genesis_dir,
-    }
-}
-
-/// An HTTP answer: status, head and body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-
-    fn json(&self) -> Value {
-        json(&self.body)
-    }
-
-    /// The `error` of a JSON error answer.
-    fn error(&self) -> String {
-        let v = self.json();
-        v["error"]
-            .as_str()
-            .unwrap_or_else(|| panic!("no error in {v}"))
-            .to_string()
-    }
-}
-
-/// One request with `Connection: close`, read until the server closes (a reset after the
-/// answer counts as the close).
-async fn request(http: SocketAddr, method: &str, path: &str, body: &[u8]) -> Answer {
-    let mut s = timeout(WAIT, TcpStream::connect(http))
-        .await
-        .unwrap()
-        .unwrap();
-    let head = format!(
-        "{method} {path} HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/json\r\n\
-         Content-Length: {}\r\nConnection: close\r\n\r\n",
-        body.len()
-    );
-    s.write_all(head.as_bytes()).await.unwrap();
-    // A body the server refuses to read whole may be cut short by its close.
-    let _ = s.write_all(body).await;
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 8192];
-    loop {
-        match timeout(WAIT, s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => break,
-            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
-            Err(_) => panic!("{method} {path}: no answer within {WAIT:?}"),
-        }
-    }
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("{method} {path}: no response head in {text:?}"));
-    Answer {
-        status: head.split_whitespace().nth(1).unwrap().parse().unwrap(),
-        head: head.to_string(),
-        body: body.to_string(),
-    }
-}
-
-impl Ledger {
-    fn http(&self) -> SocketAddr {
-        self.server.http.unwrap()
-    }
-
-    async fn get(&self, path: &str) -> Answer {
-        request(self.http(), "GET", path, b"").await
-    }
-
-    async fn get_json(&self, path: &str) -> Value {
-        let a = self.get(path).await;
-        assert_eq!(a.status, 200, "GET {path}: {}", a.body);
-        a.json()
-    }
-
-    async fn post(&self, body: &str) -> Answer {
-        request(self.http(), "POST", "/api/transactions", body.as_bytes()).await
-    }
-
+/// Transfers and blocks on an [`HttpLedger`].
+trait Transfers {
     /// Signs and posts a transfer from key `from` to key `to`.
+    async fn send(&self, from: u8, to: u8, amount: u64, nonce: u64) -> (Transfer, Answer);
+
+    async fn account(&self, n: u8) -> Value;
+
+    async fn pool(&self) -> Vec<Value>;
+
+    /// Logs key `n` in over TCP and stakes `stake`; the BPM prompt is consumed.
+    async fn validator(&self, n: u8, stake: u64) -> Client;
+
+    /// Has `v` propose, closes the round and waits for the block.
+    async fn make_block(&self, v: &mut Client) -> String;
+}
+
+impl Transfers for HttpLedger {
     async fn send(&self, from: u8, to: u8, amount: u64, nonce: u64) -> (Transfer, Answer) {
-        let t = Transfer::sign(&key(from), &self.chain_id, &addr(to), amount, nonce);
-        let answer = self.post(&serde_json::to_string(&t).unwrap()).await;
+        let t = Transfer::sign(&key(from), &self.chain_id, &address(to), amount, nonce);
+        let answer = self
+            .post(TRANSACTIONS, &serde_json::to_string(&t).unwrap())
+            .await;
         (t, answer)
     }
 
     async fn account(&self, n: u8) -> Value {
-        self.get_json(&format!("/api/accounts/{}", addr(n))).await
+        self.get_json(&format!("/api/accounts/{}", address(n)))
+            .await
     }
 
     async fn pool(&self) -> Vec<Value> {
@@ -165,7 +59,6 @@ impl Ledger {
             .clone()
     }
 
-    /// Logs key `n` in over TCP and stakes `stake`; the BPM prompt is consumed.
     async fn validator(&self, n: u8, stake: u64) -> Client {
         let mut c = self.server.connect().await;
         let challenge = loop {
@@ -179,7 +72,7 @@ impl Ledger {
         assert_eq!(words[1], self.chain_id);
         c.send(&format!(
             "auth {} {}",
-            addr(n),
+            address(n),
             sign_auth(&key(n), words[1], words[2])
         ))
         .await;
@@ -190,7 +83,6 @@ impl Ledger {
         c
     }
 
-    /// Has `v` propose, closes the round and waits for the block.
     async fn make_block(&self, v: &mut Client) -> String {
         self.server.make_block(v, 70).await
     }
@@ -202,7 +94,7 @@ async fn tutorial_mode_has_no_ledger_routes() {
     let http = server.http.unwrap();
     for (method, path) in [
         ("GET", "/api/accounts".to_string()),
-        ("GET", format!("/api/accounts/{}", addr(1))),
+        ("GET", format!("/api/accounts/{}", address(1))),
         ("POST", "/api/transactions".to_string()),
         ("GET", "/api/transactions".to_string()),
     ] {
@@ -240,7 +132,7 @@ async fn accounts_are_listed_by_balance_paged_and_looked_up() {
         .collect();
     assert_eq!(balances, [300, 200, 100]);
     let first = &list[0];
-    assert_eq!(first["address"], addr(1).as_str());
+    assert_eq!(first["address"], address(1).as_str());
     for (field, want) in [
         ("available", 300),
         ("bonded", 0),
@@ -254,7 +146,7 @@ async fn accounts_are_listed_by_balance_paged_and_looked_up() {
 
     let page = l.get_json("/api/accounts?offset=1&limit=1").await;
     assert_eq!(page.as_array().unwrap().len(), 1);
-    assert_eq!(page[0]["address"], addr(3).as_str());
+    assert_eq!(page[0]["address"], address(3).as_str());
     assert_eq!(
         l.get_json("/api/accounts?offset=9").await,
         Value::Array(vec![])
@@ -267,14 +159,14 @@ async fn accounts_are_listed_by_balance_paged_and_looked_up() {
 
     let one = l.account(2).await;
     assert_eq!(one["balance"], 100);
-    assert_eq!(one["address"], addr(2).as_str());
-    let unknown = l.get(&format!("/api/accounts/{}", addr(9))).await;
+    assert_eq!(one["address"], address(2).as_str());
+    let unknown = l.get(&format!("/api/accounts/{}", address(9))).await;
     assert_eq!(unknown.status, 404, "{}", unknown.body);
-    assert!(unknown.error().contains(&addr(9)), "{}", unknown.body);
+    assert!(unknown.error().contains(&address(9)), "{}", unknown.body);
     for bad in [
-        addr(1).to_uppercase(),
+        address(1).to_uppercase(),
         "abc".to_string(),
-        format!("{}0", addr(1)),
+        format!("{}0", address(1)),
     ] {
         let a = l.get(&format!("/api/accounts/{bad}")).await;
         assert_eq!(a.status, 400, "{bad}: {}", a.body);
@@ -307,50 +199,6 @@ async fn accounts_are_listed_by_balance_paged_and_looked_up() {
     l.server.shutdown().await.unwrap();
 }
 
-/// Reads server-sent events as (name, data).
-struct Events {
-    lines: tokio::io::Lines<BufReader<TcpStream>>,
-}
-
-impl Events {
-    async fn open(http: SocketAddr) -> Events {
-        let mut s = TcpStream::connect(http).await.unwrap();
-        let req = format!("GET /api/events HTTP/1.1\r\nHost: {http}\r\n\r\n");
-        s.write_all(req.as_bytes()).await.unwrap();
-        let mut events = Events {
-            lines: BufReader::new(s).lines(),
-        };
-        assert_eq!(events.next().await.0, "hello");
-        events
-    }
-
-    async fn next(&mut self) -> (String, Value) {
-        let mut name = None;
-        loop {
-            let line = timeout(WAIT, self.lines.next_line())
-                .await
-                .expect("no event in time")
-                .unwrap()
-                .expect("the event stream closed");
-            if let Some(n) = line.strip_prefix("event:") {
-                name = Some(n.trim().to_string());
-            } else if let (Some(d), Some(n)) = (line.strip_prefix("data:"), &name) {
-                return (n.clone(), json(d.trim()));
-            }
-        }
-    }
-
-    /// The next event called `wanted`, skipping others.
-    async fn find(&mut self, wanted: &str) -> Value {
-        loop {
-            let (name, data) = self.next().await;
-            if name == wanted {
-                return data;
-            }
-        }
-    }
-}
-
 #[tokio::test]
 async fn a_transfer_is_accepted_pooled_then_applied_by_the_next_block() {
     let l = ledger(&[(1, 1000), (2, 10), (3, 500)], |c| c.block_reward = 7).await;
@@ -363,7 +211,7 @@ async fn a_transfer_is_accepted_pooled_then_applied_by_the_next_block() {
     assert_eq!(accepted["id"], t.id().as_str());
 
     let event = events.find("transfer").await;
-    assert_eq!(event["from"], addr(1).as_str());
+    assert_eq!(event["from"], address(1).as_str());
     assert_eq!(event["amount"], 250);
 
     // Pending: counted out of the sender at once, not yet moved.
@@ -388,8 +236,8 @@ async fn a_transfer_is_accepted_pooled_then_applied_by_the_next_block() {
     let entry = &pool[0];
     assert_eq!(entry["type"], "transfer");
     assert_eq!(entry["id"], t.id().as_str());
-    assert_eq!(entry["from"], addr(1).as_str());
-    assert_eq!(entry["to"], addr(2).as_str());
+    assert_eq!(entry["from"], address(1).as_str());
+    assert_eq!(entry["to"], address(2).as_str());
     assert_eq!(entry["amount"], 250);
     assert_eq!(entry["nonce"], 1);
     assert_eq!(entry["signature"], t.signature.as_str());
@@ -457,18 +305,18 @@ async fn every_refusal_says_why_and_changes_nothing() {
     let before_accounts = l.get_json("/api/accounts").await;
     let before_pool = l.pool().await;
 
-    let signed = |amount, nonce| Transfer::sign(&key(1), &l.chain_id, &addr(2), amount, nonce);
+    let signed = |amount, nonce| Transfer::sign(&key(1), &l.chain_id, &address(2), amount, nonce);
     let body = |t: &Transfer| serde_json::to_string(t).unwrap();
     let mut tampered = signed(5, 2);
     tampered.amount = 6;
-    let mut other_chain = Transfer::sign(&key(1), &"0".repeat(64), &addr(2), 5, 2);
-    other_chain.to = addr(2);
+    let mut other_chain = Transfer::sign(&key(1), &"0".repeat(64), &address(2), 5, 2);
+    other_chain.to = address(2);
     let mut to_itself = signed(5, 2);
-    to_itself.to = addr(1);
+    to_itself.to = address(1);
     let mut bad_from = signed(5, 2);
     bad_from.from = "xyz".into();
     let mut bad_to = signed(5, 2);
-    bad_to.to = addr(2).to_uppercase();
+    bad_to.to = address(2).to_uppercase();
     let zero = signed(0, 2);
     let mut unknown_field = serde_json::to_value(signed(5, 2)).unwrap();
     unknown_field["memo"] = "hi".into();
@@ -524,7 +372,7 @@ async fn every_refusal_says_why_and_changes_nothing() {
         ),
     ];
     for (what, body, why) in cases {
-        let a = l.post(&body).await;
+        let a = l.post(TRANSACTIONS, &body).await;
         assert_eq!(a.status, 400, "{what}: {}", a.body);
         assert_eq!(a.header("content-type"), Some("application/json"), "{what}");
         let error = a.error();
@@ -534,7 +382,7 @@ async fn every_refusal_says_why_and_changes_nothing() {
     // Over 64 KiB: 413, whatever the content.
     for size in [65 * 1024, 1 << 20] {
         let huge = format!(r#"{{"from":"{}"}}"#, "a".repeat(size));
-        let a = l.post(&huge).await;
+        let a = l.post(TRANSACTIONS, &huge).await;
         assert_eq!(a.status, 413, "{}", a.body);
         assert!(a.error().contains("65536"), "{}", a.body);
     }
@@ -556,7 +404,7 @@ async fn transfers_over_the_rate_get_429() {
     let (_, first) = l.send(1, 2, 1, 1).await;
     assert_eq!(first.status, 202, "{}", first.body);
     // One token a second: the next one within the second is refused, before any check.
-    let a = l.post("not even JSON").await;
+    let a = l.post(TRANSACTIONS, "not even JSON").await;
     assert_eq!(a.status, 429, "{}", a.body);
     assert_eq!(a.header("retry-after"), Some("1"));
     assert!(a.error().contains("TRANSFERS_PER_SEC"), "{}", a.body);
@@ -574,13 +422,13 @@ async fn a_slash_is_pooled_then_burned_from_the_balance() {
     cheat.send("not-a-bpm").await;
     cheat.line_containing("slashed").await;
     let slashed = events.find("slashed").await;
-    assert_eq!(slashed["address"], addr(2).as_str());
+    assert_eq!(slashed["address"], address(2).as_str());
     assert_eq!(slashed["stake"], 40);
 
     let pool = l.get_json("/transactionPool?type=slash").await;
     assert_eq!(pool.as_array().unwrap().len(), 1, "{pool}");
     assert_eq!(pool[0]["type"], "slash");
-    assert_eq!(pool[0]["address"], addr(2).as_str());
+    assert_eq!(pool[0]["address"], address(2).as_str());
     assert_eq!(pool[0]["amount"], 40);
     assert_eq!(pool[0]["id"].as_str().unwrap().len(), 64);
     let stats = l.get_json("/api/stats").await;
@@ -617,7 +465,7 @@ async fn an_account_emptied_by_its_transfers_still_answers() {
     let list = l.get_json("/api/accounts").await;
     assert_eq!(
         list.as_array().unwrap().last().unwrap()["address"],
-        addr(2).as_str()
+        address(2).as_str()
     );
     // Holding nothing, it can send nothing.
     let (_, a) = l.send(2, 1, 1, 2).await;
@@ -631,7 +479,7 @@ async fn keep_alive_clients_can_send_transfers_back_to_back() {
     let http = l.http();
     let mut s = TcpStream::connect(http).await.unwrap();
     for nonce in 1..=5 {
-        let t = Transfer::sign(&key(1), &l.chain_id, &addr(2), 1, nonce);
+        let t = Transfer::sign(&key(1), &l.chain_id, &address(2), 1, nonce);
         let body = serde_json::to_string(&t).unwrap();
         let req = format!(
             "POST /api/transactions HTTP/1.1\r\nHost: {http}\r\nContent-Type: application/json\r\n\

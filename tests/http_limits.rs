@@ -6,71 +6,15 @@ mod common;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use common::http::{json, read_until_closed, send};
 use common::{start, TestServer, WAIT};
 use serde_json::Value;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::time::{timeout, Instant};
 
-fn json(body: &str) -> Value {
-    serde_json::from_str(body).unwrap_or_else(|e| panic!("{e}: {body}"))
-}
-
 fn with_http(c: &mut pos_lottery::config::Config) {
     c.http_addr = Some("127.0.0.1:0".parse().unwrap());
-}
-
-/// A response: status, head and body.
-struct Answer {
-    status: u16,
-    head: String,
-    body: String,
-}
-
-impl Answer {
-    fn header(&self, name: &str) -> Option<&str> {
-        self.head.lines().find_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
-        })
-    }
-}
-
-/// Sends `request` (the whole text) and reads the answer until the server closes.
-/// A reset after the answer counts as the close.
-async fn send(addr: SocketAddr, request: &str) -> Answer {
-    let mut s = timeout(WAIT, TcpStream::connect(addr))
-        .await
-        .unwrap()
-        .unwrap();
-    s.write_all(request.as_bytes()).await.unwrap();
-    let raw = read_until_closed(&mut s).await;
-    let text = String::from_utf8(raw).unwrap();
-    let (head, body) = text
-        .split_once("\r\n\r\n")
-        .unwrap_or_else(|| panic!("no response head in {text:?}"));
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    Answer {
-        status,
-        head: head.to_string(),
-        body: body.to_string(),
-    }
-}
-
-/// Everything the peer sends until it closes (EOF or reset); fails after [`WAIT`].
-async fn read_until_closed(s: &mut TcpStream) -> Vec<u8> {
-    let mut raw = Vec::new();
-    let mut buf = [0u8; 4096];
-    loop {
-        match timeout(WAIT, s.read(&mut buf)).await {
-            Ok(Ok(0)) | Ok(Err(_)) => return raw,
-            Ok(Ok(n)) => raw.extend_from_slice(&buf[..n]),
-            Err(_) => panic!(
-                "connection still open after {WAIT:?}; got {:?}",
-                String::from_utf8_lossy(&raw)
-            ),
-        }
-    }
 }
 
 fn get(addr: SocketAddr, path: &str) -> String {

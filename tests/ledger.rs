@@ -4,11 +4,10 @@
 mod common;
 
 use std::path::Path;
-use std::process::{Command, Stdio};
 
 use common::{
     address, key, number_after, number_before, start, start_in, start_ledger, transfer_line,
-    Client, TestServer, BIN,
+    verify, Client, TestServer,
 };
 use pos_lottery::tx::{Transfer, Tx, TxRecord};
 
@@ -111,20 +110,6 @@ async fn block(server: &TestServer, v: &mut Client, bpm: u32) -> String {
     v.expect(BPM_PROMPT).await;
     server.tick().await;
     v.line_containing("winning validator: ").await
-}
-
-fn verify(dir: &Path) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("verify")
-        .arg(dir)
-        .env_clear()
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
 }
 
 #[tokio::test]

@@ -4,54 +4,22 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::net::{SocketAddr, TcpListener};
 use std::path::Path;
 use std::process::{Output, Stdio};
-use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
 use pos_lottery::tx::{self, Genesis, Transfer};
 use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::sync::mpsc;
 use tokio::time::timeout;
 
-use common::{BIN, WAIT};
+use common::fake::{serve_http, serve_one, Conn, Request, Requests};
+use common::{cli, key_file, run_cli, text, WAIT};
 
 const CHAIN_ID: &str = "0b8e0c3ab4a5b1d8e4c0f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6";
 const NONCE: &str = "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08";
-
-fn command(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_clear()
-        .current_dir(dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    c
-}
-
-/// Runs the binary in `dir` to the end (bounded).
-async fn run(dir: &Path, args: &[&str]) -> Output {
-    timeout(WAIT, command(dir, args).output())
-        .await
-        .unwrap_or_else(|_| panic!("pos-lottery {args:?} did not end"))
-        .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
-}
-
-/// A key file written the way the tools write it, and its key.
-fn key_file(dir: &Path, name: &str, seed: u8) -> SigningKey {
-    let key = SigningKey::from_bytes(&[seed; 32]);
-    std::fs::write(dir.join(name), tx::key_file_text(&key)).unwrap();
-    key
-}
 
 #[cfg(unix)]
 fn mode(path: &Path) -> u32 {
@@ -64,7 +32,7 @@ fn mode(path: &Path) -> u32 {
 #[tokio::test]
 async fn keygen_writes_a_private_key_file_and_prints_its_address() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(dir.path(), &["keygen", "--out", "alice.key"]).await;
+    let out = run_cli(dir.path(), &["keygen", "--out", "alice.key"]).await;
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let path = dir.path().join("alice.key");
     let content = std::fs::read_to_string(&path).unwrap();
@@ -77,7 +45,7 @@ async fn keygen_writes_a_private_key_file_and_prints_its_address() {
     assert_eq!(text(&out.stdout), format!("{}\n", tx::address_of(&key)));
 
     // Two runs make two different keys.
-    let again = run(dir.path(), &["keygen", "--out", "bob.key"]).await;
+    let again = run_cli(dir.path(), &["keygen", "--out", "bob.key"]).await;
     assert_eq!(again.status.code(), Some(0));
     assert_ne!(again.stdout, out.stdout);
 }
@@ -87,7 +55,7 @@ async fn keygen_never_overwrites_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("alice.key");
     std::fs::write(&path, "precious\n").unwrap();
-    let out = run(dir.path(), &["keygen", "--out", "alice.key"]).await;
+    let out = run_cli(dir.path(), &["keygen", "--out", "alice.key"]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let stderr = text(&out.stderr);
@@ -104,7 +72,7 @@ async fn keygen_never_overwrites_a_file() {
 #[tokio::test]
 async fn genesis_writes_the_key_files_and_a_genesis_file_that_funds_them() {
     let dir = tempfile::tempdir().unwrap();
-    let out = run(
+    let out = run_cli(
         dir.path(),
         &[
             "genesis",
@@ -162,7 +130,7 @@ async fn genesis_refuses_when_any_file_exists_and_writes_nothing() {
         let class = dir.path().join("class");
         std::fs::create_dir(&class).unwrap();
         std::fs::write(class.join(existing), "mine\n").unwrap();
-        let out = run(
+        let out = run_cli(
             dir.path(),
             &[
                 "genesis",
@@ -208,7 +176,7 @@ async fn genesis_bounds_exit_2_naming_the_flag() {
         let mut all = vec!["genesis"];
         all.extend(args);
         all.extend(["--out-dir", "class"]);
-        let out = run(dir.path(), &all).await;
+        let out = run_cli(dir.path(), &all).await;
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         let stderr = text(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");
@@ -232,7 +200,7 @@ async fn sign_prints_an_auth_line_whose_signature_verifies() {
     let mut lines = Vec::new();
     for args in [&pasted_whole[..], &pasted_words[..], &bare[..]] {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        let out = run(dir.path(), &args).await;
+        let out = run_cli(dir.path(), &args).await;
         assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
         let stdout = text(&out.stdout);
         let words: Vec<&str> = stdout.trim_end().split(' ').collect();
@@ -264,7 +232,7 @@ async fn sign_with_garbage_exits_2_with_one_line() {
     ] {
         let mut args = vec!["sign", "--key", "alice.key"];
         args.extend(&pasted);
-        let out = run(dir.path(), &args).await;
+        let out = run_cli(dir.path(), &args).await;
         assert_eq!(out.status.code(), Some(2), "{pasted:?}");
         assert!(out.stdout.is_empty());
         let stderr = text(&out.stderr);
@@ -277,67 +245,18 @@ async fn sign_with_garbage_exits_2_with_one_line() {
     }
     // A key file that is not one fails with 1, naming it.
     std::fs::write(dir.path().join("bad.key"), "not a key\n").unwrap();
-    let out = run(dir.path(), &["sign", "--key", "bad.key", CHAIN_ID, NONCE]).await;
+    let out = run_cli(dir.path(), &["sign", "--key", "bad.key", CHAIN_ID, NONCE]).await;
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out.stderr).starts_with("error: bad.key: not a key file"));
 }
 
 // ---------------------------------------------------------------- fake servers
 
-/// One request the fake HTTP server received.
-#[derive(Debug, Clone)]
-struct Request {
-    method: String,
-    path: String,
-    headers: Vec<String>,
-    body: String,
-}
-
 type Answer = Box<dyn Fn(&Request) -> (u16, String) + Send>;
 
 /// A fake HTTP server: one request per connection, answered by `answer`; every request kept.
-fn fake_http(answer: Answer) -> (SocketAddr, Arc<Mutex<Vec<Request>>>) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
-    let seen = Arc::new(Mutex::new(Vec::new()));
-    let log = seen.clone();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(stream) = stream else { return };
-            stream.set_read_timeout(Some(WAIT)).unwrap();
-            let mut reader = BufReader::new(stream);
-            let mut head = Vec::new();
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap() == 0 || line == "\r\n" {
-                    break;
-                }
-                head.push(line.trim_end().to_owned());
-            }
-            let start: Vec<&str> = head[0].split(' ').collect();
-            let length = head
-                .iter()
-                .find_map(|h| h.strip_prefix("Content-Length: "))
-                .map_or(0, |n| n.parse().unwrap());
-            let mut body = vec![0; length];
-            reader.read_exact(&mut body).unwrap();
-            let request = Request {
-                method: start[0].to_owned(),
-                path: start[1].to_owned(),
-                headers: head[1..].to_vec(),
-                body: String::from_utf8(body).unwrap(),
-            };
-            let (status, body) = answer(&request);
-            log.lock().unwrap().push(request);
-            let reply = format!(
-                "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            );
-            let mut stream = reader.into_inner();
-            stream.write_all(reply.as_bytes()).unwrap();
-        }
-    });
-    (addr, seen)
+fn fake_http(answer: Answer) -> (SocketAddr, Requests) {
+    serve_http(answer)
 }
 
 /// The fake ledger API: `/info` (with `chain_id` when `info_has_id`), block 0, one account
@@ -347,7 +266,7 @@ fn fake_api(
     next_nonce: u64,
     info_has_id: bool,
     post: impl Fn(&Transfer) -> (u16, String) + Send + 'static,
-) -> (SocketAddr, Arc<Mutex<Vec<Request>>>) {
+) -> (SocketAddr, Requests) {
     fake_http(Box::new(move |r: &Request| {
         match (r.method.as_str(), r.path.as_str()) {
             ("GET", "/info") if info_has_id => (
@@ -385,75 +304,35 @@ fn fake_tcp<T: Send + 'static>(
     mpsc::UnboundedReceiver<()>,
     std::thread::JoinHandle<T>,
 ) {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let addr = listener.local_addr().unwrap();
     let (go_tx, go_rx) = mpsc::unbounded_channel();
-    let handle = std::thread::spawn(move || {
-        let (stream, _) = listener.accept().unwrap();
-        stream.set_read_timeout(Some(WAIT)).unwrap();
-        script(Conn::new(stream), go_tx)
-    });
+    let (addr, handle) = serve_one(move |c| script(c, go_tx));
     (addr, go_rx, handle)
 }
 
-/// The server's side of one connection, line by line.
-struct Conn {
-    reader: BufReader<TcpStream>,
-    writer: TcpStream,
-}
-
-impl Conn {
-    fn new(stream: TcpStream) -> Conn {
-        Conn {
-            writer: stream.try_clone().unwrap(),
-            reader: BufReader::new(stream),
-        }
-    }
-
-    fn send(&mut self, line: &str) {
-        self.writer
-            .write_all(format!("{line}\n").as_bytes())
-            .unwrap();
-    }
-
-    fn line(&mut self) -> String {
-        let mut line = String::new();
-        self.reader.read_line(&mut line).unwrap();
-        assert!(line.ends_with('\n'), "the client sent {line:?}");
-        line.trim_end_matches('\n').to_owned()
-    }
-
-    /// Closes the server's side, then returns whatever else the client sent before it closed.
-    fn close(mut self) -> String {
-        self.writer.shutdown(std::net::Shutdown::Write).unwrap();
-        let mut rest = String::new();
-        self.reader.read_to_string(&mut rest).unwrap();
-        rest
-    }
-
-    /// The challenge, then the client's answer, checked: it must log `address` in.
-    fn login(&mut self, address: &str) {
-        self.send("pos-lottery: ledger mode; answer the challenge with auth, or type watch");
-        self.send(&format!("challenge {CHAIN_ID} {NONCE}"));
-        let auth = self.line();
-        let words: Vec<&str> = auth.split(' ').collect();
-        assert_eq!(words.len(), 3, "{auth}");
-        assert_eq!(words[0], "auth", "{auth}");
-        assert_eq!(words[1], address, "{auth}");
-        let message = tx::auth_message(CHAIN_ID, NONCE);
-        assert_eq!(
-            tx::check_signature(address, message.as_bytes(), words[2]),
-            Ok(()),
-            "{auth}"
-        );
-    }
+/// The challenge, then the client's answer, checked: it must log `address` in.
+fn login(c: &mut Conn, address: &str) {
+    let auth = c.challenge(
+        "pos-lottery: ledger mode; answer the challenge with auth, or type watch",
+        CHAIN_ID,
+        NONCE,
+    );
+    let words: Vec<&str> = auth.split(' ').collect();
+    assert_eq!(words.len(), 3, "{auth}");
+    assert_eq!(words[0], "auth", "{auth}");
+    assert_eq!(words[1], address, "{auth}");
+    let message = tx::auth_message(CHAIN_ID, NONCE);
+    assert_eq!(
+        tx::check_signature(address, message.as_bytes(), words[2]),
+        Ok(()),
+        "{auth}"
+    );
 }
 
 /// `connect` with stdin piped.
 fn spawn_connect(dir: &Path, args: &[&str]) -> Child {
     let mut all = vec!["connect", "--key", "alice.key"];
     all.extend(args);
-    let mut c = command(dir, &all);
+    let mut c = cli(dir, &all);
     c.stdin(Stdio::piped());
     c.spawn().unwrap()
 }
@@ -489,7 +368,7 @@ async fn connect_logs_in_by_itself_and_relays_lines_both_ways() {
     let address = tx::address_of(&key);
     let me = address.clone();
     let (addr, mut go_rx, server) = fake_tcp(move |mut c, go| {
-        c.login(&me);
+        login(&mut c, &me);
         c.send(&format!("welcome {me} balance 1000 available 1000 wins 0"));
         c.send("Enter stake:");
         go.send(()).unwrap();
@@ -531,7 +410,7 @@ async fn connect_turns_send_into_a_signed_transfer_with_the_next_nonce() {
     let (http, requests) = fake_api(address.clone(), 7, true, |_| panic!("no POST expected"));
     let me = address.clone();
     let (addr, mut go_rx, server) = fake_tcp(move |mut c, go| {
-        c.login(&me);
+        login(&mut c, &me);
         c.send(&format!("welcome {me} balance 1000 available 1000 wins 0"));
         c.send("Enter stake:");
         go.send(()).unwrap();
@@ -588,7 +467,7 @@ async fn connect_answers_a_challenge_once_and_without_http_keeps_send_to_itself(
     let bob = tx::address_of(&SigningKey::from_bytes(&[2; 32]));
     let me = address.clone();
     let (addr, mut go_rx, server) = fake_tcp(move |mut c, go| {
-        c.login(&me);
+        login(&mut c, &me);
         c.send(&format!("auth failed: {me} holds no tokens on this chain"));
         c.send(&format!("challenge {CHAIN_ID} {NONCE}"));
         go.send(()).unwrap();
@@ -624,7 +503,7 @@ async fn connect_to_a_closed_port_exits_1() {
         .local_addr()
         .unwrap()
         .port();
-    let out = run(
+    let out = run_cli(
         dir.path(),
         &["connect", "--key", "alice.key", "--addr", &port.to_string()],
     )
@@ -651,7 +530,7 @@ async fn transfer_signs_with_the_chain_id_and_next_nonce_and_prints_the_id() {
             Err(e) => (400, format!(r#"{{"error":"{e}"}}"#)),
         }
     });
-    let out = run(
+    let out = run_cli(
         dir.path(),
         &[
             "transfer",
@@ -716,7 +595,7 @@ async fn transfer_shows_the_servers_refusal_and_exits_1() {
             r#"{"error":"nonce is 9, expected 1 (the sender's last nonce, plus 1)"}"#.into(),
         )
     });
-    let out = run(
+    let out = run_cli(
         dir.path(),
         &[
             "transfer",
@@ -771,7 +650,7 @@ async fn transfer_refuses_bad_input_and_names_an_unknown_account() {
     ] {
         let mut args = base.to_vec();
         args.extend(&extra);
-        let out = run(dir.path(), &args).await;
+        let out = run_cli(dir.path(), &args).await;
         assert_eq!(out.status.code(), Some(code), "{extra:?}");
         let stderr = text(&out.stderr);
         assert_eq!(stderr.lines().count(), 1, "{stderr}");

@@ -1,6 +1,10 @@
 //! Test harness: the real server on port 0, and clients that talk TCP the way `nc` does.
 #![allow(dead_code)]
 
+pub mod fake;
+pub mod http;
+pub mod ledger;
+
 use std::net::SocketAddr;
 use std::time::Duration;
 
@@ -33,6 +37,59 @@ pub fn binary(dir: &std::path::Path) -> std::process::Command {
         .current_dir(dir)
         .stdin(std::process::Stdio::null());
     c
+}
+
+/// `pos-lottery verify <dir>` run to the end with a clean environment: the whole output.
+pub fn verify_output(dir: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(BIN)
+        .arg("verify")
+        .arg(dir)
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+/// `pos-lottery verify <dir>`: its exit code (-1 when killed) and stdout.
+pub fn verify(dir: &std::path::Path) -> (i32, String) {
+    let out = verify_output(dir);
+    (out.status.code().unwrap_or(-1), text(&out.stdout))
+}
+
+/// `pos-lottery verify <dir>`: its exit code (-1 when killed), and stdout then stderr.
+pub fn verify_stdout_stderr(dir: &std::path::Path) -> (i32, String) {
+    let out = verify_output(dir);
+    (
+        out.status.code().unwrap_or(-1),
+        text(&out.stdout) + &text(&out.stderr),
+    )
+}
+
+/// Bytes as text, any invalid UTF-8 replaced.
+pub fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// The binary with `args` in `dir` (also its working directory), clean environment, no stdin,
+/// stdout and stderr piped, killed when dropped. Change any of that on the result.
+pub fn cli(dir: &std::path::Path, args: &[&str]) -> tokio::process::Command {
+    let mut c = tokio::process::Command::new(BIN);
+    c.args(args)
+        .env_clear()
+        .current_dir(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .kill_on_drop(true);
+    c
+}
+
+/// [`cli`] run to the end (bounded by [`WAIT`]).
+pub async fn run_cli(dir: &std::path::Path, args: &[&str]) -> std::process::Output {
+    timeout(WAIT, cli(dir, args).output())
+        .await
+        .unwrap_or_else(|_| panic!("pos-lottery {args:?} did not end"))
+        .unwrap()
 }
 
 /// How long any single expected event may take before the test fails.
@@ -113,14 +170,21 @@ impl TestServer {
     }
 
     /// Triggers shutdown and waits for `run` to return.
-    pub async fn shutdown(mut self) -> Result<(), ServerError> {
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        self.halt().await.0
+    }
+
+    /// Triggers shutdown and waits for `run` to return: what it returned, and the data
+    /// directory.
+    async fn halt(mut self) -> (Result<(), ServerError>, tempfile::TempDir) {
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
-        timeout(WAIT, self.handle)
+        let result = timeout(WAIT, self.handle)
             .await
             .expect("server did not stop")
-            .unwrap()
+            .unwrap();
+        (result, self.dir)
     }
 
     pub async fn connect(&self) -> Client {
@@ -316,6 +380,14 @@ pub fn address(n: u8) -> String {
     pos_lottery::tx::address_of(&key(n))
 }
 
+/// Writes test account `n`'s key as a key file (the way the tools write it) at `dir/name`;
+/// returns the key.
+pub fn key_file(dir: &std::path::Path, name: &str, n: u8) -> ed25519_dalek::SigningKey {
+    let key = key(n);
+    std::fs::write(dir.join(name), pos_lottery::tx::key_file_text(&key)).unwrap();
+    key
+}
+
 /// A genesis file's text funding test accounts `(n, balance)`.
 pub fn genesis_json(accounts: &[(u8, u64)]) -> String {
     let entries: Vec<String> = accounts
@@ -414,16 +486,10 @@ pub fn number_before(line: &str, label: &str) -> u64 {
 
 impl TestServer {
     /// Triggers shutdown, waits for `run` to return Ok, and keeps the data directory.
-    pub async fn stop_keeping_dir(mut self) -> tempfile::TempDir {
-        if let Some(stop) = self.stop.take() {
-            let _ = stop.send(());
-        }
-        timeout(WAIT, self.handle)
-            .await
-            .expect("server did not stop")
-            .unwrap()
-            .unwrap();
-        self.dir
+    pub async fn stop_keeping_dir(self) -> tempfile::TempDir {
+        let (result, dir) = self.halt().await;
+        result.unwrap();
+        dir
     }
 
     /// A ledger-mode connection logged in as account `n`: the welcome line, with the stake
