@@ -6,9 +6,10 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
+use std::process::Command;
 
-use common::{address, key, number_after, start_in, Client, TestServer, BIN};
+use common::ledger::{block_of, reply, tick_to};
+use common::{address, key, start_in, verify_stdout_stderr as verify, Client, TestServer, BIN};
 use pos_lottery::tx::{Commission, Delegation, Direction};
 
 /// EPOCH_ROUNDS: epoch 1 is rounds 4..=6, its attestation window ends after round 9.
@@ -26,56 +27,6 @@ async fn ledger() -> TestServer {
         c.delegation_slash_percent = 10;
     })
     .await
-}
-
-/// The next line that answers something: announcements and prompts are skipped.
-async fn reply(c: &mut Client) -> String {
-    loop {
-        let line = c.line().await;
-        if !line.starts_with("winning validator: ") && !line.starts_with("Enter ") {
-            return line;
-        }
-    }
-}
-
-async fn status(c: &mut Client) -> String {
-    c.send("status").await;
-    let line = reply(c).await;
-    assert!(line.starts_with("status: "), "{line}");
-    line
-}
-
-async fn tick_to(server: &TestServer, c: &mut Client, round: u64) {
-    let mut now = number_after(&status(c).await, "round ");
-    while now < round {
-        server.tick().await;
-        let deadline = tokio::time::Instant::now() + common::WAIT;
-        loop {
-            let seen = number_after(&status(c).await, "round ");
-            if seen > now {
-                now = seen;
-                break;
-            }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "round {now} never closed"
-            );
-        }
-    }
-}
-
-/// The proposers propose, the round closes; the block's index from `watcher`'s winner line.
-async fn block(server: &TestServer, proposers: &mut [&mut Client], watcher: &mut Client) -> u64 {
-    for c in proposers.iter_mut() {
-        c.send("70").await;
-        let answer = reply(c).await;
-        assert!(answer.starts_with("BPM 70 entered round "), "{answer}");
-    }
-    server.tick().await;
-    number_after(
-        &watcher.line_containing("winning validator: ").await,
-        "(block ",
-    )
 }
 
 fn delegation(way: Direction, chain: &str, from: u8, to: u8, amount: u64, nonce: u64) -> String {
@@ -101,20 +52,6 @@ fn record(
         .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
         .find(|r| pick(r))
         .unwrap_or_else(|| panic!("no such record in {file}"))
-}
-
-fn verify(dir: &std::path::Path) -> (i32, String) {
-    let out = Command::new(BIN)
-        .arg("verify")
-        .arg(dir)
-        .env_clear()
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr),
-    )
 }
 
 #[tokio::test]
@@ -143,7 +80,8 @@ async fn delegated_stake_counts_from_the_next_epoch_shares_rewards_and_risks_sla
     let c = Commission::sign(&key(1), &chain, 10, 1);
     one.send(&format!("commission 10 1 {}", c.signature)).await;
     assert!(reply(&mut one).await.starts_with("commission accepted: "));
-    assert!(status(&mut three)
+    assert!(three
+        .status()
         .await
         .starts_with("status: balance 1000, available 700, "));
     // More than is left, or to itself, is refused.
@@ -224,7 +162,7 @@ async fn delegated_stake_counts_from_the_next_epoch_shares_rewards_and_risks_sla
     let rest = one.expect_closed().await;
     assert!(rest.iter().any(|l| l.contains("slashed")), "{rest:?}");
     let _ = block(&server, &mut [&mut two], &mut watcher).await;
-    let s = status(&mut three).await;
+    let s = three.status().await;
     assert!(
         s.starts_with("status: balance 1045, available 775, "),
         "1000 + 75 - 30, with 270 still delegated: {s}"
@@ -238,11 +176,13 @@ async fn delegated_stake_counts_from_the_next_epoch_shares_rewards_and_risks_sla
         .await;
     assert!(reply(&mut three).await.starts_with("undelegate accepted: "));
     let _ = block(&server, &mut [&mut two], &mut watcher).await;
-    assert!(status(&mut three)
+    assert!(three
+        .status()
         .await
         .starts_with("status: balance 1045, available 775, "));
     tick_to(&server, &mut three, 13).await;
-    assert!(status(&mut three)
+    assert!(three
+        .status()
         .await
         .starts_with("status: balance 1045, available 1045, "));
 
@@ -354,7 +294,8 @@ async fn accepted_delegations_survive_a_restart_before_their_block() {
     .await;
     let (mut three, welcome) = server.login(3).await;
     assert!(welcome.contains("next nonce 3"), "{welcome}");
-    assert!(status(&mut three)
+    assert!(three
+        .status()
         .await
         .starts_with("status: balance 1000, available 700, "));
     let mut one = server.bonded(1, 50).await;
@@ -366,15 +307,28 @@ async fn accepted_delegations_survive_a_restart_before_their_block() {
     assert!(reply(&mut three).await.starts_with("undelegate accepted: "));
     let _ = block(&server, &mut [&mut one], &mut watcher).await;
     // Applied: 200 still delegated, 100 on its way back at the next epoch.
-    assert!(status(&mut three)
+    assert!(three
+        .status()
         .await
         .starts_with("status: balance 1000, available 700, "));
     tick_to(&server, &mut three, ROUNDS + 1).await;
-    assert!(status(&mut three)
+    assert!(three
+        .status()
         .await
         .starts_with("status: balance 1000, available 800, "));
     drop((one, three));
     let dir = server.stop_keeping_dir().await;
     let (code, out) = verify(dir.path());
     assert_eq!(code, 0, "{out}");
+}
+
+/// The proposers propose, the round closes; the block's index, from `watcher`'s winner line.
+async fn block(server: &TestServer, proposers: &mut [&mut Client], watcher: &mut Client) -> u64 {
+    for c in proposers.iter_mut() {
+        c.send("70").await;
+        let answer = reply(c).await;
+        assert!(answer.starts_with("BPM 70 entered round "), "{answer}");
+    }
+    server.tick().await;
+    block_of(&watcher.line_containing("winning validator: ").await).0
 }
