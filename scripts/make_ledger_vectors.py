@@ -29,14 +29,22 @@ AttestReward 3, and block 8, its first block, its SnapshotHash (and the reveal c
 rotation); keys[1]'s attestation in block 10 makes block 8 final, so block 10 pays keys[0]
 (counted first, in block 9) and keys[1] 3 each, as reward entries of kind attest after the
 winner's, in the order counted; keys[2] attests block 8 once it is final, and block 11, which
-carries that attestation, pays it. Last, the rewards closing a block near the 2^64 - 1 supply
-cap, each cut in turn. Ed25519 is deterministic (RFC 8032), so any implementation reproduces
-every signature. Needs the `cryptography` package.
+carries that attestation, pays it. Then the rewards closing a block near the 2^64 - 1 supply
+cap, each cut in turn. Last, delegation: blocks 12 to 15 (rounds 35, 41, 42, 51) continue the
+chain; in block 12 keys[0] sets its commission to 10% and keys[2] delegates 100 to it (delegate
+and commission entries, signed like transfers, one nonce sequence with them); epoch 4's
+snapshot (from round 41, DelegationSlashPercent 10) counts the delegation in keys[0]'s stake
+and lists it in Delegations; keys[0] wins block 13 and its reward is split (10% commission,
+the rest by stake: keys[2] gets a delegator reward); in block 14 a slash of keys[0] burns 10%
+of keys[2]'s delegation, and keys[2] undelegates 40, which come back to it when epoch 5 starts
+(block 15, where keys[2] sends keys[1] all it may move). Ed25519 is deterministic (RFC 8032),
+so any implementation reproduces every signature. Needs the `cryptography` package.
 
 This script does not import recompute_balances.py or recompute_draws.py: the vectors and the
 audit are two computations that must agree.
 """
 import argparse
+import copy
 import hashlib
 import json
 import os
@@ -72,6 +80,9 @@ U64_MAX = 2**64 - 1
 # Epoch 3: rounds 31 to 40, its snapshot with Finality 2/3 and AttestReward 3 (what each attester
 # of a final block of the epoch is paid); keys[2] is in it.
 FIRST_ROUND3, FINALITY3, ATTEST_REWARD = 31, "2/3", 3
+# Delegation: epochs 4 (rounds 41 to 50) and 5 (from round 51), their snapshots with Finality 2/3
+# and DelegationSlashPercent 10 (what a slash of a validator burns of each delegation to it).
+FIRST_ROUND4, FIRST_ROUND5, DELEGATION_SLASH_PERCENT = 41, 51, 10
 
 
 def sha(data):
@@ -122,14 +133,46 @@ def canonical_line(tx):
         "evidence": ("Address", "Index", "Amount", "Round", "FirstHash", "FirstSignature",
                      "SecondHash", "SecondSignature"),
         "reward": ("To", "Amount", "Cut"),
+        "delegate": ("From", "To", "Amount", "Nonce", "Signature"),
+        "undelegate": ("From", "To", "Amount", "Nonce", "Signature"),
+        "commission": ("From", "Percent", "Nonce", "Signature"),
     }[kind]
-    if tx.get("Kind") == "attest":  # an attest reward; a block reward's line names no kind
-        kind = "reward attest"
+    if tx.get("Kind") in ("attest", "delegator"):  # a block reward's line names no kind
+        kind = f"reward {tx['Kind']}"
     return " ".join([kind] + [str(tx[f]) for f in fields])
 
 
 def tx_hash(txs):
     return sha("".join(canonical_line(t) + "\n" for t in txs).encode()).hex()
+
+
+def delegation_message(kind, chain_id, sender, to, amount, nonce):
+    """What a delegate or undelegate entry signs (`kind`: "delegate" or "undelegate")."""
+    return f"pos-lottery {kind} v1 {chain_id} {sender} {to} {amount} {nonce}"
+
+
+def commission_message(chain_id, sender, percent, nonce):
+    return f"pos-lottery commission v1 {chain_id} {sender} {percent} {nonce}"
+
+
+def delegation_entry(secret, kind, chain_id, to, amount, nonce):
+    """A delegate or undelegate entry: the signer's `amount` delegated to (or asked back from)
+    validator `to`, with its next nonce (one sequence with its transfers)."""
+    k = key(secret)
+    sender = public_hex(k)
+    message = delegation_message(kind, chain_id, sender, to, amount, nonce)
+    return {"Type": kind, "From": sender, "To": to, "Amount": amount, "Nonce": nonce,
+            "Signature": k.sign(message.encode()).hex()}  # fmt: skip
+
+
+def commission_entry(secret, chain_id, percent, nonce):
+    """A commission entry: the signer keeps `percent` of each of its block rewards before the
+    rest is shared by stake with its delegators."""
+    k = key(secret)
+    sender = public_hex(k)
+    signature = k.sign(commission_message(chain_id, sender, percent, nonce).encode()).hex()
+    return {"Type": "commission", "From": sender, "Percent": percent, "Nonce": nonce,
+            "Signature": signature}  # fmt: skip
 
 
 def attest_message(chain_id, index, block_hash):
@@ -220,14 +263,20 @@ def sample(seed, entries):
 
 def snapshot_hash_input(snapshot):
     """`<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<p>/<q>\\n` when the record has a
-    Finality, then `<AttestReward>\\n` when it has an AttestReward, then `<address>\\n<stake>\\n`
-    per stake."""
+    Finality, then `<AttestReward>\\n` when it has an AttestReward, then
+    `delegation-slash <P>\\n` when it has a DelegationSlashPercent, then `<address>\\n<stake>\\n`
+    per stake, then `delegation <validator> <delegator> <amount>\\n` per delegation."""
     head = "".join(f"{snapshot[f]}\n" for f in SNAPSHOT_FIELDS[:3])
     if "Finality" in snapshot:
         head += f"{snapshot['Finality']}\n"
     if "AttestReward" in snapshot:
         head += f"{snapshot['AttestReward']}\n"
-    return head + "".join(f"{a}\n{s}\n" for a, s in snapshot["Stakes"])
+    if "DelegationSlashPercent" in snapshot:
+        head += f"delegation-slash {snapshot['DelegationSlashPercent']}\n"
+    stakes = "".join(f"{a}\n{s}\n" for a, s in snapshot["Stakes"])
+    return head + stakes + "".join(
+        f"delegation {v} {d} {x}\n" for v, d, x in snapshot.get("Delegations", [])
+    )
 
 
 def hash_input(block):
@@ -243,6 +292,138 @@ def seal(block, server):
     return block
 
 
+class State:
+    """The ledger replayed by the published rules, delegation included, for the delegation
+    chain (blocks 12 to 15) and its `after` values: per account its balance, nonce, wins,
+    delegated_out (what it delegated, and what it undelegated until the next epoch starts),
+    delegated_in and commission; the delegations (validator, delegator) -> amount; the tokens
+    undelegated in the epoch in force, returned when the next starts; the supply's parts. It
+    applies what it is given (the vector chain is valid); a tampered copy's blocks may leave it
+    meaningless, but the audit refuses those first."""
+
+    def __init__(self, accounts):
+        self.accounts = {}
+        for address, balance in accounts.items():
+            self.get(address)["balance"] = balance
+        self.delegations = {}
+        self.returning = []
+        self.genesis = sum(accounts.values())
+        self.minted = self.burned = self.cut = 0
+        self.minted_to_delegators = self.burned_from_delegators = 0
+
+    def get(self, address):
+        return self.accounts.setdefault(address, {
+            "balance": 0, "nonce": 0, "wins": 0, "delegated_out": 0, "delegated_in": 0,
+            "commission": 0})  # fmt: skip
+
+    def supply(self):
+        return self.genesis + self.minted - self.burned
+
+    def delegations_to(self, validator):
+        """[(delegator, amount), ...] of the delegations to `validator` now, by delegator."""
+        return sorted((d, x) for (v, d), x in self.delegations.items() if v == validator)
+
+    def start_epoch(self):
+        """An epoch starts: the undelegated tokens come back to their delegators."""
+        for delegator, amount in self.returning:
+            self.get(delegator)["delegated_out"] -= amount
+        self.returning = []
+
+    def burn_delegation(self, validator, delegator, burn):
+        left = self.delegations.get((validator, delegator), 0) - burn
+        if left > 0:
+            self.delegations[(validator, delegator)] = left
+        else:
+            self.delegations.pop((validator, delegator), None)
+        d = self.get(delegator)
+        d["balance"] -= burn
+        d["delegated_out"] -= burn
+        self.get(validator)["delegated_in"] -= burn
+        self.burned += burn
+        self.burned_from_delegators += burn
+
+    def apply(self, tx, in_force, snapshot_of_block):
+        """One pool entry, with `in_force` the snapshot in force for its block (None in epoch
+        0) and snapshot_of_block(j) block j's snapshot."""
+        kind = tx["Type"]
+        if kind == "transfer":
+            a = self.get(tx["From"])
+            a["balance"] -= tx["Amount"]
+            a["nonce"] = tx["Nonce"]
+            self.get(tx["To"])["balance"] += tx["Amount"]
+        elif kind in ("slash", "evidence"):
+            address, amount = tx["Address"], tx["Amount"]
+            self.get(address)["balance"] -= amount
+            self.burned += amount
+            # A slash burns DelegationSlashPercent (of the snapshot in force) of each delegation
+            # to it now; an evidence slash the percent of block Index's snapshot of each
+            # delegation to it there, at most what is still delegated now.
+            if kind == "slash":
+                p = (in_force or {}).get("DelegationSlashPercent", 0)
+                burns = [(d, x * p // 100) for d, x in self.delegations_to(address)]
+            else:
+                s = snapshot_of_block(tx["Index"])
+                p = s.get("DelegationSlashPercent", 0)
+                burns = [(d, min(x * p // 100, self.delegations.get((v, d), 0)))
+                         for v, d, x in s.get("Delegations", []) if v == address]  # fmt: skip
+            for delegator, burn in burns:
+                if burn:
+                    self.burn_delegation(address, delegator, burn)
+        elif kind in ("delegate", "undelegate", "commission"):
+            a = self.get(tx["From"])
+            a["nonce"] = tx["Nonce"]
+            if kind == "commission":
+                a["commission"] = tx["Percent"]
+                return
+            pair, amount = (tx["To"], tx["From"]), tx["Amount"]
+            sign = 1 if kind == "delegate" else -1
+            self.delegations[pair] = self.delegations.get(pair, 0) + sign * amount
+            if self.delegations[pair] <= 0:
+                del self.delegations[pair]
+            self.get(tx["To"])["delegated_in"] += sign * amount
+            if kind == "delegate":
+                a["delegated_out"] += amount
+            else:
+                self.returning.append((tx["From"], amount))
+
+    def expected(self, winner, in_force):
+        """The block rewards once the pool applied: (kind, To, Amount + Cut). With no snapshot
+        in force, or no delegation to the winner in it: the winner's REWARD whole. Else, with
+        c the winner's commission now, rest = REWARD - floor(REWARD * c / 100); each delegator
+        d_i of the winner in the snapshot gets floor(rest * d_i / stake) (stake: the winner's
+        snapshot stake, its own and delegated; a share of 0 is no entry), the winner the
+        rest of REWARD, first."""
+        delegated = [(d, x) for v, d, x in (in_force or {}).get("Delegations", []) if v == winner]
+        if not delegated:
+            return [("block", winner, REWARD)]
+        stake = dict(in_force["Stakes"])[winner]
+        rest = REWARD - REWARD * self.get(winner)["commission"] // 100
+        shares = [(d, rest * x // stake) for d, x in delegated]
+        shares = [("delegator", d, x) for d, x in shares if x]
+        return [("block", winner, REWARD - sum(x for _, _, x in shares))] + shares
+
+    def mint(self, tx):
+        a = self.get(tx["To"])
+        a["balance"] += tx["Amount"]
+        self.minted += tx["Amount"]
+        self.cut += tx["Cut"]
+        if tx.get("Kind") == "delegator":
+            self.minted_to_delegators += tx["Amount"]
+        elif tx.get("Kind") != "attest":
+            a["wins"] += 1
+
+    def view(self, k):
+        """The state after block k, as the vectors publish it."""
+        rows = [dict(address=a, **x) for a, x in sorted(self.accounts.items())]
+        return {"block": k, "accounts": rows,
+                "delegations": [[v, d, x] for (v, d), x in sorted(self.delegations.items())],
+                "returning": [list(r) for r in self.returning], "supply": self.supply(),
+                "genesis": self.genesis, "minted": self.minted,
+                "minted_to_delegators": self.minted_to_delegators, "burned": self.burned,
+                "burned_from_delegators": self.burned_from_delegators,
+                "cut": self.cut}  # fmt: skip
+
+
 class Ledger:
     """Everything the vectors hold, built step by step. `edit` hooks change one input before
     it is sealed, for the tampered copies --check audits (each later value re-derived);
@@ -254,15 +435,23 @@ class Ledger:
     `rewards` (and `evidence`), blocks 8 to 11 (attest rewards) follow block 7 instead, kept
     apart as well (reward_later), epoch 3's snapshot edited by `edit_snapshot3(record)` and
     their transactions (rewards included) and blocks by `edit_reward(k, ledger, txs)` and
-    `edit_reward_block(k, block)`. Every block's rewards are derived: the winner's, then the
-    attest rewards its attestations make owed, each cut to the room left under 2^64 - 1."""
+    `edit_reward_block(k, block)`. With `delegation` (and `rewards`), blocks 12 to 15 follow
+    (delegation_later; see delegate()), epochs 4's and 5's snapshots edited by
+    `edit_snapshot4(record)` and `edit_snapshot5(record)`, their pools by
+    `edit_delegation_pool(k, ledger, pool)` (before their rewards are derived), their
+    transactions by `edit_delegation(k, ledger, txs)` and blocks by
+    `edit_delegation_block(k, block)`. Every block's rewards are derived: the winner's (split
+    with its delegators from block 12 on, by State), then the attest rewards its attestations
+    make owed, each cut to the room left under 2^64 - 1."""
 
     def __init__(
         self, edit_genesis=None, edit_txs=None, edit_entries=None, edit_block=None,
         edit_genesis_block=None, edit_snapshot=None, edit_entries2=None, edit_block2=None,
         edit_snapshot2=None, edit_later=None, edit_later_block=None, evidence=False,
         edit_evidence=None, edit_evidence_block=None, block8=None, rewards=False,
-        edit_snapshot3=None, edit_reward=None, edit_reward_block=None,
+        edit_snapshot3=None, edit_reward=None, edit_reward_block=None, delegation=False,
+        edit_snapshot4=None, edit_snapshot5=None, edit_delegation_pool=None,
+        edit_delegation=None, edit_delegation_block=None,
     ):  # fmt: skip
         self.server = key(SERVER_SECRET)
         self.keys = [key(s) for s in ACCOUNT_SECRETS]
@@ -350,7 +539,8 @@ class Ledger:
         self.later = []  # (block, draw, transactions record) of blocks 3 to 6
         self.evidence_later = []  # (block, draw, transactions record) of blocks 7 (and 8)
         self.reward_later = []  # (block, draw, transactions record) of blocks 8 to 11
-        self.snapshot3 = None
+        self.delegation_later = []  # (block, draw, transactions record) of blocks 12 to 15
+        self.snapshot3 = self.snapshot4 = self.snapshot5 = None
         # The attestations counted so far (honest ones: add_block counts them before an edit),
         # by attested block: [attesters in the order counted, attested stake, final].
         self.votes = {}
@@ -422,26 +612,143 @@ class Ledger:
         # b attests block 9 (50 of 191: not final, nothing owed).
         self.add_block(11, r8 + 3, 88, [self.attest(2, 8, r8 + 3), self.attest(1, 9, r8 + 3)],
                        *hooks, into=self.reward_later, reveal=self.reveals3[3])  # fmt: skip
+        if delegation:
+            self.delegate(edit_snapshot4, edit_snapshot5, edit_delegation_pool, edit_delegation,
+                          edit_delegation_block)  # fmt: skip
+
+    def delegate(self, edit_snapshot4, edit_snapshot5, edit_pool, edit_txs, edit_block):
+        """Delegation (delegation=True): blocks 12 to 15 (rounds 35, 41, 42, 51) continue the
+        chain, their rewards derived by State from the replayed ledger. Block 12 (epoch 3):
+        keys[0] sets its commission to 10% and keys[2] delegates 100 to it. Epoch 4 (from round
+        41, Finality 2/3, DelegationSlashPercent 10) counts it: keys[0] 101 + 100 = 201,
+        keys[1] 50. Block 13, epoch 4's first, has keys[0] alone in its draw, which wins and
+        shares its reward with keys[2]. Block 14: keys[0] is slashed 20 for a malformed BPM,
+        which burns 10% of keys[2]'s 100 delegated to it (10), and keys[2] undelegates 40.
+        Epoch 5 (from round 51): keys[0] 81 + 50, keys[1] 50. Block 15, its first: the 40 came
+        back to keys[2] as the epoch started, and keys[2] sends keys[1] everything it may move.
+        The reveal chain rotates at block 12 (it reveals s_4 of the third chain) to a fourth
+        from 32 bytes of 0x04. `edit_pool(k, g, pool)` changes block k's pool before its
+        rewards are derived, `edit_txs(k, g, txs)` its transactions after, `edit_block(k,
+        block)` the block before it is sealed."""
+        a, b, c = self.addresses
+        self.snapshot4 = {"Epoch": EPOCH + 3, "FirstRound": FIRST_ROUND4,
+                          "EpochRounds": EPOCH_ROUNDS, "Finality": FINALITY3,
+                          "DelegationSlashPercent": DELEGATION_SLASH_PERCENT,
+                          "Stakes": [[x, st] for x, st in sorted([(a, 201), (b, 50)])],
+                          "Delegations": [[a, c, 100]]}  # fmt: skip
+        if edit_snapshot4:
+            edit_snapshot4(self.snapshot4)
+        self.snapshot4_hash = sha(snapshot_hash_input(self.snapshot4).encode()).hex()
+        self.snapshot5 = {"Epoch": EPOCH + 4, "FirstRound": FIRST_ROUND5,
+                          "EpochRounds": EPOCH_ROUNDS, "Finality": FINALITY3,
+                          "DelegationSlashPercent": DELEGATION_SLASH_PERCENT,
+                          "Stakes": [[x, st] for x, st in sorted([(a, 131), (b, 50)])],
+                          "Delegations": [[a, c, 50]]}  # fmt: skip
+        if edit_snapshot5:
+            edit_snapshot5(self.snapshot5)
+        self.snapshot5_hash = sha(snapshot_hash_input(self.snapshot5).encode()).hex()
+        self.reveals4 = reveal_chain(bytes([4]) * 32, 4)
+        # The ledger after block 11, replayed.
+        self.state, self.state_in_force, self.views = State(self.accounts), None, []
+        records = self.records() + self.evidence_records() + self.reward_records()
+        for record in records:
+            self.enter(self.rounds[record["Index"]])
+            self.settle(record)
+        blocks = [
+            # (k, round, BPM, pool, draw entries, extra fields, reveal)
+            (12, 35, 89, lambda: [commission_entry(ACCOUNT_SECRETS[0], self.chain_id, 10, 3),
+                                  delegation_entry(ACCOUNT_SECRETS[2], "delegate", self.chain_id,
+                                                   a, 100, 1)],
+             None, {"NextSeedCommit": self.reveals4[0].hex()}, self.reveals3[4]),
+            (13, FIRST_ROUND4, 90, lambda: [], [(a, 201)],
+             {"SnapshotHash": self.snapshot4_hash}, self.reveals4[1]),
+            (14, FIRST_ROUND4 + 1, 91, lambda: [
+                {"Type": "slash", "Address": a, "Amount": 20, "Round": FIRST_ROUND4 + 1,
+                 "Line": "fast"},
+                delegation_entry(ACCOUNT_SECRETS[2], "undelegate", self.chain_id, a, 40, 2)],
+             None, None, self.reveals4[2]),
+            (15, FIRST_ROUND5, 92, lambda: [transfer(ACCOUNT_SECRETS[2], self.chain_id, b,
+                                                     self.movable(c), 3)],
+             None, {"SnapshotHash": self.snapshot5_hash}, self.reveals4[3]),
+        ]  # fmt: skip
+        for k, round_, bpm, pool, entries, extra, reveal in blocks:
+            self.enter(round_)
+            pool = pool()
+            if edit_pool:
+                pool = edit_pool(k, self, pool)
+            self.add_block(k, round_, bpm, pool, edit_txs, edit_block, extra,
+                           into=self.delegation_later, reveal=reveal, entries=entries,
+                           rewards=self.delegation_rewards(round_))  # fmt: skip
+            self.settle(self.delegation_later[-1][2])
+
+    def snapshot_at(self, round_):
+        """The snapshot in force in round `round_`: the one with the greatest FirstRound at or
+        before it (None in epoch 0)."""
+        snapshots = [x for x in (self.snapshot, self.snapshot2, self.snapshot3, self.snapshot4,
+                                 self.snapshot5) if x]  # fmt: skip
+        return ([x for x in snapshots if x["FirstRound"] <= round_] or [None])[-1]
+
+    def enter(self, round_):
+        """self.state before a block of round `round_`: when a snapshot comes into force, the
+        epoch starts (the undelegated tokens come back)."""
+        s = self.snapshot_at(round_)
+        if s is not self.state_in_force:
+            self.state.start_epoch()
+            self.state_in_force = s
+
+    def settle(self, record):
+        """self.state after the block of transactions record `record`; its view kept."""
+        for tx in record["Transactions"]:
+            if tx["Type"] == "reward":
+                self.state.mint(tx)
+            else:
+                self.state.apply(tx, self.state_in_force, self.snapshot_of)
+        self.views.append(self.state.view(record["Index"]))
+
+    def movable(self, address):
+        """What `address` may move now: its balance less what it delegated out."""
+        x = self.state.get(address)
+        return x["balance"] - x["delegated_out"]
+
+    def delegation_rewards(self, round_):
+        """rewards(winner, pool) for a block of round `round_` in the delegation chain: the
+        rewards State expects once the pool applied (on a copy of the state), each cut to the
+        room left under 2^64 - 1."""
+
+        def rewards(winner, pool):
+            scratch = copy.deepcopy(self.state)
+            for tx in pool:
+                scratch.apply(tx, self.state_in_force, self.snapshot_of)
+            room, out = U64_MAX - scratch.supply(), []
+            for kind, to, total in scratch.expected(winner, self.state_in_force):
+                amount = min(total, room)
+                room -= amount
+                out.append({"Type": "reward", **({} if kind == "block" else {"Kind": kind}),
+                            "To": to, "Amount": amount, "Cut": total - amount})  # fmt: skip
+            return out
+
+        return rewards
 
     def attest(self, n, index, round_):
         """keys[n]'s attest entry of block `index` (built already), counted in `round_`."""
         return attest_entry(ACCOUNT_SECRETS[n], self.chain_id, index, self.hashes[index], round_)
 
     def add_block(self, k, round_, bpm, txs, edit_later, edit_later_block, extra=None, into=None,
-                  reveal=None):  # fmt: skip
-        """Block k on the last one: a and b enter with 90 and 50 (within every snapshot),
-        `txs` then the rewards (the winner's, then the attest rewards they make owed, each cut
-        to the room left under 2^64 - 1), Reveal from the rotated chain after block 4 (or
-        `reveal`); kept in `into` (self.later by default)."""
+                  reveal=None, entries=None, rewards=None):  # fmt: skip
+        """Block k on the last one: a and b enter with 90 and 50 (within every snapshot; or
+        `entries`), `txs` then the rewards (the winner's, then the attest rewards they make
+        owed, each cut to the room left under 2^64 - 1; or rewards(winner, txs)), Reveal from
+        the rotated chain after block 4 (or `reveal`); kept in `into` (self.later by
+        default)."""
         a, b, _ = self.addresses
         prev = self.hashes[-1]
-        entries = sorted([(a, 90), (b, 50)])
+        entries = sorted(entries or [(a, 90), (b, 50)])
         eh = entries_hash(entries)
         reveal = (reveal or (self.reveals[k] if k <= 4 else self.reveals2[k - 4])).hex()
         winner, counter, target, total = sample(seed_v2(prev, k, eh, reveal), entries)
         d = {"Index": k, "Entries": [list(e) for e in entries], "Total": total,
              "Counter": counter, "Target": target, "Winner": winner}  # fmt: skip
-        txs = txs + self.rewards(winner, txs)
+        txs = txs + (rewards or self.rewards)(winner, txs)
         if edit_later:
             txs = edit_later(k, self, txs)
         block = {"Index": k, "Timestamp": timestamp(round_), "BPM": bpm, "PrevHash": prev,
@@ -460,8 +767,7 @@ class Ledger:
 
     def snapshot_of(self, j):
         """Block j's snapshot: the one with the greatest FirstRound at or before its Round."""
-        snapshots = [x for x in (self.snapshot, self.snapshot2, self.snapshot3) if x]
-        return ([x for x in snapshots if x["FirstRound"] <= self.rounds[j]] or [None])[-1]
+        return self.snapshot_at(self.rounds[j])
 
     def rewards(self, winner, txs):
         """The rewards closing a block whose pool entries are `txs`: the winner's REWARD, then
@@ -526,14 +832,22 @@ class Ledger:
         return [r for _, _, r in self.reward_later]
 
     def all_snapshot_lines(self):
-        """snapshots.jsonl of the whole chain: epoch 3's record too with rewards."""
+        """snapshots.jsonl of the chain to block 11: epoch 3's record too with rewards."""
         return self.snapshot_lines() + (line(self.snapshot3) + "\n" if self.snapshot3 else "")
+
+    def file_snapshot_lines(self):
+        """snapshots.jsonl of the whole chain: epochs 4 and 5 too with delegation."""
+        later = [x for x in (self.snapshot4, self.snapshot5) if x]
+        return self.all_snapshot_lines() + "".join(line(x) + "\n" for x in later)
+
+    def delegation_records(self):
+        return [r for _, _, r in self.delegation_later]
 
     def write_dir(self, directory, extra_tx_lines="", extra_snapshot_lines=""):
         """The whole chain as a data directory, the evidence and reward blocks (if any)
         included."""
         os.makedirs(directory)
-        more = self.evidence_later + self.reward_later
+        more = self.evidence_later + self.reward_later + self.delegation_later
         draws = [self.draw, self.draw2] + [d for _, d, _ in self.later + more]
         blocks = self.blocks() + [blk for blk, _, _ in more]
         records = self.tx_lines() + "".join(line(r) + "\n" for _, _, r in more)
@@ -542,7 +856,7 @@ class Ledger:
             "chain.jsonl": "".join(line(b) + "\n" for b in blocks),
             "draws.jsonl": "".join(line(d) + "\n" for d in draws),
             "transactions.jsonl": records + extra_tx_lines,
-            "snapshots.jsonl": self.all_snapshot_lines() + extra_snapshot_lines,
+            "snapshots.jsonl": self.file_snapshot_lines() + extra_snapshot_lines,
         }
         for name, text in files.items():
             with open(os.path.join(directory, name), "w") as f:
@@ -638,7 +952,7 @@ THRESHOLDS = [
 
 
 def vectors():
-    g = Ledger(evidence=True, rewards=True)
+    g = Ledger(evidence=True, rewards=True, delegation=True)
     first = g.keys[0]
     auth = auth_message(g.chain_id, CHALLENGE_NONCE)
     t = g.transfer
@@ -734,6 +1048,7 @@ def vectors():
         **attestation_vectors(g),
         **evidence_vectors(g),
         **reward_vectors(g),
+        **delegation_vectors(g),
     }
 
 
@@ -1115,6 +1430,200 @@ def reward_vectors(g):
     }
 
 
+def signed_entry(tx, secret, message):
+    """The published form of a signed delegation or commission entry."""
+    return {"secret_key": secret.hex(), "message": message, "signature": tx["Signature"],
+            "entry": tx, "tx_line": line(tx), "canonical_line": canonical_line(tx),
+            "id": sha(canonical_line(tx).encode()).hex()}  # fmt: skip
+
+
+def reward_split(g, k):
+    """Block k's reward split (k in the delegation chain): the arithmetic of State.expected."""
+    block, _, record = g.delegation_later[k - 12]
+    winner, s = block["Validator"], g.snapshot_of(k)
+    delegated = [[d, x] for v, d, x in s.get("Delegations", []) if v == winner]
+    stake = dict(s["Stakes"])[winner]
+    percent = next(x["commission"] for x in g.views[k - 1]["accounts"] if x["address"] == winner)
+    kept = REWARD * percent // 100
+    rest = REWARD - kept
+    shares = [[d, rest * x // stake] for d, x in delegated]
+    rewards = [t for t in record["Transactions"] if t["Type"] == "reward"]
+    text = [f"commission floor({REWARD} * {percent} / 100) = {kept}",
+            f"rest {REWARD} - {kept} = {rest}"]
+    text += [f"{d}: floor({rest} * {x} / {stake}) = {rest * x // stake}" for d, x in delegated]
+    text.append(f"winner {REWARD} - {sum(x for _, x in shares)} = "
+                f"{REWARD - sum(x for _, x in shares)}")  # fmt: skip
+    return {"block": k, "epoch": s["Epoch"], "winner": winner, "block_reward": REWARD,
+            "commission_percent": percent, "commission": kept, "rest": rest, "stake": stake,
+            "own_stake": stake - sum(x for _, x in delegated), "delegations": delegated,
+            "shares": shares, "winner_total": REWARD - sum(x for _, x in shares),
+            "arithmetic": text, "rewards": rewards,
+            "canonical_lines": [canonical_line(t) for t in rewards]}  # fmt: skip
+
+
+SNAPSHOT_REFUSALS = [
+    # (what, change to epoch 4's record, the reason src/epoch.rs Snapshot::check gives)
+    ("DelegationSlashPercent 101", lambda sn, a, b, c: sn.update(DelegationSlashPercent=101),
+     lambda a, b, c: "DelegationSlashPercent is above 100"),
+    ("a delegation to itself", lambda sn, a, b, c: sn.update(Delegations=[[a, a, 100]]),
+     lambda a, b, c: "delegation 0: not in strictly ascending (validator, delegator) order, or "
+     "a delegator that is not 64 lowercase hex or is its validator"),
+    ("delegations out of order", lambda sn, a, b, c: sn.update(Delegations=[[a, c, 50],
+     [a, b, 50]]), lambda a, b, c: "delegation 1: not in strictly ascending (validator, "
+     "delegator) order, or a delegator that is not 64 lowercase hex or is its validator"),
+    ("a delegation of 0", lambda sn, a, b, c: sn.update(Delegations=[[a, c, 0]]),
+     lambda a, b, c: "delegation 0 has amount 0"),
+    ("a delegation to an account without stake", lambda sn, a, b, c: sn.update(Delegations=[
+     [a, c, 100], [c, b, 5]]), lambda a, b, c: f"delegation 1 is to {c}, which has no stake "
+     "in the snapshot"),
+    ("delegations above the stake", lambda sn, a, b, c: sn.update(Stakes=[[b, 50], [a, 99]]),
+     lambda a, b, c: f"{a}'s delegations add up to 100, more than its stake 99"),
+]  # fmt: skip
+
+
+def delegation_vectors(g):
+    """The keys added with delegation (after the ones above, unchanged)."""
+    a, b, c = g.addresses
+    d12 = g.delegation_later[0][2]["Transactions"]
+    commission, delegate = d12[0], d12[1]
+    undelegate = g.delegation_later[2][2]["Transactions"][1]
+    s4, s5 = g.snapshot4, g.snapshot5
+    block13 = g.delegation_later[1][2]["Transactions"]
+    views = g.views[11:]
+    refused = []
+    for what, change, reason in SNAPSHOT_REFUSALS:
+        record = copy.deepcopy(s4)
+        change(record, a, b, c)
+        refused.append({"what": what, "line": line(record), "reason": reason(a, b, c)})
+    slash = g.delegation_later[2][2]["Transactions"][0]
+    # The slash in block 14: what is delegated to keys[0] after block 13, and what it burns.
+    p4 = s4["DelegationSlashPercent"]
+    before = [[d, x] for v, d, x in views[1]["delegations"] if v == slash["Address"]]
+
+    def out(view, address):
+        return next(x["delegated_out"] for x in view["accounts"] if x["address"] == address)
+
+    return {
+        "delegate": {
+            "comment": "keys[2] delegates 100 to keys[0] (block 12 of delegation_chain), signed "
+            "over `message` = `pos-lottery delegate v1 <chain id> <From> <To> <Amount> "
+            "<Nonce>` (strict Ed25519, by From; its nonce is keys[2]'s next, one sequence with "
+            "its transfers). `entry` (and `tx_line`, compact JSON in key order) is the entry of "
+            "a transactions list; canonical_line = `delegate <From> <To> <Amount> <Nonce> "
+            "<Signature>`, what TxHash hashes (with its newline); id = SHA-256 of "
+            "canonical_line. The tokens stay in keys[2]'s balance but cannot move (delegated "
+            "out), and count toward keys[0]'s stake from the next snapshot.",
+            "chain_id": g.chain_id, "from": delegate["From"], "to": delegate["To"],
+            "amount": delegate["Amount"], "nonce": delegate["Nonce"],
+            **signed_entry(delegate, ACCOUNT_SECRETS[2], delegation_message(
+                "delegate", g.chain_id, c, a, delegate["Amount"], delegate["Nonce"])),
+        },
+        "undelegate": {
+            "comment": "keys[2] asks 40 of it back (block 14), signed over `pos-lottery "
+            "undelegate v1 <chain id> <From> <To> <Amount> <Nonce>`; canonical_line = "
+            "`undelegate <From> <To> <Amount> <Nonce> <Signature>`. It stops counting at once; "
+            "the tokens stay delegated out until the next epoch starts.",
+            "chain_id": g.chain_id, "from": undelegate["From"], "to": undelegate["To"],
+            "amount": undelegate["Amount"], "nonce": undelegate["Nonce"],
+            **signed_entry(undelegate, ACCOUNT_SECRETS[2], delegation_message(
+                "undelegate", g.chain_id, c, a, undelegate["Amount"], undelegate["Nonce"])),
+        },
+        "commission": {
+            "comment": "keys[0] sets its commission to 10% (block 12), signed over "
+            "`pos-lottery commission v1 <chain id> <From> <Percent> <Nonce>` (Percent 0 to "
+            "100); canonical_line = `commission <From> <Percent> <Nonce> <Signature>`.",
+            "chain_id": g.chain_id, "from": commission["From"],
+            "percent": commission["Percent"], "nonce": commission["Nonce"],
+            **signed_entry(commission, ACCOUNT_SECRETS[0], commission_message(
+                g.chain_id, a, commission["Percent"], commission["Nonce"])),
+        },
+        "snapshot_delegation": {
+            "comment": "Epoch 4's stake snapshot, with DelegationSlashPercent after Finality "
+            "(and AttestReward, when present) and Delegations after Stakes: [validator, "
+            "delegator, amount] in strictly ascending (validator, delegator) order, each "
+            "amount at least 1, each validator in Stakes, no delegator its own validator, a "
+            "validator's delegations at most its stake. A stake is its validator's own bond "
+            "plus the delegations to it (`own_stakes`). SnapshotHash = SHA-256 of hash_input: "
+            "`<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n<p>/<q>\\n`, `delegation-slash <P>\\n`, "
+            "then `<address>\\n<stake>\\n` per stake, then `delegation <validator> <delegator> "
+            "<amount>\\n` per delegation. Block 13 of delegation_chain carries it. `refused`: "
+            "the record changed, and the reason (snapshots.jsonl, line 4).",
+            "record": s4,
+            "line": line(s4),
+            "delegation_slash_percent": s4["DelegationSlashPercent"],
+            "own_stakes": [[x, st - sum(n for v, _, n in s4["Delegations"] if v == x)]
+                           for x, st in s4["Stakes"]],
+            "hash_input": snapshot_hash_input(s4),
+            "SnapshotHash": g.snapshot4_hash,
+            "last_round": s4["FirstRound"] + s4["EpochRounds"] - 1,
+            "refused": refused,
+        },  # fmt: skip
+        "delegator_reward": {
+            "comment": "A delegator's share: keys[2]'s 4 of block 13's reward, after the "
+            "winner's (`block_reward`, keys[0]'s 6). JSON with Kind \"delegator\" right after "
+            "Type; canonical_line = `reward delegator <To> <Amount> <Cut>`; id = SHA-256 of "
+            "canonical_line. It credits To's balance and counts no win.",
+            "entry": block13[1],
+            "tx_line": line(block13[1]),
+            "canonical_line": canonical_line(block13[1]),
+            "id": sha(canonical_line(block13[1]).encode()).hex(),
+            "block_reward": block13[0],
+            "block_reward_line": line(block13[0]),
+        },
+        "delegation_chain": {
+            "comment": "reward_chain continued by blocks 12 to 15 (rounds 35, 41, 42, 51; BPM "
+            "89 to 92). Block 12 (epoch 3; draw keys[0] 90, keys[1] 50): the commission and "
+            "delegate entries above, then the reward (epoch 3's snapshot has no delegations); "
+            "it reveals s_4 of the third reveal chain and carries NextSeedCommit, s_0 of a "
+            "fourth whose s_N is 32 bytes of 0x04, N = 4 (blocks 13 to 15 reveal its s_1 to "
+            "s_3). Block 13 opens epoch 4 (snapshot_delegation: keys[0]'s stake 201 = its own "
+            "101 + keys[2]'s 100), keys[0] alone in its draw (201): it wins, and its reward is "
+            "split (`reward_splits`). Block 14 (draw keys[0] 90, keys[1] 50): keys[0] is "
+            "slashed 20 for a malformed BPM, which also burns DelegationSlashPercent 10% of "
+            "each delegation to it now (keys[2]: floor(100 * 10 / 100) = 10, from its balance, "
+            "its delegated_out and the delegation), then keys[2] undelegates 40 (the "
+            "delegation is 50; its delegated_out stays 90); the winner's reward is split by "
+            "epoch 4's snapshot (keys[2] 100 of 201), not by the delegations now. Block 15 "
+            "opens epoch 5 (keys[0] 81 + 50, keys[1] 50, Delegations [[keys[0], keys[2], 50]]): "
+            "as it starts, the 40 come back to keys[2] (delegated_out 50), and keys[2] sends "
+            "keys[1] all it may move (balance - delegated_out). `snapshots_file` is "
+            "snapshots.jsonl for the whole chain (blocks 0 to 15). `after`: the state after "
+            "each block (per account delegated_out, delegated_in and commission too; the "
+            "delegations; `returning`, the undelegated tokens waiting for the next epoch; "
+            "`minted_to_delegators` and `burned_from_delegators`, parts of minted and burned).",
+            "snapshots_file": g.file_snapshot_lines(),
+            "snapshot5": {"record": s5, "line": line(s5), "hash_input": snapshot_hash_input(s5),
+                          "SnapshotHash": g.snapshot5_hash},
+            "blocks": [{"block": blk, "line": line(blk), "hash_input": hash_input(blk),
+                        "Hash": blk["Hash"], "Signature": blk["Signature"]}
+                       for blk, _, _ in g.delegation_later],
+            "draws": [{"draw": d, "line": line(d)} for _, d, _ in g.delegation_later],
+            "transactions": [
+                {
+                    "record": record,
+                    "line": line(record),
+                    "canonical_lines": [canonical_line(x) for x in record["Transactions"]],
+                    "tx_hash_input": "".join(
+                        canonical_line(x) + "\n" for x in record["Transactions"]
+                    ),
+                    "TxHash": blk["TxHash"],
+                }
+                for blk, _, record in g.delegation_later
+            ],
+            "reward_splits": [reward_split(g, k) for k in (13, 14, 15)],
+            "slash": {"block": 14, "address": slash["Address"], "amount": slash["Amount"],
+                      "delegation_slash_percent": p4, "delegations_before": before,
+                      "burned": [[d, x * p4 // 100] for d, x in before],
+                      "delegations_after": [[d, x - x * p4 // 100] for d, x in before]},
+            "undelegation": {"block": 14, "amount": undelegate["Amount"],
+                             "returned_in_block": 15,
+                             "delegated_out_before": out(views[2], c),
+                             "delegated_out_after": out(views[3], c)},
+            "after": views,
+        },  # fmt: skip
+    }
+
+
 def render():
     return json.dumps(vectors(), indent=1, ensure_ascii=False) + "\n"
 
@@ -1222,6 +1731,18 @@ def check():
     def attest_reward_text(n):  # epoch 3's AttestReward edited in the file, nothing re-sealed
         return lambda g: g.all_snapshot_lines().replace('"AttestReward":3', f'"AttestReward":{n}')
 
+    def dpool(k, change):
+        """Block k's pool in the delegation chain replaced by change(g, pool), before its
+        rewards are derived."""
+        return lambda kk, g, pool: change(g, pool) if kk == k else pool
+
+    def slash_percent_text(g):  # epoch 4's DelegationSlashPercent edited in the file
+        return g.file_snapshot_lines().replace('"DelegationSlashPercent":10',
+                                               '"DelegationSlashPercent":0', 1)
+
+    def delegations4(stakes, delegations):  # epoch 4's Stakes and Delegations replaced
+        return lambda sn: sn.update(Stakes=sorted(stakes), Delegations=delegations)
+
     g = Ledger()
     a, b, c = g.addresses
     h1, h2 = g.hashes[1], g.hashes[2]
@@ -1270,8 +1791,39 @@ def check():
     G = U64_MAX - 57
     cap = dict(R, edit_genesis=lambda acc: acc.update({x: G - 1500 for x in acc
                                                       if acc[x] == 250}))  # fmt: skip
-    attest_reward3 = f"the AttestReward {ATTEST_REWARD} of the attested block's epoch"
+    after_last = (
+        "a transaction after the block's last reward (1 rewards are due: the winner's, its "
+        "delegators' shares, then the attesters owed)"
+    )
     not_pq = "is not p/q (decimal, no leading zeros) with 0 < p < q <= 1000000000"
+    # Delegation (delegation=True): blocks 12 to 15. Block 12 is [keys[0]'s commission 10,
+    # keys[2]'s delegation of 100 to keys[0], the reward]; block 13 [keys[0]'s share 6, keys[2]'s
+    # 4]; block 14 [keys[0] slashed 20, keys[2] undelegating 40, then the rewards]; block 15
+    # [keys[2]'s transfer of all it may move to keys[1], then the rewards].
+    D = dict(R, delegation=True)
+    gd = Ledger(**D)
+    dl = "transactions.jsonl, block "
+    epoch4, epoch5 = "snapshots.jsonl, block 13: epoch 4: ", "snapshots.jsonl, block 15: epoch 5: "
+    ends_early = "rewards after the pool's entries: the winner's, its delegators' shares, then " \
+        "the attesters owed)"
+    dl_kinds = (
+        "41 transactions replayed (3 transfers, 2 slashes, 1 delegation, 1 undelegation, 1 "
+        "commission, 11 attestations, 1 evidence slash, 15 rewards, 3 delegator rewards, 3 "
+        "attest rewards)"
+    )
+    dl_tail = (
+        "5 stake snapshots checked, epoch 5 (from round 51) at the tip; 11 attestations "
+        "counted: 5 blocks final, finalized height 8; 3 accounts hold a balance; supply 1819 = "
+        "genesis 1750 + rewards 159 (11 to delegators, 9 to attesters) - burned 90 (50 by "
+        "evidence, 10 from delegators)"
+    )
+    dl_ok = (
+        "ok: 16 blocks (height 15), 15 draws recomputed, " + dl_kinds + ", 16 block signatures, "
+        "3 transfer signatures, 3 delegation signatures, 11 attestation signatures and 2 "
+        "evidence signatures checked; " + dl_tail
+    )
+    h4 = gd.snapshot4_hash
+    h4_0 = sha(snapshot_hash_input(dict(gd.snapshot4, DelegationSlashPercent=0)).encode()).hex()
     cases = [
         # (name, Ledger kwargs, raw transactions.jsonl text or None, no_crypto, exit, text)
         ("intact", {}, None, False, 0, ok),
@@ -1299,7 +1851,8 @@ def check():
          dict(txs[1], Amount=251), txs[2]]}, None, False, 1,
          f"transaction 1 (slash): burns 251 from {c}, which holds only 250"),
         ("reward to another account (re-sealed)", {"edit_txs": lambda g, txs: txs[:2] + [dict(
-         txs[2], To=c)]}, None, False, 1, "transaction 2 (reward): the reward goes to "),
+         txs[2], To=c)]}, None, False, 1, "transaction 2 (reward): expected the winner's reward of "
+         f"{REWARD} to {g.draw['Winner']} here, found a block reward to {c}"),
         ("reward with a Cut below the cap (re-sealed)", {"edit_txs": lambda g, txs: txs[:2] + [
          dict(txs[2], Amount=REWARD - 1, Cut=1)]}, None, False, 1,
          "transaction 2 (reward): Cut is 1, but only"),
@@ -1317,9 +1870,12 @@ def check():
          BlockReward=REWARD, TxHash=blk.pop("TxHash"))}, None, False, 1,  # in field order
          "chain.jsonl, block 1: BlockReward is present, but only the genesis block"),
         ("reward not last (re-sealed)", {"edit_txs": lambda g, txs: [txs[2], txs[0], txs[1]]},
-         None, False, 1, "transaction 0 (reward): a reward is only the last transaction"),
+         None, False, 1, "transaction 1 (transfer): a transaction after the block's last reward (1 "
+         "rewards are due: the winner's, its delegators' shares, then the attesters owed)"),
         ("no reward (re-sealed)", {"edit_txs": lambda g, txs: txs[:2]}, None, False, 1,
-         "transaction 1 (slash): the last transaction of a block is the winner's reward"),
+         "transaction 2 (reward): the block ends early: expected the winner's reward of "
+         f"{REWARD} to {g.draw['Winner']} here (1 rewards after the pool's entries: the "
+         "winner's, its delegators' shares, then the attesters owed)"),
         ("stake above the balance (re-sealed)", {"edit_entries": lambda e: [
          (x, 999 if x == b else s) for x, s in e]}, None, False, 1,
          f"draws.jsonl, block 1: entry "),
@@ -1432,7 +1988,7 @@ def check():
          "block 3)"),
         ("attest after the reward (re-sealed)", {"edit_later": lambda k, g, txs: [txs[0],
          txs[2], txs[1]] if k == 3 else txs}, None, False, 1, "transactions.jsonl, block 3: "
-         "transaction 1 (reward): a reward is only the last transaction"),
+         f"transaction 2 (attest): {after_last}"),
         ("attest signature not hex (re-sealed)", {"edit_later": later(3, 1, lambda g: dict(
          g.attest3, Signature="zz" * 64))}, None, False, 1,
          f"{attest}the signature is not 128 lowercase hex characters"),
@@ -1512,7 +2068,7 @@ def check():
          "lowercase hex characters"),
         ("evidence after the reward (re-sealed)", dict(E, edit_evidence=lambda k, g, txs: [
          txs[0], txs[2], txs[1]] if k == 7 else txs), None, False, 1, "transactions.jsonl, "
-         "block 7: transaction 1 (reward): a reward is only the last transaction"),
+         f"block 7: transaction 2 (evidence): {after_last}"),
         # (A block 8 after it: an unparseable last line would be a torn crash leftover.)
         ("evidence with an unknown field (re-sealed)", dict(E, edit_evidence=evidence7(Line="x"),
          block8=lambda g: []), None, False, 1, "transactions.jsonl, block 7: line is not a "
@@ -1530,40 +2086,44 @@ def check():
          "8; 3 accounts hold a balance; supply 1809 = genesis 1750 + rewards 119 (9 to "
          "attesters) - burned 60 (50 by evidence)"),
         ("rewards: an attest reward missing (re-sealed)", dict(R, edit_reward=rew(10, lambda g,
-         t: t[:3])), None, False, 1, f"{rw}0 (attest): expected the winner's reward here, "
-         "followed by 2 attest rewards"),
+         t: t[:3])), None, False, 1, f"{rw}3 (reward): the block ends early: expected an attest "
+         f"reward of 3 to {b} here (3 rewards after the pool's entries: the winner's, its "
+         "delegators' shares, then the attesters owed)"),
         ("rewards: an attest reward to the wrong account (re-sealed)", dict(R, edit_reward=rew(
          10, lambda g, t: t[:3] + [dict(t[3], To=c)])), None, False, 1,
-         f'{rw}3 (reward): the attest reward goes to "{c}", but {b} is due here'),
+         f"{rw}3 (reward): expected an attest reward of 3 to {b} here, found a attest reward to "
+         f"{c}"),
         ("rewards: attest rewards in address order, not counted order (re-sealed)", dict(R,
          edit_reward=rew(10, lambda g, t: t[:2] + [t[3], t[2]])), None, False, 1,
-         f'{rw}2 (reward): the attest reward goes to "{b}", but {a} is due here'),
+         f"{rw}2 (reward): expected an attest reward of 3 to {a} here, found a attest reward to "
+         f"{b}"),
         ("rewards: an attest reward of the wrong amount (re-sealed)", dict(R, edit_reward=rew(
          10, lambda g, t: t[:2] + [dict(t[2], Amount=4)] + t[3:])), None, False, 1,
-         f"{rw}2 (reward): Amount 4 + Cut 0 is not {attest_reward3}"),
+         f"{rw}2 (reward): Amount 4 + Cut 0 is not 3, an attest reward of 3 to {a}"),
         ("rewards: an attest reward in a block that owes none (re-sealed)", dict(R, edit_reward=
          rew(9, lambda g, t: t + [{"Type": "reward", "Kind": "attest", "To": a, "Amount": 3,
-         "Cut": 0}])), None, False, 1, "transactions.jsonl, block 9: transaction 1 (reward): a "
-         "reward is only the last transaction"),
+         "Cut": 0}])), None, False, 1, "transactions.jsonl, block 9: transaction 2 (reward): a "
+         "transaction after the block's last reward (1 rewards are due: the winner's, its "
+         "delegators' shares, then the attesters owed)"),
         ("rewards: one attest reward too many (re-sealed)", dict(R, edit_reward=rew(11, lambda g,
-         t: t + t[3:])), None, False, 1, "transactions.jsonl, block 11: transaction 2 (reward): "
-         "a reward comes only after the pool's entries: the block's last 2 transactions are "
-         "the winner's reward and 1 attest rewards"),
+         t: t + t[3:])), None, False, 1, "transactions.jsonl, block 11: transaction 4 (reward): "
+         f"{after_last.replace('(1 rewards', '(2 rewards')}"),
         ("rewards: an attest reward written as a block reward (re-sealed)", dict(R, edit_reward=
          rew(10, lambda g, t: t[:2] + [{k: v for k, v in t[2].items() if k != "Kind"}] + t[3:])),
-         None, False, 1, f"{rw}2 (reward): expected an attest reward here, found a block "
-         "reward"),
+         None, False, 1, f"{rw}2 (reward): expected an attest reward of 3 to {a} here, found a "
+         f"block reward to {a}"),
         ("rewards: the winner's reward of kind attest (re-sealed)", dict(R, edit_reward=rew(10,
          lambda g, t: t[:1] + [{"Type": "reward", "Kind": "attest", **{k: v for k, v in
          t[1].items() if k != "Type"}}] + t[2:])), None, False, 1, f"{rw}1 (reward): expected "
-         "the winner's reward here, found an attest reward"),
+         f"the winner's reward of {REWARD} to {gr.reward_later[2][0]['Validator']} here, found "
+         "a attest reward to "),
         ("rewards: an attest reward cut below the cap (re-sealed)", dict(R, edit_reward=rew(10,
          lambda g, t: t[:2] + [dict(t[2], Amount=2, Cut=1)] + t[3:])), None, False, 1,
          f"{rw}2 (reward): Cut is 1, but only a reward that fills the supply to 2^64 - 1 is cut"),
         ("rewards: Kind neither block nor attest (re-sealed)", dict(R, edit_reward=rew(10,
          lambda g, t: t[:2] + [dict(t[2], Kind="bonus")] + t[3:])), None, False, 1,
          "transactions.jsonl, block 10: line is not a valid record: transaction 2 (reward): "
-         'Kind is "bonus", not "block" or "attest"'),
+         'Kind is "bonus", not "block", "delegator" or "attest"'),
         ('rewards: "Kind":"block" written into the block rewards, not re-sealed', R, kind_block,
          False, 0, rw_ok),
         ("rewards: AttestReward without Finality (re-sealed)", dict(R, edit_snapshot3=lambda sn:
@@ -1586,6 +2146,102 @@ def check():
          edit_reward=rew(11, lambda g, t: t[:3] + [dict(t[3], Amount=3, Cut=0)])), None, False,
          1, "transactions.jsonl, block 11: transaction 3 (reward): Amount 3 would take the "
          "supply past 2^64 - 1 (room for 1)"),
+        ("delegation: intact", D, None, False, 0, dl_ok),
+        ("delegation: intact, no cryptography", D, None, True, 0, dl_kinds + ", signatures not "
+         "checked (pip install cryptography); " + dl_tail),
+        ("delegation: delegate signed by another key (re-sealed)", dict(D, edit_delegation_pool=
+         dpool(12, lambda g, p: [p[0], dict(p[1], Signature=delegation_entry(ACCOUNT_SECRETS[1],
+         "delegate", g.chain_id, a, 100, 1)["Signature"])])), None, False, 1, f"{dl}12: "
+         "transaction 1 (delegate): the signature does not verify (by From, over "
+         f'"pos-lottery delegate v1 {g.chain_id} {c} {a} 100 1")'),
+        ("delegation: delegate more than the balance (re-sealed)", dict(D, edit_delegation_pool=
+         dpool(12, lambda g, p: [p[0], delegation_entry(ACCOUNT_SECRETS[2], "delegate",
+         g.chain_id, a, 244, 1)])), None, False, 1, f"{dl}12: transaction 1 (delegate): "
+         f"delegates 244 of {c}'s 243 not already delegated"),
+        ("delegation: delegate with nonce 2 (re-sealed)", dict(D, edit_delegation_pool=dpool(12,
+         lambda g, p: [p[0], delegation_entry(ACCOUNT_SECRETS[2], "delegate", g.chain_id, a,
+         100, 2)])), None, False, 1, f"{dl}12: transaction 1 (delegate): nonce is 2, expected 1 "
+         "(the sender's last applied nonce plus 1)"),
+        ("delegation: delegate to itself (re-sealed)", dict(D, edit_delegation_pool=dpool(12,
+         lambda g, p: [p[0], delegation_entry(ACCOUNT_SECRETS[2], "delegate", g.chain_id, c,
+         100, 1)])), None, False, 1, f"{dl}12: transaction 1 (delegate): From and To are the "
+         "same account"),
+        ("delegation: commission 101 (re-sealed)", dict(D, edit_delegation_pool=dpool(12,
+         lambda g, p: [commission_entry(ACCOUNT_SECRETS[0], g.chain_id, 101, 3)] + p[1:])),
+         None, False, 1, f"{dl}12: transaction 0 (commission): Percent 101 is above 100"),
+        ("delegation: undelegate more than delegated (re-sealed)", dict(D, edit_delegation_pool=
+         dpool(14, lambda g, p: [p[0], delegation_entry(ACCOUNT_SECRETS[2], "undelegate",
+         g.chain_id, a, 91, 2)])), None, False, 1, f"{dl}14: transaction 1 (undelegate): "
+         f"undelegates 91 from {a}, but {c} has 90 delegated to it"),
+        ("delegation: a wrong delegator share (re-sealed)", dict(D, edit_delegation=rew(13,
+         lambda g, t: [t[0], dict(t[1], Amount=5)])), None, False, 1, f"{dl}13: transaction 1 "
+         f"(reward): Amount 5 + Cut 0 is not 4, a delegator's share of 4 to {c}"),
+        ("delegation: the delegator's share missing (re-sealed)", dict(D, edit_delegation=rew(
+         13, lambda g, t: t[:1])), None, False, 1, f"{dl}13: transaction 1 (reward): the block "
+         f"ends early: expected a delegator's share of 4 to {c} here (2 {ends_early}"),
+        ("delegation: the whole BlockReward to the winner (re-sealed)", dict(D, edit_delegation=
+         rew(13, lambda g, t: [dict(t[0], Amount=REWARD)])), None, False, 1, f"{dl}13: "
+         f"transaction 0 (reward): Amount {REWARD} + Cut 0 is not 6, the winner's reward of 6 "
+         f"to {a}"),
+        ("delegation: the delegator's share as a block reward (re-sealed)", dict(D,
+         edit_delegation=rew(13, lambda g, t: [t[0], {k: v for k, v in t[1].items() if k !=
+         "Kind"}])), None, False, 1, f"{dl}13: transaction 1 (reward): expected a delegator's "
+         f"share of 4 to {c} here, found a block reward to {c}"),
+        ("delegation: snapshot delegations not those applied (re-sealed)", dict(D,
+         edit_snapshot4=delegations4([[a, 200], [b, 50]], [[a, c, 99]])), None, False, 1,
+         f"{epoch4}the delegations to {a} in the snapshot ({c} 99) are not those applied when "
+         f"the epoch opens ({c} 100)"),
+        ("delegation: own stake above what is not delegated out (re-sealed)", dict(D,
+         edit_snapshot4=delegations4([[a, 201], [b, 50], [c, 200]], [[a, c, 100]])), None,
+         False, 1, f"{epoch4}{c} has own snapshot stake 200, but holds 143 of its own when the "
+         "epoch opens (100 of its 243 is delegated out)"),
+        ("delegation: transfer of delegated tokens (re-sealed)", dict(D, edit_delegation_pool=
+         dpool(14, lambda g, p: [transfer(ACCOUNT_SECRETS[2], g.chain_id, b, 148, 2)])), None,
+         False, 1, f"{dl}14: transaction 0 (transfer): Amount 148 is more than the 147 that "
+         f"{c} may move (100 of its 247 is delegated out)"),
+        ("delegation: undelegated tokens moved before the next epoch (re-sealed)", dict(D,
+         edit_delegation_pool=dpool(14, lambda g, p: p + [transfer(ACCOUNT_SECRETS[2],
+         g.chain_id, b, 148, 3)])), None, False, 1, f"{dl}14: transaction 2 (transfer): Amount "
+         f"148 is more than the 147 that {c} may move (90 of its 237 is delegated out)"),
+        ("delegation: a slash of delegated tokens (re-sealed)", dict(D, edit_delegation_pool=
+         dpool(14, lambda g, p: [dict(p[0], Address=c, Amount=148)] + p[1:])), None, False, 1,
+         f"{dl}14: transaction 0 (slash): burns 148 from {c}, which holds 147 of its own (100 "
+         "of its balance is delegated out)"),
+        ("delegation: epoch 5's snapshot as if the slash burned no delegation (re-sealed)",
+         dict(D, edit_snapshot5=lambda sn: sn.update(Stakes=sorted([[a, 141], [b, 50]]),
+         Delegations=[[a, c, 60]])), None, False, 1, f"{epoch5}the delegations to {a} in the "
+         f"snapshot ({c} 60) are not those applied when the epoch opens ({c} 50)"),
+        ("delegation: DelegationSlashPercent edited in the file, not re-sealed", D, ("snapshots",
+         slash_percent_text), False, 1, f"chain.jsonl, block 13: SnapshotHash is {h4}, but "
+         f"epoch 4's snapshot hashes to {h4_0}"),
+        ("delegation: DelegationSlashPercent 101 (re-sealed)", dict(D, edit_snapshot4=lambda sn:
+         sn.update(DelegationSlashPercent=101)), None, False, 1, "snapshots.jsonl, line 4: "
+         "DelegationSlashPercent is above 100"),
+        ("delegation: a delegation to an account without stake (re-sealed)", dict(D,
+         edit_snapshot4=delegations4([[a, 201], [b, 50]], [[a, c, 100], [c, b, 5]])), None,
+         False, 1, f"snapshots.jsonl, line 4: delegation 1 is to {c}, which has no stake in the "
+         "snapshot"),
+        ("delegation: delegations above the stake (re-sealed)", dict(D, edit_snapshot4=
+         delegations4([[a, 99], [b, 50]], [[a, c, 100]])), None, False, 1, "snapshots.jsonl, "
+         f"line 4: {a}'s delegations add up to 100, more than its stake 99"),
+        # keys[0] signed block 12's Hash and block 13's as block 13's: evidence in block 14
+        # instead of the slash burns its whole own stake 101 in epoch 4's snapshot, and 10% of
+        # keys[2]'s 100 delegated to it there (10). Block 14's Hash changes, so block 15 has
+        # another winner, who has no delegator.
+        ("delegation: evidence against a validator with a delegator (re-sealed)", dict(D,
+         edit_delegation_pool=dpool(14, lambda g, p: [evidence_entry(ACCOUNT_SECRETS[0],
+         g.chain_id, 13, g.hashes[12], g.hashes[13], 101, FIRST_ROUND4 + 1)] + p[1:])), None,
+         False, 0, "2 evidence slashes, 15 rewards, 2 delegator rewards, 3 attest rewards), 16 "
+         "block signatures, 3 transfer signatures, 3 delegation signatures, 11 attestation "
+         "signatures and 4 evidence signatures checked; 5 stake snapshots checked, epoch 5 "
+         "(from round 51) at the tip; 11 attestations counted: 5 blocks final, finalized height "
+         "8; 3 accounts hold a balance; supply 1738 = genesis 1750 + rewards 159 (8 to "
+         "delegators, 9 to attesters) - burned 171 (151 by evidence, 10 from delegators)"),
+        ("delegation: evidence above the own snapshot stake (re-sealed)", dict(D,
+         edit_delegation_pool=dpool(14, lambda g, p: [evidence_entry(ACCOUNT_SECRETS[0],
+         g.chain_id, 13, g.hashes[12], g.hashes[13], 102, FIRST_ROUND4 + 1)] + p[1:])), None,
+         False, 1, f"{dl}14: transaction 0 (evidence): Amount 102 is more than {a}'s snapshot "
+         "stake 101 for block 13"),
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:
         for i, (name, kwargs, raw, no_crypto, code, text) in enumerate(cases):

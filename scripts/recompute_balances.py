@@ -14,47 +14,92 @@ draws, block signatures), then, block by block in the same pass:
   public key (64 lowercase hex), every balance at least 1, the total at most 2^64 - 1, and
   AccountsHash = SHA-256 over `<address>\\n<balance>\\n` in ascending address order;
 - transactions.jsonl: one line {"Index": k, "Transactions": [...]} per block k >= 1, whose
-  canonical lines hash to the block's TxHash, replayed in order from the genesis balances:
-  a transfer needs a strict Ed25519 signature by From over
-  `pos-lottery transfer v1 <chain id> <from> <to> <amount> <nonce>` (chain id = the genesis
-  block's Hash), From != To, Amount >= 1, To an Ed25519 public key, Nonce = the sender's last
-  nonce + 1, Amount <= its balance; a slash burns 1 <= Amount <= balance. After the pool's
-  entries (transfers, slashes, attest and evidence entries, in any order) come the block's
-  rewards, and nothing else: first the winner's, {"Type": "reward", "To": v, "Amount": n,
-  "Cut": c} (canonical line `reward <To> <Amount> <Cut>`) with To the block's Validator and
-  Amount + Cut = the genesis block's BlockReward; then one attest reward per entry owed (see
-  attestations below), in the order owed, {"Type": "reward", "Kind": "attest", "To": a,
-  "Amount": n, "Cut": c} (canonical line `reward attest <To> <Amount> <Cut>`) with To the
-  attester owed and Amount + Cut = its AttestReward. "Kind": "block" reads as the winner's
-  kind (same canonical line; the server never writes it); any other Kind is no record. Where
-  the rewards start is counted from the end, as the Rust replay counts it: with d rewards owed
-  by the attest entries before the first reward, the block's last d + 1 transactions are its
-  rewards (all of them when it has fewer); a reward before them, or a pool entry among them, is
-  refused at its index, and a block with too few rewards at the index past its last
-  transaction. Each reward in turn (the winner's first) has Amount <= 2^64 - 1 - supply (the
-  supply after the entries and rewards before it) and Cut above 0 only when it fills the
-  supply to 2^64 - 1; it credits To's balance and counts in the minted and cut totals, and
-  only the winner's counts a win;
-- after each block, every entry of its draw stakes at most its account's balance;
+  canonical lines hash to the block's TxHash, replayed in order from the genesis balances.
+  Every account has a balance, a nonce (that of its last signed transaction: transfers,
+  delegate, undelegate and commission entries share one sequence), wins, delegated_out (what it
+  delegated, and what it undelegated until the next epoch starts: part of its balance it cannot
+  move or burn as its own), delegated_in and a commission (percent, 0 until set); the replay
+  also holds the delegations, (validator, delegator) -> amount, and the tokens undelegated in
+  the epoch in force, returned when the next starts (see snapshots.jsonl). The pool's entries
+  (every transaction before the first reward) apply in order:
+  - a transfer {"Type": "transfer", "From", "To", "Amount", "Nonce", "Signature"} (canonical
+    line `transfer <From> <To> <Amount> <Nonce> <Signature>`) needs From and To Ed25519 public
+    keys, Amount >= 1, From != To, a strict Ed25519 signature by From over
+    `pos-lottery transfer v1 <chain id> <from> <to> <amount> <nonce>` (chain id = the genesis
+    block's Hash), Nonce = the sender's nonce + 1, Amount <= balance - delegated_out;
+  - a slash {"Type": "slash", "Address", "Amount", "Round", "Line"} (`slash <Address> <Amount>
+    <Round> <Line>`) burns 1 <= Amount <= balance - delegated_out of Address (64 lowercase hex;
+    Line without a newline), then, with P the DelegationSlashPercent of the snapshot in force
+    (0 in epoch 0 or when the record has none), floor(a * P / 100) of each delegation a to
+    Address now, in delegator order: from the delegator's balance and delegated_out, the
+    delegation (removed at 0), Address's delegated_in and the supply;
+  - a delegate or undelegate entry {"Type": "delegate" | "undelegate", "From", "To", "Amount",
+    "Nonce", "Signature"} (`delegate <From> <To> <Amount> <Nonce> <Signature>`, likewise
+    `undelegate ...`) needs From an Ed25519 public key and a strict signature by From over
+    `pos-lottery delegate v1 <chain id> <From> <To> <Amount> <Nonce>` (`... undelegate v1 ...`).
+    A delegation needs Amount >= 1, From != To, To an Ed25519 public key, Amount <= From's
+    balance - delegated_out, then Nonce = From's nonce + 1; it adds Amount to the delegation
+    (To, From), From's delegated_out and To's delegated_in. An undelegation needs Amount >= 1,
+    Amount <= the delegation (To, From), then the nonce; it takes Amount off the delegation
+    (removed at 0) and To's delegated_in, and Amount comes back to From's delegated_out only
+    when the next epoch starts;
+  - a commission entry {"Type": "commission", "From", "Percent", "Nonce", "Signature"}
+    (`commission <From> <Percent> <Nonce> <Signature>`, signed over
+    `pos-lottery commission v1 <chain id> <From> <Percent> <Nonce>`) needs Percent <= 100,
+    then the nonce; it sets From's commission;
+  - attest and evidence entries: see attestations and evidence below.
+  Then come exactly the block's rewards, in order, as src/accounts.rs apply_block_in names
+  them once the pool applied: the winner's {"Type": "reward", "To": v, "Amount": n, "Cut": c}
+  (canonical line `reward <To> <Amount> <Cut>`) with To the block's Validator; then, when a
+  snapshot is in force and lists delegations to the winner, one delegator reward per
+  delegator (in the snapshot's order) whose share is above 0, {"Type": "reward", "Kind":
+  "delegator", "To": d, ...} (`reward delegator <To> <Amount> <Cut>`); then one attest reward
+  per entry owed (see attestations below), in the order owed, {"Type": "reward", "Kind":
+  "attest", ...} (`reward attest <To> <Amount> <Cut>`), Amount + Cut = its AttestReward. With
+  R the genesis block's BlockReward, c the winner's commission after the pool (at most 100),
+  stake its snapshot stake and d_i its delegators' amounts in the snapshot: rest = R -
+  floor(R * c / 100), delegator i's Amount + Cut = floor(rest * d_i / stake), and the winner's
+  R less those shares (R whole without delegators). "Kind": "block" reads as the winner's kind
+  (same canonical line; the server never writes it); any other Kind is no record. Where the
+  rewards start is the first reward: a missing one is refused at the index past the block's
+  last transaction ("the block ends early"), another entry where one is due, or a reward of
+  the wrong kind, To or Amount + Cut, at its index, and anything after the last at its index.
+  Each reward in turn has Amount <= 2^64 - 1 - supply (the supply after the entries and
+  rewards before it) and Cut above 0 only when it fills the supply to 2^64 - 1; it credits
+  To's balance and counts in the minted and cut totals, and only the winner's counts a win;
+- after each block in epoch 0 (no snapshot in force), every entry of its draw stakes at most
+  its account's balance (with a snapshot in force, the snapshot bounds each entry instead);
 - snapshots.jsonl (missing: none), one stake snapshot per epoch >= 1, exactly
   {"Epoch": e, "FirstRound": r, "EpochRounds": n, "Finality": "p/q", "AttestReward": m,
-  "Stakes": [["<address>", <stake>], ...]} with Finality optional (records made before finality
-  have none; then 3/4 applies) and AttestReward optional (absent: 0, nothing paid; the server
-  writes it only when its ATTEST_REWARD is above 0): Epoch above 0, EpochRounds >= 1,
-  AttestReward (when present) only beside Finality ("AttestReward without Finality") and at
-  least 1, Epoch above the previous record's, FirstRound at or after the previous record's
-  FirstRound + EpochRounds, Finality (when present) two decimal integers without sign or
-  leading zeros, 0 < p < q <= 1000000000, in lowest terms, at least one stake, addresses 64
-  lowercase hex in strictly ascending order, every stake at least 1 (checked in this order).
+  "DelegationSlashPercent": P, "Stakes": [["<address>", <stake>], ...], "Delegations":
+  [["<validator>", "<delegator>", <amount>], ...]} with Finality optional (records made before
+  finality have none; then 3/4 applies), AttestReward optional (absent: 0, nothing paid; the
+  server writes it only when its ATTEST_REWARD is above 0), DelegationSlashPercent optional
+  (records made before delegation; absent: 0) and Delegations optional (the server writes it
+  only when it is not empty): Epoch above 0, EpochRounds >= 1, AttestReward (when present)
+  only beside Finality ("AttestReward without Finality") and at least 1, Epoch above the
+  previous record's, FirstRound at or after the previous record's FirstRound + EpochRounds,
+  Finality (when present) two decimal integers without sign or leading zeros, 0 < p < q <=
+  1000000000, in lowest terms, at least one stake, addresses 64 lowercase hex in strictly
+  ascending order, every stake at least 1, DelegationSlashPercent at most 100, the
+  delegations in strictly ascending (validator, delegator) order with each delegator 64
+  lowercase hex and not its validator, each amount at least 1, each validator in Stakes, and
+  each validator's delegations adding up to at most its stake (checked in this order). A
+  stake is its validator's own stake plus the delegations to it; its own stake is the rest.
   Its SnapshotHash is SHA-256 over `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then `<p>/<q>\\n`
   when Finality is present (no line when absent), then `<AttestReward>\\n` when AttestReward is
-  present (no line when absent), then `<address>\\n<stake>\\n` per stake. Before a
-  block's transactions apply, each snapshot whose FirstRound is at or before the block's Round
-  comes into force (in order), every stake in it at most its account's balance after the blocks
-  before; the first block at or after a snapshot comes into force carries its SnapshotHash, and
-  no other block carries one; while a snapshot is in force every draw entry is in it and weighs
-  at most its snapshot stake. Before the first snapshot (epoch 0) only the balance bounds an
-  entry. A snapshot whose FirstRound is after the tip is the epoch in progress;
+  present, then `delegation-slash <P>\\n` when DelegationSlashPercent is present, then
+  `<address>\\n<stake>\\n` per stake, then `delegation <validator> <delegator> <amount>\\n` per
+  delegation. Before a block's transactions apply, each snapshot whose FirstRound is at or
+  before the block's Round comes into force (in order): its epoch starts, the tokens
+  undelegated before come back to their delegators (their delegated_out goes down), then for
+  every stake in it the own stake is at most the account's balance - delegated_out after the
+  blocks before, and the delegations to it listed in the snapshot are exactly those applied
+  (same delegators, same amounts); the first block at or after a snapshot comes into force
+  carries its SnapshotHash, and no other block carries one; while a snapshot is in force
+  every draw entry is in it and weighs at most its snapshot stake. Before the first snapshot
+  (epoch 0) only the balance bounds an entry. A snapshot whose FirstRound is after the tip is
+  the epoch in progress;
 - attestations: an entry {"Type": "attest", "Address": a, "Index": j, "Hash": h, "Round": r,
   "Signature": s} (canonical line `attest <Address> <Index> <Hash> <Round> <Signature>`) may
   stand anywhere in a block's transactions before the rewards, and changes no balance and no
@@ -86,9 +131,14 @@ draws, block signatures), then, block by block in the same pass:
   has a snapshot S (not epoch 0); r <= W (block j's attestation window, as above); a is in S's
   stakes; no earlier evidence entry for (a, j) in the chain; s1 and s2 128 lowercase hex and
   strict Ed25519 signatures by a over `pos-lottery attest v1 <chain id> <j> <h1>` and
-  `... <j> <h2>`; n <= a's stake in S; n <= a's balance when the entry applies (after the
-  transactions before it). It then burns like a slash: a's balance, and the supply, go down by
-  n. An earlier evidence entry for (a, j) can only stand in a block inside block j's window,
+  `... <j> <h2>`; n <= a's own stake in S (its stake less the delegations to it there); n <=
+  a's balance - delegated_out when the entry applies (after the transactions before it). It
+  then burns like a slash: a's balance, and the supply, go down by n; then, with P S's
+  DelegationSlashPercent (absent: 0), each delegation (a, d, x) in S's Delegations loses
+  min(floor(x * P / 100), what d delegates to a now), as a slash burns it. An attest or
+  evidence entry after the block's first reward is counted (checked, nothing burned) before the
+  rewards, as the Rust replay counts every one before the block applies; it is refused there
+  anyway. An earlier evidence entry for (a, j) can only stand in a block inside block j's window,
   so the accounts slashed on evidence for a block are held with it, while its window is open.
 
 Signatures need the `cryptography` package (pip install cryptography): without it they are
@@ -108,18 +158,28 @@ Exit 0 with the accounts (address, balance, nonce, wins; by balance, largest fir
 `ok: ...` line (when the chain holds attest entries, it counts them and their signatures, and
 says how many blocks are final and the finalized height, the highest final block's index; when
 it holds evidence entries, it counts them as evidence slashes, their signatures (two each), and
-how much of the burned supply they burned: `- burned <n> (<m> by evidence)`; when it holds
-attest rewards, it counts them after the winners' rewards (`<k> rewards, <m> attest rewards`)
-and says how much of the minted supply they credited: `+ rewards <n> (<m> to attesters)`; a
-chain with none of these keeps the line it had before attestations); exit
-1 with one line `FAILED: <dir>/<file>, block <k>: <reason>` at the first violation
-(`FAILED: <dir>/snapshots.jsonl, line <n>: <reason>` for a bad snapshot record), or `error: ...`
-on stderr when the directory cannot be read; exit 2 on a usage error. With --json, stdout is one
-JSON object instead, either way (with `attestations`, `attestation_signatures`, `blocks_final`
-and `finalized_height`, null when no block is final; `evidence_slashes`, `evidence_signatures`
-and `burned_by_evidence`, a part of `burned`, 0 without evidence; `rewards`, the winners'
-rewards, and `attest_rewards`, those of kind attest, with `minted_by_attest`, a part of
-`minted`, 0 without them; `transactions` counts both kinds).
+how much of the burned supply their Amounts burned: `- burned <n> (<m> by evidence)`; when it
+holds attest rewards, it counts them after the winners' rewards (`<k> rewards, <m> attest
+rewards`) and says how much of the minted supply they credited: `+ rewards <n> (<m> to
+attesters)`; when it holds delegate, undelegate or commission entries, it counts each kind
+(`<a> delegations, <b> undelegations, <c> commissions`, after the slashes, each named only when
+there is one), their signatures (`<n> delegation signatures`, after the transfer signatures)
+and what slashes and evidence burned of delegations (`- burned <n> (<m> by evidence, <d> from
+delegators)`); when it holds delegator rewards, it counts them after the winners' rewards
+(`<k> rewards, <d> delegator rewards`) and says what they credited (`+ rewards <n> (<d> to
+delegators, <m> to attesters)`); a chain with none of these keeps the line it had before
+attestations); exit 1 with one line `FAILED: <dir>/<file>, block <k>: <reason>` at the first
+violation (`FAILED: <dir>/snapshots.jsonl, line <n>: <reason>` for a bad snapshot record), or
+`error: ...` on stderr when the directory cannot be read; exit 2 on a usage error. With --json,
+stdout is one JSON object instead, either way (with `attestations`, `attestation_signatures`,
+`blocks_final` and `finalized_height`, null when no block is final; `evidence_slashes`,
+`evidence_signatures` and `burned_by_evidence`, a part of `burned`, 0 without evidence;
+`rewards`, the winners' rewards, `delegator_rewards` and `attest_rewards`, those of kind
+delegator and attest, with `minted_to_delegators` and `minted_by_attest`, parts of `minted`, 0
+without them; `transactions` counts every kind; `delegations`, `undelegations`,
+`commissions`, `delegation_signatures` and `burned_from_delegators`, a part of `burned`; each
+account's `delegated_out`, `delegated_in` and `commission` too, and `delegated`, the
+delegations at the tip as [validator, delegator, amount] in that order).
 """
 import argparse
 import bisect
@@ -160,6 +220,12 @@ TX_FILE = "transactions.jsonl"
 SNAPSHOTS_FILE = "snapshots.jsonl"
 TRANSFER_PREFIX = "pos-lottery transfer v1"
 ATTEST_PREFIX = "pos-lottery attest v1"
+MAX_COMMISSION = 100  # percent
+# The replayed state of one account, a list indexed by these: its balance, the nonce of its last
+# signed transaction (transfers, delegations and commissions share one sequence), blocks won,
+# tokens it delegated (undelegated ones too, until the next epoch starts: part of its balance it
+# cannot move, bond or burn as its own), what is delegated to it, and its commission in percent.
+BALANCE, NONCE, WINS, DELEGATED_OUT, DELEGATED_IN, COMMISSION = range(6)
 DEFAULT_FINALITY = (3, 4)  # p/q of a snapshot record without Finality (made before it existed)
 FINALITY_MAX_Q = 1_000_000_000
 # p/q as the server writes it: decimal, no sign, no leading zero, at most 10 digits a side (any
@@ -169,7 +235,8 @@ ED_L = 2**252 + 27742317777372353535851937790883648493  # the order of the base 
 
 TX_RECORD_FIELDS = {"Index": U64_MAX, "Transactions": list}
 SNAPSHOT_FIELDS = {"Epoch": U64_MAX, "FirstRound": U64_MAX, "EpochRounds": U64_MAX, "Stakes": list}
-SNAPSHOT_OPTIONAL = {"Finality": str, "AttestReward": U64_MAX}
+SNAPSHOT_OPTIONAL = {"Finality": str, "AttestReward": U64_MAX, "DelegationSlashPercent": U64_MAX,
+                     "Delegations": list}  # fmt: skip
 TX_FIELDS = {
     "transfer": {"Type": str, "From": str, "To": str, "Amount": U64_MAX, "Nonce": U64_MAX,
                  "Signature": str},
@@ -180,9 +247,18 @@ TX_FIELDS = {
                  "Round": U64_MAX, "FirstHash": str, "FirstSignature": str, "SecondHash": str,
                  "SecondSignature": str},
     "reward": {"Type": str, "To": str, "Amount": U64_MAX, "Cut": U64_MAX},
+    "delegate": {"Type": str, "From": str, "To": str, "Amount": U64_MAX, "Nonce": U64_MAX,
+                 "Signature": str},
+    "undelegate": {"Type": str, "From": str, "To": str, "Amount": U64_MAX, "Nonce": U64_MAX,
+                   "Signature": str},
+    "commission": {"Type": str, "From": str, "Percent": U64_MAX, "Nonce": U64_MAX,
+                   "Signature": str},
 }  # fmt: skip
 TX_OPTIONAL = {"reward": {"Kind": str}}
-REWARD_KINDS = ("block", "attest")  # a reward's Kind; absent: "block" (never written)
+REWARD_KINDS = ("block", "delegator", "attest")  # a reward's Kind; absent: "block" (never written)
+# What each kind of reward is, as src/delegation.rs ExpectedReward::describe words it.
+REWARD_WHAT = {"block": "the winner's reward", "delegator": "a delegator's share",
+               "attest": "an attest reward"}  # fmt: skip
 
 
 def canonical_line(tx):
@@ -197,10 +273,14 @@ def canonical_line(tx):
     elif kind == "evidence":
         fields = ("Address", "Index", "Amount", "Round", "FirstHash", "FirstSignature",
                   "SecondHash", "SecondSignature")
+    elif kind in ("delegate", "undelegate"):
+        fields = ("From", "To", "Amount", "Nonce", "Signature")
+    elif kind == "commission":
+        fields = ("From", "Percent", "Nonce", "Signature")
     else:
         fields = ("To", "Amount", "Cut")
-        if tx.get("Kind") == "attest":  # a block reward's line names no kind
-            kind = "reward attest"
+        if tx.get("Kind") in ("attest", "delegator"):  # a block reward's line names no kind
+            kind = f"reward {tx['Kind']}"
     return " ".join([kind] + [str(tx[f]) for f in fields])
 
 
@@ -220,14 +300,17 @@ def parse_tx_record(raw):
         if kind not in TX_FIELDS:
             raise Unparseable(
                 f"transaction {i} has Type {short(kind)}, not \"transfer\", \"slash\", "
-                "\"attest\", \"evidence\" or \"reward\""
+                "\"attest\", \"evidence\", \"delegate\", \"undelegate\", \"commission\" or "
+                "\"reward\""
                 if "Type" in tx
                 else f"transaction {i} has no Type"
             )
         try:
             check_fields(tx, TX_FIELDS[kind], TX_OPTIONAL.get(kind))
             if tx.get("Kind", "block") not in REWARD_KINDS:
-                raise Unparseable(f"Kind is {short(tx['Kind'])}, not \"block\" or \"attest\"")
+                raise Unparseable(
+                    f"Kind is {short(tx['Kind'])}, not \"block\", \"delegator\" or \"attest\""
+                )
         except Unparseable as e:
             raise Unparseable(f"transaction {i} ({kind}): {e}") from None
     return record
@@ -357,7 +440,40 @@ def parse_snapshot(raw):
             stake[0].encode("utf-8")
         except UnicodeEncodeError:
             raise Unparseable(f"stake {i} address holds a lone surrogate escape") from None
+    for i, d in enumerate(record.get("Delegations", [])):
+        if not (type(d) is list and len(d) == 3 and type(d[0]) is str and type(d[1]) is str):
+            raise Unparseable(f"delegation {i} is {short(d)}, not [validator, delegator, amount]")
+        if type(d[2]) is not int or d[2] > U64_MAX:
+            why = f"not an integer from 0 to {U64_MAX}"
+            raise Unparseable(f"delegation {i} amount is {short(d[2])}, {why}")
+        try:
+            d[0].encode("utf-8")
+            d[1].encode("utf-8")
+        except UnicodeEncodeError:
+            raise Unparseable(f"delegation {i} holds a lone surrogate escape") from None
     return record
+
+
+def delegations_of(s):
+    """Snapshot `s`'s Delegations by validator: {validator: [(delegator, amount), ...]}, in the
+    record's (checked: ascending) order. Absent: none."""
+    out = {}
+    for validator, delegator, amount in s.get("Delegations", []):
+        out.setdefault(validator, []).append((delegator, amount))
+    return out
+
+
+def own_stakes(s):
+    """{address: own stake} of snapshot `s`: each stake less what is delegated to it there."""
+    delegated = delegations_of(s)
+    return {a: stake - sum(x for _, x in delegated.get(a, [])) for a, stake in s["Stakes"]}
+
+
+def slash_percent(s):
+    """What a slash of a validator burns of each delegation to it, in percent, in the epoch of
+    snapshot `s`: DelegationSlashPercent, 0 when absent (records made before delegation) or
+    with no snapshot (epoch 0)."""
+    return 0 if s is None else s.get("DelegationSlashPercent", 0)
 
 
 def next_first_round(s):
@@ -411,6 +527,29 @@ def snapshot_problem(s, prev):
         if stake == 0:
             return f"stake {i} ({address}) is 0"
         before = address
+    if s.get("DelegationSlashPercent", 0) > 100:
+        return "DelegationSlashPercent is above 100"
+    stakes = dict(s["Stakes"])
+    before = None
+    for i, (validator, delegator, amount) in enumerate(s.get("Delegations", [])):
+        key = (validator, delegator)
+        if not is_hex64(delegator) or (before is not None and before >= key) or (
+            validator == delegator
+        ):
+            return (
+                f"delegation {i}: not in strictly ascending (validator, delegator) order, or a "
+                "delegator that is not 64 lowercase hex or is its validator"
+            )
+        if amount == 0:
+            return f"delegation {i} has amount 0"
+        if validator not in stakes:
+            return f"delegation {i} is to {validator}, which has no stake in the snapshot"
+        before = key
+    delegated = delegations_of(s)
+    for validator, stake in s["Stakes"]:
+        total = min(sum(x for _, x in delegated.get(validator, [])), U64_MAX)  # saturating
+        if total > stake:
+            return f"{validator}'s delegations add up to {total}, more than its stake {stake}"
     return None
 
 
@@ -437,14 +576,18 @@ def window_end(s):
 def snapshot_hash(s):
     """SnapshotHash: hex SHA-256 over `<Epoch>\\n<FirstRound>\\n<EpochRounds>\\n`, then
     `<p>/<q>\\n` when the record has a Finality (checked canonical: its text is `<p>/<q>`), then
-    `<AttestReward>\\n` when it has an AttestReward, then each stake as `<address>\\n<stake>\\n`
-    in order."""
+    `<AttestReward>\\n` when it has an AttestReward, then `delegation-slash <P>\\n` when it has a
+    DelegationSlashPercent, then each stake as `<address>\\n<stake>\\n` in order, then each
+    delegation as `delegation <validator> <delegator> <amount>\\n` in order."""
     text = f"{s['Epoch']}\n{s['FirstRound']}\n{s['EpochRounds']}\n"
     if "Finality" in s:
         text += f"{s['Finality']}\n"
     if "AttestReward" in s:
         text += f"{s['AttestReward']}\n"
+    if "DelegationSlashPercent" in s:
+        text += f"delegation-slash {s['DelegationSlashPercent']}\n"
     text += "".join(f"{a}\n{stake}\n" for a, stake in s["Stakes"])
+    text += "".join(f"delegation {v} {d} {x}\n" for v, d, x in s.get("Delegations", []))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -491,6 +634,11 @@ class Window:
     def __init__(self, s):
         self.epoch, self.end = s["Epoch"], window_end(s)
         self.stakes = dict(s["Stakes"])
+        # For evidence: each validator's own stake, the delegations to it and the percent of
+        # each that a slash burns, in this snapshot.
+        self.own = own_stakes(s)
+        self.delegations = delegations_of(s)
+        self.slash_percent = slash_percent(s)
         self.total = sum(self.stakes.values())
         self.p, self.q = finality(s)
         self.reward = attest_reward(s)
@@ -505,14 +653,24 @@ class Ledger:
 
     def __init__(self, data, verify):
         self.data, self.verify = data, verify
-        self.accounts = {}  # address -> [balance, nonce, wins]
+        # address -> [balance, nonce, wins, delegated out, delegated in, commission] (indexed by
+        # BALANCE, NONCE, WINS, DELEGATED_OUT, DELEGATED_IN, COMMISSION)
+        self.accounts = {}
+        # Delegations: validator -> {delegator: amount} (an amount of 0 is removed); tokens
+        # undelegated in the epoch in force, (delegator, amount), returned as the next starts.
+        self.delegations = {}
+        self.returning = []
         self.chain_id = None
         self.block_reward = None  # the genesis block's BlockReward: every reward's Amount + Cut
         self.genesis = self.minted = self.burned = self.cut = 0
         # "reward": the winners' block rewards; "attest reward": rewards of kind attest.
         self.counts = {"transfer": 0, "slash": 0, "attest": 0, "evidence": 0, "reward": 0,
-                       "attest reward": 0}  # fmt: skip
+                       "attest reward": 0, "delegate": 0, "undelegate": 0, "commission": 0,
+                       "delegator reward": 0}  # fmt: skip
         self.signatures = 0  # transfer signatures verified
+        self.delegation_signatures = 0  # those of delegate, undelegate and commission entries
+        self.minted_to_delegators = 0  # part of self.minted: what delegator rewards credited
+        self.burned_from_delegators = 0  # part of self.burned: delegations burned by slashes
         self.lines = None  # transactions.jsonl, opened at the genesis block
         self.warnings = None
         self.snapshots = []  # snapshots.jsonl, read at the genesis block
@@ -520,6 +678,7 @@ class Ledger:
         self.active = None  # the index of the snapshot in force, None in epoch 0
         self.committed = False  # whether a block has carried the SnapshotHash of that one
         self.caps = {}  # the stakes of the snapshot in force, by address
+        self.caps_delegations = {}  # its delegations, by validator (delegations_of)
         # Attestations. Which snapshot each past block belongs to: the first block of each
         # snapshot that has blocks (as parallel lists, ascending), so no block is held for it.
         self.span_starts, self.span_snapshots = [], []
@@ -537,7 +696,15 @@ class Ledger:
         self.minted_by_attest = 0  # part of self.minted: what attest rewards credited
 
     def account(self, address):
-        return self.accounts.setdefault(address, [0, 0, 0])
+        return self.accounts.setdefault(address, [0, 0, 0, 0, 0, 0])
+
+    def peek(self, address):
+        """`address`'s state without adding it to the accounts (zeros when unknown)."""
+        return self.accounts.get(address) or [0, 0, 0, 0, 0, 0]
+
+    def delegations_to(self, validator):
+        """The delegations to `validator` now: [(delegator, amount), ...] by delegator."""
+        return sorted(self.delegations.get(validator, {}).items())
 
     def supply(self):
         return self.genesis + self.minted - self.burned
@@ -600,9 +767,11 @@ class Ledger:
                 TX_FILE, k,
                 f"the transactions hash to {computed}, but the block's TxHash is {block['TxHash']}",
             )  # fmt: skip
-        if not txs:
-            raise Failed(TX_FILE, k, "no transactions: every block ends with the winner's reward")
         self.apply_block(k, txs, block["Validator"])
+        # With a snapshot in force, check_epoch bounded each entry by its snapshot stake (which
+        # counts what is delegated to it); before the first (epoch 0), its balance does.
+        if self.in_force() is not None:
+            return
         for i, (address, stake) in enumerate(draw["Entries"]):
             balance = self.account(address)[0] if address in self.accounts else 0
             if stake > balance:
@@ -629,7 +798,7 @@ class Ledger:
                 f"{block['AccountsHash']}",
             )  # fmt: skip
         for address, balance in accounts.items():
-            self.accounts[address] = [balance, 0, 0]
+            self.accounts[address] = [balance, 0, 0, 0, 0, 0]
         self.genesis = sum(accounts.values())
         self.chain_id = block["Hash"]
         # recompute_draws checked it is there: a ledger-mode genesis carries both fields.
@@ -642,24 +811,46 @@ class Ledger:
 
     def check_epoch(self, block, draw):
         """Block k's epoch, before its transactions apply: the snapshots whose first round has
-        come into force (each stake at most its account's balance at that height), the epoch's
-        first block carries the SnapshotHash of the one in force, no other block carries one,
-        and every draw entry is in that snapshot, weighing at most its snapshot stake. Worded
-        as src/replay.rs words it."""
+        come into force (each starting its epoch: the undelegated tokens come back; then each
+        own stake at most its account's balance - delegated_out at that height, and the
+        delegations to it listed exactly those applied), the epoch's first block carries the
+        SnapshotHash of the one in force, no other block carries one, and every draw entry is
+        in that snapshot, weighing at most its snapshot stake. Worded as src/replay.rs words
+        it."""
         k, found = block["Index"], block.get("SnapshotHash")
         nxt = 0 if self.active is None else self.active + 1
         while nxt < len(self.snapshots) and self.snapshots[nxt]["FirstRound"] <= block["Round"]:
             s = self.snapshots[nxt]
+            # The epoch starts: undelegated tokens come back to their delegators.
+            for delegator, amount in self.returning:
+                self.account(delegator)[DELEGATED_OUT] -= amount
+            self.returning = []
+            delegated = delegations_of(s)
+            epoch = f"epoch {s['Epoch']}: "
             for address, stake in s["Stakes"]:
-                balance = self.accounts[address][0] if address in self.accounts else 0
-                if stake > balance:
-                    raise Failed(
-                        SNAPSHOTS_FILE, k,
-                        f"epoch {s['Epoch']}: {address} has snapshot stake {stake}, but its "
-                        f"account holds {balance} when the epoch opens",
-                    )  # fmt: skip
+                listed = delegated.get(address, [])
+                own = stake - sum(x for _, x in listed)
+                a = self.peek(address)
+                balance, out = a[BALANCE], a[DELEGATED_OUT]
+                free = balance - out
+                if own > free:
+                    raise Failed(SNAPSHOTS_FILE, k, epoch + (
+                        f"{address} has snapshot stake {own}, but its account holds {balance} "
+                        "when the epoch opens"
+                        if out == 0
+                        else f"{address} has own snapshot stake {own}, but holds {free} of its "
+                        f"own when the epoch opens ({out} of its {balance} is delegated out)"
+                    ))  # fmt: skip
+                applied = self.delegations_to(address)
+                if listed != applied:
+                    raise Failed(SNAPSHOTS_FILE, k, (
+                        f"{epoch}the delegations to {address} in the snapshot "
+                        f"({delegation_list(listed)}) are not those applied when the epoch opens "
+                        f"({delegation_list(applied)})"
+                    ))  # fmt: skip
             self.active, self.committed, nxt = nxt, False, nxt + 1
             self.caps = dict(s["Stakes"])
+            self.caps_delegations = delegated
         s = self.in_force()
         if s is not None and not self.committed:
             computed = snapshot_hash(s)
@@ -702,10 +893,12 @@ class Ledger:
                 )  # fmt: skip
 
     def apply_block(self, k, txs, validator):
-        """Applies block k's transactions: the pool's entries (every transaction before the
-        first reward), then exactly the winner's reward and one attest reward per entry owed,
-        in order. Where the rewards must start is counted from the end, as src/accounts.rs
-        counts it: the block's last 1 + len(owed) transactions."""
+        """Applies block k's transactions as src/accounts.rs apply_block_in does: the pool's
+        entries (every transaction before the first reward) in order, then exactly the rewards
+        expected_rewards names once they applied (the winner's, its delegators' shares, the
+        attesters owed), in order, from the first reward on. Attest and evidence entries after
+        the first reward are counted first (checked, nothing burned), as the Rust replay counts
+        every one before the block applies, so the rewards owed are the same."""
 
         def fail(i, problem):
             kind = txs[i]["Type"] if i < len(txs) else "reward"
@@ -717,25 +910,51 @@ class Ledger:
             problem = self.apply(txs[i])
             if problem:
                 fail(i, problem)
+        for i in range(first, n):
+            kind = txs[i]["Type"]
+            problem = (
+                self.attest(txs[i]) if kind == "attest"
+                else self.evidence(txs[i], burn=False) if kind == "evidence"
+                else None
+            )  # fmt: skip
+            if problem:
+                fail(i, problem)
         owed, self.owed = self.owed, []
-        d = len(owed)
-        start = max(n - d - 1, 0)
-        if start > first:
-            fail(first, "a reward is only the last transaction" if not d else (
-                f"a reward comes only after the pool's entries: the block's last {d + 1} "
-                f"transactions are the winner's reward and {d} attest rewards"
-            ))  # fmt: skip
-        if start < first:
-            fail(start, "the last transaction of a block is the winner's reward" if not d else (
-                f"expected the winner's reward here, followed by {d} attest rewards"
-            ))  # fmt: skip
-        due = [("block", validator, self.block_reward)] + [("attest", a, r) for a, r in owed]
-        for i, want in zip(range(first, n), due):
+        due = self.expected_rewards(validator, owed)
+        rules = "the winner's, its delegators' shares, then the attesters owed"
+        for j, want in enumerate(due):
+            i = first + j
+            if i >= n:
+                fail(i, f"the block ends early: expected {describe(*want)} here ({len(due)} "
+                        f"rewards after the pool's entries: {rules})")  # fmt: skip
             problem = self.reward(txs[i], *want)
             if problem:
                 fail(i, problem)
-        if n - first < len(due):
-            fail(n, f"the block ends early: {d} attest rewards are due after the winner's")
+        if first + len(due) < n:
+            fail(first + len(due), f"a transaction after the block's last reward ({len(due)} "
+                                   f"rewards are due: {rules})")  # fmt: skip
+
+    def expected_rewards(self, validator, owed):
+        """The rewards block's winner `validator` and the attesters `owed` get, in order, as
+        (kind, To, Amount + Cut), once the pool's entries applied (src/delegation.rs
+        expected_rewards): with no snapshot in force, or no delegation to the winner in it,
+        the winner's BlockReward R whole; else, with c the winner's commission now (at most
+        100), rest = R - floor(R * c / 100), each delegator d_i of the winner in the snapshot
+        (in its order) gets floor(rest * d_i / stake) (stake: the winner's snapshot stake, own
+        and delegated; a share of 0 is no entry), and the winner R less those shares, first.
+        Then (attester, AttestReward) for each entry owed."""
+        r = self.block_reward
+        shares = []
+        if self.in_force() is not None:
+            stake = self.caps.get(validator, 0)
+            c = min(self.peek(validator)[COMMISSION], MAX_COMMISSION)
+            rest = r - r * c // MAX_COMMISSION
+            for delegator, amount in self.caps_delegations.get(validator, []):
+                share = rest * amount // stake if stake else 0
+                if share:
+                    shares.append(("delegator", delegator, share))
+        block = ("block", validator, r - sum(x for _, _, x in shares))
+        return [block] + shares + [("attest", a, x) for a, x in owed]
 
     def apply(self, tx):
         """Applies one of the pool's entries; returns what is wrong with it, or None."""
@@ -747,6 +966,8 @@ class Ledger:
             return self.attest(tx)
         if kind == "evidence":
             return self.evidence(tx)
+        if kind in ("delegate", "undelegate", "commission"):
+            return self.delegation(tx)
         address, amount = tx["Address"], tx["Amount"]
         if not is_hex64(address):
             return f"Address {short(address)} is not an address"
@@ -756,36 +977,131 @@ class Ledger:
             # The canonical line ends with Line: a newline in it would let two different
             # transaction lists hash alike.
             return "Line contains a newline; an offending line never does"
+        problem = self.burn_own(address, amount)
+        if problem:
+            return problem
+        # Its delegators lose the percent of the snapshot in force of what they delegated to it
+        # now (rounded down).
+        p = slash_percent(self.in_force())
+        for delegator, delegated in self.delegations_to(address):
+            self.burn_delegation(address, delegator, delegated * p // 100)
+        return None
+
+    def burn_own(self, address, amount):
+        """Burns `amount` of `address`'s own tokens (never what it delegated out); returns what
+        is wrong, or None."""
         a = self.account(address)
-        if amount > a[0]:
-            return f"burns {amount} from {address}, which holds only {a[0]}"
-        a[0] -= amount
+        out = a[DELEGATED_OUT]
+        own = a[BALANCE] - out
+        if amount > own:
+            if out == 0:
+                return f"burns {amount} from {address}, which holds only {a[BALANCE]}"
+            return (
+                f"burns {amount} from {address}, which holds {own} of its own ({out} of its "
+                "balance is delegated out)"
+            )
+        a[BALANCE] -= amount
         self.burned += amount
         return None
 
-    def reward(self, tx, want_kind, want_to, total):
-        """Applies one reward, expected of kind `want_kind` ("block": the winner's, "attest":
-        an attester's) to `want_to`, Amount + Cut = `total`; returns what is wrong, or None."""
-        block = want_kind == "block"
-        if tx["Type"] != "reward":
-            return f"expected an attest reward to {want_to} here"
-        kind = tx.get("Kind", "block")
-        if kind != want_kind:
-            what = "the winner's reward" if block else "an attest reward"
-            found = "a block" if kind == "block" else "an attest"
-            return f"expected {what} here, found {found} reward"
-        to, amount, cut = tx["To"], tx["Amount"], tx["Cut"]
-        if to != want_to:
-            if block:
-                return f"the reward goes to {short(to)}, but the block's winner is {want_to}"
-            return f"the attest reward goes to {short(to)}, but {want_to} is due here"
-        if amount + cut != total:
-            if block:
-                return f"Amount {amount} + Cut {cut} is not the chain's BlockReward {total}"
+    def burn_delegation(self, validator, delegator, burn):
+        """Burns `burn` of `delegator`'s delegation to `validator`, from its balance."""
+        if burn == 0:
+            return
+        to = self.delegations[validator]
+        to[delegator] -= burn
+        if to[delegator] == 0:
+            del to[delegator]
+        d = self.account(delegator)
+        d[BALANCE] -= burn
+        d[DELEGATED_OUT] -= burn
+        self.account(validator)[DELEGATED_IN] -= burn
+        self.burned += burn
+        self.burned_from_delegators += burn
+
+    def delegation(self, tx):
+        """Applies a delegate, undelegate or commission entry (src/delegation.rs words each
+        refusal, in its order, after the signature); returns what is wrong, or None."""
+        kind, sender = tx["Type"], tx["From"]
+        if not is_address(sender):
             return (
-                f"Amount {amount} + Cut {cut} is not the AttestReward {total} of the attested "
-                "block's epoch"
+                f"From is {short(sender)}, not an address (64 lowercase hex characters, an "
+                "Ed25519 public key)"
             )
+        if kind == "commission":
+            message = f"{sender} {tx['Percent']} {tx['Nonce']}"
+        else:
+            message = f"{sender} {tx['To']} {tx['Amount']} {tx['Nonce']}"
+        if not is_hex128(tx["Signature"]):
+            return "the signature is not 128 lowercase hex characters"
+        if self.verify is not None:
+            message = f"pos-lottery {kind} v1 {self.chain_id} {message}"
+            if not self.verify(sender, message.encode(), bytes.fromhex(tx["Signature"])):
+                return f"the signature does not verify (by From, over \"{message}\")"
+            self.delegation_signatures += 1
+        a = self.account(sender)
+        if kind == "commission":
+            if tx["Percent"] > MAX_COMMISSION:
+                return f"Percent {tx['Percent']} is above 100"
+        elif kind == "delegate":
+            to, amount = tx["To"], tx["Amount"]
+            if amount == 0:
+                return "Amount is 0; a delegation moves at least 1 token"
+            if sender == to:
+                return "From and To are the same account"
+            if not is_address(to):
+                return f"To {short(to)} is not an Ed25519 public key"
+            free = a[BALANCE] - a[DELEGATED_OUT]
+            if amount > free:
+                return f"delegates {amount} of {sender}'s {free} not already delegated"
+        else:
+            to, amount = tx["To"], tx["Amount"]
+            if amount == 0:
+                return "Amount is 0; an undelegation returns at least 1 token"
+            delegated = self.delegations.get(to, {}).get(sender, 0)
+            if amount > delegated:
+                return (
+                    f"undelegates {amount} from {to}, but {sender} has {delegated} delegated to "
+                    "it"
+                )
+        nonce = tx["Nonce"]
+        if nonce != a[NONCE] + 1:
+            return (
+                f"nonce is {nonce}, expected {a[NONCE] + 1} (the sender's last applied nonce plus "
+                "1)"
+            )
+        a[NONCE] = nonce
+        if kind == "commission":
+            a[COMMISSION] = tx["Percent"]
+        elif kind == "delegate":
+            a[DELEGATED_OUT] += amount
+            self.account(to)[DELEGATED_IN] += amount
+            to_v = self.delegations.setdefault(to, {})
+            to_v[sender] = to_v.get(sender, 0) + amount
+        else:
+            to_v = self.delegations[to]
+            to_v[sender] -= amount
+            if to_v[sender] == 0:
+                del to_v[sender]
+            self.account(to)[DELEGATED_IN] -= amount
+            # Out of the delegator's reach until the next epoch starts.
+            self.returning.append((sender, amount))
+        return None
+
+    def reward(self, tx, want_kind, want_to, total):
+        """Applies one reward, expected of kind `want_kind` ("block": the winner's, "delegator":
+        a delegator's share, "attest": an attester's) to `want_to`, Amount + Cut = `total`;
+        returns what is wrong (as src/accounts.rs apply_block_in words it), or None."""
+        what = describe(want_kind, want_to, total)
+        if tx["Type"] != "reward":
+            return f"a reward comes only after the pool's entries; expected {what} here"
+        kind, to, amount, cut = tx.get("Kind", "block"), tx["To"], tx["Amount"], tx["Cut"]
+        if kind != want_kind or to != want_to:
+            return f"expected {what} here, found a {kind} reward to {to}"
+        if amount + cut != total:
+            if want_kind == "block" and total == self.block_reward:
+                return f"Amount {amount} + Cut {cut} is not the chain's BlockReward {total}"
+            return f"Amount {amount} + Cut {cut} is not {total}, {what}"
         room = U64_MAX - self.supply()
         if amount > room:
             return f"Amount {amount} would take the supply past 2^64 - 1 (room for {room})"
@@ -795,12 +1111,15 @@ class Ledger:
                 f"(room for {room}, Amount {amount})"
             )
         a = self.account(to)
-        a[0] += amount
+        a[BALANCE] += amount
         self.minted += amount
         self.cut += cut
-        if block:
-            a[2] += 1
+        if kind == "block":
+            a[WINS] += 1
             self.counts["reward"] += 1
+        elif kind == "delegator":
+            self.counts["delegator reward"] += 1
+            self.minted_to_delegators += amount
         else:
             self.counts["attest reward"] += 1
             self.minted_by_attest += amount
@@ -826,13 +1145,20 @@ class Ledger:
                 return f"the signature does not verify (by From, over \"{message}\")"
             self.signatures += 1
         a = self.account(sender)
-        if nonce != a[1] + 1:
-            return f"Nonce is {nonce}, expected {a[1] + 1} (the sender's last nonce plus 1)"
-        if amount > a[0]:
-            return f"Amount {amount} is more than the {a[0]} that {sender} holds"
-        a[0] -= amount
-        a[1] = nonce
-        self.account(to)[0] += amount
+        if nonce != a[NONCE] + 1:
+            return f"Nonce is {nonce}, expected {a[NONCE] + 1} (the sender's last nonce plus 1)"
+        # Delegated tokens stay the delegator's, but cannot move.
+        out = a[DELEGATED_OUT]
+        if amount > a[BALANCE] - out:
+            if out == 0:
+                return f"Amount {amount} is more than the {a[BALANCE]} that {sender} holds"
+            return (
+                f"Amount {amount} is more than the {a[BALANCE] - out} that {sender} may move "
+                f"({out} of its {a[BALANCE]} is delegated out)"
+            )
+        a[BALANCE] -= amount
+        a[NONCE] = nonce
+        self.account(to)[BALANCE] += amount
         return None
 
     def attest(self, a):
@@ -895,9 +1221,10 @@ class Ledger:
             self.owed.extend((x, w.reward) for x in (held[2] if made_final else (address,)))
         return None
 
-    def evidence(self, e):
-        """Checks one evidence entry of the block being replayed (rules 1 to 7 of the
-        docstring, in this order) and burns its Amount."""
+    def evidence(self, e, burn=True):
+        """Checks one evidence entry of the block being replayed (in the docstring's order) and
+        burns its Amount, then what it burns of the delegations to the account (`burn` False:
+        the checks alone, for an entry after the block's first reward)."""
         i, r_block, r_prev = self.block
         address, j, amount, r = e["Address"], e["Index"], e["Amount"], e["Round"]
         first, second = e["FirstHash"], e["SecondHash"]
@@ -951,17 +1278,25 @@ class Ledger:
                 if not self.verify(address, message.encode(), bytes.fromhex(e[name])):
                     return f"{name} does not verify (by Address, over \"{message}\")"
             self.evidence_signatures += 2
-        if amount > stake:
-            return f"Amount {amount} is more than {address}'s snapshot stake {stake} for block {j}"
-        a = self.account(address)
-        if amount > a[0]:
-            return f"burns {amount} from {address}, which holds only {a[0]}"
-        a[0] -= amount
-        self.burned += amount
-        self.burned_by_evidence += amount
+        # Its own stake: what is delegated to it in the snapshot is its delegators' to lose.
+        own = w.own[address]
+        if amount > own:
+            return f"Amount {amount} is more than {address}'s snapshot stake {own} for block {j}"
         if held[4] is None:
             held[4] = set()
         held[4].add(address)
+        if not burn:
+            return None
+        problem = self.burn_own(address, amount)
+        if problem:
+            return problem
+        self.burned_by_evidence += amount
+        # Its delegators in block j's snapshot lose that snapshot's percent of what they had
+        # delegated to it there, at most what is still delegated to it now.
+        now = self.delegations.get(address, {})
+        for delegator, delegated in w.delegations.get(address, []):
+            cut = min(delegated * w.slash_percent // 100, now.get(delegator, 0))
+            self.burn_delegation(address, delegator, cut)
         return None
 
     def finish(self, blocks):
@@ -979,6 +1314,16 @@ class Ledger:
             raise Failed(TX_FILE, record["Index"], why)
         why = "last transactions line has no block (crash before the block was written)"
         self.warnings.append((TX_FILE, offset, why))
+
+
+def describe(kind, to, total):
+    """A reward expected, as src/delegation.rs ExpectedReward::describe words it."""
+    return f"{REWARD_WHAT[kind]} of {total} to {to}"
+
+
+def delegation_list(delegations):
+    """`d1 5, d2 3`, or `none` (src/replay.rs words a validator's delegations so)."""
+    return ", ".join(f"{d} {x}" for d, x in delegations) or "none"
 
 
 def plural(n, word):
@@ -1051,7 +1396,7 @@ def run(data, top, as_json):
         return 1
     rows = sorted(ledger.accounts.items(), key=lambda kv: (-kv[1][0], kv[0]))
     shown = rows if top is None else rows[:top]
-    holders = sum(1 for _, (balance, _, _) in rows if balance > 0)
+    holders = sum(1 for _, a in rows if a[BALANCE] > 0)
     supply = ledger.supply()
     assert supply <= U64_MAX, "every reward is checked against the room left"
     warning_lines = [
@@ -1073,12 +1418,23 @@ def run(data, top, as_json):
             "attestation_signatures": ledger.attest_signatures,
             "evidence_slashes": ledger.counts["evidence"],
             "evidence_signatures": ledger.evidence_signatures,
-            "accounts": [{"address": a, "balance": b, "nonce": n, "wins": w}
-                         for a, (b, n, w) in shown],
+            "delegations": ledger.counts["delegate"],
+            "undelegations": ledger.counts["undelegate"],
+            "commissions": ledger.counts["commission"],
+            "delegation_signatures": ledger.delegation_signatures,
+            "delegator_rewards": ledger.counts["delegator reward"],
+            "accounts": [{"address": a, "balance": x[BALANCE], "nonce": x[NONCE],
+                          "wins": x[WINS], "delegated_out": x[DELEGATED_OUT],
+                          "delegated_in": x[DELEGATED_IN], "commission": x[COMMISSION]}
+                         for a, x in shown],
+            "delegated": [[v, d, x] for v in sorted(ledger.delegations)
+                          for d, x in ledger.delegations_to(v)],
             "holders": holders, "supply": supply, "genesis": ledger.genesis,
             "minted": ledger.minted, "minted_by_attest": ledger.minted_by_attest,
+            "minted_to_delegators": ledger.minted_to_delegators,
             "burned": ledger.burned,
-            "burned_by_evidence": ledger.burned_by_evidence, "cut": ledger.cut,
+            "burned_by_evidence": ledger.burned_by_evidence,
+            "burned_from_delegators": ledger.burned_from_delegators, "cut": ledger.cut,
             "snapshots": epochs["snapshots"], "epoch": epochs["epoch"],
             "epoch_first_round": epochs["first_round"], "snapshots_pending": epochs["pending"],
             "blocks_final": ledger.blocks_final, "finalized_height": ledger.finalized,
@@ -1087,26 +1443,33 @@ def run(data, top, as_json):
         return 0
     for line in warning_lines:
         print(line)
-    width = max([len("balance")] + [len(str(b)) for _, (b, _, _) in shown])
+    width = max([len("balance")] + [len(str(a[BALANCE])) for _, a in shown])
     print(f"{'address':<64}  {'balance':>{width}}  {'nonce':>5}  {'wins':>5}")
-    for address, (balance, nonce, wins) in shown:
-        print(f"{address}  {balance:>{width}}  {nonce:>5}  {wins:>5}")
+    for address, a in shown:
+        print(f"{address}  {a[BALANCE]:>{width}}  {a[NONCE]:>5}  {a[WINS]:>5}")
     if len(shown) < len(rows):
         print(f"({len(rows) - len(shown)} more accounts not shown)")
     n, attests = sum(ledger.counts.values()), ledger.counts["attest"]
     evidence, paid = ledger.counts["evidence"], ledger.counts["attest reward"]
+    delegating = sum(ledger.counts[k] for k in ("delegate", "undelegate", "commission"))
     # A chain without attest entries (every chain before finality) keeps its ok line as it was,
-    # and one without evidence entries (every chain before evidence) or attest rewards (every
-    # chain before ATTEST_REWARD) too.
+    # and one without evidence entries (every chain before evidence), attest rewards (every
+    # chain before ATTEST_REWARD), delegation entries or delegator rewards (every chain before
+    # delegation) too: each of those kinds is named only when the chain holds one.
     names = {"attest": "attestation", "evidence": "evidence slash",
-             "attest reward": "attest reward"}  # fmt: skip
+             "attest reward": "attest reward", "delegate": "delegation",
+             "undelegate": "undelegation", "commission": "commission",
+             "delegator reward": "delegator reward"}  # fmt: skip
     kinds = ", ".join(
         plural(ledger.counts[k], names.get(k, k))
-        for k in ("transfer", "slash", "attest", "evidence", "reward", "attest reward")
+        for k in ("transfer", "slash", "delegate", "undelegate", "commission", "attest",
+                  "evidence", "reward", "delegator reward", "attest reward")
         if k not in names or ledger.counts[k]
-    )
+    )  # fmt: skip
     counted = [plural(v2.signatures, "block signature"),
                plural(ledger.signatures, "transfer signature")]  # fmt: skip
+    if delegating:
+        counted.append(plural(ledger.delegation_signatures, "delegation signature"))
     if attests:
         counted.append(plural(ledger.attest_signatures, "attestation signature"))
     if evidence:
@@ -1124,9 +1487,14 @@ def run(data, top, as_json):
             else "no block final"
         )
     cut = f" (cut {ledger.cut}: past 2^64 - 1)" if ledger.cut else ""
-    if paid:
-        cut = f" ({ledger.minted_by_attest} to attesters){cut}"
-    by_evidence = f" ({ledger.burned_by_evidence} by evidence)" if evidence else ""
+    shared = ledger.counts["delegator reward"]
+    to = [f"{ledger.minted_to_delegators} to delegators"] if shared else []
+    to += [f"{ledger.minted_by_attest} to attesters"] if paid else []
+    if to:
+        cut = f" ({', '.join(to)}){cut}"
+    parts = [f"{ledger.burned_by_evidence} by evidence"] if evidence else []
+    parts += [f"{ledger.burned_from_delegators} from delegators"] if delegating else []
+    by_evidence = f" ({', '.join(parts)})" if parts else ""
     print(
         f"ok: {blocks} blocks (height {blocks - 1}), {plural(draws, 'draw')} recomputed, "
         f"{plural(n, 'transaction')} replayed ({kinds}), {signatures}; {epochs['text']}{finality}; "

@@ -9,8 +9,11 @@
 //! counts when intact (attestations, blocks final, finalized height), and each lie refused by
 //! both at the same file, block and transaction. Chains whose snapshots carry AttestReward
 //! (the blocks paying attest rewards, far from and near the supply cap) reach the same
-//! balances, minted and cut in both, and wrong attest rewards are refused by both. Skipped,
-//! with a line saying so, without python3.
+//! balances, minted and cut in both, and wrong attest rewards are refused by both. Chains with
+//! delegation (commission, delegate and undelegate entries, snapshots with Delegations and
+//! DelegationSlashPercent, split rewards, slashes and evidence burning delegations) reach the
+//! same balances, delegation state and supply in both, and delegation lies are refused by both,
+//! word for word. Skipped, with a line saying so, without python3.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -19,13 +22,14 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use pos_lottery::attest::{Fraction, Tracker, Vote};
 use pos_lottery::chain::{compute_entries_hash, Block};
+use pos_lottery::delegation::BlockContext;
 use pos_lottery::epoch::{Snapshot, SNAPSHOTS_FILE};
 use pos_lottery::ledger::{DrawRecord, CHAIN_FILE, DRAWS_FILE};
 use pos_lottery::lottery::{compute_seed_v2, pick_winner};
 use pos_lottery::seed::SecretChain;
 use pos_lottery::tx::{
-    address_of, compute_tx_hash, sign_attest, Accounts, Attestation, Genesis, RewardKind, Transfer,
-    Tx, TxRecord, GENESIS_FILE,
+    address_of, compute_tx_hash, sign_attest, Accounts, Attestation, Commission, Delegation,
+    Direction, Evidence, Genesis, RewardKind, Transfer, Tx, TxRecord, GENESIS_FILE,
 };
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/recompute_balances.py");
@@ -142,6 +146,9 @@ struct Ledger {
     /// For a tampering: changes the next block's rewards (the winner's and the attest
     /// rewards) before it is built.
     tamper_rewards: Option<RewardsEdit>,
+    /// The epoch of the snapshot in force for `state` (None: epoch 0): a block of a later one
+    /// starts its epoch first (undelegated tokens come back).
+    state_epoch: Option<u64>,
 }
 
 /// A change to a block's rewards, for a tampering.
@@ -175,6 +182,7 @@ impl Ledger {
             force_snapshot_hash: None,
             tracker: Tracker::default(),
             tamper_rewards: None,
+            state_epoch: None,
         }
     }
 
@@ -234,6 +242,51 @@ impl Ledger {
         s
     }
 
+    /// Writes epoch `epoch`'s stake snapshot as a server with delegation writes it: Finality
+    /// 3/4, DelegationSlashPercent `percent`, each stake its validator's own stake (`own`)
+    /// plus the delegations to it, `delegations` (validator, delegator, amount) listed.
+    fn snapshot_delegating(
+        &mut self,
+        epoch: u64,
+        first_round: u64,
+        epoch_rounds: u64,
+        percent: u64,
+        own: &[(&SigningKey, u64)],
+        delegations: &[(&SigningKey, &SigningKey, u64)],
+    ) -> Snapshot {
+        let mut delegations: Vec<(String, String, u64)> = delegations
+            .iter()
+            .map(|(v, d, x)| (address_of(v), address_of(d), *x))
+            .collect();
+        delegations.sort();
+        let mut stakes: Vec<(String, u64)> = own
+            .iter()
+            .map(|(k, s)| {
+                let v = address_of(k);
+                let delegated: u64 = delegations
+                    .iter()
+                    .filter(|(x, _, _)| *x == v)
+                    .map(|(_, _, x)| x)
+                    .sum();
+                (v, s + delegated)
+            })
+            .collect();
+        stakes.sort();
+        let s = Snapshot {
+            epoch,
+            first_round,
+            epoch_rounds,
+            finality: Some(Fraction::DEFAULT),
+            attest_reward: None,
+            delegation_slash_percent: Some(percent),
+            delegations,
+            stakes,
+        };
+        self.snapshots.push(s.clone());
+        self.committed = false;
+        s
+    }
+
     fn chain_id(&self) -> String {
         self.blocks[0].hash.clone()
     }
@@ -278,6 +331,20 @@ impl Ledger {
         let seed = compute_seed_v2(&tip.hash_bytes().unwrap(), index, &eh, &reveal);
         let d = pick_winner(&seed, &entries).unwrap();
         let winner = entries[d.winner].0.clone();
+        let secs = index * 30;
+        let round = index * 2;
+        // The snapshot in force for the block: when it is a new one, its epoch starts first.
+        let in_force = self
+            .snapshots
+            .iter()
+            .rev()
+            .find(|s| s.first_round <= round)
+            .map(|s| Arc::new(s.clone()));
+        let epoch = in_force.as_ref().map(|s| s.epoch);
+        if epoch != self.state_epoch {
+            self.state.start_epoch();
+            self.state_epoch = epoch;
+        }
         let mut txs = txs;
         self.tracker.close_before(tip.round + 1);
         for tx in &txs {
@@ -292,7 +359,32 @@ impl Ledger {
             }
         }
         let owed = self.tracker.owed().to_vec();
-        if owed.is_empty() {
+        let lookup = |k: u64| self.tracker.snapshot_of(k);
+        let ctx = BlockContext {
+            winner: &winner,
+            due: &owed,
+            snapshot: in_force.as_deref(),
+            snapshot_of_block: &lookup,
+        };
+        let mut scratch = self.state.clone();
+        if in_force.as_ref().is_some_and(|s| !s.delegations.is_empty())
+            && scratch.apply_pool(&txs, &ctx).is_ok()
+        {
+            // Delegations in the snapshot: the rewards as the server derives them (block_txs):
+            // on a copy with the pool applied, each expected reward cut to the room left.
+            let mut room = u64::MAX - scratch.supply;
+            for e in scratch.expected_rewards(&ctx) {
+                let total = e.total.unwrap();
+                let amount = total.min(room);
+                room -= amount;
+                txs.push(Tx::Reward {
+                    kind: e.kind,
+                    to: e.to,
+                    amount,
+                    cut: total - amount,
+                });
+            }
+        } else if owed.is_empty() {
             txs.push(self.state.reward_for(&winner, self.reward));
         } else {
             let burned = txs
@@ -311,8 +403,6 @@ impl Ledger {
         if let Some(tamper) = self.tamper_rewards.take() {
             tamper(&mut txs);
         }
-        let secs = index * 30;
-        let round = index * 2;
         let block = Block::next(
             &tip,
             format!("2026-01-01T00:{:02}:{:02}.000Z", secs / 60, secs % 60),
@@ -349,23 +439,29 @@ impl Ledger {
             index,
             transactions: txs.clone(),
         });
-        let in_force = self
-            .snapshots
-            .iter()
-            .rev()
-            .find(|s| s.first_round <= round)
-            .map(|s| Arc::new(s.clone()));
         self.tracker.on_block(index, &block.hash, in_force.as_ref());
         self.blocks.push(block);
         let chain_id = self.chain_id();
         for tx in &txs {
-            if let Tx::Transfer(t) = tx {
-                t.check_alone(&chain_id).map_err(|e| e.to_string())?;
+            match tx {
+                Tx::Transfer(t) => t.check_alone(&chain_id),
+                Tx::Delegate(d) => d.check_alone(Direction::Delegate, &chain_id),
+                Tx::Undelegate(d) => d.check_alone(Direction::Undelegate, &chain_id),
+                Tx::Commission(c) => c.check_alone(&chain_id),
+                _ => Ok(()),
             }
+            .map_err(|e| e.to_string())?;
         }
+        let lookup = |k: u64| self.tracker.snapshot_of(k);
+        let ctx = BlockContext {
+            winner: &winner,
+            due: &owed,
+            snapshot: in_force.as_deref(),
+            snapshot_of_block: &lookup,
+        };
         let applied = self
             .state
-            .apply_block_paying(&txs, &winner, &owed)
+            .apply_block_in(&txs, &ctx)
             .map_err(|e| e.to_string());
         self.tracker.paid();
         applied
@@ -1847,7 +1943,7 @@ fn attest_rewards_are_paid_as_the_rust_audit_pays_them() {
 
 /// Attest rewards that are not the ones owed, each re-signed by the server's key (every later
 /// block, draw and reward re-derived): the Python replay refuses each with the Rust audit's
-/// line, word for word, or (an account named in the reason) at the same transaction.
+/// line, word for word.
 #[test]
 fn wrong_attest_rewards_are_refused_by_both() {
     if !have_python() {
@@ -1880,37 +1976,33 @@ fn wrong_attest_rewards_are_refused_by_both() {
         t.path(),
         TX_FILE,
         6,
-        "transaction 4 (reward): Amount 4 + Cut 0 is not the AttestReward 3 of the attested \
-         block's epoch",
+        &format!("transaction 4 (reward): Amount 4 + Cut 0 is not 3, an attest reward of 3 to {a}"),
     );
 
-    // The last attest reward left out: the block's last four transactions are not its rewards.
+    // The last attest reward left out: the block ends before b's.
     let t = case(|k, txs| in_block_6(k, txs, |txs| txs.truncate(txs.len() - 1)));
     assert_same_failure(
         t.path(),
         TX_FILE,
         6,
-        "transaction 1 (attest): expected the winner's reward here, followed by 3 attest rewards",
+        &format!(
+            "transaction 5 (reward): the block ends early: expected an attest reward of 3 to {b} \
+             here (4 rewards after the pool's entries: the winner's, its delegators' shares, \
+             then the attesters owed)"
+        ),
     );
 
     // a's and b's swapped (paid in address order, not the order counted).
     assert!(b < a);
     let t = case(|k, txs| in_block_6(k, txs, |txs| txs.swap(4, 5)));
-    let prefix = format!(
-        "{}/{TX_FILE}, block 6: transaction 4 (reward): ",
-        t.path().display()
-    );
-    let rust = rust_audit(t.path()).map(|_| ()).unwrap_err();
-    assert_eq!(
-        rust,
-        format!("{prefix}the attest reward goes to {b}, but {a} is due here")
-    );
-    let run = replay(t.path(), &[]);
-    run.assert_failed(
+    assert_same_failure(
         t.path(),
         TX_FILE,
         6,
-        &format!("transaction 4 (reward): the attest reward goes to \"{b}\", but {a} is due here"),
+        &format!(
+            "transaction 4 (reward): expected an attest reward of 3 to {a} here, found a attest \
+             reward to {b}"
+        ),
     );
 
     // An attest reward in block 7, which owes none.
@@ -1931,6 +2023,372 @@ fn wrong_attest_rewards_are_refused_by_both() {
         t.path(),
         TX_FILE,
         7,
-        "transaction 1 (reward): a reward is only the last transaction",
+        "transaction 2 (reward): a transaction after the block's last reward (1 rewards are \
+         due: the winner's, its delegators' shares, then the attesters owed)",
+    );
+}
+
+/// Keys 1 to 3 (a, b, c) over five blocks (block k closes round 2k), with delegation:
+///
+/// - block 1 (round 2, epoch 0): a sets its commission to 20%, c delegates 100 to a;
+/// - epoch 1 (from round 3, 4 rounds; DelegationSlashPercent 10): a's own 100 + c's 100, b 50;
+///   block 2 (round 4) opens it with a alone in its draw: a wins and shares its reward (10: a
+///   keeps 2, and of the other 8 c gets floor(8 * 100 / 200) = 4, a the rest);
+/// - block 3 (round 6): a is slashed 5, which burns 10% of c's 100 delegated to it (10), then c
+///   undelegates 30 (60 left delegated, 90 still delegated out);
+/// - epoch 2 (from round 7): a's own 90 + 60, b 50; block 4 (round 8) opens it: c's 30 come
+///   back, and c sends b all it may move;
+/// - block 5 (round 10, the last of epoch 1's attestation window): evidence that a signed
+///   block 1's Hash and block 2's as block 2's burns 50 of a's own stake in epoch 1's snapshot,
+///   and min(10% of c's 100 there, the 60 delegated now) = 10 of c's delegation.
+///
+/// `edit(k, ledger, pool)` changes block k's pool before it is built (k = 0: right after
+/// epoch 1's snapshot is written, to change the record, `pool` unused). Returns the ledger and
+/// what the Rust replay said of each block.
+fn delegating(edit: impl Fn(u64, &mut Ledger, &mut Vec<Tx>)) -> (Ledger, Vec<Result<(), String>>) {
+    let (a, b, c) = (key(1), key(2), key(3));
+    let mut l = Ledger::new(&[(&a, 1000), (&b, 500), (&c, 300)]);
+    let id = l.chain_id();
+    let (a_hex, b_hex) = (address_of(&a), address_of(&b));
+    let mut results = Vec::new();
+    let mut step = |l: &mut Ledger, entries: &[(&SigningKey, u64)], pool: Vec<Tx>| {
+        let mut pool = pool;
+        edit(l.tip().index + 1, l, &mut pool);
+        results.push(l.block(entries, pool));
+    };
+    let pool = vec![
+        Tx::Commission(Commission::sign(&a, &id, 20, 1)),
+        Tx::Delegate(Delegation::sign(
+            &c,
+            Direction::Delegate,
+            &id,
+            &a_hex,
+            100,
+            1,
+        )),
+    ];
+    step(&mut l, &[(&a, 100), (&b, 50)], pool);
+    l.snapshot_delegating(1, 3, 4, 10, &[(&a, 100), (&b, 50)], &[(&a, &c, 100)]);
+    edit(0, &mut l, &mut Vec::new());
+    step(&mut l, &[(&a, 200)], Vec::new());
+    let pool = vec![
+        Tx::Slash {
+            address: a_hex.clone(),
+            amount: 5,
+            round: 5,
+            line: "fast".into(),
+        },
+        Tx::Undelegate(Delegation::sign(
+            &c,
+            Direction::Undelegate,
+            &id,
+            &a_hex,
+            30,
+            2,
+        )),
+    ];
+    step(&mut l, &[(&a, 100), (&b, 50)], pool);
+    l.snapshot_delegating(2, 7, 4, 10, &[(&a, 90), (&b, 50)], &[(&a, &c, 60)]);
+    let c_now = l.state.get(&address_of(&c));
+    let movable = c_now.balance - (c_now.delegated_out - l.state.returning_to(&address_of(&c)));
+    let pool = vec![Tx::Transfer(Transfer::sign(&c, &id, &b_hex, movable, 3))];
+    step(&mut l, &[(&a, 150), (&b, 50)], pool);
+    let (h1, h2) = (l.blocks[1].hash.clone(), l.blocks[2].hash.clone());
+    let evidence = Tx::Evidence(Evidence {
+        address: a_hex.clone(),
+        index: 2,
+        amount: 50,
+        round: 10,
+        first_signature: sign_attest(&a, &id, 2, &h1),
+        first_hash: h1,
+        second_signature: sign_attest(&a, &id, 2, &h2),
+        second_hash: h2,
+    });
+    step(&mut l, &[(&a, 100), (&b, 50)], vec![evidence]);
+    (l, results)
+}
+
+/// A chain with delegation (commission, delegation, the split reward, a slash and an evidence
+/// slash burning the delegation, an undelegation returned at the next epoch, a transfer of the
+/// returned tokens): the Python replay reaches the balances, delegation state and supply the
+/// Rust audit reaches, and its ok line and JSON count what it replayed.
+#[test]
+fn a_delegation_ledger_replays_as_the_rust_audit_does() {
+    if !have_python() {
+        return;
+    }
+    let (a, c) = (address_of(&key(1)), address_of(&key(3)));
+    let (l, results) = delegating(|_, _, _| {});
+    assert!(results.iter().all(Result::is_ok), "{results:?}");
+    // Block 2: a's share and c's 4, in that order.
+    let rewards: Vec<(RewardKind, String, u64)> = l.records[1]
+        .transactions
+        .iter()
+        .map(|t| match t {
+            Tx::Reward {
+                kind, to, amount, ..
+            } => (*kind, to.clone(), *amount),
+            _ => panic!("block 2 holds only its rewards"),
+        })
+        .collect();
+    assert_eq!(
+        rewards,
+        [
+            (RewardKind::Block, a.clone(), 6),
+            (RewardKind::Delegator, c.clone(), 4)
+        ]
+    );
+    let to_delegators: u64 = l
+        .records
+        .iter()
+        .flat_map(|r| &r.transactions)
+        .map(|t| match t {
+            Tx::Reward {
+                kind: RewardKind::Delegator,
+                amount,
+                ..
+            } => *amount,
+            _ => 0,
+        })
+        .sum();
+    let s = &l.state;
+    // 5 (slash) + 50 (evidence) of their own, 10 + 10 of c's delegation.
+    assert_eq!((s.minted, s.burned), (50, 75));
+    assert_eq!(s.get(&c).delegated_out, 50);
+    assert_eq!(s.delegations_to(&a), [(c.clone(), 50)]);
+    assert!(s.returning.is_empty());
+    assert_eq!(s.get(&a).commission, 20);
+
+    let t = l.write();
+    let audit = rust_audit(t.path()).unwrap();
+    assert_eq!(audit.block_count, 6);
+    let state = &audit.ledger.as_ref().unwrap().accounts;
+    assert_eq!(expected_rows(state), expected_rows(s));
+    assert_eq!(state.delegations, s.delegations);
+
+    let run = replay(t.path(), &[]);
+    let lines = run.assert_ok();
+    let rows = expected_rows(state);
+    let got: Vec<_> = lines[1..=rows.len()].iter().map(|l| parse_row(l)).collect();
+    assert_eq!(got, rows);
+    let last = *lines.last().unwrap();
+    assert!(
+        last.contains(
+            "transactions replayed (1 transfer, 1 slash, 1 delegation, 1 undelegation, 1 \
+             commission, 1 evidence slash, 5 rewards, "
+        ),
+        "{last}"
+    );
+    if have_cryptography() {
+        assert!(
+            last.contains(
+                "6 block signatures, 1 transfer signature, 3 delegation signatures and 2 \
+                 evidence signatures checked; 2 stake snapshots checked, epoch 2 (from round 7) \
+                 at the tip; "
+            ),
+            "{last}"
+        );
+    }
+    assert!(
+        last.ends_with(&format!(
+            "; supply {} = genesis 1800 + rewards 50 ({to_delegators} to delegators) - burned \
+             75 (50 by evidence, 20 from delegators)",
+            state.supply
+        )),
+        "{last}"
+    );
+
+    let run = replay(t.path(), &["--json"]);
+    run.assert_ok();
+    let v: serde_json::Value = serde_json::from_str(&run.stdout).unwrap();
+    assert_eq!(v["supply"], state.supply);
+    assert_eq!(
+        (
+            &v["delegations"],
+            &v["undelegations"],
+            &v["commissions"],
+            &v["minted_to_delegators"],
+            &v["burned_from_delegators"],
+            &v["burned_by_evidence"]
+        ),
+        (
+            &1.into(),
+            &1.into(),
+            &1.into(),
+            &to_delegators.into(),
+            &20.into(),
+            &50.into()
+        )
+    );
+    for x in v["accounts"].as_array().unwrap() {
+        let want = state.get(x["address"].as_str().unwrap());
+        assert_eq!(
+            (
+                x["delegated_out"].as_u64(),
+                x["delegated_in"].as_u64(),
+                x["commission"].as_u64()
+            ),
+            (
+                Some(want.delegated_out),
+                Some(want.delegated_in),
+                Some(want.commission)
+            ),
+            "{x}"
+        );
+    }
+    let delegated: Vec<(String, String, u64)> =
+        serde_json::from_value(v["delegated"].clone()).unwrap();
+    assert_eq!(delegated, [(a.clone(), c.clone(), 50)]);
+}
+
+/// Delegation lies, each re-signed by the server's key (every later block, draw and reward
+/// re-derived): the Python replay refuses each with the Rust audit's line, word for word, or
+/// (a transfer, which each words its own way) at the same transaction.
+#[test]
+fn delegation_lies_are_refused_by_both() {
+    if !have_python() {
+        return;
+    }
+    let (a, c) = (address_of(&key(1)), address_of(&key(3)));
+
+    // c undelegates 91 in block 3, where the slash left 90 of its 100 delegated.
+    let (l, results) = delegating(|k, l, pool| {
+        if k == 3 {
+            pool[1] = Tx::Undelegate(Delegation::sign(
+                &key(3),
+                Direction::Undelegate,
+                &l.chain_id(),
+                &address_of(&key(1)),
+                91,
+                2,
+            ));
+        }
+    });
+    assert!(results[2].is_err());
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        TX_FILE,
+        3,
+        &format!(
+            "transaction 1 (undelegate): undelegates 91 from {a}, but {c} has 90 delegated to it"
+        ),
+    );
+
+    // Epoch 1's snapshot lists 99 of c's 100 (a's stake 199).
+    let (l, _) = delegating(|k, l, _| {
+        if k == 0 {
+            let s = &mut l.snapshots[0];
+            s.delegations[0].2 = 99;
+            s.stakes.iter_mut().for_each(|(x, stake)| {
+                if *x == address_of(&key(1)) {
+                    *stake = 199;
+                }
+            });
+        }
+    });
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        SNAPSHOTS_FILE,
+        2,
+        &format!(
+            "epoch 1: the delegations to {a} in the snapshot ({c} 99) are not those applied \
+             when the epoch opens ({c} 100)"
+        ),
+    );
+
+    // c in epoch 1's snapshot with own stake 250: of its 300, 100 are delegated out.
+    let (l, _) = delegating(|k, l, _| {
+        if k == 0 {
+            let s = &mut l.snapshots[0];
+            s.stakes.push((address_of(&key(3)), 250));
+            s.stakes.sort();
+        }
+    });
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        SNAPSHOTS_FILE,
+        2,
+        &format!(
+            "epoch 1: {c} has own snapshot stake 250, but holds 200 of its own when the epoch \
+             opens (100 of its 300 is delegated out)"
+        ),
+    );
+
+    // c's share of block 2's reward paid as 5, not 4.
+    let (l, results) = delegating(|k, l, _| {
+        if k == 2 {
+            l.tamper_rewards = Some(Box::new(|txs: &mut Vec<Tx>| {
+                if let Tx::Reward { amount, .. } = &mut txs[1] {
+                    *amount = 5;
+                }
+            }));
+        }
+    });
+    assert!(results[1].is_err());
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        TX_FILE,
+        2,
+        &format!(
+            "transaction 1 (reward): Amount 5 + Cut 0 is not 4, a delegator's share of 4 to {c}"
+        ),
+    );
+
+    // c's share left out.
+    let (l, _) = delegating(|k, l, _| {
+        if k == 2 {
+            l.tamper_rewards = Some(Box::new(|txs: &mut Vec<Tx>| {
+                txs.truncate(1);
+            }));
+        }
+    });
+    let t = l.write();
+    assert_same_failure(
+        t.path(),
+        TX_FILE,
+        2,
+        &format!(
+            "transaction 1 (reward): the block ends early: expected a delegator's share of 4 to \
+             {c} here (2 rewards after the pool's entries: the winner's, its delegators' shares, \
+             then the attesters owed)"
+        ),
+    );
+
+    // c moves 201 of its 300 while 100 are delegated: both refuse the transfer, each in its
+    // own words.
+    let (l, results) = delegating(|k, l, pool| {
+        if k == 2 {
+            pool.push(Tx::Transfer(Transfer::sign(
+                &key(3),
+                &l.chain_id(),
+                &address_of(&key(2)),
+                201,
+                2,
+            )));
+        }
+    });
+    assert!(results[1].is_err());
+    let t = l.write();
+    let rust = rust_audit(t.path()).map(|_| ()).unwrap_err();
+    assert!(
+        rust.starts_with(&format!(
+            "{}/{TX_FILE}, block 2: transaction 0 (transfer): amount 201 is more than the 200 \
+             that {c} has available",
+            t.path().display()
+        )),
+        "{rust}"
+    );
+    replay(t.path(), &[]).assert_failed(
+        t.path(),
+        TX_FILE,
+        2,
+        &format!(
+            "transaction 0 (transfer): Amount 201 is more than the 200 that {c} may move (100 of \
+             its 300 is delegated out)"
+        ),
     );
 }

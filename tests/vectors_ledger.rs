@@ -14,6 +14,13 @@
 //! without Finality), an attest reward entry beside a block reward, blocks 7 to 11 line for
 //! line, the whole chain replayed with the tracker's owed list to the published attest rewards
 //! and balances and audited by `verify`, and the rewards cut near the 2^64 - 1 supply cap.
+//! Then delegation: the delegate, undelegate and commission entries (messages, signatures,
+//! lines, canonical lines, ids), epoch 4's snapshot with DelegationSlashPercent and Delegations
+//! (record, hash input, hash, own stakes; each refused variant with its reason), a delegator
+//! reward, blocks 12 to 15 line for line, the whole chain replayed (epoch starts returning
+//! undelegated tokens, each snapshot's own stakes and delegations checked, the rewards derived
+//! as the server derives them and split as published, the slash burning the delegation) to the
+//! published state, and audited by `verify` as a data directory.
 
 use std::collections::BTreeMap;
 use std::process::Command;
@@ -22,14 +29,16 @@ use std::sync::Arc;
 use ed25519_dalek::SigningKey;
 use pos_lottery::attest::{percent, window_end, Fraction, Tracker, Vote};
 use pos_lottery::chain::{compute_entries_hash, Block, Chain};
+use pos_lottery::delegation::{share, BlockContext};
 use pos_lottery::epoch::{opens_epoch, Snapshot, SnapshotError, SNAPSHOTS_FILE};
 use pos_lottery::input::parse_attest;
 use pos_lottery::ledger::DrawRecord;
 use pos_lottery::lottery::{compute_seed_v2, pick_winner};
 use pos_lottery::tx::{
-    address_of, attest_message, auth_message, check_signature, compute_tx_hash, key_file_text,
-    parse_key_file, sign_attest, sign_auth, transfer_message, Accounts, Attestation, Evidence,
-    Genesis, RewardKind, Transfer, Tx, TxRecord,
+    address_of, attest_message, auth_message, check_signature, commission_message, compute_tx_hash,
+    delegation_message, key_file_text, parse_key_file, sign_attest, sign_auth, transfer_message,
+    Accounts, Attestation, Commission, Delegation, Direction, Evidence, Genesis, RewardKind,
+    Transfer, Tx, TxRecord,
 };
 use serde_json::Value;
 
@@ -1314,9 +1323,23 @@ fn the_attested_chain_as_a_data_directory_passes_verify() {
 /// block 7 (evidence), blocks 8 to 11 (attest rewards).
 const SECTIONS: [&str; 4] = ["chain", "attest_chain", "evidence_chain", "reward_chain"];
 
+/// SECTIONS, then blocks 12 to 15 (delegation).
+const ALL_SECTIONS: [&str; 5] = [
+    "chain",
+    "attest_chain",
+    "evidence_chain",
+    "reward_chain",
+    "delegation_chain",
+];
+
 /// The items `key` of every `name` entry of the chain sections, in chain order.
 fn chain_items(all: &Value, name: &str, key: &str) -> Vec<Value> {
-    SECTIONS
+    section_items(all, &SECTIONS, name, key)
+}
+
+/// The items `key` of every `name` entry of `sections`, in chain order.
+fn section_items(all: &Value, sections: &[&str], name: &str, key: &str) -> Vec<Value> {
+    sections
         .iter()
         .flat_map(|s| all[*s][name].as_array().unwrap())
         .map(|x| x[key].clone())
@@ -1345,9 +1368,15 @@ fn full_chain(all: &Value) -> (Vec<Block>, Vec<DrawRecord>, Vec<TxRecord>) {
 /// Writes the chain up to the end of section `upto` (genesis, chain, draws, transactions) as a
 /// data directory, with `snapshots` as snapshots.jsonl.
 fn write_chain_dir(all: &Value, upto: usize, snapshots: &str) -> tempfile::TempDir {
+    write_sections_dir(all, &SECTIONS[..=upto], snapshots)
+}
+
+/// Writes the chain of `sections` (genesis, chain, draws, transactions) as a data directory,
+/// with `snapshots` as snapshots.jsonl.
+fn write_sections_dir(all: &Value, sections: &[&str], snapshots: &str) -> tempfile::TempDir {
     let dir = tempfile::tempdir().unwrap();
     let lines = |name: &str| -> String {
-        SECTIONS[..=upto]
+        sections
             .iter()
             .flat_map(|s| all[*s][name].as_array().unwrap())
             .map(|x| format!("{}\n", str_of(&x["line"])))
@@ -2104,4 +2133,683 @@ fn attest_rewards_are_cut_near_the_supply_cap_as_published() {
         }
     }
     assert_eq!(cut_cases, 5);
+}
+
+/// The five snapshot records: epochs 1 to 3 (`snapshots`), then epoch 4 (DelegationSlashPercent
+/// 10, keys[2]'s delegation to keys[0]) and epoch 5.
+fn delegation_snapshots(all: &Value) -> Vec<Arc<Snapshot>> {
+    let mut out = snapshots(all).to_vec();
+    for v in [
+        &all["snapshot_delegation"]["record"],
+        &all["delegation_chain"]["snapshot5"]["record"],
+    ] {
+        out.push(Arc::new(serde_json::from_value(v.clone()).unwrap()));
+    }
+    out
+}
+
+/// Every block of the vectors (genesis to block 15), every draw and every transactions line.
+fn delegation_chain(all: &Value) -> (Vec<Block>, Vec<DrawRecord>, Vec<TxRecord>) {
+    let parse = |name: &str, key: &str| section_items(all, &ALL_SECTIONS, name, key);
+    let blocks: Vec<Block> = parse("blocks", "block")
+        .into_iter()
+        .map(|b| serde_json::from_value(b).unwrap())
+        .collect();
+    let draws: Vec<DrawRecord> = parse("draws", "draw")
+        .into_iter()
+        .map(|d| serde_json::from_value(d).unwrap())
+        .collect();
+    let records: Vec<TxRecord> = parse("transactions", "record")
+        .into_iter()
+        .map(|r| serde_json::from_value(r).unwrap())
+        .collect();
+    assert_eq!((blocks.len(), draws.len(), records.len()), (16, 15, 15));
+    (blocks, draws, records)
+}
+
+/// keys[2]'s delegation of 100 to keys[0] and its undelegation of 40, and keys[0]'s commission
+/// of 10%: each signed (Ed25519 is deterministic) over its message, serialized with its keys in
+/// order, with its canonical line and id.
+#[test]
+fn the_delegation_entries_sign_and_serialize_as_published() {
+    let all = vectors();
+    let chain_id = str_of(&all["chain_id"]);
+    let k = keys(&all);
+    let (a, c) = (address_of(&k[0]), address_of(&k[2]));
+    for (name, way, other) in [
+        ("delegate", Direction::Delegate, Direction::Undelegate),
+        ("undelegate", Direction::Undelegate, Direction::Delegate),
+    ] {
+        let v = &all[name];
+        let key = SigningKey::from_bytes(&hex32(&v["secret_key"]));
+        assert_eq!(key.to_bytes(), k[2].to_bytes());
+        assert_eq!(str_of(&v["chain_id"]), chain_id);
+        assert_eq!(
+            (str_of(&v["from"]), str_of(&v["to"])),
+            (c.as_str(), a.as_str())
+        );
+        let d = Delegation::sign(
+            &key,
+            way,
+            chain_id,
+            str_of(&v["to"]),
+            u64_of(&v["amount"]),
+            u64_of(&v["nonce"]),
+        );
+        assert_eq!(d.from, c);
+        let message = delegation_message(way, chain_id, &d.from, &d.to, d.amount, d.nonce);
+        assert_eq!(message, str_of(&v["message"]));
+        assert_eq!(d.message(way, chain_id), message);
+        assert_eq!(
+            message,
+            format!(
+                "pos-lottery {name} v1 {chain_id} {c} {a} {} {}",
+                d.amount, d.nonce
+            )
+        );
+        assert_eq!(d.signature, str_of(&v["signature"]));
+        d.check_alone(way, chain_id).unwrap();
+        // The same fields signed as the other direction are another message.
+        assert!(d.check_alone(other, chain_id).is_err());
+        let tx = match way {
+            Direction::Delegate => Tx::Delegate(d.clone()),
+            Direction::Undelegate => Tx::Undelegate(d.clone()),
+        };
+        assert_eq!(serde_json::to_string(&tx).unwrap(), str_of(&v["tx_line"]));
+        assert_eq!(
+            keys_as_written(name, "entry"),
+            ["Type", "From", "To", "Amount", "Nonce", "Signature"]
+        );
+        assert_eq!(serde_json::to_value(&tx).unwrap(), v["entry"]);
+        assert_eq!(
+            serde_json::from_str::<Tx>(str_of(&v["tx_line"])).unwrap(),
+            tx
+        );
+        assert_eq!(tx.canonical_line(), str_of(&v["canonical_line"]));
+        assert_eq!(tx.kind(), name);
+        assert_eq!(tx.id(), str_of(&v["id"]));
+        assert_eq!(tx.id(), hex::encode(sha256(str_of(&v["canonical_line"]))));
+    }
+    let v = &all["commission"];
+    let key = SigningKey::from_bytes(&hex32(&v["secret_key"]));
+    assert_eq!(key.to_bytes(), k[0].to_bytes());
+    let cm = Commission::sign(&key, chain_id, u64_of(&v["percent"]), u64_of(&v["nonce"]));
+    assert_eq!(cm.from, str_of(&v["from"]));
+    let message = commission_message(chain_id, &cm.from, cm.percent, cm.nonce);
+    assert_eq!(message, str_of(&v["message"]));
+    assert_eq!(cm.message(chain_id), message);
+    assert_eq!(cm.signature, str_of(&v["signature"]));
+    cm.check_alone(chain_id).unwrap();
+    let tx = Tx::Commission(cm);
+    assert_eq!(serde_json::to_string(&tx).unwrap(), str_of(&v["tx_line"]));
+    assert_eq!(
+        keys_as_written("commission", "entry"),
+        ["Type", "From", "Percent", "Nonce", "Signature"]
+    );
+    assert_eq!(serde_json::to_value(&tx).unwrap(), v["entry"]);
+    assert_eq!(
+        serde_json::from_str::<Tx>(str_of(&v["tx_line"])).unwrap(),
+        tx
+    );
+    assert_eq!(tx.canonical_line(), str_of(&v["canonical_line"]));
+    assert_eq!(tx.kind(), "commission");
+    assert_eq!(tx.id(), str_of(&v["id"]));
+    // Block 12 holds the commission, then the delegation; block 14 the undelegation.
+    let t = &all["delegation_chain"]["transactions"];
+    assert_eq!(t[0]["record"]["Transactions"][0], v["entry"]);
+    assert_eq!(t[0]["record"]["Transactions"][1], all["delegate"]["entry"]);
+    assert_eq!(
+        t[2]["record"]["Transactions"][1],
+        all["undelegate"]["entry"]
+    );
+}
+
+/// Epoch 4's snapshot: DelegationSlashPercent after Finality and Delegations after Stakes, in
+/// the record and in its hash; its own stakes; each refused variant refused with the published
+/// reason; epoch 5's record after it.
+#[test]
+fn the_delegation_snapshot_parses_prints_checks_and_hashes_as_published() {
+    let all = vectors();
+    let v = &all["snapshot_delegation"];
+    let line = str_of(&v["line"]);
+    let s: Snapshot = serde_json::from_str(line).unwrap();
+    assert_eq!(serde_json::to_string(&s).unwrap(), line);
+    assert_eq!(serde_json::to_value(&s).unwrap(), v["record"]);
+    assert!(line.contains("\"Finality\":\"2/3\",\"DelegationSlashPercent\":10,\"Stakes\":"));
+    assert!(line.contains("]],\"Delegations\":[["));
+    assert_eq!(
+        s.delegation_slash_percent,
+        Some(u64_of(&v["delegation_slash_percent"]))
+    );
+    let [_, _, s3] = snapshots(&all);
+    assert_eq!(s.check(Some(&*s3)), Ok(()));
+    assert!(s.first_round >= s3.next_first_round());
+    assert_eq!(s.hash(), sha256(str_of(&v["hash_input"])));
+    assert_eq!(hex::encode(s.hash()), str_of(&v["SnapshotHash"]));
+    assert_eq!(
+        str_of(&v["hash_input"]),
+        format!(
+            "{}\n{}\n{}\n{}\ndelegation-slash {}\n{}{}",
+            s.epoch,
+            s.first_round,
+            s.epoch_rounds,
+            s.finality.unwrap(),
+            s.delegation_slash_percent.unwrap(),
+            s.stakes
+                .iter()
+                .map(|(a, stake)| format!("{a}\n{stake}\n"))
+                .collect::<String>(),
+            s.delegations
+                .iter()
+                .map(|(v, d, x)| format!("delegation {v} {d} {x}\n"))
+                .collect::<String>()
+        )
+    );
+    assert_eq!(s.last_round(), u64_of(&v["last_round"]));
+    let k = keys(&all);
+    let (a, b, c) = (address_of(&k[0]), address_of(&k[1]), address_of(&k[2]));
+    assert_eq!(
+        [&a, &b, &c].map(|x| (s.stake_of(x), s.own_stake(x))),
+        [(Some(201), Some(101)), (Some(50), Some(50)), (None, None)]
+    );
+    for own in v["own_stakes"].as_array().unwrap() {
+        assert_eq!(s.own_stake(str_of(&own[0])), Some(u64_of(&own[1])));
+    }
+    assert_eq!(
+        s.delegations_to(&a).collect::<Vec<_>>(),
+        [(c.as_str(), 100)]
+    );
+    // A record from before delegation (no DelegationSlashPercent) hashes without its line.
+    let before = Snapshot {
+        delegation_slash_percent: None,
+        ..s.clone()
+    };
+    assert_eq!(
+        before.hash(),
+        sha256(&str_of(&v["hash_input"]).replacen("delegation-slash 10\n", "", 1))
+    );
+    let refused = v["refused"].as_array().unwrap();
+    assert_eq!(refused.len(), 6);
+    for r in refused {
+        let bad: Snapshot = serde_json::from_str(str_of(&r["line"])).unwrap();
+        assert_eq!(
+            bad.check(Some(&*s3)).unwrap_err().to_string(),
+            str_of(&r["reason"]),
+            "{}",
+            r["what"]
+        );
+    }
+    // Epoch 5: keys[0] 81 + 50 delegated by keys[2].
+    let v5 = &all["delegation_chain"]["snapshot5"];
+    let s5: Snapshot = serde_json::from_str(str_of(&v5["line"])).unwrap();
+    assert_eq!(serde_json::to_string(&s5).unwrap(), str_of(&v5["line"]));
+    assert_eq!(serde_json::to_value(&s5).unwrap(), v5["record"]);
+    assert_eq!(s5.check(Some(&s)), Ok(()));
+    assert_eq!(s5.hash(), sha256(str_of(&v5["hash_input"])));
+    assert_eq!(hex::encode(s5.hash()), str_of(&v5["SnapshotHash"]));
+    assert_eq!((s5.stake_of(&a), s5.own_stake(&a)), (Some(131), Some(81)));
+    assert_eq!(
+        str_of(&all["delegation_chain"]["snapshots_file"]),
+        format!(
+            "{}{}\n{}\n",
+            str_of(&all["reward_chain"]["snapshots_file"]),
+            line,
+            str_of(&v5["line"])
+        )
+    );
+}
+
+/// A delegator reward (Kind "delegator", `reward delegator ...`) after the winner's share.
+#[test]
+fn the_delegator_reward_serializes_as_published() {
+    let all = vectors();
+    let v = &all["delegator_reward"];
+    let c = address_of(&keys(&all)[2]);
+    let tx = Tx::Reward {
+        kind: RewardKind::Delegator,
+        to: c.clone(),
+        amount: 4,
+        cut: 0,
+    };
+    assert_eq!(serde_json::to_string(&tx).unwrap(), str_of(&v["tx_line"]));
+    assert_eq!(
+        keys_as_written("delegator_reward", "entry"),
+        ["Type", "Kind", "To", "Amount", "Cut"]
+    );
+    assert_eq!(serde_json::to_value(&tx).unwrap(), v["entry"]);
+    assert_eq!(
+        serde_json::from_str::<Tx>(str_of(&v["tx_line"])).unwrap(),
+        tx
+    );
+    assert_eq!(tx.canonical_line(), str_of(&v["canonical_line"]));
+    assert_eq!(
+        str_of(&v["canonical_line"]),
+        format!("reward delegator {c} 4 0")
+    );
+    assert_eq!(tx.id(), str_of(&v["id"]));
+    let block: Tx = serde_json::from_value(v["block_reward"].clone()).unwrap();
+    assert!(matches!(
+        &block,
+        Tx::Reward {
+            kind: RewardKind::Block,
+            amount: 6,
+            ..
+        }
+    ));
+    assert_eq!(
+        serde_json::to_string(&block).unwrap(),
+        str_of(&v["block_reward_line"])
+    );
+    let record = &all["delegation_chain"]["transactions"][1]["record"];
+    assert_eq!(record["Index"], 13);
+    assert_eq!(record["Transactions"][0], v["block_reward"]);
+    assert_eq!(record["Transactions"][1], v["entry"]);
+}
+
+/// Blocks 12 to 15 rebuilt with the Rust block code from their inputs: each draw recomputed on
+/// the tip, each signed entry re-signed, the fourth reveal chain's commitment on block 12,
+/// epochs 4's and 5's SnapshotHash on blocks 13 and 15; every line byte for byte.
+#[test]
+fn the_delegation_chain_is_reproduced_line_for_line() {
+    let all = vectors();
+    let server = SigningKey::from_bytes(&hex32(&all["server_key"]["secret_key"]));
+    let chain_id = str_of(&all["chain_id"]);
+    let k = keys(&all);
+    let signer = |address: &str| k.iter().find(|x| address_of(x) == address).unwrap();
+    let (blocks, draws, records) = delegation_chain(&all);
+    let snaps = delegation_snapshots(&all);
+    let published = section_items(&all, &ALL_SECTIONS, "blocks", "line");
+    let hash_inputs = section_items(&all, &ALL_SECTIONS, "blocks", "hash_input");
+    let tx_vectors = section_items(&all, &ALL_SECTIONS, "transactions", "line");
+    let (reveals3, reveals4) = (reveal_chain(3, 4), reveal_chain(4, 4));
+    let (a, b) = (address_of(&k[0]), address_of(&k[1]));
+    let mut built: Vec<Block> = blocks[..12].to_vec();
+    for index in 12..=15usize {
+        let want = &blocks[index];
+        let (draw, record) = (&draws[index - 1], &records[index - 1]);
+        let prev = built.last().unwrap().clone();
+        let mut entries = if index == 13 {
+            vec![(a.clone(), 201)]
+        } else {
+            vec![(a.clone(), 90), (b.clone(), 50)]
+        };
+        entries.sort();
+        assert_eq!(draw.entries, entries);
+        let entries_hash = compute_entries_hash(&draw.entries);
+        let reveal = if index == 12 {
+            reveals3[4]
+        } else {
+            reveals4[index - 12]
+        };
+        assert_eq!(want.reveal_bytes(), Some(reveal));
+        let seed = compute_seed_v2(
+            &prev.hash_bytes().unwrap(),
+            index as u64,
+            &hex32(&Value::from(entries_hash.clone())),
+            &reveal,
+        );
+        let won = pick_winner(&seed, &draw.entries).unwrap();
+        assert_eq!(draw.entries[won.winner].0, draw.winner);
+        assert_eq!(
+            (won.counter, won.target, won.total),
+            (draw.counter, draw.target, draw.total)
+        );
+        for tx in &record.transactions {
+            match tx {
+                Tx::Transfer(t) => {
+                    let again = Transfer::sign(signer(&t.from), chain_id, &t.to, t.amount, t.nonce);
+                    assert_eq!(&again, t);
+                }
+                Tx::Delegate(d) | Tx::Undelegate(d) => {
+                    let way = if tx.kind() == "delegate" {
+                        Direction::Delegate
+                    } else {
+                        Direction::Undelegate
+                    };
+                    let again =
+                        Delegation::sign(signer(&d.from), way, chain_id, &d.to, d.amount, d.nonce);
+                    assert_eq!(&again, d);
+                }
+                Tx::Commission(cm) => {
+                    let again = Commission::sign(signer(&cm.from), chain_id, cm.percent, cm.nonce);
+                    assert_eq!(&again, cm);
+                }
+                Tx::Slash { .. } | Tx::Reward { .. } => {}
+                Tx::Attest(_) | Tx::Evidence(_) => panic!("no attestation after block 11"),
+            }
+        }
+        assert_eq!(
+            serde_json::to_string(record).unwrap(),
+            str_of(&tx_vectors[index - 1]),
+            "block {index}"
+        );
+        let t = &all["delegation_chain"]["transactions"][index - 12];
+        assert_eq!(
+            record
+                .transactions
+                .iter()
+                .map(Tx::canonical_line)
+                .collect::<Vec<_>>(),
+            t["canonical_lines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(str_of)
+                .collect::<Vec<_>>()
+        );
+        let tx_hash = compute_tx_hash(&record.transactions);
+        assert_eq!(tx_hash, sha256(str_of(&t["tx_hash_input"])));
+        assert_eq!(hex::encode(tx_hash), str_of(&t["TxHash"]));
+        let mut block = Block::next(
+            &prev,
+            want.timestamp.clone(),
+            want.bpm,
+            draw.winner.clone(),
+            want.round,
+            entries_hash,
+        )
+        .with_tx_hash(tx_hash);
+        let opens = snaps.iter().find(|s| s.first_round == want.round);
+        assert_eq!(opens.is_some(), index == 13 || index == 15, "block {index}");
+        if let Some(s) = opens {
+            block = block.with_snapshot_hash(s.hash());
+        }
+        let next_commit = (index == 12).then_some(reveals4[0]);
+        let block = block.with_reveal(reveal, next_commit).sign_with(&server);
+        assert_eq!(
+            serde_json::to_string(&block).unwrap(),
+            str_of(&published[index]),
+            "block {index}"
+        );
+        assert_eq!(hex::encode(sha256(str_of(&hash_inputs[index]))), block.hash);
+        assert_eq!(&block, want);
+        built.push(block);
+    }
+    assert_eq!(
+        built[13].snapshot_hash.as_deref(),
+        Some(str_of(&all["snapshot_delegation"]["SnapshotHash"]))
+    );
+    assert_eq!(
+        built[12..].iter().map(|b| b.round).collect::<Vec<_>>(),
+        [35, 41, 42, 51]
+    );
+    Chain::from_blocks(built).unwrap().verify().unwrap();
+}
+
+/// `state` holds exactly what one of delegation_chain's `after` entries publishes, delegation
+/// fields, delegations and undelegated tokens waiting included.
+fn assert_delegation_state(state: &Accounts, want: &Value) {
+    assert_accounts(state, want);
+    for a in want["accounts"].as_array().unwrap() {
+        let got = state.get(str_of(&a["address"]));
+        assert_eq!(
+            (got.delegated_out, got.delegated_in, got.commission),
+            (
+                u64_of(&a["delegated_out"]),
+                u64_of(&a["delegated_in"]),
+                u64_of(&a["commission"])
+            ),
+            "{}",
+            a["address"]
+        );
+    }
+    let delegations: Vec<(String, String, u64)> = state
+        .delegations
+        .iter()
+        .map(|((v, d), x)| (v.clone(), d.clone(), *x))
+        .collect();
+    let want_delegations: Vec<(String, String, u64)> =
+        serde_json::from_value(want["delegations"].clone()).unwrap();
+    assert_eq!(delegations, want_delegations);
+    let want_returning: Vec<(String, u64)> =
+        serde_json::from_value(want["returning"].clone()).unwrap();
+    assert_eq!(state.returning, want_returning);
+    assert_eq!(state.cut, u128::from(u64_of(&want["cut"])));
+}
+
+/// The whole chain (blocks 1 to 15) replayed with the Rust pure API as `verify` replays it:
+/// each snapshot coming into force starts its epoch (undelegated tokens come back) and has
+/// each own stake within what its account holds of its own and exactly the delegations
+/// applied; attestations and evidence counted by the tracker; each block applied in its
+/// context (the snapshot in force, the attest rewards owed). Blocks 12 to 15 carry exactly the
+/// rewards the server derives (`block_txs`: the pool applied on a copy, then
+/// `expected_rewards`, each cut), split as `reward_splits` publishes, and reach the published
+/// state.
+#[test]
+fn the_delegation_chain_replays_to_the_published_state() {
+    let all = vectors();
+    let v = &all["delegation_chain"];
+    let chain_id = str_of(&all["chain_id"]);
+    let (blocks, draws, records) = delegation_chain(&all);
+    let genesis_file = Genesis::parse(str_of(&all["genesis"]["file"])).unwrap();
+    let snaps = delegation_snapshots(&all);
+    let snapshot_for = |round: u64| snaps.iter().rev().find(|s| s.first_round <= round);
+    let mut state = Accounts::from_genesis(&genesis_file).with_block_reward(blocks[0].block_reward);
+    let mut tracker = Tracker::default();
+    tracker.on_block(0, &blocks[0].hash, snapshot_for(blocks[0].round));
+    let mut prev_round = blocks[0].round;
+    let mut in_force: Option<Arc<Snapshot>> = None;
+    let after = v["after"].as_array().unwrap();
+    let splits = v["reward_splits"].as_array().unwrap();
+    assert_eq!((after.len(), splits.len()), (4, 3));
+    let (mut to_delegators, mut burned_by_entries) = (0u64, 0u64);
+    for ((block, draw), record) in blocks[1..].iter().zip(&draws).zip(&records) {
+        let index = block.index;
+        let s = snapshot_for(block.round).cloned();
+        if s.as_ref().map(|x| x.epoch) != in_force.as_ref().map(|x| x.epoch) {
+            let s = s.as_ref().unwrap();
+            state.start_epoch();
+            for (address, _) in &s.stakes {
+                let a = state.get(address);
+                assert!(
+                    s.own_stake(address).unwrap() <= a.balance - a.delegated_out,
+                    "epoch {}: {address}",
+                    s.epoch
+                );
+                let listed: Vec<(String, u64)> = s
+                    .delegations_to(address)
+                    .map(|(d, x)| (d.to_string(), x))
+                    .collect();
+                assert_eq!(listed, state.delegations_to(address), "epoch {}", s.epoch);
+            }
+        }
+        in_force = s;
+        tracker.close_before(prev_round + 1);
+        let mut pool = Vec::new();
+        for tx in &record.transactions {
+            match tx {
+                Tx::Attest(a) => {
+                    a.check_alone(chain_id).unwrap();
+                    tracker
+                        .count(&Vote {
+                            address: &a.address,
+                            index: a.index,
+                            hash: &a.hash,
+                            round: a.round,
+                            signature: &a.signature,
+                        })
+                        .unwrap();
+                }
+                Tx::Evidence(e) => {
+                    let own = tracker
+                        .check_evidence(
+                            &e.address,
+                            e.index,
+                            (&e.first_hash, &e.second_hash),
+                            e.round,
+                        )
+                        .unwrap();
+                    assert!(e.amount <= own);
+                    burned_by_entries += e.amount;
+                }
+                Tx::Slash { amount, .. } => burned_by_entries += amount,
+                Tx::Reward {
+                    kind: RewardKind::Delegator,
+                    amount,
+                    ..
+                } => {
+                    to_delegators += amount;
+                    continue;
+                }
+                Tx::Reward { .. } => continue,
+                Tx::Transfer(t) => t.check_alone(chain_id).unwrap(),
+                Tx::Delegate(d) => d.check_alone(Direction::Delegate, chain_id).unwrap(),
+                Tx::Undelegate(d) => d.check_alone(Direction::Undelegate, chain_id).unwrap(),
+                Tx::Commission(c) => c.check_alone(chain_id).unwrap(),
+            }
+            pool.push(tx.clone());
+        }
+        let owed = tracker.owed().to_vec();
+        {
+            let lookup = |k: u64| tracker.snapshot_of(k);
+            let ctx = BlockContext {
+                winner: &block.validator,
+                due: &owed,
+                snapshot: in_force.as_deref(),
+                snapshot_of_block: &lookup,
+            };
+            if index >= 12 {
+                // The rewards, as the server derives them.
+                let mut scratch = state.clone();
+                scratch.apply_pool(&pool, &ctx).unwrap();
+                let mut room = u64::MAX - scratch.supply;
+                let mut txs = pool.clone();
+                for e in scratch.expected_rewards(&ctx) {
+                    let total = e.total.unwrap();
+                    let amount = total.min(room);
+                    room -= amount;
+                    txs.push(Tx::Reward {
+                        kind: e.kind,
+                        to: e.to,
+                        amount,
+                        cut: total - amount,
+                    });
+                }
+                assert_eq!(txs, record.transactions, "block {index}");
+                if index >= 13 {
+                    let split = &splits[index as usize - 13];
+                    assert_eq!(split["block"], index);
+                    let rewards: Vec<Tx> =
+                        serde_json::from_value(split["rewards"].clone()).unwrap();
+                    assert_eq!(rewards, txs[pool.len()..], "block {index}");
+                    let s = in_force.as_ref().unwrap();
+                    let r = u64_of(&split["block_reward"]);
+                    let percent = scratch.get(&block.validator).commission;
+                    assert_eq!(percent, u64_of(&split["commission_percent"]));
+                    let kept = share(r, percent, 100);
+                    assert_eq!(kept, u64_of(&split["commission"]));
+                    assert_eq!(r - kept, u64_of(&split["rest"]));
+                    let stake = s.stake_of(&block.validator).unwrap();
+                    assert_eq!(stake, u64_of(&split["stake"]));
+                    assert_eq!(
+                        s.own_stake(&block.validator),
+                        Some(u64_of(&split["own_stake"]))
+                    );
+                    let shares: Vec<(String, u64)> = s
+                        .delegations_to(&block.validator)
+                        .map(|(d, x)| (d.to_string(), share(r - kept, x, stake)))
+                        .collect();
+                    let want: Vec<(String, u64)> =
+                        serde_json::from_value(split["shares"].clone()).unwrap();
+                    assert_eq!(shares, want);
+                    let paid: u64 = shares.iter().map(|(_, x)| x).sum();
+                    assert_eq!(r - paid, u64_of(&split["winner_total"]));
+                }
+            }
+            state.apply_block_in(&record.transactions, &ctx).unwrap();
+        }
+        tracker.paid();
+        tracker.on_block(index, &block.hash, in_force.as_ref());
+        prev_round = block.round;
+        if in_force.is_none() {
+            for (address, stake) in &draw.entries {
+                assert!(*stake <= state.get(address).balance);
+            }
+        }
+        if index >= 12 {
+            let want = &after[index as usize - 12];
+            assert_eq!(want["block"], index);
+            assert_delegation_state(&state, want);
+            assert_eq!(to_delegators, u64_of(&want["minted_to_delegators"]));
+            assert_eq!(
+                state.burned - u128::from(burned_by_entries),
+                u128::from(u64_of(&want["burned_from_delegators"]))
+            );
+        }
+    }
+    // The slash in block 14 burned 10% of keys[2]'s delegation (10), and the 40 it undelegated
+    // there came back as epoch 5 started.
+    let c = address_of(&keys(&all)[2]);
+    let slash = &v["slash"];
+    assert_eq!(slash["burned"][0][1], 10);
+    assert_eq!(
+        state.burned - u128::from(burned_by_entries),
+        u128::from(u64_of(&slash["burned"][0][1]))
+    );
+    let undelegation = &v["undelegation"];
+    assert_eq!(
+        (
+            u64_of(&undelegation["delegated_out_before"]),
+            u64_of(&undelegation["delegated_out_after"])
+        ),
+        (90, 50)
+    );
+    assert_eq!(state.get(&c).delegated_out, 50);
+    assert!(state.returning.is_empty());
+}
+
+/// Blocks 0 to 15 as a data directory: `verify`'s audit accepts it and replays it to the
+/// published state, and `pos-lottery verify` says so; DelegationSlashPercent edited in
+/// snapshots.jsonl after block 13 committed to it is refused.
+#[test]
+fn the_delegation_chain_as_a_data_directory_passes_verify() {
+    let all = vectors();
+    let v = &all["delegation_chain"];
+    let snapshots_file = str_of(&v["snapshots_file"]).to_string();
+    let dir = write_sections_dir(&all, &ALL_SECTIONS, &snapshots_file);
+    let audit = pos_lottery::audit::check(dir.path()).unwrap();
+    assert_eq!(audit.block_count, 16);
+    assert!(audit.repairs.is_empty());
+    let ledger = audit.ledger.unwrap();
+    assert_delegation_state(&ledger.accounts, &v["after"][3]);
+    let t = &ledger.tracker;
+    assert_eq!((t.counted, t.final_blocks, t.finalized_height), (11, 5, 8));
+
+    let out = Command::new(env!("CARGO_BIN_EXE_pos-lottery"))
+        .arg("verify")
+        .arg(dir.path())
+        .env_clear()
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("ok: 16 blocks (height 15), "),
+        "{stdout}"
+    );
+
+    let edited = snapshots_file.replacen(
+        "\"DelegationSlashPercent\":10",
+        "\"DelegationSlashPercent\":0",
+        1,
+    );
+    assert_ne!(edited, snapshots_file);
+    std::fs::write(dir.path().join(SNAPSHOTS_FILE), &edited).unwrap();
+    let err = pos_lottery::audit::check(dir.path())
+        .unwrap_err()
+        .to_string();
+    let s: Snapshot = serde_json::from_str(edited.lines().nth(3).unwrap()).unwrap();
+    assert_eq!(
+        err,
+        format!(
+            "{}/chain.jsonl, block 13: SnapshotHash is {}, but epoch 4's snapshot hashes to {}",
+            dir.path().display(),
+            str_of(&all["snapshot_delegation"]["SnapshotHash"]),
+            hex::encode(s.hash())
+        )
+    );
 }
