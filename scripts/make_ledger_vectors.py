@@ -2023,7 +2023,7 @@ def check():
          f'{ev7}FirstSignature does not verify (by Address, over "pos-lottery attest v1 '
          f'{g.chain_id} 6 {h5}")'),
         ("evidence: Amount above the snapshot stake (re-sealed)", dict(E, edit_evidence=
-         evidence7(Amount=51)), None, False, 1, f"{ev7}Amount 51 is more than {b}'s snapshot "
+         evidence7(Amount=51)), None, False, 1, f"{ev7}Amount 51 is more than {b}'s own snapshot "
          "stake 50 for block 6"),
         ("evidence: Amount above the balance (re-sealed)", dict(E, edit_evidence=ev(drained)),
          None, False, 1, "transactions.jsonl, block 7: transaction 2 (evidence): burns 50 from "
@@ -2091,11 +2091,11 @@ def check():
          "delegators' shares, then the attesters owed)"),
         ("rewards: an attest reward to the wrong account (re-sealed)", dict(R, edit_reward=rew(
          10, lambda g, t: t[:3] + [dict(t[3], To=c)])), None, False, 1,
-         f"{rw}3 (reward): expected an attest reward of 3 to {b} here, found a attest reward to "
+         f"{rw}3 (reward): expected an attest reward of 3 to {b} here, found an attest reward to "
          f"{c}"),
         ("rewards: attest rewards in address order, not counted order (re-sealed)", dict(R,
          edit_reward=rew(10, lambda g, t: t[:2] + [t[3], t[2]])), None, False, 1,
-         f"{rw}2 (reward): expected an attest reward of 3 to {a} here, found a attest reward to "
+         f"{rw}2 (reward): expected an attest reward of 3 to {a} here, found an attest reward to "
          f"{b}"),
         ("rewards: an attest reward of the wrong amount (re-sealed)", dict(R, edit_reward=rew(
          10, lambda g, t: t[:2] + [dict(t[2], Amount=4)] + t[3:])), None, False, 1,
@@ -2116,7 +2116,7 @@ def check():
          lambda g, t: t[:1] + [{"Type": "reward", "Kind": "attest", **{k: v for k, v in
          t[1].items() if k != "Type"}}] + t[2:])), None, False, 1, f"{rw}1 (reward): expected "
          f"the winner's reward of {REWARD} to {gr.reward_later[2][0]['Validator']} here, found "
-         "a attest reward to "),
+         "an attest reward to "),
         ("rewards: an attest reward cut below the cap (re-sealed)", dict(R, edit_reward=rew(10,
          lambda g, t: t[:2] + [dict(t[2], Amount=2, Cut=1)] + t[3:])), None, False, 1,
          f"{rw}2 (reward): Cut is 1, but only a reward that fills the supply to 2^64 - 1 is cut"),
@@ -2240,7 +2240,7 @@ def check():
         ("delegation: evidence above the own snapshot stake (re-sealed)", dict(D,
          edit_delegation_pool=dpool(14, lambda g, p: [evidence_entry(ACCOUNT_SECRETS[0],
          g.chain_id, 13, g.hashes[12], g.hashes[13], 102, FIRST_ROUND4 + 1)] + p[1:])), None,
-         False, 1, f"{dl}14: transaction 0 (evidence): Amount 102 is more than {a}'s snapshot "
+         False, 1, f"{dl}14: transaction 0 (evidence): Amount 102 is more than {a}'s own snapshot "
          "stake 101 for block 13"),
     ]  # fmt: skip
     with tempfile.TemporaryDirectory() as tmp:

@@ -1097,7 +1097,8 @@ class Ledger:
             return f"a reward comes only after the pool's entries; expected {what} here"
         kind, to, amount, cut = tx.get("Kind", "block"), tx["To"], tx["Amount"], tx["Cut"]
         if kind != want_kind or to != want_to:
-            return f"expected {what} here, found a {kind} reward to {to}"
+            article = "an" if kind == "attest" else "a"
+            return f"expected {what} here, found {article} {kind} reward to {to}"
         if amount + cut != total:
             if want_kind == "block" and total == self.block_reward:
                 return f"Amount {amount} + Cut {cut} is not the chain's BlockReward {total}"
@@ -1281,7 +1282,7 @@ class Ledger:
         # Its own stake: what is delegated to it in the snapshot is its delegators' to lose.
         own = w.own[address]
         if amount > own:
-            return f"Amount {amount} is more than {address}'s snapshot stake {own} for block {j}"
+            return f"Amount {amount} is more than {address}'s own snapshot stake {own} for block {j}"
         if held[4] is None:
             held[4] = set()
         held[4].add(address)

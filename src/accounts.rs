@@ -286,8 +286,13 @@ impl Accounts {
             };
             if *kind != want.kind || *to != want.to {
                 return Err(invalid(format!(
-                    "expected {} here, found a {} reward to {to}",
+                    "expected {} here, found {} {} reward to {to}",
                     want.describe(),
+                    if *kind == RewardKind::Attest {
+                        "an"
+                    } else {
+                        "a"
+                    },
                     kind.word()
                 )));
             }
@@ -497,11 +502,17 @@ impl Accounts {
         // Delegated tokens stay the delegator's, but cannot move.
         let movable = from.balance.saturating_sub(from.delegated_out);
         if t.amount > movable {
-            return Err(TxError::Insufficient {
-                address: t.from.clone(),
-                amount: t.amount,
-                available: movable,
-            });
+            return Err(TxError::Other(if from.delegated_out == 0 {
+                format!(
+                    "amount {} is more than the {} that {} holds",
+                    t.amount, from.balance, t.from
+                )
+            } else {
+                format!(
+                    "amount {} is more than the {movable} that {} may move (its balance {} less the {} it delegated out)",
+                    t.amount, t.from, from.balance, from.delegated_out
+                )
+            }));
         }
         from.balance = from.balance.saturating_sub(t.amount);
         from.nonce = t.nonce;

@@ -179,7 +179,7 @@ pub fn verify_report(dir: &Path, a: &Audit) -> Vec<String> {
     if let Some(l) = &a.ledger {
         let s = &l.accounts;
         lines.push(format!(
-            "ledger: {} accounts hold a balance; supply {} = genesis {} + rewards {} - burned {}{}; {} transfers replayed, {} signatures checked (transfers, attestations and evidence)",
+            "ledger: {} accounts hold a balance; supply {} = genesis {} + rewards {} - burned {}{}; {} transfers replayed, {} signatures checked (transfers, delegations, commissions, attestations and evidence)",
             s.holders(),
             s.supply,
             s.genesis_total,

@@ -343,7 +343,7 @@ impl<'a> Replay<'a> {
                         return Err((
                             at,
                             format!(
-                                "Amount {} is more than {}'s snapshot stake {stake} for block {}",
+                                "Amount {} is more than {}'s own snapshot stake {stake} for block {}",
                                 e.amount, e.address, e.index
                             ),
                         ));

@@ -666,7 +666,7 @@ pub enum TxError {
     Signature(SigError),
     #[error("nonce is {found}, expected {expected} (the sender's last applied nonce, plus its transfers still pending, plus 1)")]
     Nonce { found: u64, expected: u64 },
-    #[error("amount {amount} is more than the {available} that {address} has available (balance minus bonded stake minus what is already pending out)")]
+    #[error("amount {amount} is more than the {available} that {address} has available (balance minus bonded stake, delegations out and what is already pending out)")]
     Insufficient {
         address: String,
         amount: u64,

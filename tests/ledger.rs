@@ -502,7 +502,7 @@ async fn each_transfer_refusal_is_answered_and_the_prompt_comes_back() {
         ),
         (
             signed(101, 1).0,
-            refused(&format!("amount 101 is more than the 100 that {} has available (balance minus bonded stake minus what is already pending out)", address(1))),
+            refused(&format!("amount 101 is more than the 100 that {} has available (balance minus bonded stake, delegations out and what is already pending out)", address(1))),
         ),
         (
             signed(0, 1).0,
@@ -559,7 +559,7 @@ async fn each_transfer_refusal_is_answered_and_the_prompt_comes_back() {
     answered(
         &mut c,
         &signed(91, 2).0,
-        &refused(&format!("amount 91 is more than the 90 that {} has available (balance minus bonded stake minus what is already pending out)", address(1))),
+        &refused(&format!("amount 91 is more than the 90 that {} has available (balance minus bonded stake, delegations out and what is already pending out)", address(1))),
         STAKE_PROMPT,
     )
     .await;
@@ -570,7 +570,7 @@ async fn each_transfer_refusal_is_answered_and_the_prompt_comes_back() {
     answered(
         &mut c,
         &signed(41, 2).0,
-        &refused(&format!("amount 41 is more than the 40 that {} has available (balance minus bonded stake minus what is already pending out)", address(1))),
+        &refused(&format!("amount 41 is more than the 40 that {} has available (balance minus bonded stake, delegations out and what is already pending out)", address(1))),
         BPM_PROMPT,
     )
     .await;
@@ -633,7 +633,7 @@ async fn a_transfer_applies_in_the_next_block_and_only_in_a_block_with_a_candida
     answered(
         &mut two,
         &transfer_line(&key(2), &chain, &address(1), 51, 1).0,
-        &format!("transfer refused: amount 51 is more than the 50 that {} has available (balance minus bonded stake minus what is already pending out)", address(2)),
+        &format!("transfer refused: amount 51 is more than the 50 that {} has available (balance minus bonded stake, delegations out and what is already pending out)", address(2)),
         STAKE_PROMPT,
     )
     .await;

@@ -2000,7 +2000,7 @@ fn wrong_attest_rewards_are_refused_by_both() {
         TX_FILE,
         6,
         &format!(
-            "transaction 4 (reward): expected an attest reward of 3 to {a} here, found a attest \
+            "transaction 4 (reward): expected an attest reward of 3 to {a} here, found an attest \
              reward to {b}"
         ),
     );
@@ -2377,7 +2377,7 @@ fn delegation_lies_are_refused_by_both() {
     assert!(
         rust.starts_with(&format!(
             "{}/{TX_FILE}, block 2: transaction 0 (transfer): amount 201 is more than the 200 \
-             that {c} has available",
+             that {c} may move (its balance 300 less the 100 it delegated out)",
             t.path().display()
         )),
         "{rust}"
