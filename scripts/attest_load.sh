@@ -29,9 +29,9 @@ ROUND="${ROUND:-3}"
 
 command -v jq >/dev/null || { echo "attest_load.sh needs jq" >&2; exit 1; }
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
-need=$((2 * ACCOUNTS + 200))
+need=$((ACCOUNTS + 200))
 if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need" ]; then
-    echo "the open-file limit is $(ulimit -n) but $ACCOUNTS bots need $need" >&2
+    echo "the open-file limit is $(ulimit -n) but $ACCOUNTS connections need $need (in the server and in the bots)" >&2
     exit 1
 fi
 

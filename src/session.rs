@@ -114,6 +114,8 @@ pub struct Session {
     /// Ledger mode: this connection's challenge line, and the account it logged in as.
     challenge: Option<String>,
     account: Option<Arc<str>>,
+    /// Its public key, from the login.
+    pub(super) account_key: Option<ed25519_dalek::VerifyingKey>,
 }
 
 impl Session {
@@ -141,6 +143,7 @@ impl Session {
             config,
             challenge: None,
             account: None,
+            account_key: None,
         }
     }
 
@@ -417,6 +420,8 @@ impl Session {
                     a.wins,
                     a.next_nonce()
                 ));
+                // Decompressed once: every attestation of the session is checked with it.
+                self.account_key = crate::tx::verifying_key(&address);
                 self.account = Some(address);
                 self.state = State::Staking { bad: 0 };
                 self.say(STAKE_PROMPT);

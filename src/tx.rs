@@ -360,21 +360,26 @@ impl Attestation {
     /// # Errors
     /// A one-line reason.
     pub fn check_alone(&self, chain_id: &str) -> Result<(), TxError> {
-        if !is_hex64(&self.address) || !is_public_key(&self.address) {
-            return Err(TxError::Address("address", self.address.clone()));
-        }
+        let key = verifying_key(&self.address)
+            .ok_or_else(|| TxError::Address("address", self.address.clone()))?;
+        self.check_with_key(&key, chain_id)
+    }
+
+    /// [`Attestation::check_alone`] with the attester's key decompressed already (a session
+    /// keeps its account's from the login): the hash's form and the strict signature check.
+    ///
+    /// # Errors
+    /// A one-line reason.
+    pub fn check_with_key(&self, key: &VerifyingKey, chain_id: &str) -> Result<(), TxError> {
         if !is_hex64(&self.hash) {
             return Err(TxError::Other(format!(
                 "hash {:?} is not a block hash (64 lowercase hex characters)",
                 self.hash
             )));
         }
-        check_signature(
-            &self.address,
-            self.message(chain_id).as_bytes(),
-            &self.signature,
-        )
-        .map_err(TxError::Signature)
+        let sig = parse_signature(&self.signature).map_err(TxError::Signature)?;
+        key.verify_strict(self.message(chain_id).as_bytes(), &sig)
+            .map_err(|_| TxError::Signature(SigError::Invalid))
     }
 }
 

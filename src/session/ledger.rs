@@ -17,6 +17,7 @@ impl Session {
     ) -> Flow {
         let chain_id = self.config.chain_id.clone().unwrap_or_default();
         let address = self.account.as_deref().unwrap_or_default().to_string();
+        let key = self.account_key;
         let checked = parsed.and_then(|(index, hash, signature)| {
             let a = Attestation {
                 address,
@@ -25,9 +26,12 @@ impl Session {
                 round: 0,
                 signature,
             };
-            a.check_alone(&chain_id)
-                .map(|()| a)
-                .map_err(|e| e.to_string())
+            match &key {
+                Some(k) => a.check_with_key(k, &chain_id),
+                None => a.check_alone(&chain_id),
+            }
+            .map(|()| a)
+            .map_err(|e| e.to_string())
         });
         let line = match checked {
             Err(why) => format!("attest refused: {why}"),
