@@ -2172,7 +2172,7 @@ def check():
         ("delegation: undelegate more than delegated (re-sealed)", dict(D, edit_delegation_pool=
          dpool(14, lambda g, p: [p[0], delegation_entry(ACCOUNT_SECRETS[2], "undelegate",
          g.chain_id, a, 91, 2)])), None, False, 1, f"{dl}14: transaction 1 (undelegate): "
-         f"undelegates 91 from {a}, but {c} has 90 delegated to it"),
+         f"{c} undelegates 91 from {a}, but has only 90 delegated to it"),
         ("delegation: a wrong delegator share (re-sealed)", dict(D, edit_delegation=rew(13,
          lambda g, t: [t[0], dict(t[1], Amount=5)])), None, False, 1, f"{dl}13: transaction 1 "
          f"(reward): Amount 5 + Cut 0 is not 4, a delegator's share of 4 to {c}"),

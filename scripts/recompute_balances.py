@@ -1061,8 +1061,8 @@ class Ledger:
             delegated = self.delegations.get(to, {}).get(sender, 0)
             if amount > delegated:
                 return (
-                    f"undelegates {amount} from {to}, but {sender} has {delegated} delegated to "
-                    "it"
+                    f"{sender} undelegates {amount} from {to}, but has only {delegated} "
+                    "delegated to it"
                 )
         nonce = tx["Nonce"]
         if nonce != a[NONCE] + 1:
@@ -1293,12 +1293,36 @@ class Ledger:
             return problem
         self.burned_by_evidence += amount
         # Its delegators in block j's snapshot lose that snapshot's percent of what they had
-        # delegated to it there, at most what is still delegated to it now.
-        now = self.delegations.get(address, {})
+        # delegated to it there: from that delegation while it lasts, then from their
+        # undelegated tokens still on their way back, then from their own free balance,
+        # never more than they hold (src/delegation.rs burn_delegator).
         for delegator, delegated in w.delegations.get(address, []):
-            cut = min(delegated * w.slash_percent // 100, now.get(delegator, 0))
-            self.burn_delegation(address, delegator, cut)
+            self.burn_delegator(address, delegator, delegated * w.slash_percent // 100)
         return None
+
+    def burn_delegator(self, validator, delegator, burn):
+        now = self.delegations.get(validator, {}).get(delegator, 0)
+        first = min(burn, now)
+        self.burn_delegation(validator, delegator, first)
+        left = burn - first
+        d = self.account(delegator)
+        kept = []
+        for who, amount in self.returning:
+            if who == delegator and left > 0:
+                b = min(left, amount)
+                amount -= b
+                left -= b
+                d[BALANCE] -= b
+                d[DELEGATED_OUT] -= b
+                self.burned += b
+                self.burned_from_delegators += b
+            if amount > 0:
+                kept.append((who, amount))
+        self.returning = kept
+        b = min(left, d[BALANCE] - d[DELEGATED_OUT])
+        d[BALANCE] -= b
+        self.burned += b
+        self.burned_from_delegators += b
 
     def finish(self, blocks):
         """The transactions lines past the last block: at most one, a crash leftover."""

@@ -42,6 +42,10 @@ pub struct Account {
     pub delegated_out: u64,
     /// What others delegated to it.
     pub delegated_in: u64,
+    /// What it delegated in a snapshot whose attestation window is open: kept within its
+    /// reach (delegated still, or back in its balance but not to be moved) until the window
+    /// closes, as evidence against the validator could burn part of it (server only).
+    pub locked_delegated: u64,
     /// The percent of each of its block rewards it keeps before the rest is shared by stake.
     pub commission: u64,
 }
@@ -61,7 +65,7 @@ impl Account {
     pub fn transferable(&self) -> u64 {
         self.balance
             .saturating_sub(self.bonded.max(self.locked))
-            .saturating_sub(self.delegated_out)
+            .saturating_sub(self.delegated_out.max(self.locked_delegated))
             .saturating_sub(self.pending_out)
     }
 
@@ -169,7 +173,9 @@ impl Accounts {
                 address: t.from.clone(),
                 amount: t.amount,
                 transferable: a.transferable(),
-                locked: a.locked,
+                locked: a
+                    .locked
+                    .saturating_add(a.locked_delegated.saturating_sub(a.delegated_out)),
             });
         }
         Ok(())
@@ -399,13 +405,8 @@ impl Accounts {
                 if let Some(s) = (ctx.snapshot_of_block)(e.index) {
                     let percent = s.delegation_slash_percent.unwrap_or(0);
                     for (delegator, in_snapshot) in s.delegations_to(&e.address) {
-                        let now = self
-                            .delegations
-                            .get(&(e.address.clone(), delegator.to_string()))
-                            .copied()
-                            .unwrap_or(0);
-                        let burn = share(in_snapshot, percent, 100).min(now);
-                        self.burn_delegation(&e.address, delegator, burn);
+                        let burn = share(in_snapshot, percent, 100);
+                        self.burn_delegator(&e.address, delegator, burn);
                     }
                 }
                 Ok(())

@@ -106,8 +106,11 @@ impl Delegation {
         }
         if self.amount == 0 {
             return Err(TxError::Other(format!(
-                "amount is 0; a {} moves at least 1 token",
-                way.word()
+                "amount is 0; {} moves at least 1 token",
+                match way {
+                    Direction::Delegate => "a delegation",
+                    Direction::Undelegate => "an undelegation",
+                }
             )));
         }
         if self.from == self.to {
@@ -344,6 +347,44 @@ impl Accounts {
         self.burned = self.burned.saturating_add(u128::from(burn));
     }
 
+    /// An evidence slash's burn of `burn` from `delegator` for what it delegated to
+    /// `validator` in the evidence block's snapshot: from that delegation while it lasts,
+    /// then from its undelegated tokens still on their way back, then from its own free
+    /// balance (the server keeps a snapshot's delegations locked there until the window
+    /// closes), never more than it holds.
+    pub(crate) fn burn_delegator(&mut self, validator: &str, delegator: &str, burn: u64) {
+        let now = self
+            .delegations
+            .get(&(validator.to_string(), delegator.to_string()))
+            .copied()
+            .unwrap_or(0);
+        let from_delegation = burn.min(now);
+        self.burn_delegation(validator, delegator, from_delegation);
+        let mut left = burn.saturating_sub(from_delegation);
+        for (d, amount) in self.returning.iter_mut() {
+            if left == 0 {
+                break;
+            }
+            if d != delegator {
+                continue;
+            }
+            let b = left.min(*amount);
+            *amount = amount.saturating_sub(b);
+            left = left.saturating_sub(b);
+            let a = self.map.entry(delegator.to_string()).or_default();
+            a.balance = a.balance.saturating_sub(b);
+            a.delegated_out = a.delegated_out.saturating_sub(b);
+            self.supply = self.supply.saturating_sub(b);
+            self.burned = self.burned.saturating_add(u128::from(b));
+        }
+        self.returning.retain(|(_, a)| *a > 0);
+        let a = self.map.entry(delegator.to_string()).or_default();
+        let b = left.min(a.balance.saturating_sub(a.delegated_out));
+        a.balance = a.balance.saturating_sub(b);
+        self.supply = self.supply.saturating_sub(b);
+        self.burned = self.burned.saturating_add(u128::from(b));
+    }
+
     /// Checks and takes `from`'s next nonce (one sequence for every signed transaction).
     pub(crate) fn take_nonce(&mut self, from: &str, nonce: u64) -> Result<(), String> {
         let a = self.map.entry(from.to_string()).or_default();
@@ -398,7 +439,7 @@ impl Accounts {
         let delegated = self.delegations.get(&key).copied().unwrap_or(0);
         if d.amount > delegated {
             return Err(format!(
-                "undelegates {} from {}, but {} has {delegated} delegated to it",
+                "{2} undelegates {0} from {1}, but has only {delegated} delegated to it",
                 d.amount, d.to, d.from
             ));
         }

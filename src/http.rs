@@ -466,22 +466,23 @@ async fn blockchain(State(app): State<App>) -> Response {
 const BIG_POOL: usize = 10_000;
 
 /// `/transactionPool`: this round's candidates, then (ledger mode) the pending transfers,
-/// slashes, attestations and evidence slashes, in one list;
-/// `?type=candidate|transfer|slash|attest|evidence` keeps one kind.
+/// slashes, attestations, evidence slashes, delegations, undelegations and commissions, in
+/// one list; `?type=<kind>` keeps one kind.
 async fn pool(
     State(app): State<App>,
     Query(params): Query<HashMap<String, String>>,
 ) -> ApiResult<Response> {
     let kind = match params.get("type").map(String::as_str) {
         None => None,
-        Some(k @ ("candidate" | "transfer" | "slash" | "attest" | "evidence")) => {
-            Some(k.to_string())
-        }
+        Some(
+            k @ ("candidate" | "transfer" | "slash" | "attest" | "evidence" | "delegate"
+            | "undelegate" | "commission"),
+        ) => Some(k.to_string()),
         Some(other) => {
             return Err(ApiError(
                 StatusCode::BAD_REQUEST,
                 format!(
-                    "type must be candidate, transfer, slash, attest or evidence, got {other:?}"
+                    "type must be candidate, transfer, slash, attest, evidence, delegate, undelegate or commission, got {other:?}"
                 ),
             ))
         }

@@ -146,45 +146,48 @@ async fn delegated_stake_counts_from_the_next_epoch_shares_rewards_and_risks_sla
         ]
     );
 
-    // The snapshot's delegation is locked until epoch 1's window closes (round 9).
+    // An undelegation is taken at once, and a slash of validator 1's bond in the same block
+    // burns 10% of what is still delegated to it: 20 of the 200 left.
     three
         .send(&delegation(Direction::Undelegate, &chain, 3, 1, 100, 2))
         .await;
-    let locked = reply(&mut three).await;
-    assert!(
-        locked.starts_with("undelegate refused: undelegates 100 of the 300 delegated to ")
-            && locked.contains("300 of it is in the stake snapshot"),
-        "{locked}"
-    );
-
-    // A slash of validator 1's bond burns 10% of the delegation to it: 30 of 300.
+    assert!(reply(&mut three).await.starts_with("undelegate accepted: "));
     one.send("not a number").await;
     let rest = one.expect_closed().await;
     assert!(rest.iter().any(|l| l.contains("slashed")), "{rest:?}");
     let _ = block(&server, &mut [&mut two], &mut watcher).await;
     let s = three.status().await;
     assert!(
-        s.starts_with("status: balance 1045, available 775, "),
-        "1000 + 75 - 30, with 270 still delegated: {s}"
+        s.starts_with("status: balance 1055, available 775, "),
+        "1000 + 75 - 20, with 180 delegated and 100 on its way back: {s}"
     );
 
-    // After the window, an undelegation stops counting with its block and comes back when
-    // the next epoch starts.
+    // Epoch 2 (round 7) returns the 100; but epoch 1's snapshot held 300 of this account's
+    // delegation, and its attestation window runs to round 9: that much stays in reach of
+    // evidence, and only the rest may move.
+    tick_to(&server, &mut three, 7).await;
+    assert!(three
+        .status()
+        .await
+        .starts_with("status: balance 1055, available 875, "));
+    let (line, _) = common::transfer_line(&key(3), &chain, &address(2), 800, 3);
+    three.send(&line).await;
+    let locked = reply(&mut three).await;
+    assert!(
+        locked.starts_with(&format!(
+            "transfer refused: amount 800 is more than the 755 that {} may move now: 120 of its balance is snapshot stake",
+            address(3)
+        )),
+        "{locked}"
+    );
     tick_to(&server, &mut three, 10).await;
-    three
-        .send(&delegation(Direction::Undelegate, &chain, 3, 1, 270, 2))
-        .await;
-    assert!(reply(&mut three).await.starts_with("undelegate accepted: "));
+    three.send(&line).await;
+    assert!(reply(&mut three).await.starts_with("transfer accepted: "));
     let _ = block(&server, &mut [&mut two], &mut watcher).await;
     assert!(three
         .status()
         .await
-        .starts_with("status: balance 1045, available 775, "));
-    tick_to(&server, &mut three, 13).await;
-    assert!(three
-        .status()
-        .await
-        .starts_with("status: balance 1045, available 1045, "));
+        .starts_with("status: balance 255, available 75, "));
 
     drop((two, three));
     let dir = server.stop_keeping_dir().await;
@@ -331,4 +334,55 @@ async fn block(server: &TestServer, proposers: &mut [&mut Client], watcher: &mut
     }
     server.tick().await;
     block_of(&watcher.line_containing("winning validator: ").await).0
+}
+
+#[tokio::test]
+async fn a_restart_before_an_epochs_first_block_keeps_what_its_start_returned() {
+    let server = ledger().await;
+    let chain = server.connect().await.challenge().await.chain_id;
+    let mut watcher = server.connect().await;
+    let mut two = server.bonded(2, 40).await;
+    let (mut three, _) = server.login(3).await;
+    three
+        .send(&delegation(Direction::Delegate, &chain, 3, 1, 300, 1))
+        .await;
+    assert!(reply(&mut three).await.starts_with("delegate accepted: "));
+    let _ = block(&server, &mut [&mut two], &mut watcher).await;
+    three
+        .send(&delegation(Direction::Undelegate, &chain, 3, 1, 300, 2))
+        .await;
+    assert!(reply(&mut three).await.starts_with("undelegate accepted: "));
+    let _ = block(&server, &mut [&mut two], &mut watcher).await;
+    // Epoch 1 opens (round 4): the 300 come back, and a transfer spends them at once.
+    tick_to(&server, &mut three, ROUNDS + 1).await;
+    let (line, _) = common::transfer_line(&key(3), &chain, &address(2), 900, 3);
+    three.send(&line).await;
+    assert!(reply(&mut three).await.starts_with("transfer accepted: "));
+    drop((two, three));
+
+    // Stopped before epoch 1's first block: the start takes the pool back as it was.
+    let dir = server.stop_keeping_dir().await;
+    let genesis = common::genesis_setting(ACCOUNTS);
+    let server = start_in(dir, move |c| {
+        c.epoch_rounds = ROUNDS;
+        c.genesis = Some(genesis);
+        c.block_reward = REWARD;
+    })
+    .await;
+    let (mut three, _) = server.login(3).await;
+    assert!(three
+        .status()
+        .await
+        .starts_with("status: balance 1000, available 100, "));
+    let mut two = server.bonded(2, 40).await;
+    let mut watcher = server.connect().await;
+    let _ = block(&server, &mut [&mut two], &mut watcher).await;
+    assert!(three
+        .status()
+        .await
+        .starts_with("status: balance 100, available 100, "));
+    drop((two, three));
+    let dir = server.stop_keeping_dir().await;
+    let (code, out) = verify(dir.path());
+    assert_eq!(code, 0, "{out}");
 }

@@ -2271,7 +2271,7 @@ fn delegation_lies_are_refused_by_both() {
         TX_FILE,
         3,
         &format!(
-            "transaction 1 (undelegate): undelegates 91 from {a}, but {c} has 90 delegated to it"
+            "transaction 1 (undelegate): {c} undelegates 91 from {a}, but has only 90 delegated to it"
         ),
     );
 

@@ -247,6 +247,8 @@ pub(super) struct LedgerStats {
     pending_transfers: usize,
     pending_slashes: usize,
     pending_attestations: usize,
+    /// Pending delegations, undelegations and commissions.
+    pending_delegations: usize,
     /// The epoch in force (`null` in the bootstrap epoch 0).
     epoch: Option<crate::round::ledger::EpochView>,
     /// The highest final block (0 while none is: the genesis block is never final).
@@ -259,14 +261,10 @@ pub(super) struct LedgerStats {
 
 impl LedgerStats {
     pub(super) fn of(l: &LedgerView) -> LedgerStats {
+        // The view counts each kind as entries join the pool: no walk over it.
         let transfers = l.pool.transfers();
-        // The view counts transfers only; the rest are slashes and attestations, told apart
-        // by a walk over them (none when the pool holds transfers alone).
-        let attestations = if l.pool.len() > transfers {
-            l.pool.iter().filter(|e| e.kind == "attest").count()
-        } else {
-            0
-        };
+        let attestations = l.pool.attestations();
+        let delegations = l.pool.delegations();
         LedgerStats {
             supply: l.supply,
             genesis_total: l.genesis_total,
@@ -274,8 +272,12 @@ impl LedgerStats {
             burned: l.burned,
             accounts: l.accounts.len(),
             pending_transfers: transfers,
-            pending_slashes: l.pool.len() - transfers - attestations,
+            pending_slashes: l
+                .pool
+                .len()
+                .saturating_sub(transfers + attestations + delegations),
             pending_attestations: attestations,
+            pending_delegations: delegations,
             epoch: l.epoch.clone(),
             finalized_height: l.finality.finalized_height,
             final_blocks: l.finality.final_blocks,

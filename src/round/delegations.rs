@@ -71,6 +71,15 @@ impl Ledger {
                 d.amount,
                 a.available()
             ))),
+            // Locked snapshot stake stays where evidence can reach it: not delegated away.
+            Tx::Delegate(d) if d.amount > a.transferable() => Err(TxError::Locked {
+                address: from.clone(),
+                amount: d.amount,
+                transferable: a.transferable(),
+                locked: a
+                    .locked
+                    .saturating_add(a.locked_delegated.saturating_sub(a.delegated_out)),
+            }),
             Tx::Undelegate(d) => self.check_undelegate(d),
             _ => Ok(()),
         }
@@ -80,18 +89,12 @@ impl Ledger {
         let key = (d.to.clone(), d.from.clone());
         let now = self.accounts.delegations.get(&key).copied().unwrap_or(0);
         let pending = self.pending_undelegated.get(&key).copied().unwrap_or(0);
-        let locked = self.locked_delegations.get(&key).copied().unwrap_or(0);
-        let free = now.saturating_sub(pending).saturating_sub(locked);
+        let free = now.saturating_sub(pending);
         if d.amount <= free {
             return Ok(());
         }
         Err(TxError::Other(if now == 0 {
             format!("{} has nothing delegated to {}", d.from, d.to)
-        } else if locked > 0 {
-            format!(
-                "undelegates {} of the {now} delegated to {}, but {locked} of it is in the stake snapshot of an epoch whose attestation window is open (evidence could still burn part of it), and {pending} is already being undelegated: {free} may be undelegated now",
-                d.amount, d.to
-            )
         } else {
             format!(
                 "undelegates {} of the {now} delegated to {}, {pending} of which is already being undelegated",
@@ -100,20 +103,38 @@ impl Ledger {
         }))
     }
 
-    /// The delegations in the snapshots whose attestation window is open at `round`, as
-    /// [`Ledger::relock`] locks own stake.
+    /// What each delegator delegated in the snapshots whose attestation window is open at
+    /// `round` (the most over them), as [`Ledger::relock`] locks own stake: not to be moved
+    /// out of reach until the windows close, delegated or undelegated.
     pub(super) fn lock_delegations(&mut self, round: u64) {
-        let mut locked: HashMap<Pair, u64> = HashMap::new();
+        let mut locked: HashMap<String, u64> = HashMap::new();
         for s in self.snapshots.iter().rev().take(2) {
             if crate::attest::window_end(s) < round {
                 continue;
             }
-            for (v, d, amount) in &s.delegations {
-                let e = locked.entry((v.clone(), d.clone())).or_default();
-                *e = (*e).max(*amount);
+            let mut sums: HashMap<&str, u64> = HashMap::new();
+            for (_, d, amount) in &s.delegations {
+                let e = sums.entry(d).or_default();
+                *e = e.saturating_add(*amount);
+            }
+            for (d, sum) in sums {
+                let e = locked.entry(d.to_string()).or_default();
+                *e = (*e).max(sum);
             }
         }
-        self.locked_delegations = locked;
+        for address in std::mem::take(&mut self.locked_delegators) {
+            if let Some(a) = self.accounts.map.get_mut(&address) {
+                a.locked_delegated = 0;
+            }
+        }
+        for (d, sum) in locked {
+            self.accounts
+                .map
+                .entry(d.clone())
+                .or_default()
+                .locked_delegated = sum;
+            self.locked_delegators.push(d);
+        }
     }
 }
 

@@ -214,6 +214,8 @@ pub struct PoolView {
     len: usize,
     transfers: usize,
     attestations: usize,
+    /// Delegations, undelegations and commissions.
+    delegations: usize,
 }
 
 impl PoolView {
@@ -230,10 +232,15 @@ impl PoolView {
         self.transfers
     }
 
-    /// How many of the entries are attestations (the rest, neither these nor transfers, are
-    /// slashes).
+    /// How many of the entries are attestations.
     pub fn attestations(&self) -> usize {
         self.attestations
+    }
+
+    /// How many are delegations, undelegations and commissions (the rest, none of these
+    /// kinds, are slashes and evidence slashes).
+    pub fn delegations(&self) -> usize {
+        self.delegations
     }
 
     /// The entries in acceptance order.
@@ -248,6 +255,10 @@ impl PoolView {
         self.len += entries.len();
         self.transfers += entries.iter().filter(|e| e.kind == "transfer").count();
         self.attestations += entries.iter().filter(|e| e.kind == "attest").count();
+        self.delegations += entries
+            .iter()
+            .filter(|e| matches!(e.kind, "delegate" | "undelegate" | "commission"))
+            .count();
         self.chunks.push(entries.into());
         // Like a binary counter: each entry is copied O(log pool) times in all.
         while let [.., a, b] = self.chunks.as_slice() {
@@ -277,7 +288,8 @@ pub struct Ledger {
     /// Undelegations in the pool, by (validator, delegator).
     pub(super) pending_undelegated: std::collections::HashMap<(String, String), u64>,
     /// Delegations in a snapshot whose attestation window is open: not to be undelegated.
-    pub(super) locked_delegations: std::collections::HashMap<(String, String), u64>,
+    /// Delegators whose delegations in an open-window snapshot are locked.
+    pub(super) locked_delegators: Vec<String>,
     /// Every epoch's stake snapshot so far, oldest first; the last is in force.
     pub snapshots: Vec<Arc<Snapshot>>,
     /// Attestations counted, by block, and which blocks are final.
@@ -320,7 +332,7 @@ impl Ledger {
             blocks_applied: 0,
             delegations_view: std::sync::Mutex::new(None),
             pending_undelegated: Default::default(),
-            locked_delegations: Default::default(),
+            locked_delegators: Vec::new(),
             snapshot_committed: opened
                 .snapshots
                 .last()
@@ -328,6 +340,12 @@ impl Ledger {
             snapshots: opened.snapshots.into_iter().map(Arc::new).collect(),
             tracker: opened.tracker,
         };
+        // An epoch whose snapshot was taken, with no block yet: its start had returned the
+        // undelegated tokens (the replay returns them at the epoch's first block), and the
+        // pool may spend them.
+        if !l.snapshot_committed {
+            l.accounts.start_epoch();
+        }
         for (i, tx) in opened.pending.into_iter().enumerate() {
             let why = match &tx {
                 Tx::Transfer(t) => t
