@@ -134,8 +134,10 @@ draws, block signatures), then, block by block in the same pass:
   `... <j> <h2>`; n <= a's own stake in S (its stake less the delegations to it there); n <=
   a's balance - delegated_out when the entry applies (after the transactions before it). It
   then burns like a slash: a's balance, and the supply, go down by n; then, with P S's
-  DelegationSlashPercent (absent: 0), each delegation (a, d, x) in S's Delegations loses
-  min(floor(x * P / 100), what d delegates to a now), as a slash burns it. An attest or
+  DelegationSlashPercent (absent: 0), each delegator d of a delegation (a, d, x) in S's
+  Delegations loses floor(x * P / 100): first from what it delegates to a now, then from its
+  undelegated tokens still on their way back, then from its own free balance (balance -
+  delegated_out), never more than it holds. An attest or
   evidence entry after the block's first reward is counted (checked, nothing burned) before the
   rewards, as the Rust replay counts every one before the block applies; it is refused there
   anyway. An earlier evidence entry for (a, j) can only stand in a block inside block j's window,
