@@ -526,13 +526,14 @@ impl Ledger {
 
     /// The next block's transactions: the pool, then the rewards due once it applied (the
     /// winner's or its share, its delegators' shares, the attesters owed), each cut in turn
-    /// to what fits under a 2^64 − 1 supply. Worked out on a copy of the accounts, so the
-    /// pool's burns and commissions count exactly as the block will apply them.
+    /// to what fits under a 2^64 − 1 supply. When the pool burns or sets a commission, worked
+    /// out on a copy of the accounts with the pool applied, so those count exactly as the
+    /// block will apply them; transfers, delegations and attestations change neither the
+    /// supply nor a commission, so a pool of only those needs no copy.
     ///
     /// # Errors
     /// A pool entry that does not apply: a bug, since each was checked on admission.
     pub fn block_txs(&self, winner: &str) -> Result<Vec<Tx>, ApplyError> {
-        let mut scratch = self.accounts.clone();
         let lookup = |k: u64| self.tracker.snapshot_of(k);
         let ctx = BlockContext {
             winner,
@@ -540,10 +541,22 @@ impl Ledger {
             snapshot: self.snapshot(),
             snapshot_of_block: &lookup,
         };
-        scratch.apply_pool(&self.pool, &ctx)?;
-        let mut room = u64::MAX.saturating_sub(scratch.supply);
+        let changes_rewards = self
+            .pool
+            .iter()
+            .any(|t| matches!(t, Tx::Slash { .. } | Tx::Evidence(_) | Tx::Commission(_)));
+        let scratch;
+        let basis = if changes_rewards {
+            let mut copy = self.accounts.clone();
+            copy.apply_pool(&self.pool, &ctx)?;
+            scratch = copy;
+            &scratch
+        } else {
+            &self.accounts
+        };
+        let mut room = u64::MAX.saturating_sub(basis.supply);
         let mut txs = self.pool.clone();
-        for e in scratch.expected_rewards(&ctx) {
+        for e in basis.expected_rewards(&ctx) {
             let total = e.total.unwrap_or(0);
             let amount = total.min(room);
             room = room.saturating_sub(amount);
