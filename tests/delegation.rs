@@ -19,11 +19,16 @@ const REWARD: u64 = 100;
 const ACCOUNTS: &[(u8, u64)] = &[(1, 100), (2, 100), (3, 1000)];
 
 async fn ledger() -> TestServer {
+    ledger_in(tempfile::tempdir().unwrap(), ROUNDS, REWARD).await
+}
+
+/// Starts (again) on `dir`, DELEGATION_SLASH_PERCENT 10.
+async fn ledger_in(dir: tempfile::TempDir, epoch_rounds: u64, reward: u64) -> TestServer {
     let genesis = common::genesis_setting(ACCOUNTS);
-    start_in(tempfile::tempdir().unwrap(), move |c| {
-        c.epoch_rounds = ROUNDS;
+    start_in(dir, move |c| {
+        c.epoch_rounds = epoch_rounds;
         c.genesis = Some(genesis);
-        c.block_reward = REWARD;
+        c.block_reward = reward;
         c.delegation_slash_percent = 10;
     })
     .await
@@ -197,13 +202,7 @@ async fn delegated_stake_counts_from_the_next_epoch_shares_rewards_and_risks_sla
 
 #[tokio::test]
 async fn the_fairness_statistics_weigh_delegated_stake() {
-    let genesis = common::genesis_setting(ACCOUNTS);
-    let server = start_in(tempfile::tempdir().unwrap(), move |c| {
-        c.epoch_rounds = 2;
-        c.genesis = Some(genesis);
-        c.block_reward = 0;
-    })
-    .await;
+    let server = ledger_in(tempfile::tempdir().unwrap(), 2, 0).await;
     let chain = server.connect().await.challenge().await.chain_id;
     let mut watcher = server.connect().await;
     // Validator 1 bonds 10 and is delegated 90; validator 2 bonds 100: equal weights.
@@ -288,13 +287,7 @@ async fn accepted_delegations_survive_a_restart_before_their_block() {
 
     // Acknowledged means in the pool log: both still pending after a restart, nonces taken.
     let dir = server.stop_keeping_dir().await;
-    let genesis = common::genesis_setting(ACCOUNTS);
-    let server = start_in(dir, move |c| {
-        c.epoch_rounds = ROUNDS;
-        c.genesis = Some(genesis);
-        c.block_reward = REWARD;
-    })
-    .await;
+    let server = ledger_in(dir, ROUNDS, REWARD).await;
     let (mut three, welcome) = server.login(3).await;
     assert!(welcome.contains("next nonce 3"), "{welcome}");
     assert!(three
@@ -362,13 +355,7 @@ async fn a_restart_before_an_epochs_first_block_keeps_what_its_start_returned() 
 
     // Stopped before epoch 1's first block: the start takes the pool back as it was.
     let dir = server.stop_keeping_dir().await;
-    let genesis = common::genesis_setting(ACCOUNTS);
-    let server = start_in(dir, move |c| {
-        c.epoch_rounds = ROUNDS;
-        c.genesis = Some(genesis);
-        c.block_reward = REWARD;
-    })
-    .await;
+    let server = ledger_in(dir, ROUNDS, REWARD).await;
     let (mut three, _) = server.login(3).await;
     assert!(three
         .status()
