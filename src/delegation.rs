@@ -29,7 +29,9 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde::{Deserialize, Serialize};
 
 use crate::chain::is_hex64;
-use crate::tx::{address_of, check_signature, is_public_key, RewardKind, TxError};
+use crate::tx::{
+    address_of, check_signature_with, is_public_key, verifying_key, RewardKind, TxError,
+};
 
 /// Most a validator's commission may be, in percent.
 pub const MAX_COMMISSION: u64 = 100;
@@ -98,9 +100,8 @@ impl Delegation {
     /// # Errors
     /// [`TxError`] with the reason.
     pub fn check_alone(&self, way: Direction, chain_id: &str) -> Result<(), TxError> {
-        if !is_hex64(&self.from) || !is_public_key(&self.from) {
-            return Err(TxError::Address("from", self.from.clone()));
-        }
+        let key =
+            verifying_key(&self.from).ok_or_else(|| TxError::Address("from", self.from.clone()))?;
         if !is_hex64(&self.to) || !is_public_key(&self.to) {
             return Err(TxError::Address("to", self.to.clone()));
         }
@@ -119,8 +120,8 @@ impl Delegation {
                 way.word()
             )));
         }
-        check_signature(
-            &self.from,
+        check_signature_with(
+            &key,
             self.message(way, chain_id).as_bytes(),
             &self.signature,
         )
@@ -179,21 +180,16 @@ impl Commission {
     /// # Errors
     /// [`TxError`] with the reason.
     pub fn check_alone(&self, chain_id: &str) -> Result<(), TxError> {
-        if !is_hex64(&self.from) || !is_public_key(&self.from) {
-            return Err(TxError::Address("from", self.from.clone()));
-        }
+        let key =
+            verifying_key(&self.from).ok_or_else(|| TxError::Address("from", self.from.clone()))?;
         if self.percent > MAX_COMMISSION {
             return Err(TxError::Other(format!(
                 "percent is {}; a commission is 0 to 100",
                 self.percent
             )));
         }
-        check_signature(
-            &self.from,
-            self.message(chain_id).as_bytes(),
-            &self.signature,
-        )
-        .map_err(TxError::Signature)
+        check_signature_with(&key, self.message(chain_id).as_bytes(), &self.signature)
+            .map_err(TxError::Signature)
     }
 }
 
