@@ -13,7 +13,7 @@ use bytes::Bytes;
 use futures::StreamExt;
 use rand::Rng;
 use tokio::io::AsyncWriteExt;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::TcpStream;
 use tokio::sync::broadcast;
 use tokio::time::{sleep_until, timeout, Instant, Interval, MissedTickBehavior};
@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use ed25519_dalek::SigningKey;
 
+use super::arrival::StampedRead;
 use super::attestor::{attest_line, Recent, SharedVerdicts, Verdict};
 use super::protocol::{Announcement, Reply, ReplyCodec};
 use super::tally::{Deliveries, Rounds};
@@ -100,12 +101,40 @@ pub(super) struct Slot {
     pub(super) announcement: Announcement,
     pub(super) first_us: u64,
     pub(super) last_us: u64,
+    pub(super) arrivals: Arrivals,
     pub(super) deliveries: u64,
     /// Deliveries whose announcement differs from `announcement` (another hash, winner,
     /// BPM or stake): two different blocks announced under one index.
     pub(super) mismatches: u64,
     /// Every delivery time, for the first [`MAX_TIMED_BLOCKS`] blocks.
     pub(super) times_us: Option<Vec<u64>>,
+}
+
+/// The kernel's arrival stamps of one block's deliveries (see [`super::arrival`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Arrivals {
+    /// Deliveries that came with a stamp.
+    pub(super) stamped: u64,
+    pub(super) first_ns: u64,
+    pub(super) last_ns: u64,
+}
+
+impl Arrivals {
+    fn with(self, stamp: Option<u64>) -> Arrivals {
+        let Some(ns) = stamp else { return self };
+        if self.stamped == 0 {
+            return Arrivals {
+                stamped: 1,
+                first_ns: ns,
+                last_ns: ns,
+            };
+        }
+        Arrivals {
+            stamped: self.stamped + 1,
+            first_ns: self.first_ns.min(ns),
+            last_ns: self.last_ns.max(ns),
+        }
+    }
 }
 
 /// The first `block <k> final` line any bot received for block k.
@@ -160,7 +189,13 @@ impl Ctx {
         });
     }
 
-    pub(super) fn record_delivery(&self, announcement: Announcement, at_us: u64) {
+    /// `arrived`: the kernel's arrival stamp of the line (ns since the Unix epoch), if any.
+    pub(super) fn record_delivery(
+        &self,
+        announcement: Announcement,
+        at_us: u64,
+        arrived: Option<u64>,
+    ) {
         let c = &self.counters;
         c.deliveries.fetch_add(1, Ordering::Relaxed);
         c.last_delivery_us.fetch_max(at_us, Ordering::Relaxed);
@@ -174,6 +209,7 @@ impl Ctx {
                     announcement,
                     first_us: at_us,
                     last_us: at_us,
+                    arrivals: Arrivals::default().with(arrived),
                     deliveries: 1,
                     mismatches: 0,
                     times_us: timed.then(|| vec![at_us]),
@@ -183,6 +219,7 @@ impl Ctx {
                 let slot = e.get_mut();
                 slot.first_us = slot.first_us.min(at_us);
                 slot.last_us = slot.last_us.max(at_us);
+                slot.arrivals = slot.arrivals.with(arrived);
                 slot.deliveries += 1;
                 slot.mismatches += u64::from(slot.announcement != announcement);
                 if let Some(times) = &mut slot.times_us {
@@ -298,7 +335,8 @@ impl BotReport {
     }
 
     /// Accounts for one line that needs no answer.
-    fn observe(&mut self, ctx: &Ctx, reply: Reply) {
+    /// `lines`: where it was read, for an announcement's arrival stamp.
+    fn observe(&mut self, ctx: &Ctx, reply: Reply, lines: &Lines) {
         let c = &ctx.counters;
         match reply {
             Reply::Entered { round } => {
@@ -310,7 +348,8 @@ impl BotReport {
             Reply::Already { .. } => self.count_reply(ctx),
             Reply::Announcement(a) => {
                 self.deliveries.record(a.index);
-                ctx.record_delivery(a, ctx.now_us());
+                let arrived = lines.get_ref().last_arrival_ns();
+                ctx.record_delivery(a, ctx.now_us(), arrived);
             }
             Reply::Chain => {
                 self.chains += 1;
@@ -389,7 +428,7 @@ impl BotReport {
     }
 }
 
-type Lines = FramedRead<OwnedReadHalf, ReplyCodec>;
+type Lines = FramedRead<StampedRead, ReplyCodec>;
 
 /// Why waiting for a line ended without one.
 enum Wait {
@@ -474,7 +513,8 @@ async fn bot(
     } else {
         READ_BUFFER
     };
-    let mut lines = FramedRead::with_capacity(reader, ReplyCodec::default(), capacity);
+    let mut lines =
+        FramedRead::with_capacity(StampedRead::new(reader), ReplyCodec::default(), capacity);
     report.outcome = play(ctx, &mut lines, writer, &mut report, key).await;
     report.publish_replies(ctx);
     ctx.counters.connected.fetch_sub(1, Ordering::Relaxed);
@@ -533,7 +573,7 @@ async fn play(
             }) => account = Some((available, next_nonce)),
             Ok(Reply::Full) => return Outcome::Refused,
             Ok(Reply::Shutdown) => return Outcome::ServerShutdown,
-            Ok(reply) => report.observe(ctx, reply),
+            Ok(reply) => report.observe(ctx, reply, lines),
             Err(wait) => return handshake_end(wait, "waiting for the balance prompt"),
         }
     }
@@ -581,7 +621,7 @@ async fn play(
                 return Outcome::JoinFailed(format!("stake refused: {why}"));
             }
             Ok(Reply::Shutdown) => return Outcome::ServerShutdown,
-            Ok(reply) => report.observe(ctx, reply),
+            Ok(reply) => report.observe(ctx, reply, lines),
             Err(wait) => return handshake_end(wait, "waiting for the stake's answer"),
         }
     }
@@ -764,12 +804,12 @@ async fn listen(
                         (Some(att), Some(s)) => att.on_announcement(s, &a),
                         _ => None,
                     };
-                    report.observe(ctx, Reply::Announcement(a));
+                    report.observe(ctx, Reply::Announcement(a), lines);
                     if let Err(e) = send_attest(ctx, &mut writer, line).await {
                         return Outcome::Closed(format!("sending an attestation: {e}"));
                     }
                 }
-                Some(Ok(reply)) => report.observe(ctx, reply),
+                Some(Ok(reply)) => report.observe(ctx, reply, lines),
                 Some(Err(e)) => return Outcome::Closed(e.to_string()),
                 None => return Outcome::Closed("the server closed the connection".into()),
             },
@@ -815,7 +855,7 @@ async fn flood(
             _ = publish.tick() => report.publish_replies(ctx),
             item = lines.next() => match item {
                 Some(Ok(Reply::Shutdown)) => break Outcome::ServerShutdown,
-                Some(Ok(reply)) => report.observe(ctx, reply),
+                Some(Ok(reply)) => report.observe(ctx, reply, lines),
                 Some(Err(e)) => break Outcome::Closed(e.to_string()),
                 None => break Outcome::Closed("the server closed the connection".into()),
             },

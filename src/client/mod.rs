@@ -5,6 +5,7 @@
 //! - [`args`]: the parsers of its flags (stake ranges, durations, rates);
 //! - [`protocol`]: pure: the server's lines as [`Reply`]s, and the [`ReplyCodec`] framing;
 //! - `bot`: one bot task per connection, and what the bots share;
+//! - [`arrival`]: reads that keep the kernel's arrival stamp, for the fan-out spread;
 //! - [`tally`]: pure: deliveries, entered rounds, round pairing, quantiles, join rates;
 //! - `report` and `render`: the end-of-run summary (JSON or text) and whether it passed;
 //! - `status`: the live status line.
@@ -25,6 +26,7 @@
 //! - [`tool`]: their [`ToolError`] (the exit code) and key files on disk.
 
 pub mod args;
+pub mod arrival;
 pub mod attest;
 pub mod attestor;
 mod bot;

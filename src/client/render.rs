@@ -78,6 +78,13 @@ pub(super) fn render(s: &Summary) -> String {
         f.connections,
         fmt_q(&f.spread_ms, " ms")
     );
+    if f.arrival_spread_ms.is_some() {
+        let _ = writeln!(
+            o,
+            "  by the kernel's arrival stamps (the server's part): {}",
+            fmt_q(&f.arrival_spread_ms, " ms")
+        );
+    }
     let _ = writeln!(
         o,
         "  per delivery after the first ({} blocks): {}",

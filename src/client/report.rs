@@ -127,8 +127,11 @@ pub(super) struct FanoutSummary {
     pub(super) connections_open_at_end: usize,
     /// Blocks first delivered after every connection was ready (and before the tail).
     pub(super) blocks_to_all: usize,
-    /// Per block to all: first to last delivery, in milliseconds.
+    /// Per block to all: first to last delivery, in milliseconds, as the bots read them.
     pub(super) spread_ms: Option<Quantiles>,
+    /// The same from the kernel's arrival stamps (when the server's send put each line in),
+    /// over the blocks whose every delivery was stamped: the server's part of the spread.
+    pub(super) arrival_spread_ms: Option<Quantiles>,
     /// Per delivery to all, for the first blocks (see `timed_blocks`): time after the
     /// block's first delivery, in milliseconds.
     pub(super) delivery_lag_ms: Option<Quantiles>,
@@ -279,6 +282,15 @@ pub(super) fn summarize(
             .map(|s| ms(s.last_us - s.first_us))
             .collect::<Vec<_>>(),
     );
+    // The same from the kernel's arrival stamps, for blocks whose every delivery had one: the
+    // server's fan-out without the readers' own scheduling.
+    let arrival_spread_ms = quantiles(
+        &mut to_all
+            .iter()
+            .filter(|s| s.arrivals.stamped == s.deliveries)
+            .map(|s| (s.arrivals.last_ns - s.arrivals.first_ns) as f64 / 1e6)
+            .collect::<Vec<_>>(),
+    );
     let mut timed_blocks = 0;
     let mut lags = Vec::new();
     for s in &to_all {
@@ -328,6 +340,7 @@ pub(super) fn summarize(
         connections_open_at_end: open.len(),
         blocks_to_all: to_all.len(),
         spread_ms,
+        arrival_spread_ms,
         delivery_lag_ms: quantiles(&mut lags),
         timed_blocks,
         per_connection: quantiles(
@@ -687,9 +700,38 @@ mod tests {
         for index in 1..=n {
             for r in reports.iter_mut() {
                 r.deliveries.record(index);
-                ctx.record_delivery(announcement(index, Some(HASH)), (index + 1) * 1_000_000);
+                ctx.record_delivery(
+                    announcement(index, Some(HASH)),
+                    (index + 1) * 1_000_000,
+                    None,
+                );
             }
         }
+    }
+
+    /// The arrival spread comes from the kernel's stamps, not the read times, and only from
+    /// blocks whose every delivery was stamped.
+    #[test]
+    fn the_arrival_spread_uses_the_stamps_of_fully_stamped_blocks() {
+        let ctx = ctx();
+        let reports = vec![joined_validator('a'), joined_validator('b')];
+        // Block 1: read 40 ms apart, arrived 3 ms apart.
+        ctx.record_delivery(announcement(1, Some(HASH)), 2_000_000, Some(7_000_000));
+        ctx.record_delivery(announcement(1, Some(HASH)), 2_040_000, Some(10_000_000));
+        // Block 2: one delivery unstamped, so no arrival spread for it.
+        ctx.record_delivery(announcement(2, Some(HASH)), 3_000_000, Some(20_000_000));
+        ctx.record_delivery(announcement(2, Some(HASH)), 3_010_000, None);
+        let blocks = std::mem::take(&mut *ctx.blocks.lock().unwrap());
+        let s = summarize(&args(2, 0, false), &reports, &blocks, times());
+        let read = s.fanout.spread_ms.as_ref().unwrap();
+        assert_eq!((read.min, read.max, read.n), (10.0, 40.0, 2));
+        let arrived = s.fanout.arrival_spread_ms.as_ref().unwrap();
+        assert_eq!((arrived.min, arrived.max, arrived.n), (3.0, 3.0, 1));
+        assert!(
+            render(&s).contains("by the kernel's arrival stamps (the server's part): min 3.0 ms"),
+            "{}",
+            render(&s)
+        );
     }
 
     #[test]
@@ -772,7 +814,7 @@ mod tests {
         // A block in the head grace period only: announced, but nothing to check.
         let ctx = ctx();
         reports[0].deliveries.record(1);
-        ctx.record_delivery(announcement(1, None), 500_000);
+        ctx.record_delivery(announcement(1, None), 500_000, None);
         let blocks = std::mem::take(&mut *ctx.blocks.lock().unwrap());
         let s = summarize(&args(1, 0, false), &reports, &blocks, times());
         let error = s.error.as_deref().unwrap();
@@ -823,9 +865,9 @@ mod tests {
         deliver(&ctx, &mut reports, 2);
         // A third connection's view of block 2 names another block.
         let other = HASH.replace('3', "4");
-        ctx.record_delivery(announcement(2, Some(&other)), 3_000_000);
+        ctx.record_delivery(announcement(2, Some(&other)), 3_000_000, None);
         // An old server's line for the same block differs too: it carries no hash.
-        ctx.record_delivery(announcement(2, None), 3_000_000);
+        ctx.record_delivery(announcement(2, None), 3_000_000, None);
         let blocks = std::mem::take(&mut *ctx.blocks.lock().unwrap());
         let s = summarize(&args(2, 0, false), &reports, &blocks, times());
         let e = &s.fanout.exactly_once;
