@@ -2,22 +2,28 @@
 //! connected loopback sockets, with nothing but the sends in the way.
 //!
 //! `cargo run --release --example floor -- [--sizes 500,2000,10000] [--writers 1,2]
-//! [--trials 20] [--readers 1] [--bytes 196]`
+//! [--trials 20] [--readers 1] [--bytes 196] [--reader-cpus LIST]`
 //!
-//! W writer threads, pinned one per core, each own N/W of the server-side sockets; per trial
+//! W writer threads, pinned one per core (of those `taskset` allows), each own N/W of the
+//! server-side sockets; per trial
 //! every writer writes one line to each of its sockets with a plain blocking `write`. The
 //! client sides live in a child process (as the simulator's bots do; it also keeps each
 //! process under an open-file limit of N plus a little), drained by reader threads that wait
 //! in epoll (mio) and share the machine's cores with the writers. A trial starts only once the
-//! readers have received every byte of the last one and are back waiting.
+//! readers have received every byte of the last one and are back waiting. `--reader-cpus`
+//! (a `taskset` list such as `1` or `2-15`) keeps the reader process on other cores, as
+//! `scripts/load.sh` keeps the simulator with `SERVER_CPUS`/`CLIENT_CPUS`.
 //!
 //! One line per (N, W), for `scripts/load.sh` to print beside the server's fan-out spread:
 //! the loop's time is from the first writer's start to the last writer's end (the shortest
 //! spread a server could reach on these cores), µs per send is one writer's loop time over its
-//! sends, and the readers' first-to-last read is what a client would measure.
+//! sends, the readers' first-to-last read is what a client would measure, and the arrivals'
+//! first-to-last is the same from the kernel's arrival stamps (`SO_TIMESTAMPNS`), as the
+//! simulator's `arrival_spread_ms` measures the server.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::{TcpListener, TcpStream};
+use std::os::fd::AsRawFd;
 use std::process::{Command, Stdio};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
@@ -25,6 +31,7 @@ use std::thread;
 use std::time::Duration;
 
 use mio::{Events, Interest, Poll, Token};
+use pos_lottery::client::arrival;
 
 /// Trials run and thrown away before the measured ones: page faults, socket buffer growth.
 const WARMUP_TRIALS: usize = 3;
@@ -37,6 +44,8 @@ struct Args {
     trials: usize,
     readers: usize,
     bytes: usize,
+    /// CPUs for the reader process; `None` leaves it where the writers may run too.
+    reader_cpus: Option<Vec<usize>>,
 }
 
 fn parse_list(s: &str) -> Result<Vec<usize>, String> {
@@ -53,6 +62,7 @@ fn parse_args() -> Result<Args, String> {
         trials: 20,
         readers: 1,
         bytes: 196,
+        reader_cpus: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -63,6 +73,7 @@ fn parse_args() -> Result<Args, String> {
             "--trials" => args.trials = value.parse().map_err(|e| format!("--trials: {e}"))?,
             "--readers" => args.readers = value.parse().map_err(|e| format!("--readers: {e}"))?,
             "--bytes" => args.bytes = value.parse().map_err(|e| format!("--bytes: {e}"))?,
+            "--reader-cpus" => args.reader_cpus = Some(parse_cpu_list(&value)?),
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -79,6 +90,45 @@ fn parse_args() -> Result<Args, String> {
     Ok(args)
 }
 
+/// A `taskset -c` style list: `1`, `0,2`, `2-15`.
+fn parse_cpu_list(s: &str) -> Result<Vec<usize>, String> {
+    let mut cpus = Vec::new();
+    for part in s.split(',') {
+        let bad = || format!("--reader-cpus: {part:?} is not a CPU or a range A-B");
+        let (a, b): (usize, usize) = match part.split_once('-') {
+            Some((a, b)) => (
+                a.trim().parse().map_err(|_| bad())?,
+                b.trim().parse().map_err(|_| bad())?,
+            ),
+            None => {
+                let c = part.trim().parse().map_err(|_| bad())?;
+                (c, c)
+            }
+        };
+        if a > b || b >= libc::CPU_SETSIZE as usize {
+            return Err(bad());
+        }
+        cpus.extend(a..=b);
+    }
+    Ok(cpus)
+}
+
+/// Keeps the calling thread, and the threads it starts afterwards, on `cpus`.
+fn pin_to_set(cpus: &[usize]) -> io::Result<()> {
+    // SAFETY: a zeroed cpu_set_t is a valid empty set; CPU_SET stays within CPU_SETSIZE,
+    // which parse_cpu_list checked; pid 0 is the calling thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        for &c in cpus {
+            libc::CPU_SET(c, &mut set);
+        }
+        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(())
+}
+
 /// The CPUs this process may run on, in order.
 fn allowed_cpus() -> Vec<usize> {
     // SAFETY: a zeroed cpu_set_t is a valid empty set, and the kernel fills at most its size.
@@ -91,19 +141,6 @@ fn allowed_cpus() -> Vec<usize> {
             .filter(|&c| libc::CPU_ISSET(c, &set))
             .collect()
     }
-}
-
-/// Pins the calling thread to one CPU.
-fn pin_to(cpu: usize) -> io::Result<()> {
-    // SAFETY: as above; pid 0 is the calling thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
-            return Err(io::Error::last_os_error());
-        }
-    }
-    Ok(())
 }
 
 /// Raises the open-file limit to at least `need`, lifting the hard limit too where allowed.
@@ -147,6 +184,9 @@ fn now_ns() -> u64 {
 struct ReadTimes {
     first_ns: AtomicU64,
     last_ns: AtomicU64,
+    /// The kernel's arrival stamps (CLOCK_REALTIME), first and last.
+    first_arrival_ns: AtomicU64,
+    last_arrival_ns: AtomicU64,
     bytes: AtomicU64,
 }
 
@@ -154,6 +194,7 @@ fn reader(mut socks: Vec<mio::net::TcpStream>, times: Arc<ReadTimes>) {
     let mut run = || -> io::Result<()> {
         let mut poll = Poll::new()?;
         for (i, s) in socks.iter_mut().enumerate() {
+            arrival::enable(s.as_raw_fd())?;
             poll.registry().register(s, Token(i), Interest::READABLE)?;
         }
         let mut events = Events::with_capacity(1024);
@@ -161,13 +202,19 @@ fn reader(mut socks: Vec<mio::net::TcpStream>, times: Arc<ReadTimes>) {
         loop {
             poll.poll(&mut events, None)?;
             for ev in &events {
-                let s = &mut socks[ev.token().0];
+                let fd = socks[ev.token().0].as_raw_fd();
                 let mut got = 0u64;
                 loop {
-                    match s.read(&mut buf) {
+                    match arrival::recv(fd, &mut buf) {
                         // The writer process is done; the other sockets may still have data.
-                        Ok(0) => break,
-                        Ok(n) => got += n as u64,
+                        Ok((0, _)) => break,
+                        Ok((n, stamp)) => {
+                            got += n as u64;
+                            if let Some(at) = stamp {
+                                times.first_arrival_ns.fetch_min(at, Ordering::Relaxed);
+                                times.last_arrival_ns.fetch_max(at, Ordering::Relaxed);
+                            }
+                        }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                         Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                         Err(e) => return Err(e),
@@ -189,8 +236,18 @@ fn reader(mut socks: Vec<mio::net::TcpStream>, times: Arc<ReadTimes>) {
 }
 
 /// The child process: connects `n` clients to `addr`, says `ready`, then reports
-/// `FIRST_NS LAST_NS` on stdout each time another `per_trial` bytes have arrived.
-fn child(addr: &str, n: usize, per_trial: u64, readers: usize) -> io::Result<()> {
+/// `FIRST_NS LAST_NS FIRST_ARRIVAL_NS LAST_ARRIVAL_NS` on stdout each time another
+/// `per_trial` bytes have arrived. Runs on `cpus` when given.
+fn child(
+    addr: &str,
+    n: usize,
+    per_trial: u64,
+    readers: usize,
+    cpus: Option<Vec<usize>>,
+) -> io::Result<()> {
+    if let Some(cpus) = cpus {
+        pin_to_set(&cpus)?;
+    }
     raise_nofile(n as u64 + 64)?;
     let mut clients = Vec::with_capacity(n);
     for _ in 0..n {
@@ -201,6 +258,8 @@ fn child(addr: &str, n: usize, per_trial: u64, readers: usize) -> io::Result<()>
     let times = Arc::new(ReadTimes {
         first_ns: AtomicU64::new(u64::MAX),
         last_ns: AtomicU64::new(0),
+        first_arrival_ns: AtomicU64::new(u64::MAX),
+        last_arrival_ns: AtomicU64::new(0),
         bytes: AtomicU64::new(0),
     });
     let per_reader = n.div_ceil(readers);
@@ -218,8 +277,10 @@ fn child(addr: &str, n: usize, per_trial: u64, readers: usize) -> io::Result<()>
             reported += per_trial;
             let first = times.first_ns.swap(u64::MAX, Ordering::SeqCst);
             let last = times.last_ns.swap(0, Ordering::SeqCst);
+            let first_arrival = times.first_arrival_ns.swap(u64::MAX, Ordering::SeqCst);
+            let last_arrival = times.last_arrival_ns.swap(0, Ordering::SeqCst);
             // The parent closes its sockets (and this pipe) when it is done.
-            if writeln!(out, "{first} {last}")
+            if writeln!(out, "{first} {last} {first_arrival} {last_arrival}")
                 .and_then(|_| out.flush())
                 .is_err()
             {
@@ -235,6 +296,8 @@ struct Trial {
     loop_ns: u64,
     per_send_ns: f64,
     read_spread_ns: u64,
+    /// `None` when a read of the trial came unstamped (stamping starts a moment late).
+    arrival_spread_ns: Option<u64>,
 }
 
 fn median(v: &mut [f64]) -> f64 {
@@ -259,6 +322,12 @@ fn measure(n: usize, w: usize, args: &Args, cpus: &[usize]) -> io::Result<Vec<Tr
             n.to_string(),
             (n * args.bytes).to_string(),
             args.readers.to_string(),
+            args.reader_cpus.as_ref().map_or("-".to_string(), |c| {
+                c.iter()
+                    .map(|c| c.to_string())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
         ])
         .stdout(Stdio::piped())
         .spawn()?;
@@ -302,7 +371,7 @@ fn measure(n: usize, w: usize, args: &Args, cpus: &[usize]) -> io::Result<Vec<Tr
         let cpu = cpus[i % cpus.len()];
         let (start, done, spans, line) = (start.clone(), done.clone(), spans.clone(), line.clone());
         writers.push(thread::spawn(move || -> io::Result<Vec<TcpStream>> {
-            pin_to(cpu)?;
+            pin_to_set(&[cpu])?;
             for _ in 0..total {
                 start.wait();
                 let t0 = now_ns();
@@ -335,7 +404,13 @@ fn measure(n: usize, w: usize, args: &Args, cpus: &[usize]) -> io::Result<Vec<Tr
             return Err(io::Error::other("the reader process stopped"));
         }
         let mut seen = report.split_whitespace().map(str::parse::<u64>);
-        let (Some(Ok(read_first)), Some(Ok(read_last))) = (seen.next(), seen.next()) else {
+        let (
+            Some(Ok(read_first)),
+            Some(Ok(read_last)),
+            Some(Ok(arrived_first)),
+            Some(Ok(arrived_last)),
+        ) = (seen.next(), seen.next(), seen.next(), seen.next())
+        else {
             return Err(io::Error::other(format!("bad report {report:?}")));
         };
         let spans = spans.lock().map_err(|_| io::Error::other("poisoned"))?;
@@ -351,6 +426,8 @@ fn measure(n: usize, w: usize, args: &Args, cpus: &[usize]) -> io::Result<Vec<Tr
                 loop_ns: last - first,
                 per_send_ns: per_send,
                 read_spread_ns: read_last.saturating_sub(read_first),
+                arrival_spread_ns: (arrived_first <= arrived_last)
+                    .then(|| arrived_last - arrived_first),
             });
         }
         drop(spans);
@@ -378,11 +455,18 @@ fn main() {
             argv.get(4).and_then(|v| v.parse().ok()),
             argv.get(5).and_then(|v| v.parse().ok()),
         );
-        let (Some(addr), (Some(n), Some(per_trial), Some(readers))) = (argv.get(2), parsed) else {
+        let cpus = match argv.get(6).map(String::as_str) {
+            Some("-") => Ok(None),
+            Some(list) => parse_cpu_list(list).map(Some),
+            None => Err(String::new()),
+        };
+        let (Some(addr), (Some(n), Some(per_trial), Some(readers)), Ok(cpus)) =
+            (argv.get(2), parsed, cpus)
+        else {
             eprintln!("floor: bad --child-reader arguments");
             std::process::exit(2);
         };
-        if let Err(e) = child(addr, n, per_trial, readers) {
+        if let Err(e) = child(addr, n, per_trial, readers, cpus) {
             eprintln!("floor reader process: {e}");
             std::process::exit(1);
         }
@@ -392,7 +476,7 @@ fn main() {
         Ok(a) => a,
         Err(e) => {
             eprintln!("floor: {e}");
-            eprintln!("usage: floor [--sizes 500,2000,10000] [--writers 1,2] [--trials 20] [--readers 1] [--bytes 196]");
+            eprintln!("usage: floor [--sizes 500,2000,10000] [--writers 1,2] [--trials 20] [--readers 1] [--bytes 196] [--reader-cpus LIST]");
             std::process::exit(2);
         }
     };
@@ -413,12 +497,24 @@ fn main() {
                     let mut sends: Vec<f64> = trials.iter().map(|t| t.per_send_ns).collect();
                     let mut reads: Vec<f64> =
                         trials.iter().map(|t| t.read_spread_ns as f64).collect();
+                    let mut arrivals: Vec<f64> = trials
+                        .iter()
+                        .filter_map(|t| t.arrival_spread_ns.map(|ns| ns as f64))
+                        .collect();
+                    let arrivals = if arrivals.is_empty() {
+                        "no arrival stamps".to_string()
+                    } else {
+                        format!(
+                            "arrivals' first-to-last {:.1} ms",
+                            ms(median(&mut arrivals))
+                        )
+                    };
                     let (min, max) = (
                         loops.iter().copied().fold(f64::MAX, f64::min),
                         loops.iter().copied().fold(0.0, f64::max),
                     );
                     println!(
-                        "floor N={n} W={w}: {:.1} us per send, loop {:.1} ms (min {:.1}, max {:.1}); readers' first-to-last {:.1} ms",
+                        "floor N={n} W={w}: {:.1} us per send, loop {:.1} ms (min {:.1}, max {:.1}); readers' first-to-last {:.1} ms; {arrivals}",
                         median(&mut sends) / 1e3,
                         ms(median(&mut loops)),
                         ms(min),

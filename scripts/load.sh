@@ -6,11 +6,19 @@
 #   KEEP_WORK=1 scripts/load.sh          # keep logs and JSON summaries afterwards
 #   STEPS="3" scripts/load.sh            # only some of the steps 1, 2, 3, 5
 #   FLOOR_SIZES="2000" scripts/load.sh   # the floor at these sizes only ("" skips it)
+#   SERVER_CPUS=0 CLIENT_CPUS=1 scripts/load.sh   # server and clients on their own cores
 #
 # First, the floor (examples/floor.rs): pinned writer threads writing one announcement-sized
 # line to N loopback sockets read in epoll by another process, nothing else; N = FLOOR_SIZES
 # (500, 2000, 10000 and VALIDATORS), one writer, two writers, and one per core. The fan-out
 # figures below are printed beside the floor at the same N with one writer per core.
+# Each spread is given twice: as the simulator's bots read the lines, and from the kernel's
+# arrival stamps (SO_TIMESTAMPNS: when the server's send put each line in), which is the
+# server's own part and what the floor's loop time is comparable with.
+#
+# SERVER_CPUS and CLIENT_CPUS (taskset -c lists, e.g. 0 and 1, or 0-7 and 8-15) keep the server
+# and the floor's writers on the first, and the simulator and the floor's readers on the
+# second; "one writer per core" then means per server core. Unset, everything shares all cores.
 #
 # Each step starts a fresh server on a free port (ADDR=127.0.0.1:0) with its own temporary
 # DATA_DIR and HTTP_ADDR=off, runs `pos-lottery simulate` against it for a bounded time,
@@ -50,6 +58,22 @@ case " $FLOOR_SIZES " in *" $VALIDATORS "*) ;; *) [ -n "$FLOOR_SIZES" ] && FLOOR
 step() { case " $STEPS " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
 command -v jq >/dev/null || { echo "load.sh needs jq" >&2; exit 1; }
+SERVER_CPUS="${SERVER_CPUS:-}"
+CLIENT_CPUS="${CLIENT_CPUS:-}"
+if [ -n "$SERVER_CPUS$CLIENT_CPUS" ]; then
+    command -v taskset >/dev/null || { echo "SERVER_CPUS/CLIENT_CPUS need taskset (util-linux)" >&2; exit 1; }
+    if [ -z "$SERVER_CPUS" ] || [ -z "$CLIENT_CPUS" ]; then
+        echo "set both SERVER_CPUS and CLIENT_CPUS, or neither" >&2
+        exit 1
+    fi
+fi
+# Command prefixes that keep the server / the clients on their CPUs (empty: anywhere).
+ON_SERVER=(env)
+ON_CLIENT=(env)
+if [ -n "$SERVER_CPUS" ]; then
+    ON_SERVER=(taskset -c "$SERVER_CPUS")
+    ON_CLIENT=(taskset -c "$CLIENT_CPUS")
+fi
 
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)"
 need=$((VALIDATORS + 200))
@@ -109,7 +133,7 @@ start_server() {
     LOG="$WORK/$name/server.log"
     (cd "$WORK/$name" && exec env "$@" DATA_DIR="$WORK/$name/data" ADDR=127.0.0.1:0 \
         HTTP_ADDR=off ROUND_SECS="$round" MAX_CONNECTIONS="$((VALIDATORS + 100))" NO_COLOR=1 RUST_LOG="${RUST_LOG:-info}" \
-        "$BIN" >/dev/null 2>"$LOG") &
+        "${ON_SERVER[@]}" "$BIN" >/dev/null 2>"$LOG") &
     SERVER_PID=$!
     PORT=""
     for _ in $(seq 100); do
@@ -136,7 +160,7 @@ stop_server() {
 simulate() {
     local name=$1
     shift
-    (cd "$WORK/$name" && exec "$BIN" simulate --addr "127.0.0.1:$PORT" --quiet --json "$@" \
+    (cd "$WORK/$name" && exec "${ON_CLIENT[@]}" "$BIN" simulate --addr "127.0.0.1:$PORT" --quiet --json "$@" \
         >"$WORK/$name/sim.json" 2>"$WORK/$name/sim.err") &
     SIM_PID=$!
 }
@@ -197,38 +221,42 @@ q() { jq -r "$1" "$2"; }
 
 echo
 echo "== machine: $(nproc) cores, $(awk '/MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)," \
-    "ulimit -n $(ulimit -n); client and server share these cores"
+    "ulimit -n $(ulimit -n); $(if [ -n "$SERVER_CPUS" ]; then echo "server on CPUs $SERVER_CPUS, clients on CPUs $CLIENT_CPUS"; else echo "client and server share these cores"; fi)"
 
 # --- 0. the floor -----------------------------------------------------------------------
-CORES="$(nproc)"
+# The server's cores: one fan-out thread each (it sizes itself by its CPU affinity).
+CORES="$("${ON_SERVER[@]}" nproc)"
 FLOOR_OUT=""
 if [ -n "$FLOOR_SIZES" ]; then
     echo
     echo "== 0. the floor: one line to N loopback sockets from pinned writer threads, nothing else"
-    writers="1,2"
+    writers="1"
+    if [ "$CORES" -ge 2 ]; then writers="1,2"; fi
     if [ "$CORES" -gt 2 ]; then writers="1,2,$CORES"; fi
-    FLOOR_OUT="$("$FLOOR_BIN" --sizes "$(echo "$FLOOR_SIZES" | tr ' ' ,)" --writers "$writers" \
-        --trials "$FLOOR_TRIALS")"
+    FLOOR_OUT="$("${ON_SERVER[@]}" "$FLOOR_BIN" --sizes "$(echo "$FLOOR_SIZES" | tr ' ' ,)" \
+        --writers "$writers" --trials "$FLOOR_TRIALS" ${CLIENT_CPUS:+--reader-cpus "$CLIENT_CPUS"})"
     echo "$FLOOR_OUT"
 fi
 # floor_ms N: the floor's loop time at N connections with one writer per core, or "".
 floor_ms() {
     echo "$FLOOR_OUT" | sed -n "s/^floor N=$1 W=$CORES: .* loop \([0-9.]*\) ms.*/\1/p" | head -n 1
 }
-# beside_floor JSON: the fan-out spread's p50 and p99 against the floor at the same N.
+# beside_floor JSON [arrival]: the fan-out spread's p50 and p99 against the floor at the same
+# N; with "arrival", the spread from the kernel's arrival stamps.
 beside_floor() {
-    local n p50 p99 f
+    local n p50 p99 f field=spread_ms what="spread as read"
+    if [ "${2:-}" = arrival ]; then field=arrival_spread_ms what="spread by arrival"; fi
     n="$(q '.fanout.connections' "$1")"
-    p50="$(q '.fanout.spread_ms.p50 // empty' "$1")"
-    p99="$(q '.fanout.spread_ms.p99 // empty' "$1")"
+    p50="$(q ".fanout.$field.p50 // empty" "$1")"
+    p99="$(q ".fanout.$field.p99 // empty" "$1")"
     f="$(floor_ms "$n")"
     if [ -z "$f" ] || [ -z "$p50" ]; then
-        echo "no floor measured at N=$n (FLOOR_SIZES)"
+        echo "no floor measured at N=$n (FLOOR_SIZES), or no $what"
         return
     fi
-    awk -v f="$f" -v a="$p50" -v b="$p99" -v n="$n" -v w="$CORES" 'BEGIN {
-        printf "floor at N=%d, W=%d: %.1f ms; spread p50 = %.2fx the floor, p99 = %.2fx the floor, p99 = %.2fx p50\n",
-            n, w, f, a / f, b / f, (a > 0 ? b / a : 0) }'
+    awk -v f="$f" -v a="$p50" -v b="$p99" -v n="$n" -v w="$CORES" -v what="$what" 'BEGIN {
+        printf "floor at N=%d, W=%d: %.1f ms; %s p50 %.1f ms = %.2fx the floor, p99 %.1f ms = %.2fx the floor, p99 = %.2fx p50\n",
+            n, w, f, what, a, a / f, b, b / f, (a > 0 ? b / a : 0) }'
 }
 
 # --- 1. joins, fan-out, exactly-once ----------------------------------------------------
@@ -257,7 +285,9 @@ step_join() {
     echo "listen-queue overflows during the step (kernel TcpExtListenOverflows): $JOIN_OVERFLOWS"
     echo "fan-out: $(q '.fanout.blocks_to_all' "$J") blocks to all $(q '.fanout.connections' "$J") connections;" \
         "first-to-last spread ms: $(q "$QUANT" <(jq .fanout.spread_ms "$J"))"
+    echo "by the kernel's arrival stamps, ms: $(q "$QUANT" <(jq .fanout.arrival_spread_ms "$J"))"
     echo "  $(beside_floor "$J")"
+    echo "  $(beside_floor "$J" arrival)"
     echo "each delivery after the block's first, ms: $(q "$QUANT" <(jq .fanout.delivery_lag_ms "$J"))"
     echo "exactly-once: $(q "$ONCE" "$J")"
     echo "announcements per connection: $(q "$QUANT" <(jq .fanout.per_connection "$J"))"
@@ -296,7 +326,7 @@ step_idle() {
     cpu_a="$(cpu_secs "$SERVER_PID")"
     left=$((IDLE_SECS - (SECONDS - started) - 4))
     if [ "$left" -lt 4 ]; then left=4; fi
-    (cd "$WORK/idle" && exec "$BIN" simulate --addr "127.0.0.1:$PORT" --quiet --json \
+    (cd "$WORK/idle" && exec "${ON_CLIENT[@]}" "$BIN" simulate --addr "127.0.0.1:$PORT" --quiet --json \
         --validators "$PROPOSERS" --bpm-every "${LOAD_ROUND_SECS}s" --duration "${left}s" \
         >"$WORK/idle/proposers.json" 2>"$WORK/idle/proposers.err") &
     PROPOSER_PID=$!
@@ -318,7 +348,9 @@ step_idle() {
     echo "simulator RSS with $IDLE_JOINED connections: $sim_rss KiB"
     echo "fan-out: $(q '.fanout.blocks_to_all' "$I") blocks to all $(q '.fanout.connections' "$I") idle connections;" \
         "first-to-last spread ms: $(q "$QUANT" <(jq .fanout.spread_ms "$I"))"
+    echo "by the kernel's arrival stamps, ms: $(q "$QUANT" <(jq .fanout.arrival_spread_ms "$I"))"
     echo "  $(beside_floor "$I")"
+    echo "  $(beside_floor "$I" arrival)"
     echo "each delivery after the block's first, ms: $(q "$QUANT" <(jq .fanout.delivery_lag_ms "$I"))"
     echo "exactly-once: $(q "$ONCE" "$I")"
     echo "server RSS peak while announcing: $PEAK_RSS KiB"
@@ -364,10 +396,10 @@ step_churn() {
     echo "== 5. churn: $CHURN_CYCLES connect/disconnect cycles"
     local fd0 fd1 rss0 rss1 out
     start_server churn 30
-    python3 scripts/churn.py 127.0.0.1 "$PORT" 1000 >/dev/null # warm-up: allocator, timers
+    "${ON_CLIENT[@]}" python3 scripts/churn.py 127.0.0.1 "$PORT" 1000 >/dev/null # warm-up: allocator, timers
     sleep 1
     fd0="$(fd_count "$SERVER_PID")" rss0="$(rss_kib "$SERVER_PID")"
-    out="$(timeout 600 python3 scripts/churn.py 127.0.0.1 "$PORT" "$CHURN_CYCLES")"
+    out="$(timeout 600 "${ON_CLIENT[@]}" python3 scripts/churn.py 127.0.0.1 "$PORT" "$CHURN_CYCLES")"
     # Sessions closed by the last clients may still be lingering (up to 1 s): wait for them.
     for _ in $(seq 50); do
         fd1="$(fd_count "$SERVER_PID")"
@@ -405,7 +437,7 @@ if [ "$FLOOD_PEAK" != - ]; then
 fi
 jfig() { if [ -n "$2" ]; then q "$1" "$2"; else echo skipped; fi; }
 echo
-echo "================ summary: $(nproc) cores shared by client and server, loopback ================"
+echo "================ summary: $(nproc) cores, $(if [ -n "$SERVER_CPUS" ]; then echo "server on CPUs $SERVER_CPUS, clients on $CLIENT_CPUS"; else echo "shared by client and server"; fi), loopback ================"
 printf '%-42s %s\n' \
     "validators, burst connect" "$(jfig '"\(.joins.joined) of \(.validators) joined; " + (.outcomes | to_entries | map("\(.key) \(.value)") | join(", "))' "$J")" \
     "join rate, overall" "$(jfig '"\((.joins.joins_per_s // 0) | floor) joins/s (last join at \(.joins.last_join_s // "-") s)"' "$J")" \
@@ -413,10 +445,12 @@ printf '%-42s %s\n' \
     "listen-queue overflows, burst" "$JOIN_OVERFLOWS" \
     "fan-out spread to all, burst, ms" "$(jfig '.fanout | "\(.spread_ms | if . then "p50 \(.p50) p99 \(.p99) max \(.max) over \(.n) blocks" else "-" end) to \(.connections) connections"' "$J")" \
     "  beside the floor, burst" "$(if [ -n "$J" ]; then beside_floor "$J"; else echo skipped; fi)" \
+    "  by arrival, burst" "$(if [ -n "$J" ]; then beside_floor "$J" arrival; else echo skipped; fi)" \
     "each delivery after the first, burst, ms" "$(jfig '.fanout.delivery_lag_ms | if . then "p50 \(.p50) p99 \(.p99) max \(.max) (n=\(.n))" else "-" end' "$J")" \
     "exactly-once, burst" "$(jfig "$ONCE" "$J")" \
     "fan-out spread to all idle, ms" "$(jfig '.fanout | "\(.spread_ms | if . then "p50 \(.p50) p99 \(.p99) max \(.max) over \(.n) blocks" else "-" end) to \(.connections) connections"' "$I")" \
     "  beside the floor, idle" "$(if [ -n "$I" ]; then beside_floor "$I"; else echo skipped; fi)" \
+    "  by arrival, idle" "$(if [ -n "$I" ]; then beside_floor "$I" arrival; else echo skipped; fi)" \
     "each delivery after the first, idle, ms" "$(jfig '.fanout.delivery_lag_ms | if . then "p50 \(.p50) p99 \(.p99) max \(.max) (n=\(.n))" else "-" end' "$I")" \
     "exactly-once, idle" "$(jfig "$ONCE" "$I")" \
     "server CPU per announcement, idle" "$IDLE_CPU_PER_BLOCK" \
