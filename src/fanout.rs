@@ -1,24 +1,33 @@
 //! Announcements to every connection, written by one thread per core without waking a task
 //! per connection.
 //!
-//! The round task sends each announcement once on its broadcast channel. Each fan-out thread
-//! holds one receiver and a share of the connections' [`Outbox`]es; for every announcement it
-//! `try_write`s the shared bytes straight to each socket in its share. A socket that takes the
-//! whole line costs one `send` and nothing else: no task wakes, no waiter list, no scheduling.
-//! Only when a socket is full (or its session is writing a reply at that moment) does the line
-//! go to that connection's own bounded queue, and its session is woken to write it with the
-//! usual no-progress timeout, so a slow reader never delays the others.
+//! The round task sends each announcement once on its broadcast channel. The first fan-out
+//! thread receives it and, with the others, `try_write`s the shared bytes straight to every
+//! connection's socket. A socket that takes the whole line costs one `send` and nothing else:
+//! no task wakes, no waiter list, no scheduling. Only when a socket is full (or its session is
+//! writing a reply at that moment) does the line go to that connection's own bounded queue,
+//! and its session is woken to write it with the usual no-progress timeout, so a slow reader
+//! never delays the others.
 //!
-//! Exactly-once: each outbox sits in one slot of one shard, and a shard's thread visits every
-//! slot once per announcement; a line is either written by the thread or queued, never both.
-//! A partially written line is finished by the session before anything else it writes, so
-//! lines never interleave. When a queue is full the oldest whole line is dropped and counted,
-//! and the session says `missed <n> announcements`, as it did when it read the channel itself.
+//! The threads share the work of each announcement by chunks of connections, taken from one
+//! counter, rather than each owning a fixed share: a thread that gets less of its core (the
+//! server's own tasks, or anything else on the machine) takes fewer chunks and the others
+//! take more, so the last socket is written about when the work is done, not when the slowest
+//! core is.
+//!
+//! Exactly-once and order: each outbox sits in one slot of the list; for one announcement
+//! every chunk of slots is taken by one thread once, and the next announcement starts only
+//! when every chunk of this one is done. A line is either written by a thread or queued,
+//! never both. A partially written line is finished by the session before anything else it
+//! writes, so lines never interleave. When a queue is full the oldest whole line is dropped
+//! and counted, and the session says `missed <n> announcements`, as it did when it read the
+//! channel itself.
 
 use std::collections::VecDeque;
 use std::io;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError};
+use std::thread::Thread;
 
 use bytes::Bytes;
 use tokio::net::tcp::OwnedWriteHalf;
@@ -26,52 +35,100 @@ use tokio::sync::{broadcast, Notify};
 
 use crate::round::{Shared, ANNOUNCE_QUEUE};
 
-/// Outboxes copied out of a shard per lock: joins and leaves wait for at most this many.
-const CHUNK: usize = 256;
+/// Connections per chunk of work: small enough that the threads finish within about one
+/// chunk's sends of each other (64 sends, ~0.5 ms), large enough that taking a chunk (one
+/// counter, one short lock) costs nothing beside its sends.
+const CHUNK: usize = 64;
 
-/// The fan-out threads' shards; sessions [`subscribe`](Fanout::subscribe) to one of them.
+/// The fan-out threads and the connections they write to; sessions
+/// [`subscribe`](Fanout::subscribe).
 pub struct Fanout {
-    shards: Vec<Arc<Shard>>,
-    next: AtomicUsize,
+    inner: Arc<Inner>,
     /// Where the round task counts the announcements it has sent.
     shared: Arc<Shared>,
 }
 
+#[derive(Default)]
+struct Inner {
+    slots: Mutex<Slots>,
+    /// The announcement being written, for the helper threads.
+    job: Mutex<Posted>,
+    posted: Condvar,
+}
+
+#[derive(Default)]
+struct Slots {
+    list: Vec<Option<Arc<Outbox>>>,
+    free: Vec<usize>,
+    /// The channel has closed: no more announcements.
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Posted {
+    job: Option<Arc<Job>>,
+    /// Jobs posted so far; a helper works on each at most once.
+    count: u64,
+    /// The channel has closed: helpers return.
+    stop: bool,
+}
+
+/// One announcement's writing, shared by the threads.
+struct Job {
+    /// The line's number: every line sent on the channel is numbered in order from 0.
+    seq: u64,
+    line: Bytes,
+    /// Chunks of the slot list as it was when the job began; slots added later belong to
+    /// connections that joined after this line was sent (see [`Outbox::from`]).
+    chunks: usize,
+    /// The next chunk to take.
+    next: AtomicUsize,
+    /// Chunks written; the thread that completes the last wakes `leader`.
+    done: AtomicUsize,
+    /// Connections written to or queued for.
+    connections: AtomicUsize,
+    /// Of those, the ones left to their sessions (socket full, or the session writing).
+    handed: AtomicUsize,
+    leader: Thread,
+}
+
 impl Fanout {
-    /// Starts `threads` fan-out threads (at least one), each with its own receiver of
-    /// `announce_tx`. They stop once the channel closes, that is once the round task has
-    /// dropped its sender; every connection is then told (see [`Subscription::is_closed`]).
-    /// `shared.announced` must count every line sent on `announce_tx` (before it is sent),
-    /// and no line may have been sent before this call.
+    /// Starts `threads` fan-out threads (at least one); the first holds a receiver of
+    /// `announce_tx` and the others help it. They stop once the channel closes, that is once
+    /// the round task has dropped its sender; every connection is then told (see
+    /// [`Subscription::is_closed`]). `shared.announced` must count every line sent on
+    /// `announce_tx` (before it is sent), and no line may have been sent before this call.
     pub fn start(
         announce_tx: &broadcast::Sender<Bytes>,
         threads: usize,
         shared: Arc<Shared>,
     ) -> io::Result<Fanout> {
-        let mut shards = Vec::new();
-        for i in 0..threads.max(1) {
-            let shard = Arc::new(Shard::default());
-            let rx = announce_tx.subscribe();
-            let s = shard.clone();
+        let inner = Arc::new(Inner::default());
+        let helpers = threads.max(1) - 1;
+        for i in 1..=helpers {
+            let inner = inner.clone();
             std::thread::Builder::new()
                 .name(format!("fanout-{i}"))
-                .spawn(move || s.run(rx))?;
-            shards.push(shard);
+                .spawn(move || inner.help())?;
         }
-        Ok(Fanout {
-            shards,
-            next: AtomicUsize::new(0),
-            shared,
-        })
+        let rx = announce_tx.subscribe();
+        let lead = inner.clone();
+        let started = std::thread::Builder::new()
+            .name("fanout-0".into())
+            .spawn(move || lead.lead(rx, helpers > 0));
+        if let Err(e) = started {
+            // The helpers wait for jobs that will never come: let them go.
+            inner.stop_helpers();
+            return Err(e);
+        }
+        Ok(Fanout { inner, shared })
     }
 
     /// Hands a connection's write half to the fan-out; from now on it receives every
-    /// announcement its shard's thread takes from the channel.
+    /// announcement sent after this call.
     pub fn subscribe(&self, writer: OwnedWriteHalf) -> Subscription {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.shards.len();
-        let shard = self.shards[i].clone();
-        // Lines already sent, even if this shard's thread has not offered them yet, are
-        // older than the connection: it gets the ones after, as a channel subscriber would.
+        // Lines already sent, even if the fan-out has not offered them yet, are older than the
+        // connection: it gets the ones after, as a channel subscriber would.
         let from = self.shared.announced.load(Ordering::SeqCst);
         let outbox = Arc::new(Outbox {
             from,
@@ -86,7 +143,7 @@ impl Fanout {
             wake: Notify::new(),
         });
         let slot = {
-            let mut slots = lock(&shard.slots);
+            let mut slots = lock(&self.inner.slots);
             if slots.closed {
                 lock(&outbox.state).closed = true;
                 outbox.wake.notify_one();
@@ -104,48 +161,56 @@ impl Fanout {
         };
         Subscription {
             outbox,
-            shard,
+            inner: self.inner.clone(),
             slot,
         }
     }
 }
 
-#[derive(Default)]
-struct Shard {
-    slots: Mutex<Slots>,
-}
-
-#[derive(Default)]
-struct Slots {
-    list: Vec<Option<Arc<Outbox>>>,
-    free: Vec<usize>,
-    /// The channel has closed: no more announcements.
-    closed: bool,
-}
-
-impl Shard {
-    fn run(&self, mut rx: broadcast::Receiver<Bytes>) {
+impl Inner {
+    /// The first thread: takes each line from the channel, posts it for the helpers, writes
+    /// chunks itself, and waits until every chunk is written before the next line.
+    fn lead(&self, mut rx: broadcast::Receiver<Bytes>, helped: bool) {
         let mut batch = Vec::with_capacity(CHUNK);
-        // The number of the next line: every shard receives every line, in order.
         let mut seq: u64 = 0;
         loop {
             match rx.blocking_recv() {
                 Ok(line) => {
                     let started = std::time::Instant::now();
-                    let connections = self.each(&mut batch, |o| {
-                        if seq >= o.from {
-                            o.offer(&line)
-                        }
+                    let chunks = lock(&self.slots).list.len().div_ceil(CHUNK);
+                    let job = Arc::new(Job {
+                        seq,
+                        line,
+                        chunks,
+                        next: AtomicUsize::new(0),
+                        done: AtomicUsize::new(0),
+                        connections: AtomicUsize::new(0),
+                        handed: AtomicUsize::new(0),
+                        leader: std::thread::current(),
                     });
+                    if helped && chunks > 1 {
+                        let mut posted = lock(&self.job);
+                        posted.job = Some(job.clone());
+                        posted.count += 1;
+                        drop(posted);
+                        self.posted.notify_all();
+                    }
+                    self.work(&job, &mut batch);
+                    // Helpers may still be writing their last chunks; the next line must
+                    // not overtake this one on any socket.
+                    while job.done.load(Ordering::Acquire) < chunks {
+                        std::thread::park();
+                    }
                     seq += 1;
                     tracing::debug!(
-                        connections,
-                        bytes = line.len(),
+                        connections = job.connections.load(Ordering::Relaxed),
+                        to_sessions = job.handed.load(Ordering::Relaxed),
+                        bytes = job.line.len(),
                         us = started.elapsed().as_micros() as u64,
                         "announcement written"
                     );
                 }
-                // Not expected: this thread never waits on a socket. Tell everyone, as the
+                // Not expected: no thread ever waits on a socket. Tell everyone, as the
                 // channel would have told each session.
                 Err(broadcast::error::RecvError::Lagged(n)) => {
                     tracing::warn!(missed = n, "the fan-out fell behind the round task");
@@ -155,34 +220,89 @@ impl Shard {
                 Err(broadcast::error::RecvError::Closed) => {
                     lock(&self.slots).closed = true;
                     self.each(&mut batch, |o| o.close());
+                    self.stop_helpers();
                     return;
                 }
             }
         }
     }
 
-    /// Calls `f` on every outbox, copying them out a chunk at a time so the shard's lock is
-    /// never held across a system call. Returns how many there were.
-    fn each(&self, batch: &mut Vec<Arc<Outbox>>, f: impl Fn(&Outbox)) -> usize {
-        let (mut at, mut count) = (0, 0);
+    /// A helper thread: works on each posted job until the channel closes.
+    fn help(&self) {
+        let mut batch = Vec::with_capacity(CHUNK);
+        let mut seen = 0;
         loop {
-            {
-                let slots = lock(&self.slots);
-                let Some(chunk) = slots.list.get(at..) else {
-                    return count;
-                };
-                let chunk = &chunk[..chunk.len().min(CHUNK)];
-                if chunk.is_empty() {
-                    return count;
+            let job = {
+                let mut posted = lock(&self.job);
+                while posted.count == seen && !posted.stop {
+                    posted = self
+                        .posted
+                        .wait(posted)
+                        .unwrap_or_else(PoisonError::into_inner);
                 }
-                batch.extend(chunk.iter().flatten().cloned());
-                at += chunk.len();
+                if posted.stop {
+                    return;
+                }
+                seen = posted.count;
+                posted.job.clone()
+            };
+            if let Some(job) = job {
+                self.work(&job, &mut batch);
             }
+        }
+    }
+
+    fn stop_helpers(&self) {
+        let mut posted = lock(&self.job);
+        posted.stop = true;
+        posted.job = None;
+        drop(posted);
+        self.posted.notify_all();
+    }
+
+    /// Takes chunks of `job` until none is left, writing its line to each outbox in them.
+    fn work(&self, job: &Job, batch: &mut Vec<Arc<Outbox>>) {
+        loop {
+            let i = job.next.fetch_add(1, Ordering::Relaxed);
+            if i >= job.chunks {
+                return;
+            }
+            self.copy_chunk(i * CHUNK, batch);
+            let mut handed = 0;
+            for outbox in batch.iter() {
+                if job.seq >= outbox.from && !outbox.offer(&job.line) {
+                    handed += 1;
+                }
+            }
+            job.connections.fetch_add(batch.len(), Ordering::Relaxed);
+            job.handed.fetch_add(handed, Ordering::Relaxed);
+            batch.clear();
+            if job.done.fetch_add(1, Ordering::AcqRel) + 1 == job.chunks {
+                job.leader.unpark();
+            }
+        }
+    }
+
+    /// Copies the outboxes of the chunk starting at slot `at` into `batch`, so the lock is
+    /// never held across a system call. Returns false past the end of the list.
+    fn copy_chunk(&self, at: usize, batch: &mut Vec<Arc<Outbox>>) -> bool {
+        let slots = lock(&self.slots);
+        let Some(rest) = slots.list.get(at..).filter(|r| !r.is_empty()) else {
+            return false;
+        };
+        batch.extend(rest[..rest.len().min(CHUNK)].iter().flatten().cloned());
+        true
+    }
+
+    /// Calls `f` on every outbox, a chunk at a time, from this thread alone.
+    fn each(&self, batch: &mut Vec<Arc<Outbox>>, f: impl Fn(&Outbox)) {
+        let mut at = 0;
+        while self.copy_chunk(at, batch) {
             for outbox in batch.iter() {
                 f(outbox);
             }
-            count += batch.len();
             batch.clear();
+            at += CHUNK;
         }
     }
 }
@@ -214,22 +334,23 @@ struct OutboxState {
 }
 
 impl Outbox {
-    fn offer(&self, line: &Bytes) {
+    /// Writes `line` to the socket, or hands it to the session; true if it was written whole.
+    fn offer(&self, line: &Bytes) -> bool {
         let mut st = lock(&self.state);
         if st.gone {
-            return;
+            return true;
         }
         if st.partial.is_none() && st.queue.is_empty() {
             if let Some(w) = &st.writer {
                 match w.try_write(line) {
-                    Ok(n) if n == line.len() => return,
+                    Ok(n) if n == line.len() => return true,
                     Ok(n) => st.partial = Some(line.slice(n..)),
                     // Full, or failed: the session writes it and meets the error itself.
                     Err(_) => st.queue.push_back(line.clone()),
                 }
                 drop(st);
                 self.wake.notify_one();
-                return;
+                return false;
             }
         }
         if st.queue.len() >= ANNOUNCE_QUEUE {
@@ -239,6 +360,7 @@ impl Outbox {
         st.queue.push_back(line.clone());
         drop(st);
         self.wake.notify_one();
+        false
     }
 
     fn miss(&self, n: u64) {
@@ -256,10 +378,10 @@ impl Outbox {
     }
 }
 
-/// A session's registration with the fan-out; leaving the shard when dropped.
+/// A session's registration with the fan-out; it leaves its slot when dropped.
 pub struct Subscription {
     outbox: Arc<Outbox>,
-    shard: Arc<Shard>,
+    inner: Arc<Inner>,
     slot: usize,
 }
 
@@ -337,7 +459,7 @@ impl Drop for Subscription {
             st.queue = VecDeque::new();
             st.partial = None;
         }
-        let mut slots = lock(&self.shard.slots);
+        let mut slots = lock(&self.inner.slots);
         if let Some(slot) = slots.list.get_mut(self.slot) {
             *slot = None;
             slots.free.push(self.slot);
@@ -354,7 +476,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 mod tests {
     use super::*;
     use std::time::Duration;
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
     use tokio::time::timeout;
 
     const WAIT: Duration = Duration::from_secs(10);
@@ -388,6 +510,52 @@ mod tests {
                 .unwrap();
             assert_eq!(&got, b"new\n");
             drop(sub);
+        }
+    }
+
+    /// Eight threads sharing each line to 300 connections (five chunks): every connection
+    /// gets every line once and in order, however the chunks fall to the threads. (With more
+    /// threads than cores, a helper is often preempted mid-chunk: without the wait for every
+    /// chunk before the next line, this fails in most runs.)
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn shared_work_keeps_every_line_once_and_in_order() {
+        const CONNECTIONS: usize = 300;
+        const LINES: usize = 300;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let (tx, _) = broadcast::channel::<Bytes>(LINES);
+        let shared = Arc::new(Shared::default());
+        let fanout = Fanout::start(&tx, 8, shared.clone()).unwrap();
+        let mut subs = Vec::new();
+        let mut readers = Vec::new();
+        for _ in 0..CONNECTIONS {
+            let client = tokio::net::TcpStream::connect(listener.local_addr().unwrap())
+                .await
+                .unwrap();
+            let (server, _) = listener.accept().await.unwrap();
+            let (_read, write) = server.into_split();
+            subs.push(fanout.subscribe(write));
+            readers.push(tokio::spawn(async move {
+                let mut lines = tokio::io::BufReader::new(client).lines();
+                let mut got = Vec::new();
+                while got.len() < LINES {
+                    got.push(lines.next_line().await.unwrap().unwrap());
+                }
+                got
+            }));
+        }
+        for i in 0..LINES {
+            shared.announced.fetch_add(1, Ordering::SeqCst);
+            tx.send(Bytes::from(format!("line {i}\n"))).unwrap();
+        }
+        let expected: Vec<String> = (0..LINES).map(|i| format!("line {i}")).collect();
+        for r in readers {
+            let got = timeout(WAIT, r).await.unwrap().unwrap();
+            assert_eq!(got, expected);
+        }
+        // Nothing was left to the sessions: every socket took every line.
+        for sub in &subs {
+            let claim = sub.claim().unwrap();
+            assert!(claim.queue.is_empty() && claim.partial.is_none() && claim.missed == 0);
         }
     }
 
