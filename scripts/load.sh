@@ -4,7 +4,7 @@
 #   scripts/load.sh                      # all steps, about 3 minutes plus the build
 #   VALIDATORS=2000 scripts/load.sh      # a smaller run
 #   KEEP_WORK=1 scripts/load.sh          # keep logs and JSON summaries afterwards
-#   STEPS="3" scripts/load.sh            # only some of the steps 1, 2, 3, 5
+#   STEPS="3" scripts/load.sh            # only some of the steps 1, 2, 3, 5, 6
 #   FLOOR_SIZES="2000" scripts/load.sh   # the floor at these sizes only ("" skips it)
 #   SERVER_CPUS=0 CLIENT_CPUS=1 scripts/load.sh   # server and clients on their own cores
 #
@@ -31,6 +31,9 @@
 #   3. FLOOD_CONNECTIONS validators pipeline FLOOD_LINES BPM lines each: lines/s and the
 #      server's RSS during the flood;
 #   4. rounds on time: block times in the server logs of steps 1-3 against the schedule;
+#   6. the floor's own epoll reader against the server (floor --server): VALIDATORS connections
+#      join, PROPOSERS of them propose on each announcement; the spread of 20 announcements,
+#      beside the floor (the bots of steps 1-2 cost the shared cores more per delivery);
 #   5. churn: CHURN_CYCLES connect/disconnect cycles (scripts/churn.py); the server's open
 #      file descriptors (one per session task's socket) and RSS before and after.
 #
@@ -51,7 +54,7 @@ FLOOD_CONNECTIONS="${FLOOD_CONNECTIONS:-10}"
 FLOOD_LINES="${FLOOD_LINES:-200000}"
 FLOOD_MAX_SECS="${FLOOD_MAX_SECS:-120}"
 CHURN_CYCLES="${CHURN_CYCLES:-100000}"
-STEPS="${STEPS:-1 2 3 5}"
+STEPS="${STEPS:-1 2 3 5 6}"
 FLOOR_SIZES="${FLOOR_SIZES-500 2000 10000}"
 FLOOR_TRIALS="${FLOOR_TRIALS:-20}"
 case " $FLOOR_SIZES " in *" $VALIDATORS "*) ;; *) [ -n "$FLOOR_SIZES" ] && FLOOR_SIZES="$FLOOR_SIZES $VALIDATORS" ;; esac
@@ -416,9 +419,41 @@ step_churn() {
 QUANT='if . then "p50 \(.p50) p99 \(.p99) max \(.max) (min \(.min), n=\(.n))" else "-" end'
 ONCE='.fanout.exactly_once | "\(if .ok then "OK" else "FAILED" end): \(.delivered)/\(.expected) delivered to \(.connections_checked) connections, \(.missing) missing, \(.repeats) repeats, \(.lag_notices) lag notices"'
 
+# --- 6. the floor's reader against the server ---------------------------------------------
+PROBE_FIG="skipped" PROBE_BESIDE="skipped"
+step_probe() {
+    echo
+    echo "== 6. the floor's epoll reader against the server: $VALIDATORS connections join," \
+        "$PROPOSERS of them propose on each announcement; 20 announcements timed"
+    local out f n p50 p99 a50 a99
+    start_server probe "$LOAD_ROUND_SECS"
+    if ! out="$(cd "$WORK/probe" && "${ON_CLIENT[@]}" "$FLOOR_BIN" --server "127.0.0.1:$PORT" \
+        --sizes "$VALIDATORS" --proposers "$PROPOSERS" --trials 20 2>&1)"; then
+        echo "$out" >&2
+        exit 1
+    fi
+    stop_server
+    PROBE_FIG="${out#probe }"
+    echo "$out"
+    p50="$(echo "$out" | sed -n 's/.*read spread p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms.*/\1/p')"
+    p99="$(echo "$out" | sed -n 's/.*read spread p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms.*/\2/p')"
+    a50="$(echo "$out" | sed -n 's/.*arrival spread p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms.*/\1/p')"
+    a99="$(echo "$out" | sed -n 's/.*arrival spread p50 \([0-9.]*\) ms, p99 \([0-9.]*\) ms.*/\2/p')"
+    f="$(floor_ms "$VALIDATORS")"
+    if [ -z "$f" ] || [ -z "$p50" ]; then
+        PROBE_BESIDE="no floor measured at N=$VALIDATORS (FLOOR_SIZES)"
+    else
+        PROBE_BESIDE="$(awk -v f="$f" -v a="$p50" -v b="$p99" -v c="${a50:-0}" -v d="${a99:-0}" -v n="$VALIDATORS" -v w="$CORES" 'BEGIN {
+            printf "floor at N=%d, W=%d: %.1f ms; read p50 = %.2fx, p99 = %.2fx the floor (p99 = %.2fx p50); arrival p50 = %.2fx, p99 = %.2fx the floor\n",
+                n, w, f, a / f, b / f, (a > 0 ? b / a : 0), c / f, d / f }')"
+    fi
+    echo "  $PROBE_BESIDE"
+}
+
 if step 1; then step_join; fi
 if step 2; then step_idle; fi
 if step 3; then step_flood; fi
+if step 6; then step_probe; fi
 if step 5; then step_churn; fi
 
 # --- 4. rounds on time, and the summary --------------------------------------------------
@@ -460,6 +495,8 @@ printf '%-42s %s\n' \
     "rounds on time, $VALIDATORS proposing" "$JOIN_ROUNDS" \
     "rounds on time, $VALIDATORS idle" "$IDLE_ROUNDS" \
     "rounds on time, flood" "$FLOOD_ROUNDS" \
+    "fan-out, the floor's reader" "$PROBE_FIG" \
+    "  beside the floor, floor's reader" "$PROBE_BESIDE" \
     "churn" "$CHURN_FIG"
 if [ -n "$FLOOR_OUT" ]; then
     echo "$FLOOR_OUT" | sed -n 's/^floor \(N=[0-9]* W=[0-9]*\): /\1: /p' |

@@ -14,6 +14,9 @@
 //! (a `taskset` list such as `1` or `2-15`) keeps the reader process on other cores, as
 //! `scripts/load.sh` keeps the simulator with `SERVER_CPUS`/`CLIENT_CPUS`.
 //!
+//! `--server ADDR --sizes N [--proposers P]` measures a running tutorial-mode server with
+//! the same readers instead (see `probe.rs`).
+//!
 //! One line per (N, W), for `scripts/load.sh` to print beside the server's fan-out spread:
 //! the loop's time is from the first writer's start to the last writer's end (the shortest
 //! spread a server could reach on these cores), µs per send is one writer's loop time over its
@@ -29,6 +32,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Barrier, Mutex};
 use std::thread;
 use std::time::Duration;
+
+mod probe;
 
 use mio::{Events, Interest, Poll, Token};
 use pos_lottery::client::arrival;
@@ -46,6 +51,10 @@ struct Args {
     bytes: usize,
     /// CPUs for the reader process; `None` leaves it where the writers may run too.
     reader_cpus: Option<Vec<usize>>,
+    /// `--server ADDR`: measure a running server with the same readers (see `probe`).
+    server: Option<String>,
+    /// With `--server`: connections that propose each round (default: all).
+    proposers: Option<usize>,
 }
 
 fn parse_list(s: &str) -> Result<Vec<usize>, String> {
@@ -63,6 +72,8 @@ fn parse_args() -> Result<Args, String> {
         readers: 1,
         bytes: 196,
         reader_cpus: None,
+        server: None,
+        proposers: None,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -74,6 +85,10 @@ fn parse_args() -> Result<Args, String> {
             "--readers" => args.readers = value.parse().map_err(|e| format!("--readers: {e}"))?,
             "--bytes" => args.bytes = value.parse().map_err(|e| format!("--bytes: {e}"))?,
             "--reader-cpus" => args.reader_cpus = Some(parse_cpu_list(&value)?),
+            "--server" => args.server = Some(value),
+            "--proposers" => {
+                args.proposers = Some(value.parse().map_err(|e| format!("--proposers: {e}"))?)
+            }
             _ => return Err(format!("unknown flag {flag}")),
         }
     }
@@ -477,9 +492,24 @@ fn main() {
         Err(e) => {
             eprintln!("floor: {e}");
             eprintln!("usage: floor [--sizes 500,2000,10000] [--writers 1,2] [--trials 20] [--readers 1] [--bytes 196] [--reader-cpus LIST]");
+            eprintln!(
+                "       floor --server ADDR --sizes N [--proposers P] [--trials 20] [--readers 1]"
+            );
             std::process::exit(2);
         }
     };
+    if let Some(addr) = &args.server {
+        let [n] = args.sizes[..] else {
+            eprintln!("floor: --server takes one size, the number of connections");
+            std::process::exit(2);
+        };
+        let proposers = args.proposers.unwrap_or(n).min(n);
+        if let Err(e) = probe::run(addr, n, proposers, args.trials, args.readers) {
+            eprintln!("floor --server: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
     let cpus = allowed_cpus();
     println!(
         "floor: {}-byte line to N loopback sockets, W writer threads pinned one per core ({} cores), {} reader thread(s) in epoll in another process; median of {} trials",
