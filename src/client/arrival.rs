@@ -107,13 +107,28 @@ pub fn now_ns() -> u64 {
 pub struct StampedRead {
     inner: OwnedReadHalf,
     last: Option<u64>,
+    /// Off: plain reads, for connections whose lines are not timed (floods).
+    stamping: bool,
 }
 
 impl StampedRead {
     /// Turns stamping on for the connection; a socket that refuses reads unstamped.
     pub fn new(inner: OwnedReadHalf) -> StampedRead {
-        let _ = enable(inner.as_ref().as_raw_fd());
-        StampedRead { inner, last: None }
+        let stamping = enable(inner.as_ref().as_raw_fd()).is_ok();
+        StampedRead {
+            inner,
+            last: None,
+            stamping,
+        }
+    }
+
+    /// Plain reads, never stamped: for connections that read megabytes and time nothing.
+    pub fn unstamped(inner: OwnedReadHalf) -> StampedRead {
+        StampedRead {
+            inner,
+            last: None,
+            stamping: false,
+        }
     }
 
     /// The arrival stamp of the last segment of the latest read: for a line just decoded,
@@ -131,6 +146,9 @@ impl AsyncRead for StampedRead {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if !this.stamping {
+            return Pin::new(&mut this.inner).poll_read(cx, buf);
+        }
         let stream = this.inner.as_ref();
         let fd = stream.as_raw_fd();
         loop {

@@ -513,8 +513,13 @@ async fn bot(
     } else {
         READ_BUFFER
     };
-    let mut lines =
-        FramedRead::with_capacity(StampedRead::new(reader), ReplyCodec::default(), capacity);
+    // A flood's replies are counted, not timed: plain reads.
+    let reader = if ctx.flood {
+        StampedRead::unstamped(reader)
+    } else {
+        StampedRead::new(reader)
+    };
+    let mut lines = FramedRead::with_capacity(reader, ReplyCodec::default(), capacity);
     report.outcome = play(ctx, &mut lines, writer, &mut report, key).await;
     report.publish_replies(ctx);
     ctx.counters.connected.fetch_sub(1, Ordering::Relaxed);
