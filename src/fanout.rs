@@ -127,8 +127,13 @@ impl Fanout {
     /// Hands a connection's write half to the fan-out; from now on it receives every
     /// announcement sent after this call.
     pub fn subscribe(&self, writer: OwnedWriteHalf) -> Subscription {
+        let mut slots = lock(&self.inner.slots);
         // Lines already sent, even if the fan-out has not offered them yet, are older than the
-        // connection: it gets the ones after, as a channel subscriber would.
+        // connection: it gets the ones after, as a channel subscriber would. Read under the
+        // slots' lock: a line counted after this read is taken from the channel after it
+        // (the round task counts before it sends), so its job sizes the list after this slot
+        // is in it; read before taking the lock, a line could be sized without the slot and
+        // never reach a connection that is owed it.
         let from = self.shared.announced.load(Ordering::SeqCst);
         let outbox = Arc::new(Outbox {
             from,
@@ -137,28 +142,25 @@ impl Fanout {
                 partial: None,
                 queue: VecDeque::new(),
                 missed: 0,
-                closed: false,
+                closed: slots.closed,
                 gone: false,
             }),
             wake: Notify::new(),
         });
-        let slot = {
-            let mut slots = lock(&self.inner.slots);
-            if slots.closed {
-                lock(&outbox.state).closed = true;
-                outbox.wake.notify_one();
+        if slots.closed {
+            outbox.wake.notify_one();
+        }
+        let slot = match slots.free.pop() {
+            Some(i) => {
+                slots.list[i] = Some(outbox.clone());
+                i
             }
-            match slots.free.pop() {
-                Some(i) => {
-                    slots.list[i] = Some(outbox.clone());
-                    i
-                }
-                None => {
-                    slots.list.push(Some(outbox.clone()));
-                    slots.list.len() - 1
-                }
+            None => {
+                slots.list.push(Some(outbox.clone()));
+                slots.list.len() - 1
             }
         };
+        drop(slots);
         Subscription {
             outbox,
             inner: self.inner.clone(),
