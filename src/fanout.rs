@@ -105,19 +105,24 @@ impl Fanout {
     ) -> io::Result<Fanout> {
         let inner = Arc::new(Inner::default());
         let helpers = threads.max(1) - 1;
-        for i in 1..=helpers {
-            let inner = inner.clone();
-            std::thread::Builder::new()
-                .name(format!("fanout-{i}"))
-                .spawn(move || inner.help())?;
-        }
         let rx = announce_tx.subscribe();
-        let lead = inner.clone();
-        let started = std::thread::Builder::new()
-            .name("fanout-0".into())
-            .spawn(move || lead.lead(rx, helpers > 0));
+        let started = (1..=helpers)
+            .try_for_each(|i| {
+                let inner = inner.clone();
+                std::thread::Builder::new()
+                    .name(format!("fanout-{i}"))
+                    .spawn(move || inner.help())
+                    .map(drop)
+            })
+            .and_then(|()| {
+                let lead = inner.clone();
+                std::thread::Builder::new()
+                    .name("fanout-0".into())
+                    .spawn(move || lead.lead(rx, helpers > 0))
+                    .map(drop)
+            });
         if let Err(e) = started {
-            // The helpers wait for jobs that will never come: let them go.
+            // The helpers started wait for jobs that will never come: let them go.
             inner.stop_helpers();
             return Err(e);
         }
