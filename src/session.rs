@@ -263,7 +263,7 @@ impl Session {
             return self.on_command(command).await;
         }
         // The signed commands' futures are boxed: each task holds its future inline, and
-        // theirs (keys, signatures, messages) would make every connection's several KiB
+        // theirs (keys, signatures, messages) would make every connection's about 0.7 KiB
         // larger, tutorial mode's too.
         if self.account.is_some() {
             if let Some(parsed) = parse_transfer(line) {
